@@ -1,0 +1,29 @@
+// Identifiers: server-assigned resource ids, request ids and trace ids.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+
+namespace stp {
+
+// `n` random bytes as 2n lowercase hex digits (from a per-thread CSPRNG-seeded generator).
+std::string RandomHex(size_t n);
+// `n` bytes from the OS's cryptographic source (for secrets such as API keys).
+std::string SecureRandomBytes(size_t n);
+
+// A new resource id: 16 characters of lowercase Crockford base32, the first 10 encoding the
+// creation time in milliseconds, so ids sort by creation time; the last 6 are random.
+std::string NewResourceId(absl::Time now);
+// True for strings NewResourceId could have made (used to validate names cheaply).
+bool IsResourceId(absl::string_view id);
+
+// FNV-1a 64-bit: stable across processes and versions (used for partitioning).
+uint64_t StableHash(absl::string_view data);
+
+// Lowercase hex of bytes.
+std::string HexEncode(absl::string_view bytes);
+
+}  // namespace stp

@@ -1,0 +1,56 @@
+// Structured logs: one JSON object per line on stderr with time, level, service, message,
+// the request id, trace id and principal of the call being served, and any extra fields.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "absl/strings/string_view.h"
+
+namespace stp {
+
+enum class LogLevel { kDebug = 0, kInfo = 1, kWarning = 2, kError = 3 };
+
+// What the current thread is working on; set by the call handler for the duration of a call
+// so that every log line of the call carries it.
+struct LogContext {
+  std::string request_id;
+  std::string trace_id;
+  std::string principal;
+  std::string method;
+};
+
+// Sets the thread's context for the lifetime of the object, restoring the previous one after.
+class ScopedLogContext {
+ public:
+  explicit ScopedLogContext(LogContext context);
+  ~ScopedLogContext();
+  ScopedLogContext(const ScopedLogContext&) = delete;
+  ScopedLogContext& operator=(const ScopedLogContext&) = delete;
+
+ private:
+  LogContext saved_;
+};
+
+const LogContext& CurrentLogContext();
+
+// Process-wide settings, set once by main before threads start.
+void SetLogService(absl::string_view service);
+void SetLogLevel(LogLevel level);
+bool ParseLogLevel(absl::string_view text, LogLevel* level);
+
+void Log(LogLevel level, absl::string_view message, const nlohmann::json& fields = nullptr);
+inline void LogDebug(absl::string_view m, const nlohmann::json& f = nullptr) {
+  Log(LogLevel::kDebug, m, f);
+}
+inline void LogInfo(absl::string_view m, const nlohmann::json& f = nullptr) {
+  Log(LogLevel::kInfo, m, f);
+}
+inline void LogWarning(absl::string_view m, const nlohmann::json& f = nullptr) {
+  Log(LogLevel::kWarning, m, f);
+}
+inline void LogError(absl::string_view m, const nlohmann::json& f = nullptr) {
+  Log(LogLevel::kError, m, f);
+}
+
+}  // namespace stp

@@ -1,0 +1,496 @@
+#include "libs/common/server.h"
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/security/server_credentials.h>
+#include <grpcpp/security/tls_certificate_provider.h>
+#include <grpcpp/security/tls_credentials_options.h>
+#include <signal.h>
+
+#include <fstream>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "libs/common/ids.h"
+#include "libs/common/logging.h"
+#include "libs/common/status.h"
+
+namespace stp {
+
+using grpc::health::v1::HealthCheckRequest;
+using grpc::health::v1::HealthCheckResponse;
+
+// ---------------------------------------------------------------- trace context
+
+namespace {
+
+bool IsLowerHex(absl::string_view s) {
+  for (char c : s) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  }
+  return true;
+}
+
+std::string MetadataValue(const grpc::ServerContextBase& ctx, absl::string_view key) {
+  const auto& md = ctx.client_metadata();
+  auto it = md.find(grpc::string_ref(key.data(), key.size()));
+  if (it == md.end()) return "";
+  return std::string(it->second.data(), it->second.size());
+}
+
+}  // namespace
+
+void FillTraceContext(absl::string_view incoming, RequestContext* rc) {
+  std::vector<absl::string_view> parts = absl::StrSplit(incoming, '-');
+  bool valid = parts.size() == 4 && parts[0].size() == 2 && parts[0] != "ff" &&
+               parts[1].size() == 32 && parts[2].size() == 16 && parts[3].size() == 2 &&
+               IsLowerHex(parts[0]) && IsLowerHex(parts[1]) && IsLowerHex(parts[2]) &&
+               IsLowerHex(parts[3]) && parts[1] != std::string(32, '0') &&
+               parts[2] != std::string(16, '0');
+  std::string flags = "01";
+  if (valid) {
+    rc->trace_id = std::string(parts[1]);
+    flags = std::string(parts[3]);
+  } else {
+    rc->trace_id = RandomHex(16);
+  }
+  rc->traceparent = absl::StrCat("00-", rc->trace_id, "-", RandomHex(8), "-", flags);
+}
+
+// ---------------------------------------------------------------- health
+
+class HealthService::Watcher : public grpc::ServerWriteReactor<HealthCheckResponse> {
+ public:
+  Watcher(HealthService* owner, std::string service)
+      : owner_(owner), service_(std::move(service)) {}
+
+  void Start() { owner_->Register(this); }
+
+  void Notify(const std::string& service, ServingStatus status) {
+    if (service != service_) return;
+    absl::MutexLock lock(&mu_);
+    if (finished_) return;
+    pending_ = status;
+    MaybeWriteLocked();
+  }
+
+  void End() {
+    absl::MutexLock lock(&mu_);
+    FinishLocked(grpc::Status::OK);
+  }
+
+  const std::string& service() const { return service_; }
+
+  void OnWriteDone(bool ok) override {
+    absl::MutexLock lock(&mu_);
+    writing_ = false;
+    if (!ok) {
+      FinishLocked(grpc::Status(grpc::StatusCode::CANCELLED, "stream closed"));
+      return;
+    }
+    MaybeWriteLocked();
+  }
+  void OnCancel() override {
+    absl::MutexLock lock(&mu_);
+    FinishLocked(grpc::Status::CANCELLED);
+  }
+  void OnDone() override {
+    owner_->Unregister(this);
+    delete this;
+  }
+
+ private:
+  void MaybeWriteLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (writing_ || finished_ || !pending_.has_value()) return;
+    if (last_.has_value() && *last_ == *pending_) {
+      pending_.reset();
+      return;
+    }
+    response_.set_status(*pending_);
+    last_ = pending_;
+    pending_.reset();
+    writing_ = true;
+    StartWrite(&response_);
+  }
+  void FinishLocked(const grpc::Status& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (finished_) return;
+    finished_ = true;
+    Finish(status);
+  }
+
+  HealthService* owner_;
+  const std::string service_;
+  absl::Mutex mu_;
+  HealthCheckResponse response_ ABSL_GUARDED_BY(mu_);
+  std::optional<ServingStatus> pending_ ABSL_GUARDED_BY(mu_);
+  std::optional<ServingStatus> last_ ABSL_GUARDED_BY(mu_);
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+HealthService::HealthService() {
+  absl::MutexLock lock(&mu_);
+  statuses_[""] = HealthCheckResponse::NOT_SERVING;
+}
+
+HealthService::~HealthService() = default;
+
+void HealthService::SetServing(const std::string& service, bool serving) {
+  absl::MutexLock lock(&mu_);
+  if (shut_down_) return;
+  auto status = serving ? HealthCheckResponse::SERVING : HealthCheckResponse::NOT_SERVING;
+  auto it = statuses_.find(service);
+  if (it != statuses_.end() && it->second == status) return;
+  statuses_[service] = status;
+  NotifyLocked(service);
+}
+
+void HealthService::SetAll(bool serving) {
+  absl::MutexLock lock(&mu_);
+  if (shut_down_) return;
+  auto status = serving ? HealthCheckResponse::SERVING : HealthCheckResponse::NOT_SERVING;
+  for (auto& [name, s] : statuses_) {
+    if (s == status) continue;
+    s = status;
+    NotifyLocked(name);
+  }
+}
+
+void HealthService::Shutdown() {
+  absl::MutexLock lock(&mu_);
+  if (shut_down_) return;
+  for (auto& [name, s] : statuses_) {
+    s = HealthCheckResponse::NOT_SERVING;
+    NotifyLocked(name);
+  }
+  shut_down_ = true;
+  for (Watcher* w : watchers_) w->End();
+}
+
+void HealthService::NotifyLocked(const std::string& service) {
+  auto status = statuses_[service];
+  for (Watcher* w : watchers_) w->Notify(service, status);
+}
+
+std::optional<HealthService::ServingStatus> HealthService::Get(const std::string& service) const {
+  absl::MutexLock lock(&mu_);
+  auto it = statuses_.find(service);
+  if (it == statuses_.end()) return std::nullopt;
+  return it->second;
+}
+
+void HealthService::Register(Watcher* w) {
+  absl::MutexLock lock(&mu_);
+  watchers_.insert(w);
+  if (shut_down_) {
+    w->Notify(w->service(), HealthCheckResponse::NOT_SERVING);
+    w->End();
+    return;
+  }
+  auto it = statuses_.find(w->service());
+  w->Notify(w->service(),
+            it == statuses_.end() ? HealthCheckResponse::SERVICE_UNKNOWN : it->second);
+}
+
+void HealthService::Unregister(Watcher* w) {
+  absl::MutexLock lock(&mu_);
+  watchers_.erase(w);
+}
+
+grpc::ServerUnaryReactor* HealthService::Check(grpc::CallbackServerContext* ctx,
+                                               const HealthCheckRequest* request,
+                                               HealthCheckResponse* response) {
+  auto* reactor = ctx->DefaultReactor();
+  auto status = Get(request->service());
+  if (!status.has_value()) {
+    reactor->Finish(
+        grpc::Status(grpc::StatusCode::NOT_FOUND, "unknown service name: " + request->service()));
+  } else {
+    response->set_status(*status);
+    reactor->Finish(grpc::Status::OK);
+  }
+  return reactor;
+}
+
+grpc::ServerWriteReactor<HealthCheckResponse>* HealthService::Watch(
+    grpc::CallbackServerContext* ctx, const HealthCheckRequest* request) {
+  auto* watcher = new Watcher(this, request->service());
+  watcher->Start();
+  return watcher;
+}
+
+// ---------------------------------------------------------------- call handler
+
+CallHandler::CallHandler(std::string service, WorkerPool* pool, Metrics* metrics,
+                         Authenticator* auth)
+    : service_(std::move(service)), pool_(pool), metrics_(metrics), auth_(auth) {
+  if (metrics_ != nullptr) in_flight_ = &metrics_->InFlight(service_);
+}
+
+absl::StatusOr<RequestContext> CallHandler::Begin(const grpc::ServerContextBase& ctx,
+                                                  const char* method, AccessRole min_role) {
+  RequestContext rc;
+  rc.method = method;
+  rc.request_id = MetadataValue(ctx, "x-request-id");
+  if (rc.request_id.empty() || rc.request_id.size() > 128) rc.request_id = RandomHex(8);
+  FillTraceContext(MetadataValue(ctx, "traceparent"), &rc);
+  auto deadline = ctx.deadline();
+  if (deadline != std::chrono::system_clock::time_point::max()) {
+    rc.deadline = absl::FromChrono(deadline);
+  }
+  if (auth_ == nullptr) {
+    rc.principal = Principal::Service("local");  // authentication switched off (local runs)
+  } else {
+    absl::StatusOr<Principal> principal = auth_->Authenticate(ctx);
+    if (!principal.ok()) {
+      if (metrics_ != nullptr) {
+        std::string reason = GetErrorReason(principal.status());
+        metrics_->RecordAuthFailure(service_, reason.empty() ? "UNAUTHENTICATED" : reason);
+      }
+      ScopedLogContext log_ctx({rc.request_id, rc.trace_id, "", method});
+      LogWarning("authentication failed",
+                 {{"reason", std::string(principal.status().message())}, {"peer", ctx.peer()}});
+      return principal.status();
+    }
+    rc.principal = *std::move(principal);
+  }
+  absl::Status role = RequireRole(rc.principal, min_role);
+  if (!role.ok()) return role;
+  return rc;
+}
+
+void CallHandler::Record(const char* method, const absl::Status& status, absl::Time start) {
+  if (metrics_ != nullptr) {
+    metrics_->RecordCall(service_, method, static_cast<int>(status.code()),
+                         absl::ToDoubleSeconds(absl::Now() - start));
+  }
+}
+
+grpc::ServerUnaryReactor* CallHandler::Unary(grpc::CallbackServerContext* ctx, const char* method,
+                                             AccessRole min_role, Body body) {
+  auto* reactor = ctx->DefaultReactor();
+  absl::Time start = absl::Now();
+  if (in_flight_ != nullptr) in_flight_->Increment();
+  auto finish = [this, reactor, ctx, method, start](const absl::Status& status,
+                                                    const std::string& request_id) {
+    if (!request_id.empty()) ctx->AddInitialMetadata("x-request-id", request_id);
+    Record(method, status, start);
+    if (in_flight_ != nullptr) in_flight_->Decrement();
+    reactor->Finish(ToGrpcStatus(status));
+  };
+  bool queued = pool_->TrySubmit([this, ctx, method, min_role, body = std::move(body), finish] {
+    absl::StatusOr<RequestContext> rc = Begin(*ctx, method, min_role);
+    if (!rc.ok()) {
+      finish(rc.status(), "");
+      return;
+    }
+    ScopedLogContext log_ctx({rc->request_id, rc->trace_id, rc->principal.id, method});
+    absl::Status status;
+    if (absl::Now() >= rc->deadline) {
+      status =
+          absl::DeadlineExceededError("the call's deadline passed while it waited in the queue");
+    } else {
+      status = body(*rc);
+    }
+    if (status.code() == absl::StatusCode::kInternal ||
+        status.code() == absl::StatusCode::kUnknown) {
+      LogError("call failed", {{"code", absl::StatusCodeToString(status.code())},
+                               {"error", std::string(status.message())}});
+    }
+    finish(status, rc->request_id);
+  });
+  if (!queued) {
+    finish(
+        WithRetryInfo(WithErrorInfo(absl::ResourceExhaustedError(
+                                        "the server is at capacity; retry after the delay given"),
+                                    "SERVER_OVERLOADED"),
+                      absl::Milliseconds(200)),
+        "");
+  }
+  return reactor;
+}
+
+// ---------------------------------------------------------------- options
+
+void ServerOptions::RegisterFlags(FlagSet* flags) {
+  flags->String("listen", &listen_address, "gRPC listen address, host:port (port 0 picks one)");
+  flags->String("metrics-listen", &metrics_address,
+                "Prometheus /metrics address, host:port; empty switches metrics off");
+  flags->Bool("plaintext", &plaintext,
+              "serve without TLS; only for local runs on loopback, never in production");
+  flags->String("tls-cert", &tls_cert_file,
+                "PEM server certificate chain (reloaded when it changes)");
+  flags->String("tls-key", &tls_key_file, "PEM private key of the server certificate");
+  flags->String("tls-client-ca", &tls_client_ca_file,
+                "PEM CA bundle to verify client certificates (mTLS) against");
+  flags->Bool("tls-require-client-cert", &require_client_cert,
+              "refuse connections without a client certificate signed by --tls-client-ca");
+  flags->Int("tls-reload-seconds", &tls_reload_seconds, "how often certificate files are re-read");
+  flags->Int("max-message-bytes", &max_message_bytes, "largest request or response message");
+  flags->Int("worker-threads", &worker_threads,
+             "threads for blocking work (Redis, downstream calls)");
+  flags->Int("worker-queue", &worker_queue,
+             "queued calls beyond which new calls get RESOURCE_EXHAUSTED");
+  flags->Duration("keepalive-time", &keepalive_time, "interval of server keepalive pings");
+  flags->Duration("keepalive-timeout", &keepalive_timeout, "how long to wait for a ping answer");
+  flags->Duration("drain-grace", &drain_grace,
+                  "time between reporting NOT_SERVING and refusing new calls on shutdown");
+  flags->Duration("shutdown-timeout", &shutdown_timeout,
+                  "how long in-flight calls may run after shutdown starts");
+  flags->Duration("readiness-interval", &readiness_interval, "how often dependencies are checked");
+}
+
+absl::Status ServerOptions::Validate() const {
+  FieldViolations v;
+  bool has_cert = !tls_cert_file.empty() || !tls_key_file.empty();
+  if (!plaintext && !has_cert) {
+    v.Add(
+        "tls-cert",
+        "no certificate configured: give --tls-cert and --tls-key, or --plaintext for a local run");
+  }
+  if (has_cert && (tls_cert_file.empty() || tls_key_file.empty())) {
+    v.Add("tls-key", "--tls-cert and --tls-key go together");
+  }
+  if (require_client_cert && tls_client_ca_file.empty()) {
+    v.Add("tls-client-ca", "--tls-require-client-cert needs --tls-client-ca");
+  }
+  if (plaintext && has_cert) v.Add("plaintext", "--plaintext and --tls-cert exclude each other");
+  if (worker_threads < 1 || worker_threads > 1024) v.Add("worker-threads", "must be 1 to 1024");
+  if (worker_queue < 1) v.Add("worker-queue", "must be at least 1");
+  if (max_message_bytes < 1024) v.Add("max-message-bytes", "must be at least 1024");
+  return v.ToStatus("invalid server configuration");
+}
+
+// ---------------------------------------------------------------- runner
+
+ServerRunner::ServerRunner(ServerOptions options) : options_(std::move(options)) {}
+
+ServerRunner::~ServerRunner() {
+  Shutdown();
+  if (readiness_thread_.joinable()) readiness_thread_.join();
+}
+
+void ServerRunner::AddService(grpc::Service* service, const std::string& health_name) {
+  services_.emplace_back(service, health_name);
+  health_.SetServing(health_name, false);
+}
+
+void ServerRunner::AddReadinessCheck(std::function<bool()> check) {
+  readiness_checks_.push_back(std::move(check));
+}
+
+void ServerRunner::AddShutdownHook(std::function<void()> hook) {
+  shutdown_hooks_.push_back(std::move(hook));
+}
+
+absl::Status ServerRunner::Start() {
+  STP_RETURN_IF_ERROR(options_.Validate());
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  std::shared_ptr<grpc::ServerCredentials> creds;
+  if (options_.plaintext) {
+    creds = grpc::InsecureServerCredentials();
+  } else {
+    for (const std::string& f :
+         {options_.tls_cert_file, options_.tls_key_file, options_.tls_client_ca_file}) {
+      if (!f.empty() && !std::ifstream(f).good()) {
+        return absl::FailedPreconditionError("cannot read TLS file " + f);
+      }
+    }
+    auto provider = std::make_shared<grpc::experimental::FileWatcherCertificateProvider>(
+        options_.tls_key_file, options_.tls_cert_file, options_.tls_client_ca_file,
+        static_cast<unsigned int>(options_.tls_reload_seconds));
+    grpc::experimental::TlsServerCredentialsOptions tls(provider);
+    tls.watch_identity_key_cert_pairs();
+    if (!options_.tls_client_ca_file.empty()) {
+      tls.watch_root_certs();
+      tls.set_cert_request_type(options_.require_client_cert
+                                    ? GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY
+                                    : GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY);
+    } else {
+      tls.set_cert_request_type(GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
+    }
+    creds = grpc::experimental::TlsServerCredentials(tls);
+  }
+  builder.AddListeningPort(options_.listen_address, creds, &port_);
+  builder.SetMaxReceiveMessageSize(options_.max_message_bytes);
+  builder.SetMaxSendMessageSize(options_.max_message_bytes);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS,
+                             static_cast<int>(absl::ToInt64Milliseconds(options_.keepalive_time)));
+  builder.AddChannelArgument(
+      GRPC_ARG_KEEPALIVE_TIMEOUT_MS,
+      static_cast<int>(absl::ToInt64Milliseconds(options_.keepalive_timeout)));
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 5000);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);
+  builder.RegisterService(&health_);
+  for (auto& [service, name] : services_) builder.RegisterService(service);
+  server_ = builder.BuildAndStart();
+  if (server_ == nullptr || port_ == 0) {
+    return absl::UnavailableError("cannot listen on " + options_.listen_address);
+  }
+  UpdateReadiness();
+  readiness_thread_ = std::thread([this] { ReadinessLoop(); });
+  LogInfo("serving",
+          {{"address", options_.listen_address}, {"port", port_}, {"tls", !options_.plaintext}});
+  return absl::OkStatus();
+}
+
+void ServerRunner::UpdateReadiness() {
+  if (stopping_.load()) return;
+  bool ready = true;
+  for (auto& check : readiness_checks_) ready = check() && ready;
+  health_.SetServing("", ready);
+  for (auto& [service, name] : services_) health_.SetServing(name, ready);
+}
+
+void ServerRunner::ReadinessLoop() {
+  while (!stop_readiness_.WaitForNotificationWithTimeout(options_.readiness_interval)) {
+    UpdateReadiness();
+  }
+}
+
+void ServerRunner::Shutdown() {
+  {
+    absl::MutexLock lock(&shutdown_mu_);
+    if (shut_down_) return;
+    shut_down_ = true;
+  }
+  stopping_.store(true);
+  if (!stop_readiness_.HasBeenNotified()) stop_readiness_.Notify();
+  if (server_ == nullptr) return;
+  LogInfo("shutting down", {{"drain_grace_ms", absl::ToInt64Milliseconds(options_.drain_grace)}});
+  health_.SetAll(false);
+  if (options_.drain_grace > absl::ZeroDuration()) absl::SleepFor(options_.drain_grace);
+  for (auto& hook : shutdown_hooks_) hook();
+  health_.Shutdown();
+  server_->Shutdown(std::chrono::system_clock::now() +
+                    absl::ToChronoMilliseconds(options_.shutdown_timeout));
+  LogInfo("stopped");
+}
+
+void ServerRunner::Wait() {
+  if (server_ != nullptr) server_->Wait();
+}
+
+void ServerRunner::BlockTerminationSignals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+}
+
+int ServerRunner::WaitForTerminationSignal() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  int sig = 0;
+  sigwait(&set, &sig);
+  return sig;
+}
+
+}  // namespace stp

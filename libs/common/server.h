@@ -1,0 +1,192 @@
+// The runtime every service binary shares: a gRPC server on the callback API with health,
+// reflection, message-size limits, keepalive and TLS; a bounded worker pool for blocking work;
+// a call handler that authenticates, logs, measures and maps errors for each call; and a
+// shutdown sequence (NOT_SERVING -> drain -> stop) driven by SIGTERM.
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include <atomic>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/functional/function_ref.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "libs/common/flags.h"
+#include "libs/common/metrics.h"
+#include "libs/common/principal.h"
+#include "libs/common/worker_pool.h"
+
+namespace stp {
+
+// Establishes who is calling. Runs on a worker thread, so it may block (a Redis lookup).
+class Authenticator {
+ public:
+  virtual ~Authenticator() = default;
+  virtual absl::StatusOr<Principal> Authenticate(const grpc::ServerContextBase& ctx) = 0;
+};
+
+// What one call carries through the layers below the gRPC adapter.
+struct RequestContext {
+  Principal principal;
+  std::string method;
+  std::string request_id;   // the caller's x-request-id, or one made up for the logs
+  std::string trace_id;     // W3C trace id, 32 hex digits
+  std::string traceparent;  // the traceparent to send on outgoing calls and events
+  absl::Time deadline = absl::InfiniteFuture();
+};
+
+// Parses a W3C traceparent header; an invalid or absent header starts a new trace. The
+// result's span id is new: it identifies this service's part of the trace.
+void FillTraceContext(absl::string_view incoming_traceparent, RequestContext* rc);
+
+// grpc.health.v1.Health, on the callback API (the built-in one needs a sync service).
+class HealthService final : public grpc::health::v1::Health::CallbackService {
+ public:
+  using ServingStatus = grpc::health::v1::HealthCheckResponse::ServingStatus;
+  HealthService();
+  ~HealthService() override;
+
+  // Declares a service name ("" is the whole server) and its status.
+  void SetServing(const std::string& service, bool serving);
+  // Sets every known name at once.
+  void SetAll(bool serving);
+  // Everything NOT_SERVING for good; open Watch streams end.
+  void Shutdown();
+  std::optional<ServingStatus> Get(const std::string& service) const;
+
+  grpc::ServerUnaryReactor* Check(grpc::CallbackServerContext* ctx,
+                                  const grpc::health::v1::HealthCheckRequest* request,
+                                  grpc::health::v1::HealthCheckResponse* response) override;
+  grpc::ServerWriteReactor<grpc::health::v1::HealthCheckResponse>* Watch(
+      grpc::CallbackServerContext* ctx,
+      const grpc::health::v1::HealthCheckRequest* request) override;
+
+  class Watcher;
+
+ private:
+  void Register(Watcher* w);
+  void Unregister(Watcher* w);
+  void NotifyLocked(const std::string& service) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  mutable absl::Mutex mu_;
+  std::map<std::string, ServingStatus> statuses_ ABSL_GUARDED_BY(mu_);
+  std::set<Watcher*> watchers_ ABSL_GUARDED_BY(mu_);
+  bool shut_down_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+// Runs each call: authentication, role check, log context, metrics, worker-pool dispatch and
+// the absl -> grpc status mapping. Service adapters call Unary() from every unary method.
+class CallHandler {
+ public:
+  CallHandler(std::string service, WorkerPool* pool, Metrics* metrics, Authenticator* auth);
+
+  using Body = std::function<absl::Status(const RequestContext&)>;
+
+  // Queues `body` on the worker pool and finishes the call with its status. A full queue
+  // answers RESOURCE_EXHAUSTED with RetryInfo; an expired deadline answers DEADLINE_EXCEEDED
+  // without running the body.
+  grpc::ServerUnaryReactor* Unary(grpc::CallbackServerContext* ctx, const char* method,
+                                  AccessRole min_role, Body body);
+
+  // For streaming methods: authenticates and builds the context synchronously (call it from a
+  // worker thread). Records nothing; pair it with Record().
+  absl::StatusOr<RequestContext> Begin(const grpc::ServerContextBase& ctx, const char* method,
+                                       AccessRole min_role);
+  void Record(const char* method, const absl::Status& status, absl::Time start);
+
+  WorkerPool* pool() const { return pool_; }
+  Metrics* metrics() const { return metrics_; }
+  const std::string& service() const { return service_; }
+
+ private:
+  std::string service_;
+  WorkerPool* pool_;
+  Metrics* metrics_;
+  Authenticator* auth_;
+  prometheus::Gauge* in_flight_ = nullptr;
+};
+
+// Transport and lifecycle settings, shared by every binary (and so by its flags).
+struct ServerOptions {
+  std::string listen_address = "0.0.0.0:50051";
+  std::string metrics_address = "0.0.0.0:9090";  // empty: no metrics endpoint
+  bool plaintext = false;                        // explicit opt-in for local runs
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  std::string tls_client_ca_file;  // set: verify client certificates against it
+  bool require_client_cert = false;
+  int tls_reload_seconds = 60;
+  int max_message_bytes = 8 << 20;
+  int worker_threads = 8;
+  int worker_queue = 1024;
+  absl::Duration keepalive_time = absl::Seconds(30);
+  absl::Duration keepalive_timeout = absl::Seconds(10);
+  absl::Duration drain_grace = absl::ZeroDuration();  // NOT_SERVING before refusing new calls
+  absl::Duration shutdown_timeout = absl::Seconds(20);
+  absl::Duration readiness_interval = absl::Seconds(1);
+
+  void RegisterFlags(FlagSet* flags);
+  absl::Status Validate() const;
+};
+
+class ServerRunner {
+ public:
+  explicit ServerRunner(ServerOptions options);
+  ~ServerRunner();
+
+  // Registers a service (not owned) and its health name ("stp.ingestion.v1.IngestionService").
+  void AddService(grpc::Service* service, const std::string& health_name);
+  // Readiness: every check must pass for the services to be SERVING. Polled on an interval.
+  void AddReadinessCheck(std::function<bool()> check);
+  // Run at shutdown after NOT_SERVING and before the server stops (end streams, stop workers).
+  void AddShutdownHook(std::function<void()> hook);
+
+  absl::Status Start();
+  int port() const { return port_; }
+  HealthService& health() { return health_; }
+  // A channel into this server that skips the network (the all-in-one process uses it).
+  std::shared_ptr<grpc::Channel> InProcessChannel(const grpc::ChannelArguments& args) {
+    return server_->InProcessChannel(args);
+  }
+  // NOT_SERVING -> drain grace -> hooks -> stop accepting and wait for in-flight calls up to
+  // the shutdown timeout, then cancel the rest. Idempotent.
+  void Shutdown();
+  void Wait();
+
+  // Blocks SIGTERM and SIGINT in the calling thread (call first in main, so every thread
+  // inherits the mask), and waits for one of them.
+  static void BlockTerminationSignals();
+  static int WaitForTerminationSignal();
+
+ private:
+  void ReadinessLoop();
+  void UpdateReadiness();
+
+  ServerOptions options_;
+  HealthService health_;
+  std::vector<std::pair<grpc::Service*, std::string>> services_;
+  std::vector<std::function<bool()>> readiness_checks_;
+  std::vector<std::function<void()>> shutdown_hooks_;
+  std::unique_ptr<grpc::Server> server_;
+  int port_ = 0;
+  std::atomic<bool> stopping_{false};
+  absl::Notification stop_readiness_;
+  std::thread readiness_thread_;
+  absl::Mutex shutdown_mu_;
+  bool shut_down_ ABSL_GUARDED_BY(shutdown_mu_) = false;
+};
+
+}  // namespace stp

@@ -1,0 +1,340 @@
+#include "libs/redis/redis.h"
+
+#include <openssl/sha.h>
+#include <sys/time.h>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "libs/common/ids.h"
+#include "libs/common/metrics.h"
+#include "libs/common/status.h"
+
+namespace stp::redis {
+namespace {
+
+timeval DurationToTimeval(absl::Duration d) {
+  if (d < absl::Milliseconds(1)) d = absl::Milliseconds(1);
+  return absl::ToTimeval(d);
+}
+
+void BuildArgv(const std::vector<std::string>& args, std::vector<const char*>* argv,
+               std::vector<size_t>* lens) {
+  argv->clear();
+  lens->clear();
+  for (const auto& a : args) {
+    argv->push_back(a.data());
+    lens->push_back(a.size());
+  }
+}
+
+absl::Status Unavailable(absl::string_view what) {
+  return WithErrorInfo(
+      absl::UnavailableError(absl::StrCat("the data store is unavailable: ", what)),
+      "BACKEND_UNAVAILABLE");
+}
+
+}  // namespace
+
+long long Int(const redisReply* r) {
+  if (r == nullptr) return 0;
+  if (r->type == REDIS_REPLY_INTEGER) return r->integer;
+  long long v = 0;
+  if (IsString(r) && absl::SimpleAtoi(absl::string_view(r->str, r->len), &v)) return v;
+  return 0;
+}
+
+void RedisOptions::RegisterFlags(FlagSet* flags) {
+  flags->String("redis-address", &address, "Redis address: host:port or unix:/path/to/socket");
+  flags->String("redis-password", &password, "Redis password (AUTH); prefer the environment");
+  flags->Int("redis-pool-size", &pool_size, "pooled Redis connections");
+  flags->Duration("redis-connect-timeout", &connect_timeout, "Redis connect timeout");
+  flags->Duration("redis-command-timeout", &command_timeout,
+                  "longest wait for a Redis reply (calls with shorter deadlines wait less)");
+}
+
+absl::Status ErrorReplyStatus(absl::string_view error) {
+  if (absl::StartsWith(error, "LOADING") || absl::StartsWith(error, "MASTERDOWN") ||
+      absl::StartsWith(error, "READONLY") || absl::StartsWith(error, "BUSY ") ||
+      absl::StartsWith(error, "TRYAGAIN") || absl::StartsWith(error, "CLUSTERDOWN")) {
+    return Unavailable(error);
+  }
+  if (absl::StartsWith(error, "OOM")) {
+    return WithRetryInfo(
+        WithErrorInfo(absl::ResourceExhaustedError(absl::StrCat("the data store is full: ", error)),
+                      "STORAGE_FULL"),
+        absl::Seconds(5));
+  }
+  return absl::InternalError(absl::StrCat("data store error: ", error));
+}
+
+// ---------------------------------------------------------------- Connection
+
+absl::StatusOr<std::unique_ptr<Connection>> Connection::Open(const RedisOptions& options) {
+  timeval tv = DurationToTimeval(options.connect_timeout);
+  redisContext* ctx = nullptr;
+  if (absl::StartsWith(options.address, "unix:")) {
+    ctx = redisConnectUnixWithTimeout(options.address.substr(5).c_str(), tv);
+  } else {
+    auto colon = options.address.rfind(':');
+    int port = 6379;
+    std::string host = options.address;
+    if (colon != std::string::npos) {
+      host = options.address.substr(0, colon);
+      if (!absl::SimpleAtoi(options.address.substr(colon + 1), &port)) {
+        return absl::InvalidArgumentError("bad Redis address " + options.address);
+      }
+    }
+    ctx = redisConnectWithTimeout(host.c_str(), port, tv);
+  }
+  if (ctx == nullptr) return Unavailable("cannot allocate a connection");
+  if (ctx->err) {
+    std::string err = ctx->errstr;
+    redisFree(ctx);
+    return Unavailable(absl::StrCat("cannot connect to ", options.address, ": ", err));
+  }
+  if (!absl::StartsWith(options.address, "unix:")) redisEnableKeepAlive(ctx);
+  std::unique_ptr<Connection> conn(new Connection(ctx));
+  if (!options.password.empty()) {
+    auto reply = conn->Command({"AUTH", options.password}, options.connect_timeout);
+    if (!reply.ok()) return reply.status();
+    if (IsErrorReply(reply->get())) {
+      return absl::PermissionDeniedError(
+          absl::StrCat("Redis refused the password: ", Str(reply->get())));
+    }
+  }
+  return conn;
+}
+
+Connection::~Connection() { redisFree(ctx_); }
+
+absl::Status Connection::SetTimeout(absl::Duration timeout) {
+  if (timeout == timeout_) return absl::OkStatus();
+  if (redisSetTimeout(ctx_, DurationToTimeval(timeout)) != REDIS_OK) return IoError("set timeout");
+  timeout_ = timeout;
+  return absl::OkStatus();
+}
+
+absl::Status Connection::IoError(const char* what) {
+  broken_ = true;
+  std::string err = ctx_->errstr;
+  if (absl::StrContains(err, "temporarily unavailable") || absl::StrContains(err, "timed out")) {
+    return Unavailable(absl::StrCat("no reply within the timeout (", what, ")"));
+  }
+  return Unavailable(absl::StrCat(what, ": ", err.empty() ? "connection lost" : err));
+}
+
+absl::StatusOr<ReplyPtr> Connection::Command(const std::vector<std::string>& args,
+                                             absl::Duration timeout) {
+  if (broken_) return Unavailable("connection broken");
+  STP_RETURN_IF_ERROR(SetTimeout(timeout));
+  std::vector<const char*> argv;
+  std::vector<size_t> lens;
+  BuildArgv(args, &argv, &lens);
+  void* reply = redisCommandArgv(ctx_, static_cast<int>(argv.size()), argv.data(), lens.data());
+  if (reply == nullptr) return IoError("command");
+  return ReplyPtr(static_cast<redisReply*>(reply));
+}
+
+absl::StatusOr<std::vector<ReplyPtr>> Connection::Pipeline(
+    const std::vector<std::vector<std::string>>& commands, absl::Duration timeout) {
+  if (broken_) return Unavailable("connection broken");
+  STP_RETURN_IF_ERROR(SetTimeout(timeout));
+  std::vector<const char*> argv;
+  std::vector<size_t> lens;
+  for (const auto& args : commands) {
+    BuildArgv(args, &argv, &lens);
+    if (redisAppendCommandArgv(ctx_, static_cast<int>(argv.size()), argv.data(), lens.data()) !=
+        REDIS_OK) {
+      return IoError("pipeline append");
+    }
+  }
+  std::vector<ReplyPtr> replies;
+  replies.reserve(commands.size());
+  for (size_t i = 0; i < commands.size(); ++i) {
+    void* reply = nullptr;
+    if (redisGetReply(ctx_, &reply) != REDIS_OK || reply == nullptr)
+      return IoError("pipeline read");
+    replies.emplace_back(static_cast<redisReply*>(reply));
+  }
+  return replies;
+}
+
+// ---------------------------------------------------------------- Script
+
+Script::Script(std::string source) : source_(std::move(source)) {
+  unsigned char digest[SHA_DIGEST_LENGTH];
+  SHA1(reinterpret_cast<const unsigned char*>(source_.data()), source_.size(), digest);
+  sha_ = HexEncode(absl::string_view(reinterpret_cast<const char*>(digest), SHA_DIGEST_LENGTH));
+}
+
+// ---------------------------------------------------------------- RedisClient
+
+RedisClient::RedisClient(RedisOptions options, Metrics* metrics)
+    : options_(std::move(options)), metrics_(metrics) {}
+
+RedisClient::~RedisClient() = default;
+
+absl::StatusOr<std::unique_ptr<Connection>> RedisClient::OpenDedicated() {
+  auto conn = Connection::Open(options_);
+  reachable_.store(conn.ok(), std::memory_order_relaxed);
+  return conn;
+}
+
+absl::StatusOr<std::unique_ptr<Connection>> RedisClient::Acquire(absl::Time deadline) {
+  absl::MutexLock lock(&mu_);
+  while (true) {
+    if (!idle_.empty()) {
+      auto conn = std::move(idle_.back());
+      idle_.pop_back();
+      return conn;
+    }
+    if (open_ < options_.pool_size) break;
+    auto available = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return !idle_.empty() || open_ < options_.pool_size;
+    };
+    if (!mu_.AwaitWithDeadline(absl::Condition(&available), deadline)) {
+      return absl::DeadlineExceededError(
+          "no data store connection became free before the deadline");
+    }
+  }
+  absl::Time now = absl::Now();
+  if (now < next_connect_) {
+    // Fail fast while backing off: a caller never waits on a Redis that just refused.
+    return Unavailable(
+        absl::StrCat("reconnecting; next attempt in ", absl::FormatDuration(next_connect_ - now)));
+  }
+  ++open_;
+  mu_.Unlock();
+  auto conn = Connection::Open(options_);
+  mu_.Lock();
+  if (!conn.ok()) {
+    --open_;
+    backoff_ = backoff_ == absl::ZeroDuration() ? absl::Milliseconds(50)
+                                                : std::min(backoff_ * 2, options_.max_backoff);
+    next_connect_ = absl::Now() + backoff_;
+    reachable_.store(false, std::memory_order_relaxed);
+    return conn.status();
+  }
+  backoff_ = absl::ZeroDuration();
+  next_connect_ = absl::InfinitePast();
+  return conn;
+}
+
+void RedisClient::Release(std::unique_ptr<Connection> conn) {
+  absl::MutexLock lock(&mu_);
+  if (conn->broken()) {
+    --open_;
+    reachable_.store(false, std::memory_order_relaxed);
+    return;  // closed by the destructor
+  }
+  reachable_.store(true, std::memory_order_relaxed);
+  idle_.push_back(std::move(conn));
+}
+
+absl::StatusOr<absl::Duration> RedisClient::TimeoutFor(absl::Time deadline) const {
+  absl::Duration timeout = options_.command_timeout;
+  if (deadline != absl::InfiniteFuture()) {
+    absl::Duration left = deadline - absl::Now();
+    if (left <= absl::ZeroDuration()) {
+      return absl::DeadlineExceededError("the deadline passed before the data store was asked");
+    }
+    timeout = std::min(timeout, left);
+  }
+  return timeout;
+}
+
+void RedisClient::Observe(const char* kind, absl::Time start, bool error) {
+  if (metrics_ != nullptr)
+    metrics_->RecordRedis(kind, absl::ToDoubleSeconds(absl::Now() - start), error);
+}
+
+absl::StatusOr<ReplyPtr> RedisClient::Command(const std::vector<std::string>& args,
+                                              absl::Time deadline) {
+  absl::Time start = absl::Now();
+  STP_ASSIGN_OR_RETURN(absl::Duration timeout, TimeoutFor(deadline));
+  STP_ASSIGN_OR_RETURN(std::unique_ptr<Connection> conn, Acquire(deadline));
+  absl::StatusOr<ReplyPtr> reply = conn->Command(args, timeout);
+  Release(std::move(conn));
+  Observe("command", start, !reply.ok());
+  if (!reply.ok()) return reply.status();
+  if (IsErrorReply(reply->get())) return ErrorReplyStatus(Str(reply->get()));
+  return reply;
+}
+
+absl::StatusOr<std::vector<ReplyPtr>> RedisClient::Pipeline(
+    const std::vector<std::vector<std::string>>& commands, absl::Time deadline) {
+  if (commands.empty()) return std::vector<ReplyPtr>();
+  absl::Time start = absl::Now();
+  STP_ASSIGN_OR_RETURN(absl::Duration timeout, TimeoutFor(deadline));
+  STP_ASSIGN_OR_RETURN(std::unique_ptr<Connection> conn, Acquire(deadline));
+  auto replies = conn->Pipeline(commands, timeout);
+  Release(std::move(conn));
+  Observe("pipeline", start, !replies.ok());
+  return replies;
+}
+
+absl::StatusOr<ReplyPtr> RedisClient::Eval(const Script& script,
+                                           const std::vector<std::string>& keys,
+                                           const std::vector<std::string>& args,
+                                           absl::Time deadline) {
+  STP_ASSIGN_OR_RETURN(auto replies, EvalMany(script, {keys}, {args}, deadline));
+  ReplyPtr reply = std::move(replies.front());
+  if (IsErrorReply(reply.get())) return ErrorReplyStatus(Str(reply.get()));
+  return reply;
+}
+
+absl::StatusOr<std::vector<ReplyPtr>> RedisClient::EvalMany(
+    const Script& script, const std::vector<std::vector<std::string>>& keys,
+    const std::vector<std::vector<std::string>>& args, absl::Time deadline) {
+  absl::Time start = absl::Now();
+  STP_ASSIGN_OR_RETURN(absl::Duration timeout, TimeoutFor(deadline));
+  auto build = [&](bool by_sha) {
+    std::vector<std::vector<std::string>> commands;
+    commands.reserve(keys.size());
+    for (size_t i = 0; i < keys.size(); ++i) {
+      std::vector<std::string> cmd;
+      cmd.reserve(3 + keys[i].size() + args[i].size());
+      cmd.push_back(by_sha ? "EVALSHA" : "EVAL");
+      cmd.push_back(by_sha ? script.sha() : script.source());
+      cmd.push_back(std::to_string(keys[i].size()));
+      cmd.insert(cmd.end(), keys[i].begin(), keys[i].end());
+      cmd.insert(cmd.end(), args[i].begin(), args[i].end());
+      commands.push_back(std::move(cmd));
+    }
+    return commands;
+  };
+  STP_ASSIGN_OR_RETURN(std::unique_ptr<Connection> conn, Acquire(deadline));
+  auto replies = conn->Pipeline(build(true), timeout);
+  if (replies.ok()) {
+    // NOSCRIPT fails the call before the script runs, so re-running those calls is safe.
+    std::vector<size_t> missing;
+    for (size_t i = 0; i < replies->size(); ++i) {
+      const redisReply* r = (*replies)[i].get();
+      if (IsErrorReply(r) && absl::StartsWith(Str(r), "NOSCRIPT")) missing.push_back(i);
+    }
+    if (!missing.empty()) {
+      std::vector<std::vector<std::string>> commands;
+      auto all = build(false);
+      for (size_t i : missing) commands.push_back(std::move(all[i]));
+      auto retried = conn->Pipeline(commands, timeout);
+      if (!retried.ok()) {
+        replies = retried.status();
+      } else {
+        for (size_t j = 0; j < missing.size(); ++j)
+          (*replies)[missing[j]] = std::move((*retried)[j]);
+      }
+    }
+  }
+  Release(std::move(conn));
+  Observe("script", start, !replies.ok());
+  return replies;
+}
+
+absl::Status RedisClient::Ping(absl::Time deadline) {
+  auto reply = Command({"PING"}, deadline);
+  return reply.ok() ? absl::OkStatus() : reply.status();
+}
+
+}  // namespace stp::redis

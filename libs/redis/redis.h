@@ -1,0 +1,161 @@
+// Redis access for every service: RAII hiredis connections, a bounded pool safe for worker
+// threads, binary-safe commands, pipelines, Lua scripts run by SHA, reconnect with backoff,
+// and timeouts so a dead or paused Redis answers UNAVAILABLE within the caller's deadline.
+#pragma once
+
+#include <hiredis/hiredis.h>
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "libs/common/flags.h"
+
+namespace stp {
+class Metrics;
+}
+
+namespace stp::redis {
+
+struct ReplyDeleter {
+  void operator()(redisReply* r) const {
+    if (r != nullptr) freeReplyObject(r);
+  }
+};
+using ReplyPtr = std::unique_ptr<redisReply, ReplyDeleter>;
+
+// Read-only helpers over a reply (or a nested element of one).
+inline bool IsNil(const redisReply* r) { return r == nullptr || r->type == REDIS_REPLY_NIL; }
+inline bool IsArray(const redisReply* r) { return r != nullptr && r->type == REDIS_REPLY_ARRAY; }
+inline bool IsString(const redisReply* r) {
+  return r != nullptr && (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS);
+}
+inline bool IsInteger(const redisReply* r) {
+  return r != nullptr && r->type == REDIS_REPLY_INTEGER;
+}
+inline absl::string_view Str(const redisReply* r) {
+  return IsString(r) || (r != nullptr && r->type == REDIS_REPLY_ERROR)
+             ? absl::string_view(r->str, r->len)
+             : absl::string_view();
+}
+inline std::string StrCopy(const redisReply* r) { return std::string(Str(r)); }
+// Integer replies, and string replies holding an integer; 0 otherwise.
+long long Int(const redisReply* r);
+inline size_t Size(const redisReply* r) { return IsArray(r) ? r->elements : 0; }
+inline const redisReply* At(const redisReply* r, size_t i) {
+  return IsArray(r) && i < r->elements ? r->element[i] : nullptr;
+}
+
+struct RedisOptions {
+  std::string address = "127.0.0.1:6379";  // host:port, or unix:/path/to/socket
+  std::string password;
+  int pool_size = 16;
+  absl::Duration connect_timeout = absl::Milliseconds(500);
+  absl::Duration command_timeout = absl::Seconds(2);
+  absl::Duration max_backoff = absl::Seconds(2);
+
+  void RegisterFlags(FlagSet* flags);
+};
+
+// One connection. Not thread-safe: owned by one thread at a time (through the pool).
+class Connection {
+ public:
+  static absl::StatusOr<std::unique_ptr<Connection>> Open(const RedisOptions& options);
+  ~Connection();
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  // Sends one command and reads its reply within `timeout`. An error reply is returned as a
+  // reply, not a status; I/O errors and timeouts break the connection and give UNAVAILABLE.
+  absl::StatusOr<ReplyPtr> Command(const std::vector<std::string>& args, absl::Duration timeout);
+  // Sends all commands, then reads all replies.
+  absl::StatusOr<std::vector<ReplyPtr>> Pipeline(
+      const std::vector<std::vector<std::string>>& commands, absl::Duration timeout);
+  bool broken() const { return broken_; }
+
+ private:
+  explicit Connection(redisContext* ctx) : ctx_(ctx) {}
+  absl::Status SetTimeout(absl::Duration timeout);
+  absl::Status IoError(const char* what);
+
+  redisContext* ctx_;
+  absl::Duration timeout_ = absl::ZeroDuration();
+  bool broken_ = false;
+};
+
+// A Lua script, run by SHA and reloaded transparently after a SCRIPT FLUSH or restart.
+class Script {
+ public:
+  explicit Script(std::string source);
+  const std::string& source() const { return source_; }
+  const std::string& sha() const { return sha_; }
+
+ private:
+  std::string source_;
+  std::string sha_;
+};
+
+// The pool-backed client services use. Thread-safe.
+class RedisClient {
+ public:
+  explicit RedisClient(RedisOptions options, Metrics* metrics = nullptr);
+  ~RedisClient();
+
+  // A command. Error replies become statuses (see ErrorReplyStatus).
+  absl::StatusOr<ReplyPtr> Command(const std::vector<std::string>& args,
+                                   absl::Time deadline = absl::InfiniteFuture());
+  // Several commands in one round trip; error replies stay replies for the caller to read.
+  absl::StatusOr<std::vector<ReplyPtr>> Pipeline(
+      const std::vector<std::vector<std::string>>& commands,
+      absl::Time deadline = absl::InfiniteFuture());
+  // EVALSHA, falling back to EVAL on NOSCRIPT. Error replies become statuses.
+  absl::StatusOr<ReplyPtr> Eval(const Script& script, const std::vector<std::string>& keys,
+                                const std::vector<std::string>& args,
+                                absl::Time deadline = absl::InfiniteFuture());
+  // Many EVALSHA calls of one script pipelined; per-call error replies stay replies.
+  absl::StatusOr<std::vector<ReplyPtr>> EvalMany(const Script& script,
+                                                 const std::vector<std::vector<std::string>>& keys,
+                                                 const std::vector<std::vector<std::string>>& args,
+                                                 absl::Time deadline = absl::InfiniteFuture());
+  absl::Status Ping(absl::Time deadline);
+
+  // A connection outside the pool, for blocking reads (XREAD BLOCK) that would hold a pooled
+  // one for seconds.
+  absl::StatusOr<std::unique_ptr<Connection>> OpenDedicated();
+
+  // True when the last attempt to reach Redis succeeded.
+  bool reachable() const { return reachable_.load(std::memory_order_relaxed); }
+  const RedisOptions& options() const { return options_; }
+
+ private:
+  class Lease;
+  absl::StatusOr<std::unique_ptr<Connection>> Acquire(absl::Time deadline);
+  void Release(std::unique_ptr<Connection> conn);
+  absl::StatusOr<absl::Duration> TimeoutFor(absl::Time deadline) const;
+  void Observe(const char* kind, absl::Time start, bool error);
+
+  const RedisOptions options_;
+  Metrics* metrics_;
+  absl::Mutex mu_;
+  std::vector<std::unique_ptr<Connection>> idle_ ABSL_GUARDED_BY(mu_);
+  int open_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::Time next_connect_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
+  absl::Duration backoff_ ABSL_GUARDED_BY(mu_) = absl::ZeroDuration();
+  std::atomic<bool> reachable_{true};
+};
+
+// Maps an error reply to a status: LOADING/MASTERDOWN/READONLY/BUSY are UNAVAILABLE (Redis
+// will be back), OOM is RESOURCE_EXHAUSTED, anything else INTERNAL with the text.
+absl::Status ErrorReplyStatus(absl::string_view error);
+inline bool IsErrorReply(const redisReply* r) {
+  return r != nullptr && r->type == REDIS_REPLY_ERROR;
+}
+
+}  // namespace stp::redis

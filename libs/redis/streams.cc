@@ -1,0 +1,191 @@
+#include "libs/redis/streams.h"
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "libs/common/status.h"
+
+namespace stp::redis {
+namespace {
+
+std::pair<unsigned long long, unsigned long long> SplitId(absl::string_view id) {
+  unsigned long long ms = 0, seq = 0;
+  auto dash = id.find('-');
+  if (dash == absl::string_view::npos) {
+    (void)absl::SimpleAtoi(id, &ms);
+  } else {
+    (void)absl::SimpleAtoi(id.substr(0, dash), &ms);
+    (void)absl::SimpleAtoi(id.substr(dash + 1), &seq);
+  }
+  return {ms, seq};
+}
+
+std::vector<std::string> StreamArgs(const std::vector<std::string>& streams,
+                                    const std::vector<std::string>& ids) {
+  std::vector<std::string> out{"STREAMS"};
+  out.insert(out.end(), streams.begin(), streams.end());
+  out.insert(out.end(), ids.begin(), ids.end());
+  return out;
+}
+
+absl::StatusOr<std::vector<StreamBatch>> BlockingRead(Connection& conn,
+                                                      std::vector<std::string> cmd,
+                                                      absl::Duration timeout) {
+  STP_ASSIGN_OR_RETURN(ReplyPtr reply, conn.Command(cmd, timeout));
+  if (IsErrorReply(reply.get())) return ErrorReplyStatus(Str(reply.get()));
+  return ParseStreams(reply.get());
+}
+
+}  // namespace
+
+const std::string* StreamEntry::Field(absl::string_view name) const {
+  for (const auto& [k, v] : fields) {
+    if (k == name) return &v;
+  }
+  return nullptr;
+}
+
+std::vector<StreamEntry> ParseEntries(const redisReply* reply) {
+  std::vector<StreamEntry> out;
+  for (size_t i = 0; i < Size(reply); ++i) {
+    const redisReply* e = At(reply, i);
+    if (Size(e) < 2 || IsNil(At(e, 1))) continue;  // trimmed entries come back with nil fields
+    StreamEntry entry;
+    entry.id = StrCopy(At(e, 0));
+    const redisReply* kv = At(e, 1);
+    for (size_t j = 0; j + 1 < Size(kv); j += 2) {
+      entry.fields.emplace_back(StrCopy(At(kv, j)), StrCopy(At(kv, j + 1)));
+    }
+    out.push_back(std::move(entry));
+  }
+  return out;
+}
+
+std::vector<StreamBatch> ParseStreams(const redisReply* reply) {
+  std::vector<StreamBatch> out;
+  for (size_t i = 0; i < Size(reply); ++i) {
+    const redisReply* s = At(reply, i);
+    out.push_back({StrCopy(At(s, 0)), ParseEntries(At(s, 1))});
+  }
+  return out;
+}
+
+int CompareStreamIds(absl::string_view a, absl::string_view b) {
+  auto x = SplitId(a), y = SplitId(b);
+  if (x < y) return -1;
+  if (x > y) return 1;
+  return 0;
+}
+
+absl::StatusOr<std::string> XAdd(RedisClient& client, const std::string& stream,
+                                 const std::vector<std::pair<std::string, std::string>>& fields,
+                                 long long maxlen, absl::Time deadline) {
+  std::vector<std::string> cmd{"XADD", stream};
+  if (maxlen > 0) {
+    cmd.insert(cmd.end(), {"MAXLEN", "~", absl::StrCat(maxlen)});
+  }
+  cmd.push_back("*");
+  for (const auto& [k, v] : fields) {
+    cmd.push_back(k);
+    cmd.push_back(v);
+  }
+  STP_ASSIGN_OR_RETURN(ReplyPtr reply, client.Command(cmd, deadline));
+  return StrCopy(reply.get());
+}
+
+absl::Status EnsureGroup(RedisClient& client, const std::string& stream, const std::string& group,
+                         const std::string& start_id) {
+  auto reply = client.Command({"XGROUP", "CREATE", stream, group, start_id, "MKSTREAM"});
+  if (!reply.ok() && absl::StrContains(reply.status().message(), "BUSYGROUP"))
+    return absl::OkStatus();
+  return reply.ok() ? absl::OkStatus() : reply.status();
+}
+
+absl::StatusOr<std::vector<StreamBatch>> ReadGroup(Connection& conn, const std::string& group,
+                                                   const std::string& consumer,
+                                                   const std::vector<std::string>& streams,
+                                                   const std::vector<std::string>& ids, int count,
+                                                   absl::Duration block, absl::Duration timeout) {
+  std::vector<std::string> cmd{"XREADGROUP", "GROUP", group,
+                               consumer,     "COUNT", absl::StrCat(count)};
+  if (block > absl::ZeroDuration()) {
+    cmd.insert(cmd.end(), {"BLOCK", absl::StrCat(absl::ToInt64Milliseconds(block))});
+  }
+  auto rest = StreamArgs(streams, ids);
+  cmd.insert(cmd.end(), rest.begin(), rest.end());
+  return BlockingRead(conn, std::move(cmd), timeout + block);
+}
+
+absl::StatusOr<std::vector<StreamBatch>> Read(Connection& conn,
+                                              const std::vector<std::string>& streams,
+                                              const std::vector<std::string>& ids, int count,
+                                              absl::Duration block, absl::Duration timeout) {
+  std::vector<std::string> cmd{"XREAD", "COUNT", absl::StrCat(count)};
+  if (block > absl::ZeroDuration()) {
+    cmd.insert(cmd.end(), {"BLOCK", absl::StrCat(absl::ToInt64Milliseconds(block))});
+  }
+  auto rest = StreamArgs(streams, ids);
+  cmd.insert(cmd.end(), rest.begin(), rest.end());
+  return BlockingRead(conn, std::move(cmd), timeout + block);
+}
+
+absl::StatusOr<long long> Ack(RedisClient& client, const std::string& stream,
+                              const std::string& group, const std::vector<std::string>& ids) {
+  if (ids.empty()) return 0;
+  std::vector<std::string> cmd{"XACK", stream, group};
+  cmd.insert(cmd.end(), ids.begin(), ids.end());
+  STP_ASSIGN_OR_RETURN(ReplyPtr reply, client.Command(cmd));
+  return Int(reply.get());
+}
+
+absl::StatusOr<AutoClaimResult> AutoClaim(RedisClient& client, const std::string& stream,
+                                          const std::string& group, const std::string& consumer,
+                                          absl::Duration min_idle, const std::string& start,
+                                          int count) {
+  STP_ASSIGN_OR_RETURN(ReplyPtr reply,
+                       client.Command({"XAUTOCLAIM", stream, group, consumer,
+                                       absl::StrCat(absl::ToInt64Milliseconds(min_idle)), start,
+                                       "COUNT", absl::StrCat(count)}));
+  AutoClaimResult result;
+  result.next_start = StrCopy(At(reply.get(), 0));
+  result.entries = ParseEntries(At(reply.get(), 1));
+  const redisReply* deleted = At(reply.get(), 2);
+  for (size_t i = 0; i < Size(deleted); ++i) result.deleted.push_back(StrCopy(At(deleted, i)));
+  return result;
+}
+
+absl::StatusOr<std::vector<StreamEntry>> Range(RedisClient& client, const std::string& stream,
+                                               const std::string& start, const std::string& end,
+                                               int count, absl::Time deadline) {
+  STP_ASSIGN_OR_RETURN(
+      ReplyPtr reply,
+      client.Command({"XRANGE", stream, start, end, "COUNT", absl::StrCat(count)}, deadline));
+  return ParseEntries(reply.get());
+}
+
+absl::StatusOr<StreamInfo> Info(RedisClient& client, const std::string& stream,
+                                absl::Time deadline) {
+  auto reply = client.Command({"XINFO", "STREAM", stream}, deadline);
+  StreamInfo info;
+  if (!reply.ok()) {
+    if (absl::StrContains(reply.status().message(), "no such key")) {
+      info.last_id = "0-0";
+      return info;
+    }
+    return reply.status();
+  }
+  const redisReply* r = reply->get();
+  for (size_t i = 0; i + 1 < Size(r); i += 2) {
+    absl::string_view key = Str(At(r, i));
+    const redisReply* value = At(r, i + 1);
+    if (key == "length")
+      info.length = Int(value);
+    else if (key == "last-generated-id")
+      info.last_id = StrCopy(value);
+    else if (key == "first-entry" && Size(value) >= 1)
+      info.first_id = StrCopy(At(value, 0));
+  }
+  return info;
+}
+
+}  // namespace stp::redis

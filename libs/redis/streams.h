@@ -1,0 +1,83 @@
+// Redis Streams helpers: the event outbox, consumer groups, and reclaiming work from crashed
+// consumers.
+#pragma once
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "libs/redis/redis.h"
+
+namespace stp::redis {
+
+struct StreamEntry {
+  std::string id;
+  std::vector<std::pair<std::string, std::string>> fields;
+  // The value of a field, or nullptr.
+  const std::string* Field(absl::string_view name) const;
+};
+
+struct StreamBatch {
+  std::string stream;
+  std::vector<StreamEntry> entries;
+};
+
+// Parses an XRANGE-style array of entries, and an XREAD/XREADGROUP reply of streams.
+std::vector<StreamEntry> ParseEntries(const redisReply* reply);
+std::vector<StreamBatch> ParseStreams(const redisReply* reply);
+
+// Compares stream ids "ms-seq" numerically; -1, 0 or 1.
+int CompareStreamIds(absl::string_view a, absl::string_view b);
+
+// XADD with approximate MAXLEN trimming (maxlen 0: no trimming). Returns the new id.
+absl::StatusOr<std::string> XAdd(RedisClient& client, const std::string& stream,
+                                 const std::vector<std::pair<std::string, std::string>>& fields,
+                                 long long maxlen, absl::Time deadline = absl::InfiniteFuture());
+
+// XGROUP CREATE ... MKSTREAM, treating an existing group as success.
+absl::Status EnsureGroup(RedisClient& client, const std::string& stream, const std::string& group,
+                         const std::string& start_id = "0");
+
+// XREADGROUP GROUP g c COUNT n [BLOCK ms] STREAMS s... id... on a dedicated connection.
+absl::StatusOr<std::vector<StreamBatch>> ReadGroup(Connection& conn, const std::string& group,
+                                                   const std::string& consumer,
+                                                   const std::vector<std::string>& streams,
+                                                   const std::vector<std::string>& ids, int count,
+                                                   absl::Duration block, absl::Duration timeout);
+
+// XREAD COUNT n [BLOCK ms] STREAMS s... id... on a dedicated connection.
+absl::StatusOr<std::vector<StreamBatch>> Read(Connection& conn,
+                                              const std::vector<std::string>& streams,
+                                              const std::vector<std::string>& ids, int count,
+                                              absl::Duration block, absl::Duration timeout);
+
+absl::StatusOr<long long> Ack(RedisClient& client, const std::string& stream,
+                              const std::string& group, const std::vector<std::string>& ids);
+
+struct AutoClaimResult {
+  std::string next_start;            // "0-0" when the scan is complete
+  std::vector<StreamEntry> entries;  // claimed entries still in the stream
+  std::vector<std::string> deleted;  // pending ids whose entries were trimmed away
+};
+// XAUTOCLAIM stream group consumer min-idle start COUNT n.
+absl::StatusOr<AutoClaimResult> AutoClaim(RedisClient& client, const std::string& stream,
+                                          const std::string& group, const std::string& consumer,
+                                          absl::Duration min_idle, const std::string& start,
+                                          int count);
+
+// XRANGE stream (start end COUNT n; use "(" + id for an exclusive start.
+absl::StatusOr<std::vector<StreamEntry>> Range(RedisClient& client, const std::string& stream,
+                                               const std::string& start, const std::string& end,
+                                               int count,
+                                               absl::Time deadline = absl::InfiniteFuture());
+
+struct StreamInfo {
+  long long length = 0;
+  std::string first_id;  // empty when the stream is empty or missing
+  std::string last_id;   // the last id ever generated ("0-0" when none)
+};
+absl::StatusOr<StreamInfo> Info(RedisClient& client, const std::string& stream,
+                                absl::Time deadline = absl::InfiniteFuture());
+
+}  // namespace stp::redis

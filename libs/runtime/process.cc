@@ -1,0 +1,143 @@
+#include "libs/runtime/process.h"
+
+#include <cstdio>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "libs/common/logging.h"
+#include "libs/common/status.h"
+
+namespace stp {
+
+void ProcessConfig::RegisterFlags(FlagSet* flags) {
+  server.RegisterFlags(flags);
+  redis.RegisterFlags(flags);
+  flags->Int("partitions", &partitions,
+             "keyspace partitions (Redis Cluster hash tags); every service must agree");
+  flags->String("key-prefix", &key_prefix, "prefix of every Redis key");
+  flags->Int("stream-retention", &stream_retention,
+             "events kept per partition stream (approximate); older cursors get OUT_OF_RANGE");
+  flags->String("log-level", &log_level, "debug, info, warning or error");
+  flags->Bool("auth-disabled", &auth_disabled,
+              "accept calls without credentials (every caller is an operator); local runs only");
+  flags->String("service-api-key", &service_api_key,
+                "API key this process presents when it calls other services");
+}
+
+Process::Process(std::string program, ProcessConfig config)
+    : program_(std::move(program)),
+      config_(std::move(config)),
+      keyspace_(config_.key_prefix, config_.partitions) {
+  redis_ = std::make_unique<redis::RedisClient>(config_.redis, &metrics_);
+  runner_ = std::make_unique<ServerRunner>(config_.server);
+}
+
+Process::~Process() { Shutdown(); }
+
+CallHandler* Process::NewCallHandler(const std::string& service, int threads, int queue) {
+  pools_.push_back(std::make_unique<WorkerPool>(service, threads, queue));
+  WorkerPool* pool = pools_.back().get();
+  metrics_.callbacks().Add("stp_worker_queue_depth", "Calls waiting for a worker thread",
+                           {{"pool", service}},
+                           [pool] { return static_cast<double>(pool->queue_depth()); });
+  metrics_.callbacks().Add("stp_worker_busy", "Worker threads running a call", {{"pool", service}},
+                           [pool] { return static_cast<double>(pool->busy()); });
+  handlers_.push_back(
+      std::make_unique<CallHandler>(service, pool, &metrics_, authenticator_.get()));
+  return handlers_.back().get();
+}
+
+bool Process::Hosts(const std::string& service) const {
+  for (Module* m : modules_) {
+    if (m->name() == service) return true;
+  }
+  return false;
+}
+
+void Process::SetRemoteAddress(const std::string& service, const std::string& address,
+                               bool plaintext) {
+  remotes_[service] = {address, plaintext};
+}
+
+std::shared_ptr<grpc::Channel> Process::ChannelTo(const std::string& service) {
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(config_.server.max_message_bytes);
+  if (Hosts(service)) return runner_->InProcessChannel(args);
+  auto it = remotes_.find(service);
+  std::string address = it == remotes_.end() ? "" : it->second.first;
+  bool plaintext = it == remotes_.end() ? true : it->second.second;
+  std::shared_ptr<grpc::ChannelCredentials> creds =
+      plaintext ? grpc::InsecureChannelCredentials()
+                : grpc::SslCredentials(grpc::SslCredentialsOptions());
+  return grpc::CreateCustomChannel(address, creds, args);
+}
+
+absl::Status Process::Start(std::vector<Module*> modules) {
+  modules_ = std::move(modules);
+  redis::RedisClient* redis = redis_.get();
+  runner_->AddReadinessCheck(
+      [redis] { return redis->Ping(absl::Now() + absl::Milliseconds(500)).ok(); });
+  for (Module* m : modules_) STP_RETURN_IF_ERROR(m->Init(*this));
+  runner_->AddShutdownHook([this] {
+    for (Module* m : modules_) m->Stop();
+  });
+  STP_RETURN_IF_ERROR(runner_->Start());
+  for (Module* m : modules_) STP_RETURN_IF_ERROR(m->Start(*this));
+  return absl::OkStatus();
+}
+
+void Process::Shutdown() {
+  if (shut_down_) return;
+  shut_down_ = true;
+  runner_->Shutdown();
+  for (auto& pool : pools_) pool->Shutdown();
+}
+
+int RunModules(int argc, char** argv, const std::string& program, const std::string& summary,
+               std::vector<std::unique_ptr<Module>> modules) {
+  ServerRunner::BlockTerminationSignals();
+  ProcessConfig config;
+  FlagSet flags(program, summary);
+  config.RegisterFlags(&flags);
+  for (auto& m : modules) m->RegisterFlags(&flags);
+  absl::Status parsed = flags.Parse(argc, argv);
+  if (!parsed.ok()) {
+    std::fprintf(stderr, "%s: %s\n", program.c_str(), std::string(parsed.message()).c_str());
+    return 2;
+  }
+  if (flags.help_requested()) {
+    std::fputs(flags.Usage().c_str(), stdout);
+    return 0;
+  }
+  LogLevel level;
+  if (!ParseLogLevel(config.log_level, &level)) {
+    std::fprintf(stderr, "%s: --log-level must be debug, info, warning or error\n",
+                 program.c_str());
+    return 2;
+  }
+  SetLogLevel(level);
+  SetLogService(program);
+
+  Process process(program, config);
+  if (!config.server.metrics_address.empty()) {
+    absl::Status metrics = process.metrics().Serve(config.server.metrics_address);
+    if (!metrics.ok()) {
+      LogError("cannot start", {{"error", std::string(metrics.message())}});
+      return 1;
+    }
+  }
+  std::vector<Module*> raw;
+  for (auto& m : modules) raw.push_back(m.get());
+  absl::Status started = process.Start(raw);
+  if (!started.ok()) {
+    LogError("cannot start", {{"error", std::string(started.message())}});
+    return 1;
+  }
+  LogInfo("started", {{"port", process.port()}, {"metrics_port", process.metrics().port()}});
+  int sig = ServerRunner::WaitForTerminationSignal();
+  LogInfo("signal received", {{"signal", sig}});
+  process.Shutdown();
+  return 0;
+}
+
+}  // namespace stp

@@ -1,0 +1,179 @@
+// The Redis layer against a real redis-server started by the test.
+#include "libs/redis/redis.h"
+
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "absl/time/clock.h"
+#include "libs/redis/keyspace.h"
+#include "libs/redis/streams.h"
+#include "tests/testing/grpc_testing.h"
+#include "tests/testing/redis_server.h"
+
+namespace stp::redis {
+namespace {
+
+using stp::testing::RedisServer;
+using stp::testing::WaitFor;
+
+class RedisTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto server = RedisServer::Start();
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = std::move(*server);
+    RedisOptions options;
+    options.address = server_->address();
+    options.pool_size = 4;
+    options.command_timeout = absl::Milliseconds(500);
+    options.max_backoff = absl::Milliseconds(200);
+    client_ = std::make_unique<RedisClient>(options);
+  }
+
+  std::unique_ptr<RedisServer> server_;
+  std::unique_ptr<RedisClient> client_;
+};
+
+TEST_F(RedisTest, BinaryValuesRoundTrip) {
+  std::string value("a\0b\xff\r\n", 6);
+  std::string key("k\0ey", 4);
+  ASSERT_TRUE(client_->Command({"SET", key, value}).ok());
+  auto reply = client_->Command({"GET", key});
+  ASSERT_TRUE(reply.ok()) << reply.status();
+  EXPECT_EQ(StrCopy(reply->get()), value);
+}
+
+TEST_F(RedisTest, ErrorRepliesBecomeStatuses) {
+  ASSERT_TRUE(client_->Command({"SET", "s", "x"}).ok());
+  auto reply = client_->Command({"INCR", "s"});
+  EXPECT_EQ(reply.status().code(), absl::StatusCode::kInternal);
+  EXPECT_EQ(ErrorReplyStatus("LOADING Redis is loading").code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(ErrorReplyStatus("OOM command not allowed").code(),
+            absl::StatusCode::kResourceExhausted);
+}
+
+TEST_F(RedisTest, PipelineKeepsOrder) {
+  std::vector<std::vector<std::string>> cmds;
+  for (int i = 0; i < 100; ++i) cmds.push_back({"RPUSH", "list", std::to_string(i)});
+  auto replies = client_->Pipeline(cmds);
+  ASSERT_TRUE(replies.ok());
+  ASSERT_EQ(replies->size(), 100u);
+  EXPECT_EQ(Int((*replies)[99].get()), 100);
+}
+
+TEST_F(RedisTest, PoolIsSafeForManyThreads) {
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([this] {
+      for (int i = 0; i < 200; ++i) ASSERT_TRUE(client_->Command({"INCR", "counter"}).ok());
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(Int(client_->Command({"GET", "counter"})->get()), 1600);
+}
+
+TEST_F(RedisTest, ScriptsRunBySha1AndReloadAfterFlush) {
+  Script script("redis.call('INCRBY', KEYS[1], ARGV[1]); return redis.call('GET', KEYS[1])");
+  EXPECT_EQ(script.sha().size(), 40u);
+  auto r1 = client_->Eval(script, {"n"}, {"5"});
+  ASSERT_TRUE(r1.ok()) << r1.status();
+  EXPECT_EQ(Int(r1->get()), 5);
+  ASSERT_TRUE(client_->Command({"SCRIPT", "FLUSH"}).ok());
+  auto r2 = client_->Eval(script, {"n"}, {"2"});
+  ASSERT_TRUE(r2.ok()) << r2.status();
+  EXPECT_EQ(Int(r2->get()), 7);  // ran exactly once after the flush
+  auto exists = client_->Command({"SCRIPT", "EXISTS", script.sha()});
+  EXPECT_EQ(Int(At(exists->get(), 0)), 1);
+  auto many = client_->EvalMany(script, {{"m"}, {"m"}, {"m"}}, {{"1"}, {"1"}, {"1"}});
+  ASSERT_TRUE(many.ok());
+  EXPECT_EQ(Int((*many)[2].get()), 3);
+}
+
+TEST_F(RedisTest, ScriptErrorIsAStatusAndWritesNothingAfterIt) {
+  Script script("redis.call('SET', KEYS[1], 'x'); return redis.error_reply('NOPE bad')");
+  auto r = client_->Eval(script, {"e"}, {});
+  EXPECT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("NOPE"), absl::string_view::npos);
+}
+
+TEST_F(RedisTest, ReconnectsByItselfAfterRedisRestarts) {
+  ASSERT_TRUE(client_->Command({"SET", "before", "1"}).ok());
+  server_->Kill();
+  absl::Time start = absl::Now();
+  auto down = client_->Command({"GET", "before"});
+  EXPECT_EQ(down.status().code(), absl::StatusCode::kUnavailable) << down.status();
+  EXPECT_LT(absl::Now() - start, absl::Seconds(2));
+  EXPECT_FALSE(client_->reachable());
+  ASSERT_TRUE(server_->Restart().ok());
+  EXPECT_TRUE(WaitFor([&] { return client_->Command({"PING"}).ok(); }, absl::Seconds(5)));
+  auto after = client_->Command({"GET", "before"});
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ(StrCopy(after->get()), "1");  // the AOF kept it
+  EXPECT_TRUE(client_->reachable());
+}
+
+TEST_F(RedisTest, PausedRedisGivesUnavailableWithinTheDeadlineAndRecovers) {
+  ASSERT_TRUE(client_->Command({"PING"}).ok());
+  server_->Pause();
+  absl::Time start = absl::Now();
+  auto r = client_->Command({"PING"}, absl::Now() + absl::Milliseconds(300));
+  absl::Duration took = absl::Now() - start;
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kUnavailable) << r.status();
+  EXPECT_LT(took, absl::Seconds(1));
+  // Without a deadline the command timeout (500 ms) bounds the wait.
+  start = absl::Now();
+  EXPECT_FALSE(client_->Command({"PING"}).ok());
+  EXPECT_LT(absl::Now() - start, absl::Seconds(2));
+  server_->Resume();
+  EXPECT_TRUE(WaitFor([&] { return client_->Command({"PING"}).ok(); }, absl::Seconds(5)));
+}
+
+TEST_F(RedisTest, StreamsAddTrimReadAckAndReclaim) {
+  const std::string stream = "stp:{p0}:events";
+  for (int i = 0; i < 10; ++i) {
+    auto id = XAdd(*client_, stream, {{"e", "payload" + std::to_string(i)}}, 0);
+    ASSERT_TRUE(id.ok()) << id.status();
+  }
+  ASSERT_TRUE(EnsureGroup(*client_, stream, "g").ok());
+  ASSERT_TRUE(EnsureGroup(*client_, stream, "g").ok());  // idempotent
+  auto conn = client_->OpenDedicated();
+  ASSERT_TRUE(conn.ok());
+  auto batch =
+      ReadGroup(**conn, "g", "c1", {stream}, {">"}, 4, absl::ZeroDuration(), absl::Seconds(1));
+  ASSERT_TRUE(batch.ok()) << batch.status();
+  ASSERT_EQ(batch->size(), 1u);
+  ASSERT_EQ((*batch)[0].entries.size(), 4u);
+  EXPECT_EQ(*(*batch)[0].entries[0].Field("e"), "payload0");
+  // c1 acks two and "crashes" with two pending; c2 reclaims them after they idle.
+  ASSERT_EQ(*Ack(*client_, stream, "g", {(*batch)[0].entries[0].id, (*batch)[0].entries[1].id}), 2);
+  absl::SleepFor(absl::Milliseconds(60));
+  auto claimed = AutoClaim(*client_, stream, "g", "c2", absl::Milliseconds(50), "0-0", 10);
+  ASSERT_TRUE(claimed.ok()) << claimed.status();
+  ASSERT_EQ(claimed->entries.size(), 2u);
+  EXPECT_EQ(*claimed->entries[0].Field("e"), "payload2");
+  // Blocking read returns when nothing arrives within the block time.
+  auto empty = Read(**conn, {stream}, {"$"}, 10, absl::Milliseconds(50), absl::Seconds(1));
+  ASSERT_TRUE(empty.ok()) << empty.status();
+  EXPECT_TRUE(empty->empty());
+  auto info = Info(*client_, stream);
+  ASSERT_TRUE(info.ok());
+  EXPECT_EQ(info->length, 10);
+  auto range = Range(*client_, stream, "(" + claimed->entries[1].id, "+", 100);
+  ASSERT_TRUE(range.ok());
+  EXPECT_EQ(range->size(), 6u);
+  auto missing = Info(*client_, "nope");
+  ASSERT_TRUE(missing.ok());
+  EXPECT_EQ(missing->length, 0);
+}
+
+TEST_F(RedisTest, XAddTrimsApproximately) {
+  for (int i = 0; i < 1000; ++i) ASSERT_TRUE(XAdd(*client_, "s", {{"f", "v"}}, 100).ok());
+  auto info = Info(*client_, "s");
+  ASSERT_TRUE(info.ok());
+  EXPECT_LT(info->length, 400);
+  EXPECT_GE(info->length, 100);
+}
+
+}  // namespace
+}  // namespace stp::redis

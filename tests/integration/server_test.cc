@@ -1,0 +1,196 @@
+// The server runner: health, reflection, readiness tied to dependencies, overload, and
+// draining on shutdown, all through real channels.
+#include "libs/common/server.h"
+
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <thread>
+
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "libs/common/status.h"
+#include "src/proto/grpc/reflection/v1alpha/reflection.grpc.pb.h"
+#include "tests/testing/echo_service.h"
+#include "tests/testing/grpc_testing.h"
+
+namespace stp {
+namespace {
+
+using grpc::health::v1::Health;
+using grpc::health::v1::HealthCheckRequest;
+using grpc::health::v1::HealthCheckResponse;
+using stp::testing::v1::EchoRequest;
+using stp::testing::v1::EchoResponse;
+using stp::testing::v1::EchoService;
+
+constexpr char kEcho[] = "stp.testing.v1.EchoService";
+
+class ServerTest : public ::testing::Test {
+ protected:
+  void Start(int workers = 2, int queue = 16) {
+    ServerOptions options = stp::testing::TestServerOptions();
+    options.worker_threads = workers;
+    options.worker_queue = std::max(queue, 1);
+    pool_ = std::make_unique<WorkerPool>("test", workers, queue);
+    handler_ = std::make_unique<CallHandler>("echo", pool_.get(), &metrics_, nullptr);
+    echo_ = std::make_unique<stp::testing::EchoServiceImpl>(handler_.get());
+    runner_ = std::make_unique<ServerRunner>(options);
+    runner_->AddService(echo_.get(), kEcho);
+    runner_->AddReadinessCheck([this] { return ready_.load(); });
+    ASSERT_TRUE(runner_->Start().ok());
+    channel_ = stp::testing::LocalChannel(runner_->port());
+  }
+
+  HealthCheckResponse::ServingStatus Check(const std::string& service,
+                                           grpc::Status* status = nullptr) {
+    grpc::ClientContext ctx;
+    stp::testing::SetDeadline(&ctx, absl::Seconds(2));
+    HealthCheckRequest req;
+    req.set_service(service);
+    HealthCheckResponse resp;
+    grpc::Status s = Health::NewStub(channel_)->Check(&ctx, req, &resp);
+    if (status) *status = s;
+    return resp.status();
+  }
+
+  Metrics metrics_;
+  std::atomic<bool> ready_{true};
+  std::unique_ptr<WorkerPool> pool_;
+  std::unique_ptr<CallHandler> handler_;
+  std::unique_ptr<stp::testing::EchoServiceImpl> echo_;
+  std::unique_ptr<ServerRunner> runner_;
+  std::shared_ptr<grpc::Channel> channel_;
+};
+
+TEST_F(ServerTest, ServesHealthForTheServerAndEachService) {
+  Start();
+  EXPECT_EQ(Check(""), HealthCheckResponse::SERVING);
+  EXPECT_EQ(Check(kEcho), HealthCheckResponse::SERVING);
+  grpc::Status status;
+  Check("no.such.Service", &status);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND);
+}
+
+TEST_F(ServerTest, ReadinessFollowsDependencies) {
+  Start();
+  ready_ = false;
+  EXPECT_TRUE(stp::testing::WaitFor([&] { return Check("") == HealthCheckResponse::NOT_SERVING; }));
+  EXPECT_EQ(Check(kEcho), HealthCheckResponse::NOT_SERVING);
+  ready_ = true;
+  EXPECT_TRUE(stp::testing::WaitFor([&] { return Check(kEcho) == HealthCheckResponse::SERVING; }));
+}
+
+TEST_F(ServerTest, WatchStreamsStatusChanges) {
+  Start();
+  grpc::ClientContext ctx;
+  HealthCheckRequest req;
+  req.set_service(kEcho);
+  auto reader = Health::NewStub(channel_)->Watch(&ctx, req);
+  HealthCheckResponse resp;
+  ASSERT_TRUE(reader->Read(&resp));
+  EXPECT_EQ(resp.status(), HealthCheckResponse::SERVING);
+  ready_ = false;
+  ASSERT_TRUE(reader->Read(&resp));
+  EXPECT_EQ(resp.status(), HealthCheckResponse::NOT_SERVING);
+  ctx.TryCancel();
+}
+
+TEST_F(ServerTest, ServesReflection) {
+  Start();
+  using grpc::reflection::v1alpha::ServerReflection;
+  using grpc::reflection::v1alpha::ServerReflectionRequest;
+  using grpc::reflection::v1alpha::ServerReflectionResponse;
+  grpc::ClientContext ctx;
+  auto stream = ServerReflection::NewStub(channel_)->ServerReflectionInfo(&ctx);
+  ServerReflectionRequest req;
+  req.set_list_services("");
+  ASSERT_TRUE(stream->Write(req));
+  ServerReflectionResponse resp;
+  ASSERT_TRUE(stream->Read(&resp));
+  std::set<std::string> names;
+  for (const auto& s : resp.list_services_response().service()) names.insert(s.name());
+  EXPECT_TRUE(names.count(kEcho));
+  EXPECT_TRUE(names.count("grpc.health.v1.Health"));
+  stream->WritesDone();
+}
+
+TEST_F(ServerTest, EchoRoundTripThroughTheCallHandler) {
+  Start();
+  grpc::ClientContext ctx;
+  EchoRequest req;
+  req.set_payload("hello");
+  EchoResponse resp;
+  ASSERT_TRUE(EchoService::NewStub(channel_)->Echo(&ctx, req, &resp).ok());
+  EXPECT_EQ(resp.payload(), "hello");
+  auto it = ctx.GetServerInitialMetadata().find("x-request-id");
+  EXPECT_NE(it, ctx.GetServerInitialMetadata().end());
+  EXPECT_NE(metrics_.Render().find(
+                "stp_rpc_requests_total{code=\"OK\",method=\"Echo\",service=\"echo\"} 1"),
+            std::string::npos)
+      << metrics_.Render();
+}
+
+TEST_F(ServerTest, FullQueueAnswersResourceExhaustedWithRetryInfo) {
+  Start(/*workers=*/1, /*queue=*/1);
+  auto stub = EchoService::NewStub(channel_);
+  auto slow_call = [&] {
+    grpc::ClientContext ctx;
+    EchoRequest req;
+    req.set_sleep_ms(500);
+    EchoResponse resp;
+    stub->Echo(&ctx, req, &resp);
+  };
+  // One call running, one queued: the pool is full.
+  std::thread running(slow_call);
+  ASSERT_TRUE(stp::testing::WaitFor([&] { return pool_->busy() == 1; }));
+  std::thread queued(slow_call);
+  ASSERT_TRUE(stp::testing::WaitFor([&] { return pool_->queue_depth() == 1; }));
+  grpc::ClientContext ctx;
+  EchoResponse resp;
+  grpc::Status s = stub->Echo(&ctx, EchoRequest(), &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << s.error_message();
+  EXPECT_GT(GetRetryDelay(FromGrpcStatus(s)), absl::ZeroDuration());
+  EXPECT_EQ(GetErrorReason(FromGrpcStatus(s)), "SERVER_OVERLOADED");
+  running.join();
+  queued.join();
+}
+
+TEST_F(ServerTest, ShutdownReportsNotServingAndDrainsInFlightCalls) {
+  Start();
+  auto stub = EchoService::NewStub(channel_);
+  grpc::Status slow_status;
+  std::thread slow([&] {
+    grpc::ClientContext ctx;
+    EchoRequest req;
+    req.set_sleep_ms(500);
+    req.set_payload("drained");
+    EchoResponse resp;
+    slow_status = stub->Echo(&ctx, req, &resp);
+  });
+  absl::SleepFor(absl::Milliseconds(100));
+  runner_->Shutdown();
+  slow.join();
+  EXPECT_TRUE(slow_status.ok()) << slow_status.error_message();
+  EXPECT_EQ(runner_->health().Get(kEcho), HealthCheckResponse::NOT_SERVING);
+  // New calls are refused once stopped.
+  grpc::ClientContext ctx;
+  stp::testing::SetDeadline(&ctx, absl::Seconds(1));
+  EchoResponse resp;
+  EXPECT_FALSE(stub->Echo(&ctx, EchoRequest(), &resp).ok());
+}
+
+TEST_F(ServerTest, RefusesPlaintextUnlessAskedAndNeedsBothCertFiles) {
+  ServerOptions options = stp::testing::TestServerOptions();
+  options.plaintext = false;
+  EXPECT_EQ(options.Validate().code(), absl::StatusCode::kInvalidArgument);
+  options.tls_cert_file = "/nonexistent.pem";
+  EXPECT_FALSE(options.Validate().ok());
+  options.tls_key_file = "/nonexistent.key";
+  EXPECT_TRUE(options.Validate().ok());
+  ServerRunner runner(options);
+  EXPECT_EQ(runner.Start().code(), absl::StatusCode::kFailedPrecondition);
+}
+
+}  // namespace
+}  // namespace stp

@@ -1,0 +1,99 @@
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <set>
+
+#include "absl/synchronization/notification.h"
+#include "libs/common/ids.h"
+#include "libs/common/server.h"
+#include "libs/common/worker_pool.h"
+#include "libs/redis/keyspace.h"
+#include "libs/redis/streams.h"
+
+namespace stp {
+namespace {
+
+TEST(IdsTest, ResourceIdsSortByCreationTimeAndAreUnique) {
+  absl::Time t = absl::FromUnixMillis(1700000000000);
+  std::set<std::string> seen;
+  std::string prev;
+  for (int i = 0; i < 1000; ++i) {
+    std::string id = NewResourceId(t + absl::Milliseconds(i));
+    EXPECT_TRUE(IsResourceId(id)) << id;
+    EXPECT_GT(id, prev);
+    prev = id;
+    seen.insert(id);
+  }
+  EXPECT_EQ(seen.size(), 1000u);
+  EXPECT_FALSE(IsResourceId("short"));
+  EXPECT_FALSE(IsResourceId("ABCDEFGHIJKLMNOP"));
+}
+
+TEST(IdsTest, StableHashIsStable) {
+  // Partitioning depends on these exact values never changing.
+  EXPECT_EQ(StableHash(""), 14695981039346656037ULL);
+  EXPECT_EQ(StableHash("a"), 0xaf63dc4c8601ec8cULL);
+}
+
+TEST(KeyspaceTest, KeysOfOnePartitionShareAHashTag) {
+  redis::Keyspace ks("stp", 8);
+  int p = ks.PartitionOf("01hq3k5v7m9xabcd");
+  EXPECT_GE(p, 0);
+  EXPECT_LT(p, 8);
+  EXPECT_EQ(ks.Key(p, "project", "x"), "stp:{p" + std::to_string(p) + "}:project:x");
+  EXPECT_EQ(ks.Events(3), "stp:{p3}:events");
+  EXPECT_EQ(ks.Global("apikey", "k"), "stp:{g}:apikey:k");
+  EXPECT_EQ(ks.AllEventStreams().size(), 8u);
+  redis::Keyspace one;
+  EXPECT_EQ(one.PartitionOf("anything"), 0);
+}
+
+TEST(StreamIdTest, ComparesNumerically) {
+  EXPECT_EQ(redis::CompareStreamIds("9-0", "10-0"), -1);
+  EXPECT_EQ(redis::CompareStreamIds("10-2", "10-10"), -1);
+  EXPECT_EQ(redis::CompareStreamIds("10-2", "10-2"), 0);
+  EXPECT_EQ(redis::CompareStreamIds("11-0", "10-99"), 1);
+}
+
+TEST(WorkerPoolTest, RunsEverythingAndRefusesWhenFull) {
+  absl::Notification release;
+  std::atomic<int> ran{0};
+  {
+    WorkerPool pool("test", 1, 2);
+    ASSERT_TRUE(pool.TrySubmit([&] {
+      release.WaitForNotification();
+      ++ran;
+    }));
+    while (pool.busy() == 0) absl::SleepFor(absl::Milliseconds(1));
+    int accepted = 0;
+    while (pool.TrySubmit([&] { ++ran; })) ++accepted;
+    EXPECT_EQ(accepted, 2);
+    EXPECT_EQ(pool.queue_depth(), 2u);
+    release.Notify();
+    pool.Shutdown();
+    EXPECT_EQ(ran.load(), accepted + 1);
+    EXPECT_FALSE(pool.TrySubmit([] {}));
+  }
+}
+
+TEST(TraceContextTest, KeepsAValidTraceIdAndMakesANewSpan) {
+  RequestContext rc;
+  FillTraceContext("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", &rc);
+  EXPECT_EQ(rc.trace_id, "4bf92f3577b34da6a3ce929d0e0e4736");
+  EXPECT_EQ(rc.traceparent.substr(0, 36), "00-4bf92f3577b34da6a3ce929d0e0e4736-");
+  EXPECT_EQ(rc.traceparent.size(), 55u);
+  EXPECT_NE(rc.traceparent.substr(36, 16), "00f067aa0ba902b7");
+}
+
+TEST(TraceContextTest, StartsANewTraceOnGarbage) {
+  for (const char* bad : {"", "garbage", "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+                          "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01"}) {
+    RequestContext rc;
+    FillTraceContext(bad, &rc);
+    EXPECT_EQ(rc.trace_id.size(), 32u) << bad;
+    EXPECT_NE(rc.trace_id, "00000000000000000000000000000000");
+  }
+}
+
+}  // namespace
+}  // namespace stp
