@@ -24,6 +24,7 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "grpc/health/v1/health.grpc.pb.h"
+#include "libs/common/call_context.h"
 #include "libs/common/flags.h"
 #include "libs/common/metrics.h"
 #include "libs/common/principal.h"
@@ -36,16 +37,6 @@ class Authenticator {
  public:
   virtual ~Authenticator() = default;
   virtual absl::StatusOr<Principal> Authenticate(const grpc::ServerContextBase& ctx) = 0;
-};
-
-// What one call carries through the layers below the gRPC adapter.
-struct RequestContext {
-  Principal principal;
-  std::string method;
-  std::string request_id;   // the caller's x-request-id, or one made up for the logs
-  std::string trace_id;     // W3C trace id, 32 hex digits
-  std::string traceparent;  // the traceparent to send on outgoing calls and events
-  absl::Time deadline = absl::InfiniteFuture();
 };
 
 // Parses a W3C traceparent header; an invalid or absent header starts a new trace. The
@@ -118,6 +109,21 @@ class CallHandler {
   Authenticator* auth_;
   prometheus::Gauge* in_flight_ = nullptr;
 };
+
+// Serves a unary method whose core call returns absl::StatusOr<Response>: runs `fn` on the
+// worker pool through the handler and copies a successful result into the response.
+template <typename Response, typename Fn>
+grpc::ServerUnaryReactor* ServeUnary(CallHandler* handler, grpc::CallbackServerContext* ctx,
+                                     const char* method, AccessRole min_role, Response* response,
+                                     Fn fn) {
+  return handler->Unary(ctx, method, min_role,
+                        [response, fn = std::move(fn)](const RequestContext& rc) -> absl::Status {
+                          auto result = fn(rc);
+                          if (!result.ok()) return result.status();
+                          *response = *std::move(result);
+                          return absl::OkStatus();
+                        });
+}
 
 // Transport and lifecycle settings, shared by every binary (and so by its flags).
 struct ServerOptions {

@@ -182,6 +182,8 @@ absl::StatusOr<StreamInfo> Info(RedisClient& client, const std::string& stream,
       info.length = Int(value);
     else if (key == "last-generated-id")
       info.last_id = StrCopy(value);
+    else if (key == "entries-added")
+      info.entries_added = Int(value);
     else if (key == "first-entry" && Size(value) >= 1)
       info.first_id = StrCopy(At(value, 0));
   }

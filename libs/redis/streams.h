@@ -74,8 +74,9 @@ absl::StatusOr<std::vector<StreamEntry>> Range(RedisClient& client, const std::s
 
 struct StreamInfo {
   long long length = 0;
-  std::string first_id;  // empty when the stream is empty or missing
-  std::string last_id;   // the last id ever generated ("0-0" when none)
+  std::string first_id;         // empty when the stream is empty or missing
+  std::string last_id;          // the last id ever generated ("0-0" when none)
+  long long entries_added = 0;  // every entry ever added, trimmed ones included
 };
 absl::StatusOr<StreamInfo> Info(RedisClient& client, const std::string& stream,
                                 absl::Time deadline = absl::InfiniteFuture());

@@ -1,21 +1,58 @@
 #include "services/ingestion/ingestion_module.h"
 
-#include "stp/ingestion/v1/ingestion_service.grpc.pb.h"
+#include <fstream>
+#include <sstream>
+
+#include "absl/time/clock.h"
+#include "services/ingestion/import/sector_avenues.h"
+#include "services/ingestion/ingestion_service.h"
+#include "services/ingestion/redis_registry_store.h"
+#include "services/ingestion/registry.h"
 
 namespace stp::ingestion {
 namespace {
 
-// Until the service lands, every method answers UNIMPLEMENTED (the generated defaults).
 class IngestionModule : public Module {
  public:
   std::string name() const override { return "ingestion"; }
+
+  void RegisterFlags(FlagSet* flags) override {
+    flags->String("ingestion-sector-table", &sector_table_file_,
+                  "file mapping DAC sectors to avenues (one line per avenue: \"green_growth: 23210 "
+                  "...\"); empty uses the built-in table");
+    flags->Int("ingestion-max-imports", &max_imports_, "ImportProjects streams served at once");
+    flags->Int("ingestion-workers", &workers_, "worker threads of the ingestion service");
+  }
+
   absl::Status Init(Process& process) override {
-    process.runner().AddService(&service_, "stp.ingestion.v1.IngestionService");
+    if (sector_table_file_.empty()) {
+      sectors_ = SectorAvenueTable::Default();
+    } else {
+      std::ifstream in(sector_table_file_);
+      if (!in)
+        return absl::NotFoundError("cannot read --ingestion-sector-table " + sector_table_file_);
+      std::stringstream text;
+      text << in.rdbuf();
+      STP_ASSIGN_OR_RETURN(sectors_, SectorAvenueTable::FromText(text.str()));
+    }
+    store_ = std::make_unique<RedisRegistryStore>(&process.redis(), process.keyspace(),
+                                                  process.config().stream_retention);
+    registry_ = std::make_unique<Registry>(store_.get(), [] { return absl::Now(); });
+    CallHandler* handler = process.NewCallHandler("ingestion", workers_, workers_ * 64);
+    service_ =
+        std::make_unique<IngestionServiceImpl>(handler, registry_.get(), &sectors_, max_imports_);
+    process.runner().AddService(service_.get(), "stp.ingestion.v1.IngestionService");
     return absl::OkStatus();
   }
 
  private:
-  stp::ingestion::v1::IngestionService::CallbackService service_;
+  std::string sector_table_file_;
+  int max_imports_ = 4;
+  int workers_ = 8;
+  SectorAvenueTable sectors_ = SectorAvenueTable::Default();
+  std::unique_ptr<RedisRegistryStore> store_;
+  std::unique_ptr<Registry> registry_;
+  std::unique_ptr<IngestionServiceImpl> service_;
 };
 
 }  // namespace

@@ -1,0 +1,85 @@
+#include "bench/scenarios.h"
+
+#include <atomic>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
+#include "stp/testing/v1/echo.grpc.pb.h"
+
+namespace stp::bench {
+
+bool BenchConfig::Wants(const std::string& group) const {
+  if (only.empty()) return true;
+  for (absl::string_view g : absl::StrSplit(only, ',')) {
+    if (g == group) return true;
+  }
+  return false;
+}
+
+std::vector<std::shared_ptr<grpc::Channel>> MakeChannels(const std::string& address, int n) {
+  std::vector<std::shared_ptr<grpc::Channel>> out;
+  for (int i = 0; i < n; ++i) {
+    grpc::ChannelArguments args;
+    args.SetInt("stp.bench.channel", i);  // distinct args: a connection of its own
+    args.SetInt(GRPC_ARG_ENABLE_RETRIES, 0);
+    args.SetMaxReceiveMessageSize(64 << 20);
+    out.push_back(grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args));
+  }
+  return out;
+}
+
+namespace {
+
+class StreamCounter : public grpc::ClientReadReactor<stp::testing::v1::EchoResponse> {
+ public:
+  StreamCounter(stp::testing::v1::EchoService::Stub* stub, int count,
+                std::atomic<int64_t>* received, std::atomic<int>* open)
+      : received_(received), open_(open) {
+    request_.set_payload(std::string(1024, 's'));
+    request_.set_count(count);
+    stub->async()->EchoStream(&ctx_, &request_, this);
+    StartRead(&response_);
+    StartCall();
+  }
+  void OnReadDone(bool ok) override {
+    if (!ok) return;
+    received_->fetch_add(1, std::memory_order_relaxed);
+    StartRead(&response_);
+  }
+  void OnDone(const grpc::Status&) override {
+    open_->fetch_sub(1);
+    delete this;
+  }
+
+ private:
+  grpc::ClientContext ctx_;
+  stp::testing::v1::EchoRequest request_;
+  stp::testing::v1::EchoResponse response_;
+  std::atomic<int64_t>* received_;
+  std::atomic<int>* open_;
+};
+
+}  // namespace
+
+double EchoStreamRate(const std::vector<std::shared_ptr<grpc::Channel>>& channels, int streams,
+                      const BenchConfig& config) {
+  std::vector<std::unique_ptr<stp::testing::v1::EchoService::Stub>> stubs;
+  for (const auto& c : channels) stubs.push_back(stp::testing::v1::EchoService::NewStub(c));
+  std::atomic<int64_t> received{0};
+  std::atomic<int> open{streams};
+  int per_stream = config.full ? 20000 : 5000;
+  absl::Time start = absl::Now();
+  for (int i = 0; i < streams; ++i)
+    new StreamCounter(stubs[i % stubs.size()].get(), per_stream, &received, &open);
+  while (open.load() > 0 && absl::Now() - start < absl::Seconds(60))
+    absl::SleepFor(absl::Milliseconds(5));
+  return received.load() / absl::ToDoubleSeconds(absl::Now() - start);
+}
+
+void RunAllScenarios(const BenchConfig& config, Report* report) {
+  if (config.Wants("ingestion")) RunIngestionScenarios(config, report);
+}
+
+}  // namespace stp::bench

@@ -1,0 +1,639 @@
+#include "services/ingestion/import/iati_activity.h"
+
+#include <algorithm>
+#include <optional>
+#include <set>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "services/ingestion/import/record_organizations.h"
+#include "services/ingestion/import/record_remarks.h"
+#include "services/ingestion/import/value_parsing.h"
+
+namespace stp::ingestion {
+namespace {
+
+namespace v1 = stp::ingestion::v1;
+using stp::common::v1::PARTNER_ROLE_ACCOUNTABLE;
+using stp::common::v1::PARTNER_ROLE_FINANCIER;
+using stp::common::v1::PARTNER_ROLE_HOST_GOVERNMENT;
+using stp::common::v1::PARTNER_ROLE_IMPLEMENTER;
+using stp::common::v1::PARTNER_ROLE_TECHNOLOGY_PARTNER;
+using stp::common::v1::PARTNER_ROLE_TRIANGULAR_PARTNER;
+
+constexpr size_t kMaxSectorsNamedInRejection = 10;
+constexpr absl::string_view kIatiCollaborationTriangular = "8";
+constexpr int kIatiTypeMultilateral = 40;
+
+absl::string_view Trim(absl::string_view s) { return absl::StripAsciiWhitespace(s); }
+
+bool IsPreferredLanguage(const XmlElement& narrative) {
+  absl::string_view lang = Trim(narrative.Attribute("xml:lang"));
+  return lang.empty() || absl::EqualsIgnoreCase(lang, "en") ||
+         absl::StartsWithIgnoreCase(lang, "en-");
+}
+
+// The text of an element that holds narratives (2.x) or plain text (1.x), on one line: the
+// first non-empty narrative without xml:lang or in English, else the first non-empty one.
+std::string SingleLineText(const XmlElement* element) {
+  if (element == nullptr) return "";
+  std::vector<const XmlElement*> narratives = element->Children("narrative");
+  for (const XmlElement* narrative : narratives) {
+    if (!IsPreferredLanguage(*narrative)) continue;
+    std::string text = CollapseWhitespace(narrative->text);
+    if (!text.empty()) return text;
+  }
+  for (const XmlElement* narrative : narratives) {
+    std::string text = CollapseWhitespace(narrative->text);
+    if (!text.empty()) return text;
+  }
+  return CollapseWhitespace(element->text);
+}
+
+std::optional<int> ParseInt(absl::string_view text) {
+  int value = 0;
+  if (!absl::SimpleAtoi(Trim(text), &value)) return std::nullopt;
+  return value;
+}
+
+// IATI OrganisationType codes are the enum's values 10..90.
+v1::OrganizationType OrganizationTypeFromIati(int code) {
+  if (code > 0 && code < 100 && v1::OrganizationType_IsValid(code)) {
+    return static_cast<v1::OrganizationType>(code);
+  }
+  return v1::ORGANIZATION_TYPE_UNSPECIFIED;
+}
+
+// An organisation element (participating-org, provider-org) as an ImportedOrganization; the
+// IATI @type code (0 when absent or unreadable) goes to *iati_type.
+ImportedOrganization ReadOrganization(const XmlElement& element, int* iati_type) {
+  ImportedOrganization organization;
+  organization.ref = std::string(Trim(element.Attribute("ref")));
+  organization.name = SingleLineText(&element);
+  *iati_type = ParseInt(element.Attribute("type")).value_or(0);
+  organization.type = OrganizationTypeFromIati(*iati_type);
+  // Development banks are usually typed 10 or 40 by publishers; DFI is what matters here.
+  if (LooksLikeDevelopmentFinanceInstitution(organization.name)) {
+    organization.type = v1::ORGANIZATION_TYPE_DFI;
+  }
+  organization.country = CountryFromOrganizationRef(organization.ref);
+  return organization;
+}
+
+// participating-org/@role: 2.x codes, or the 1.x words.
+int ParticipatingRoleCode(absl::string_view role) {
+  role = Trim(role);
+  if (role.size() == 1 && role[0] >= '1' && role[0] <= '4') return role[0] - '0';
+  if (absl::EqualsIgnoreCase(role, "Funding")) return 1;
+  if (absl::EqualsIgnoreCase(role, "Accountable")) return 2;
+  if (absl::EqualsIgnoreCase(role, "Extending")) return 3;
+  if (absl::EqualsIgnoreCase(role, "Implementing")) return 4;
+  return 0;
+}
+
+v1::ProjectStage StageFromActivityStatus(absl::string_view code) {
+  switch (ParseInt(code).value_or(0)) {
+    case 1:
+      return v1::PROJECT_STAGE_PROPOSED;
+    case 2:
+      return v1::PROJECT_STAGE_IMPLEMENTATION;
+    case 3:
+    case 4:
+      return v1::PROJECT_STAGE_COMPLETED;
+    case 5:
+      return v1::PROJECT_STAGE_CANCELLED;
+    case 6:
+      return v1::PROJECT_STAGE_SUSPENDED;
+    default:
+      return v1::PROJECT_STAGE_UNSPECIFIED;
+  }
+}
+
+// activity-date/@type (2.x code or 1.x word): 0 planned start, 1 actual start, 2 planned end,
+// 3 actual end; -1 when unknown.
+int ActivityDateSlot(absl::string_view type) {
+  type = Trim(type);
+  if (type == "1" || absl::EqualsIgnoreCase(type, "start-planned")) return 0;
+  if (type == "2" || absl::EqualsIgnoreCase(type, "start-actual")) return 1;
+  if (type == "3" || absl::EqualsIgnoreCase(type, "end-planned")) return 2;
+  if (type == "4" || absl::EqualsIgnoreCase(type, "end-actual")) return 3;
+  return -1;
+}
+
+v1::FinanceInstrument InstrumentFromFinanceType(absl::string_view code) {
+  int value = ParseInt(code).value_or(0);
+  if (value == 110 || value == 111) return v1::FINANCE_INSTRUMENT_GRANT;
+  if (value >= 400 && value <= 499) return v1::FINANCE_INSTRUMENT_LOAN;
+  if (value >= 500 && value <= 599) return v1::FINANCE_INSTRUMENT_EQUITY;
+  if (value == 1100) return v1::FINANCE_INSTRUMENT_GUARANTEE;
+  return v1::FINANCE_INSTRUMENT_UNSPECIFIED;
+}
+
+std::string MoneyText(const google::type::Money& money) {
+  std::string text = absl::StrCat(money.units());
+  if (money.nanos() != 0) {
+    std::string nanos = absl::StrCat(1'000'000'000 + std::abs(money.nanos())).substr(1);
+    while (!nanos.empty() && nanos.back() == '0') nanos.pop_back();
+    if (money.units() == 0 && money.nanos() < 0) text = "-0";
+    absl::StrAppend(&text, ".", nanos);
+  }
+  return absl::StrCat(text, " ", money.currency_code());
+}
+
+// Everything mapping one activity needs to share between its steps.
+class ActivityMapping {
+ public:
+  ActivityMapping(const XmlElement& activity, const SectorAvenueTable& table,
+                  const IatiFileInfo& file, ImportRecord* record)
+      : activity_(activity), table_(table), file_(file), record_(record), remarks_(record) {
+    project_ = &record->project;
+  }
+
+  void Run() {
+    if (file_.legacy) {
+      remarks_.Warn(absl::StrCat("legacy IATI ", file_.version,
+                                 " activity, read with the 1.x mappings; IATI 2.03 is preferred"));
+    }
+    default_currency_ = std::string(Trim(activity_.Attribute("default-currency")));
+    if (!default_currency_.empty() && !IsCurrencyCode(default_currency_)) {
+      remarks_.Warn(absl::StrCat("default-currency \"", default_currency_,
+                                 "\" is not an ISO 4217 code; values without their own "
+                                 "currency are skipped"));
+      default_currency_.clear();
+    }
+    MapIdentity();
+    MapHost();
+    MapParticipants();
+    MapStatusAndDates();
+    MapSectors();
+    MapBudget();
+    MapTransactions();
+    MapResults();
+    record_->organizations = std::move(organizations_).Release();
+  }
+
+ private:
+  void MapIdentity() {
+    const XmlElement* identifier = activity_.Child("iati-identifier");
+    record_->external_id = identifier ? CollapseWhitespace(identifier->text) : "";
+    if (record_->external_id.empty()) {
+      remarks_.Reject("no iati-identifier", "external_ids");
+    } else {
+      auto* external_id = project_->add_external_ids();
+      external_id->set_source("iati");
+      external_id->set_value(record_->external_id);
+    }
+    for (const XmlElement* title : activity_.Children("title")) {
+      project_->set_title(SingleLineText(title));
+      if (!project_->title().empty()) break;
+    }
+    if (project_->title().empty()) remarks_.Reject("no title", "title");
+
+    // General descriptions (type 1, the default) first, then objectives, target groups...
+    std::vector<const XmlElement*> descriptions = activity_.Children("description");
+    std::stable_partition(descriptions.begin(), descriptions.end(), [](const XmlElement* d) {
+      absl::string_view type = Trim(d->Attribute("type"));
+      return type.empty() || type == "1";
+    });
+    // Publishers often give each language its own description element, so the language is
+    // chosen across all of them: English (or unmarked) narratives when there are any, else
+    // those in the language of the first narrative. 1.x descriptions are plain text.
+    struct Paragraph {
+      std::string text;
+      std::string language;
+      bool preferred;
+    };
+    std::vector<Paragraph> candidates;
+    for (const XmlElement* description : descriptions) {
+      std::vector<const XmlElement*> narratives = description->Children("narrative");
+      if (narratives.empty()) {
+        candidates.push_back({std::string(Trim(description->text)), "", true});
+      }
+      for (const XmlElement* narrative : narratives) {
+        candidates.push_back({std::string(Trim(narrative->text)),
+                              absl::AsciiStrToLower(Trim(narrative->Attribute("xml:lang"))),
+                              IsPreferredLanguage(*narrative)});
+      }
+    }
+    candidates.erase(std::remove_if(candidates.begin(), candidates.end(),
+                                    [](const Paragraph& p) { return p.text.empty(); }),
+                     candidates.end());
+    bool any_preferred = std::any_of(candidates.begin(), candidates.end(),
+                                     [](const Paragraph& p) { return p.preferred; });
+    std::vector<std::string> paragraphs;
+    std::set<absl::string_view> seen;  // publishers repeat paragraphs
+    for (const Paragraph& candidate : candidates) {
+      bool wanted =
+          any_preferred ? candidate.preferred : candidate.language == candidates.front().language;
+      if (wanted && seen.insert(candidate.text).second) paragraphs.push_back(candidate.text);
+    }
+    project_->set_description(absl::StrJoin(paragraphs, "\n\n"));
+  }
+
+  void MapHost() {
+    std::string best_code;
+    double best_percentage = -1;
+    std::vector<std::string> listed;
+    for (const XmlElement* country : activity_.Children("recipient-country")) {
+      std::string code = absl::AsciiStrToUpper(Trim(country->Attribute("code")));
+      if (code.size() != 2 || !absl::ascii_isalpha(code[0]) || !absl::ascii_isalpha(code[1])) {
+        remarks_.Warn(absl::StrCat("recipient-country code \"", code,
+                                   "\" is not an ISO 3166 alpha-2 code; ignored"));
+        continue;
+      }
+      absl::string_view percentage_text = country->Attribute("percentage");
+      double percentage = ParseNumber(percentage_text).value_or(0);
+      listed.push_back(
+          percentage_text.empty() ? code : absl::StrCat(code, " ", Trim(percentage_text), "%"));
+      if (percentage > best_percentage) {
+        best_percentage = percentage;
+        best_code = code;
+      }
+    }
+    if (best_code.empty()) {
+      remarks_.Reject("no recipient-country; recipient regions are not hosts", "host_country");
+      return;
+    }
+    host_ = absl::StrCat("countries/", best_code);
+    project_->set_host_country(host_);
+    if (listed.size() > 1) {
+      remarks_.Warn(absl::StrCat(listed.size(), " recipient countries (",
+                                 absl::StrJoin(listed, ", "), "); host is ", best_code,
+                                 ", the largest share (the first on a tie)"));
+    }
+  }
+
+  // One participant per organisation and role.
+  void AddParticipant(int organization_index, PartnerRole role) {
+    if (!participations_.emplace(organization_index, role).second) return;
+    v1::Participant* participant = project_->add_participants();
+    participant->set_organization(PendingOrganization(organization_index));
+    participant->set_role(role);
+  }
+
+  void MapParticipants() {
+    const XmlElement* collaboration = activity_.Child("collaboration-type");
+    project_->set_triangular(collaboration != nullptr && Trim(collaboration->Attribute("code")) ==
+                                                             kIatiCollaborationTriangular);
+    bool multilateral = false;
+    bool private_sector = false;
+    int unnamed = 0;
+    for (const XmlElement* element : activity_.Children("participating-org")) {
+      int iati_type = 0;
+      ImportedOrganization organization = ReadOrganization(*element, &iati_type);
+      if (organization.ref.empty() && organization.name.empty()) {
+        ++unnamed;
+        continue;
+      }
+      PartnerRole role;
+      switch (ParticipatingRoleCode(element->Attribute("role"))) {
+        case 1:
+          role = PARTNER_ROLE_FINANCIER;
+          break;
+        case 2:
+          role = (iati_type == 10 || iati_type == 11) && !host_.empty() &&
+                         organization.country == host_
+                     ? PARTNER_ROLE_HOST_GOVERNMENT
+                     : PARTNER_ROLE_ACCOUNTABLE;
+          break;
+        case 3:
+          role =
+              project_->triangular() ? PARTNER_ROLE_TRIANGULAR_PARTNER : PARTNER_ROLE_ACCOUNTABLE;
+          break;
+        case 4:
+          role = !organization.country.empty() && organization.country != host_
+                     ? PARTNER_ROLE_TECHNOLOGY_PARTNER
+                     : PARTNER_ROLE_IMPLEMENTER;
+          break;
+        default:
+          remarks_.Warn(absl::StrCat(
+              "participating-org \"",
+              organization.name.empty() ? organization.ref : organization.name,
+              "\" has unknown role \"", Trim(element->Attribute("role")), "\"; ignored"));
+          continue;
+      }
+      multilateral = multilateral || iati_type == kIatiTypeMultilateral;
+      private_sector = private_sector || (iati_type >= 70 && iati_type <= 73);
+      organization.roles = {role};
+      AddParticipant(organizations_.Add(std::move(organization)), role);
+    }
+    if (unnamed > 0) {
+      remarks_.Warn(absl::StrCat(unnamed, " participating-org without @ref or name ignored"));
+    }
+    if (project_->triangular()) {
+      if (multilateral) {
+        project_->set_cooperation_model(v1::COOPERATION_MODEL_TRIANGULAR_NORTH_OR_MULTILATERAL);
+      } else if (private_sector) {
+        project_->set_cooperation_model(v1::COOPERATION_MODEL_TRIANGULAR_MNC);
+      }
+    }
+  }
+
+  void MapStatusAndDates() {
+    if (const XmlElement* status = activity_.Child("activity-status")) {
+      project_->set_stage(StageFromActivityStatus(status->Attribute("code")));
+      if (project_->stage() == v1::PROJECT_STAGE_UNSPECIFIED) {
+        remarks_.Warn(absl::StrCat("activity-status code \"", Trim(status->Attribute("code")),
+                                   "\" is unknown; stage left unspecified"));
+      }
+    }
+    std::optional<google::type::Date> dates[4];
+    for (const XmlElement* element : activity_.Children("activity-date")) {
+      absl::string_view type = Trim(element->Attribute("type"));
+      int slot = ActivityDateSlot(type);
+      if (slot < 0) {
+        remarks_.Warn(absl::StrCat("activity-date type \"", type, "\" is unknown; ignored"));
+        continue;
+      }
+      if (dates[slot]) continue;  // the first date of each type counts
+      // 1.x files may carry the date as text only.
+      absl::string_view text = element->HasAttribute("iso-date") ? element->Attribute("iso-date")
+                                                                 : absl::string_view(element->text);
+      absl::StatusOr<google::type::Date> date = ParseIsoDate(text);
+      if (date.ok()) {
+        dates[slot] = *date;
+      } else {
+        remarks_.Warn(absl::StrCat("activity-date type ", type, ": ", date.status().message()));
+      }
+    }
+    if (dates[0]) *project_->mutable_planned_start() = *dates[0];
+    if (dates[1]) *project_->mutable_actual_start() = *dates[1];
+    if (dates[2]) *project_->mutable_planned_end() = *dates[2];
+    if (dates[3]) *project_->mutable_actual_end() = *dates[3];
+  }
+
+  void MapSectors() {
+    // IATI allows sectors per transaction instead of per activity.
+    std::vector<const XmlElement*> sectors = activity_.Children("sector");
+    if (sectors.empty()) {
+      for (const XmlElement* transaction : activity_.Children("transaction")) {
+        for (const XmlElement* sector : transaction->Children("sector")) sectors.push_back(sector);
+      }
+    }
+    std::set<Avenue> avenues;
+    std::set<int> dac_sectors;
+    std::vector<std::string> seen;
+    int without_code = 0;
+    for (const XmlElement* sector : sectors) {
+      std::string code(Trim(sector->Attribute("code")));
+      absl::string_view vocabulary = Trim(sector->Attribute("vocabulary"));
+      if (code.empty()) {
+        ++without_code;
+        continue;
+      }
+      bool purpose =
+          vocabulary.empty() || vocabulary == "1" || absl::EqualsIgnoreCase(vocabulary, "DAC");
+      bool category = vocabulary == "2" || absl::EqualsIgnoreCase(vocabulary, "DAC-3");
+      std::optional<int> number = ParseInt(code);
+      std::vector<Avenue> found;
+      if (purpose) {
+        seen.push_back(absl::StrCat(code, " (DAC)"));
+        if (code.size() != 5 || !number || *number < 10000) {
+          remarks_.Warn(absl::StrCat("sector \"", code, "\" is not a 5-digit DAC code; ignored"));
+          continue;
+        }
+        if (dac_sectors.insert(*number).second) project_->add_dac_sectors(*number);
+        found = table_.ForPurposeCode(*number);
+      } else if (category) {
+        seen.push_back(absl::StrCat(code, " (DAC-3)"));
+        if (code.size() != 3 || !number || *number < 100) {
+          remarks_.Warn(
+              absl::StrCat("sector \"", code, "\" is not a 3-digit DAC category; ignored"));
+          continue;
+        }
+        found = table_.ForCategory(*number);
+      } else {
+        seen.push_back(absl::StrCat(code, " (vocabulary ", vocabulary, ")"));
+      }
+      avenues.insert(found.begin(), found.end());
+    }
+    if (without_code > 0) {
+      remarks_.Warn(absl::StrCat(without_code, " sector element(s) without @code ignored"));
+    }
+    for (Avenue avenue : avenues) project_->add_avenues(avenue);
+    if (!avenues.empty()) return;
+    if (seen.empty()) {
+      remarks_.Reject("no avenue derivable: the activity has no sector with a code", "avenues");
+      return;
+    }
+    size_t named = std::min(seen.size(), kMaxSectorsNamedInRejection);
+    std::string list = absl::StrJoin(seen.begin(), seen.begin() + named, ", ");
+    if (seen.size() > named) absl::StrAppend(&list, " and ", seen.size() - named, " more");
+    remarks_.Reject(absl::StrCat("no avenue derivable from sectors ", list), "avenues");
+  }
+
+  // A value element as Money: its own currency, else the activity's. nullopt (with a
+  // warning naming `what`) when it cannot be read or is negative.
+  std::optional<google::type::Money> ReadValue(const XmlElement* value, absl::string_view what) {
+    if (value == nullptr) {
+      remarks_.Warn(absl::StrCat(what, " without value; skipped"));
+      return std::nullopt;
+    }
+    std::string currency(Trim(value->Attribute("currency")));
+    if (currency.empty()) currency = default_currency_;
+    if (!IsCurrencyCode(currency)) {
+      remarks_.Warn(absl::StrCat(what, " value \"", Trim(value->text),
+                                 "\" has no ISO 4217 currency; skipped"));
+      return std::nullopt;
+    }
+    absl::StatusOr<google::type::Money> money = ParseDecimalMoney(value->text, currency);
+    if (!money.ok()) {
+      remarks_.Warn(absl::StrCat(what, " value: ", money.status().message(), "; skipped"));
+      return std::nullopt;
+    }
+    if (IsNegative(*money)) {
+      remarks_.Warn(absl::StrCat(what, " value ", MoneyText(*money), " is negative; skipped"));
+      return std::nullopt;
+    }
+    return *std::move(money);
+  }
+
+  void MapBudget() {
+    std::vector<const XmlElement*> original;
+    std::vector<const XmlElement*> revised;
+    for (const XmlElement* budget : activity_.Children("budget")) {
+      absl::string_view type = Trim(budget->Attribute("type"));
+      (type == "2" ? revised : original).push_back(budget);
+    }
+    const std::vector<const XmlElement*>& used = revised.empty() ? original : revised;
+    if (used.empty()) return;
+    std::string currency = default_currency_;
+    google::type::Money total;
+    bool any = false;
+    for (const XmlElement* budget : used) {
+      std::optional<google::type::Money> value = ReadValue(budget->Child("value"), "budget");
+      if (!value) continue;
+      if (currency.empty()) currency = value->currency_code();
+      if (value->currency_code() != currency) {
+        remarks_.Warn(absl::StrCat("budget value ", MoneyText(*value),
+                                   " skipped: not in the activity currency ", currency));
+        continue;
+      }
+      total.set_currency_code(currency);
+      if (!AddMoney(*value, &total)) {
+        remarks_.Warn("budget total overflows; budget left out");
+        return;
+      }
+      any = true;
+    }
+    if (any) *project_->mutable_financing()->mutable_budget() = total;
+  }
+
+  // The organisation a transaction's provider-org names: a participant when it is one, else
+  // a new organisation that plays FINANCIER. -1 when none is named.
+  int ProviderOrganization(const XmlElement& transaction) {
+    const XmlElement* provider = transaction.Child("provider-org");
+    if (provider == nullptr) return -1;
+    int iati_type = 0;
+    ImportedOrganization organization = ReadOrganization(*provider, &iati_type);
+    if (organization.ref.empty() && organization.name.empty()) return -1;
+    int known = organizations_.Find(organization.ref, organization.name);
+    if (known >= 0) return known;
+    organization.roles = {PARTNER_ROLE_FINANCIER};
+    return organizations_.Add(std::move(organization));
+  }
+
+  void MapTransactions() {
+    const XmlElement* default_finance = activity_.Child("default-finance-type");
+    absl::string_view default_finance_code =
+        default_finance ? default_finance->Attribute("code") : absl::string_view();
+    for (const XmlElement* transaction : activity_.Children("transaction")) {
+      const XmlElement* type_element = transaction->Child("transaction-type");
+      absl::string_view type = type_element ? Trim(type_element->Attribute("code")) : "";
+      google::protobuf::RepeatedPtrField<v1::FinancialFlow>* flows;
+      if (type == "2" || type == "C") {
+        flows = project_->mutable_financing()->mutable_commitments();
+      } else if (type == "3" || type == "D") {
+        flows = project_->mutable_financing()->mutable_disbursements();
+      } else {
+        continue;  // incoming funds, expenditure, repayments...: not project financing
+      }
+      const XmlElement* value_element = transaction->Child("value");
+      std::optional<google::type::Money> amount =
+          ReadValue(value_element, type == "2" || type == "C" ? "commitment" : "disbursement");
+      if (!amount) continue;
+      v1::FinancialFlow flow;
+      *flow.mutable_amount() = *amount;
+      const XmlElement* date_element = transaction->Child("transaction-date");
+      absl::string_view date_text =
+          date_element ? date_element->Attribute("iso-date") : absl::string_view();
+      if (Trim(date_text).empty()) date_text = value_element->Attribute("value-date");
+      if (!Trim(date_text).empty()) {
+        absl::StatusOr<google::type::Date> date = ParseIsoDate(date_text);
+        if (date.ok()) {
+          *flow.mutable_date() = *date;
+        } else {
+          remarks_.Warn(absl::StrCat("transaction date: ", date.status().message()));
+        }
+      }
+      int provider = ProviderOrganization(*transaction);
+      if (provider >= 0) flow.set_source_organization(PendingOrganization(provider));
+      const XmlElement* finance = transaction->Child("finance-type");
+      flow.set_instrument(
+          InstrumentFromFinanceType(finance ? finance->Attribute("code") : default_finance_code));
+      *flows->Add() = std::move(flow);
+    }
+    if (project_->has_financing() && project_->financing().ByteSizeLong() == 0) {
+      project_->clear_financing();
+    }
+  }
+
+  // A result value attribute; nullopt (warned) when present but not a number.
+  std::optional<double> ResultValue(const XmlElement* element, absl::string_view what) {
+    if (element == nullptr || !element->HasAttribute("value")) return std::nullopt;
+    absl::string_view text = Trim(element->Attribute("value"));
+    std::optional<double> value = ParseNumber(text);
+    if (!value && !text.empty()) {
+      remarks_.Warn(absl::StrCat("result ", what, " \"", text, "\" is not a number; ignored"));
+    }
+    return value;
+  }
+
+  void MapResults() {
+    for (const XmlElement* result : activity_.Children("result")) {
+      std::string result_title = SingleLineText(result->Child("title"));
+      for (const XmlElement* indicator : result->Children("indicator")) {
+        v1::Result mapped;
+        mapped.set_indicator(SingleLineText(indicator->Child("title")));
+        if (mapped.indicator().empty()) mapped.set_indicator(result_title);
+        if (mapped.indicator().empty()) {
+          remarks_.Warn("result indicator without a title; skipped");
+          continue;
+        }
+        mapped.set_unit(Trim(indicator->Attribute("measure")) == "2" ? "%" : "units");
+        if (auto baseline = ResultValue(indicator->Child("baseline"), "baseline")) {
+          mapped.set_baseline(*baseline);
+        }
+        std::vector<const XmlElement*> periods = indicator->Children("period");
+        if (!periods.empty()) {
+          const XmlElement* last = periods.back();
+          if (auto target = ResultValue(last->Child("target"), "target")) {
+            mapped.set_target(*target);
+          }
+          if (auto actual = ResultValue(last->Child("actual"), "actual")) {
+            mapped.set_actual(*actual);
+            mapped.set_has_actual(true);
+          }
+        }
+        *project_->add_results() = std::move(mapped);
+      }
+    }
+  }
+
+  const XmlElement& activity_;
+  const SectorAvenueTable& table_;
+  const IatiFileInfo& file_;
+  ImportRecord* record_;
+  RecordRemarks remarks_;
+  v1::Project* project_;
+  RecordOrganizations organizations_;
+  std::set<std::pair<int, PartnerRole>> participations_;
+  std::string host_;  // "countries/XX", or "" when the activity names none
+  std::string default_currency_;
+};
+
+}  // namespace
+
+absl::string_view XmlElement::Attribute(absl::string_view attribute_name) const {
+  for (const auto& [key, value] : attributes) {
+    if (key == attribute_name) return value;
+  }
+  return {};
+}
+
+bool XmlElement::HasAttribute(absl::string_view attribute_name) const {
+  for (const auto& attribute : attributes) {
+    if (attribute.first == attribute_name) return true;
+  }
+  return false;
+}
+
+const XmlElement* XmlElement::Child(absl::string_view child_name) const {
+  for (const auto& child : children) {
+    if (child->name == child_name) return child.get();
+  }
+  return nullptr;
+}
+
+std::vector<const XmlElement*> XmlElement::Children(absl::string_view child_name) const {
+  std::vector<const XmlElement*> found;
+  for (const auto& child : children) {
+    if (child->name == child_name) found.push_back(child.get());
+  }
+  return found;
+}
+
+ImportRecord IatiActivityMapper::Map(const XmlElement& activity, int index) const {
+  ImportRecord record;
+  record.index = index;
+  {
+    ActivityMapping mapping(activity, table_, file_, &record);
+    mapping.Run();
+  }  // the mapping's destructor appends the count of warnings left out
+  return record;
+}
+
+}  // namespace stp::ingestion

@@ -1,0 +1,479 @@
+#include "services/ingestion/import_session.h"
+
+#include <google/protobuf/util/field_mask_util.h>
+
+#include <algorithm>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "services/ingestion/validation.h"
+
+namespace stp::ingestion {
+namespace {
+
+constexpr int kMaxListedProblems = 1000;
+
+google::protobuf::Timestamp Now(absl::Time t) {
+  google::protobuf::Timestamp ts;
+  ts.set_seconds(absl::ToUnixSeconds(t));
+  return ts;
+}
+
+std::string ExternalIdKey(const v1::Project& p) {
+  if (p.external_ids().empty()) return "";
+  return absl::StrCat(p.external_ids(0).source(), ":", p.external_ids(0).value());
+}
+
+// Index of a "pending:<k>" placeholder, or -1.
+int PendingIndex(absl::string_view ref) {
+  int k = -1;
+  if (!absl::ConsumePrefix(&ref, "pending:") || !absl::SimpleAtoi(ref, &k)) return -1;
+  return k;
+}
+
+}  // namespace
+
+ImportSession::ImportSession(Registry* registry, RequestContext rc,
+                             const v1::ImportProjectsRequest& first)
+    : registry_(registry),
+      rc_(std::move(rc)),
+      format_(first.format()),
+      request_id_(first.request_id()),
+      source_reference_(first.source_reference()),
+      dry_run_(first.dry_run()) {
+  switch (format_) {
+    case v1::IMPORT_FORMAT_IATI_XML:
+      change_source_.source = "import:iati";
+      break;
+    case v1::IMPORT_FORMAT_AIDDATA_CSV:
+      change_source_.source = "import:aiddata";
+      break;
+    default:
+      change_source_.source = "import:projects";
+      break;
+  }
+  summary_.set_dry_run(dry_run_);
+}
+
+absl::StatusOr<std::unique_ptr<ImportSession>> ImportSession::Start(
+    Registry* registry, const SectorAvenueTable* sectors, RequestContext rc,
+    const v1::ImportProjectsRequest& first) {
+  FieldViolations v;
+  if (first.format() == v1::IMPORT_FORMAT_UNSPECIFIED ||
+      !v1::ImportFormat_IsValid(first.format())) {
+    v.Add("format",
+          "the first message must say the stream's format: PROJECTS, IATI_XML or AIDDATA_CSV");
+  }
+  CheckString(first.request_id(), "request_id", 64, false, &v);
+  CheckString(first.source_reference(), "source_reference", 500, false, &v);
+  STP_RETURN_IF_ERROR(v.ToStatus());
+  std::unique_ptr<ImportSession> session(new ImportSession(registry, std::move(rc), first));
+  auto sink = [s = session.get()](ImportRecord r) { s->OnRecord(std::move(r)); };
+  if (first.format() == v1::IMPORT_FORMAT_IATI_XML)
+    session->iati_ = std::make_unique<IatiParser>(*sectors, sink);
+  if (first.format() == v1::IMPORT_FORMAT_AIDDATA_CSV) {
+    session->csv_ = std::make_unique<AidDataCsvParser>(*sectors, sink);
+  }
+  return session;
+}
+
+absl::Status ImportSession::Add(const v1::ImportProjectsRequest& message) {
+  switch (message.payload_case()) {
+    case v1::ImportProjectsRequest::kProject: {
+      if (format_ != v1::IMPORT_FORMAT_PROJECTS) {
+        return InvalidField("project",
+                            "this stream carries file chunks; a project message is not allowed");
+      }
+      ImportRecord record;
+      record.index = next_index_;
+      record.project = message.project();
+      record.external_id = ExternalIdKey(record.project);
+      OnRecord(std::move(record));
+      break;
+    }
+    case v1::ImportProjectsRequest::kChunk: {
+      if (format_ == v1::IMPORT_FORMAT_PROJECTS) {
+        return InvalidField("chunk",
+                            "this stream carries project messages; a file chunk is not allowed");
+      }
+      if (message.chunk().size() > kMaxChunkBytes) {
+        return InvalidField("chunk",
+                            absl::StrCat("at most ", kMaxChunkBytes, " bytes per message"));
+      }
+      absl::Status fed = iati_ ? iati_->Feed(message.chunk()) : csv_->Feed(message.chunk());
+      if (!fed.ok()) {
+        // Records parsed before the fault are still written.
+        STP_RETURN_IF_ERROR(Flush());
+        return fed;
+      }
+      break;
+    }
+    case v1::ImportProjectsRequest::PAYLOAD_NOT_SET:
+      break;  // the first message may carry only the format
+  }
+  return FlushIfFull();
+}
+
+absl::StatusOr<v1::ImportSummary> ImportSession::Finish() {
+  if (iati_) STP_RETURN_IF_ERROR(iati_->Finish());
+  if (csv_) STP_RETURN_IF_ERROR(csv_->Finish());
+  STP_RETURN_IF_ERROR(Flush());
+  return summary_;
+}
+
+void ImportSession::OnRecord(ImportRecord record) {
+  record.index = next_index_++;
+  summary_.set_received(summary_.received() + 1);
+  pending_.push_back(std::move(record));
+}
+
+absl::Status ImportSession::FlushIfFull() {
+  if (static_cast<int>(pending_.size()) >= kBatchSize) return Flush();
+  return absl::OkStatus();
+}
+
+void ImportSession::Reject(const ImportRecord& record, const std::string& reason,
+                           const std::vector<std::string>& fields) {
+  summary_.set_rejected(summary_.rejected() + 1);
+  if (summary_.rejections_size() >= kMaxListedProblems) return;
+  auto* r = summary_.add_rejections();
+  r->set_index(record.index);
+  r->set_external_id(record.external_id);
+  r->set_reason(reason);
+  for (const auto& f : fields) r->add_fields(f);
+}
+
+void ImportSession::Warn(const ImportRecord& record, const std::string& message) {
+  if (summary_.warnings_size() >= kMaxListedProblems) return;
+  auto* w = summary_.add_warnings();
+  w->set_index(record.index);
+  w->set_external_id(record.external_id);
+  w->set_message(message);
+}
+
+std::string ImportSession::OrgKey(const ImportedOrganization& org) const {
+  if (!org.ref.empty()) return "iati:" + org.ref;
+  return "name:" + Registry::NormalizeName(org.name);
+}
+
+std::string ImportSession::RecordRequestId(const ImportRecord& record) const {
+  if (request_id_.empty()) return "";
+  std::string key = ExternalIdKey(record.project);
+  return absl::StrCat(request_id_, ":", key.empty() ? absl::StrCat("#", record.index) : key);
+}
+
+std::vector<std::string> ImportSession::UpdateMask(const v1::Project& incoming) const {
+  if (format_ == v1::IMPORT_FORMAT_PROJECTS) {
+    return {"title",       "description",       "park",         "host_country", "avenues",
+            "dac_sectors", "cooperation_model", "participants", "stage",        "planned_start",
+            "planned_end", "actual_start",      "actual_end",   "financing",    "milestones",
+            "results",     "visibility",        "external_ids", "triangular"};
+  }
+  // File imports own what the file says; partner-maintained fields (park, milestones,
+  // visibility) are left as they are.
+  std::vector<std::string> mask = {"title",       "description",  "host_country", "avenues",
+                                   "dac_sectors", "participants", "stage",        "planned_start",
+                                   "planned_end", "actual_start", "actual_end",   "financing",
+                                   "results",     "triangular"};
+  if (incoming.cooperation_model() != 0) mask.push_back("cooperation_model");
+  return mask;
+}
+
+absl::Status ImportSession::KnownCountries(const std::set<std::string>& names) {
+  std::vector<std::string> ask;
+  for (const auto& n : names) {
+    if (IsCountryName(n) && !countries_.count(n)) ask.push_back(n);
+  }
+  if (ask.empty()) return absl::OkStatus();
+  std::vector<std::string> ids;
+  for (const auto& n : ask) ids.push_back(n.substr(10));
+  STP_ASSIGN_OR_RETURN(auto found, registry_->store()->GetMany(Kind::kCountry, ids, rc_.deadline));
+  for (size_t i = 0; i < ask.size(); ++i) countries_[ask[i]] = found[i].has_value();
+  return absl::OkStatus();
+}
+
+absl::Status ImportSession::ResolveOrganizations(std::vector<ImportRecord>* records) {
+  // Everything not yet known to this session: look up by identifier, then by name.
+  std::map<std::string, ImportedOrganization> unknown;
+  std::set<std::string> org_countries;
+  for (const auto& r : *records) {
+    for (const auto& org : r.organizations) {
+      std::string key = OrgKey(org);
+      if (!orgs_.count(key) && !unknown.count(key)) unknown[key] = org;
+      if (!org.country.empty()) org_countries.insert(org.country);
+    }
+  }
+  if (unknown.empty()) return absl::OkStatus();
+  STP_RETURN_IF_ERROR(KnownCountries(org_countries));
+  std::vector<std::string> keys, refs, names;
+  for (const auto& [key, org] : unknown) {
+    keys.push_back(key);
+    refs.push_back(org.ref.empty() ? std::string("-") : key);
+    names.push_back(Registry::NormalizeName(org.name.empty() ? org.ref : org.name));
+  }
+  RegistryStore* store = registry_->store();
+  STP_ASSIGN_OR_RETURN(auto by_ref,
+                       store->FindExternalIds(Kind::kOrganization, refs, rc_.deadline));
+  STP_ASSIGN_OR_RETURN(auto by_name, store->FindOrganizationNames(names, rc_.deadline));
+  std::vector<std::string> found_ids;
+  std::vector<size_t> found_keys;
+  std::vector<WriteOp> creates;
+  std::vector<size_t> create_keys;
+  std::vector<std::string> create_display;
+  for (size_t i = 0; i < keys.size(); ++i) {
+    std::string id = !by_ref[i].empty() ? by_ref[i] : by_name[i];
+    const ImportedOrganization& org = unknown[keys[i]];
+    std::string display = org.name.empty() ? org.ref : org.name;
+    if (!id.empty()) {
+      found_ids.push_back(id);
+      found_keys.push_back(i);
+      orgs_[keys[i]] = {"organizations/" + id, display};
+      continue;
+    }
+    if (dry_run_) {
+      orgs_[keys[i]] = {"organizations/" + registry_->NewIdNear(""), display};
+      summary_.set_organizations_created(summary_.organizations_created() + 1);
+      continue;
+    }
+    v1::Organization created;
+    created.set_display_name(display.substr(0, kMaxName));
+    created.set_type(org.type);
+    if (!org.country.empty() && countries_[org.country]) created.set_country(org.country);
+    if (!org.ref.empty()) {
+      auto* x = created.add_external_ids();
+      x->set_source("iati");
+      x->set_value(org.ref.substr(0, 200));
+    }
+    std::string request_id = request_id_.empty() ? "" : absl::StrCat(request_id_, ":org:", keys[i]);
+    std::string anchor = org.ref.empty() ? keys[i] : "iati:" + org.ref.substr(0, 200);
+    creates.push_back(
+        registry_->PrepareOrganizationCreate(rc_, &created, request_id, "import", anchor));
+    create_keys.push_back(i);
+    create_display.push_back(display);
+  }
+  // Names found by lookup keep their stored display names.
+  if (!found_ids.empty()) {
+    STP_ASSIGN_OR_RETURN(auto stored, store->GetMany(Kind::kOrganization, found_ids, rc_.deadline));
+    for (size_t j = 0; j < found_ids.size(); ++j) {
+      v1::Organization o;
+      if (stored[j].has_value() && o.ParseFromString(stored[j]->data)) {
+        orgs_[keys[found_keys[j]]].display_name = o.display_name();
+      }
+    }
+  }
+  if (creates.empty()) return absl::OkStatus();
+  STP_ASSIGN_OR_RETURN(auto results, store->Write(creates, rc_.deadline));
+  for (size_t j = 0; j < results.size(); ++j) {
+    const std::string& key = keys[create_keys[j]];
+    switch (results[j].code) {
+      case WriteResult::Code::kOk:
+        orgs_[key] = {"organizations/" + creates[j].id, create_display[j]};
+        summary_.set_organizations_created(summary_.organizations_created() + 1);
+        break;
+      case WriteResult::Code::kDuplicateRequest:  // created by an earlier attempt of this import
+        orgs_[key] = {"organizations/" + results[j].detail.substr(0, results[j].detail.find('|')),
+                      create_display[j]};
+        break;
+      case WriteResult::Code::kExternalIdTaken:  // created concurrently by another import
+        orgs_[key] = {"organizations/" + results[j].detail.substr(results[j].detail.find('=') + 1),
+                      create_display[j]};
+        break;
+      default:
+        return absl::AbortedError(
+            "an organisation changed while the import created it; import again");
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ImportSession::Flush() {
+  if (pending_.empty()) return absl::OkStatus();
+  std::vector<ImportRecord> records;
+  records.swap(pending_);
+  std::vector<ImportRecord> live;
+  for (auto& r : records) {
+    for (const auto& w : r.warnings) Warn(r, w);
+    if (!r.rejection.empty()) {
+      Reject(r, r.rejection, r.rejected_fields);
+    } else {
+      live.push_back(std::move(r));
+    }
+  }
+  STP_RETURN_IF_ERROR(ResolveOrganizations(&live));
+  std::set<std::string> hosts;
+  for (const auto& r : live) hosts.insert(r.project.host_country());
+  STP_RETURN_IF_ERROR(KnownCountries(hosts));
+
+  // Resolve placeholders, check, and collect external ids to match.
+  std::vector<ImportRecord*> ready;
+  std::vector<std::string> xids;
+  absl::Time now = registry_->Now();
+  for (auto& r : live) {
+    v1::Project& p = r.project;
+    auto resolve = [&](std::string* ref) {
+      int k = PendingIndex(*ref);
+      if (k >= 0 && k < static_cast<int>(r.organizations.size()))
+        *ref = orgs_[OrgKey(r.organizations[k])].name;
+    };
+    google::protobuf::RepeatedPtrField<v1::Participant> participants;
+    std::set<std::pair<std::string, int>> seen;
+    for (auto& part : *p.mutable_participants()) {
+      int k = PendingIndex(part.organization());
+      resolve(part.mutable_organization());
+      if (k >= 0 && k < static_cast<int>(r.organizations.size())) {
+        part.set_display_name(orgs_[OrgKey(r.organizations[k])].display_name);
+      }
+      // Two names of one organisation in one record become one participant.
+      if (seen.insert({part.organization(), part.role()}).second) *participants.Add() = part;
+    }
+    p.mutable_participants()->Swap(&participants);
+    for (auto& f : *p.mutable_financing()->mutable_commitments())
+      resolve(f.mutable_source_organization());
+    for (auto& f : *p.mutable_financing()->mutable_disbursements())
+      resolve(f.mutable_source_organization());
+    if (p.sources().empty() && format_ != v1::IMPORT_FORMAT_PROJECTS) {
+      auto* src = p.add_sources();
+      src->set_source(format_ == v1::IMPORT_FORMAT_IATI_XML ? "iati" : "aiddata");
+      src->set_reference(source_reference_);
+      *src->mutable_retrieved_time() = Now(now);
+    }
+    FieldViolations v;
+    ValidateProject(p, "project", &v);
+    if (!v.empty()) {
+      std::vector<std::string> fields;
+      std::string reason;
+      for (const auto& fv : v.violations()) {
+        fields.push_back(fv.field);
+        if (reason.empty()) reason = fv.field + ": " + fv.description;
+      }
+      if (v.size() > 1) absl::StrAppend(&reason, " (and ", v.size() - 1, " more)");
+      Reject(r, reason, fields);
+      continue;
+    }
+    if (!countries_[p.host_country()]) {
+      Reject(r, p.host_country() + " is not a known country; load reference data first",
+             {"project.host_country"});
+      continue;
+    }
+    if (!rc_.principal.is_operator() &&
+        std::none_of(p.participants().begin(), p.participants().end(),
+                     [&](const v1::Participant& x) {
+                       return x.organization() == rc_.principal.organization;
+                     })) {
+      Reject(r, "a partner imports only projects its own organisation takes part in",
+             {"project.participants"});
+      continue;
+    }
+    ready.push_back(&r);
+    xids.push_back(ExternalIdKey(p));
+  }
+  if (ready.empty()) return absl::OkStatus();
+
+  // Match to stored projects.
+  std::vector<std::string> lookup;
+  for (const auto& x : xids) lookup.push_back(x.empty() ? std::string("-") : x);
+  STP_ASSIGN_OR_RETURN(auto existing_ids,
+                       registry_->store()->FindExternalIds(Kind::kProject, lookup, rc_.deadline));
+  std::vector<std::string> to_load;
+  for (const auto& id : existing_ids) {
+    if (!id.empty()) to_load.push_back(id);
+  }
+  STP_ASSIGN_OR_RETURN(auto loaded,
+                       registry_->store()->GetMany(Kind::kProject, to_load, rc_.deadline));
+  std::map<std::string, StoredResource> stored;
+  for (auto& s : loaded) {
+    if (s.has_value()) stored[s->id] = *s;
+  }
+
+  std::vector<v1::Project*> check_duplicates;
+  std::vector<std::pair<ImportRecord*, std::optional<StoredResource>>> writes;
+  std::set<std::string> batch_xids;
+  for (size_t i = 0; i < ready.size(); ++i) {
+    ImportRecord& r = *ready[i];
+    if (!xids[i].empty() && !batch_xids.insert(xids[i]).second) {
+      Reject(r, "the same external id appears twice in one import; the later record was skipped",
+             {"project.external_ids"});
+      continue;
+    }
+    std::optional<StoredResource> current;
+    auto it = stored.find(existing_ids[i]);
+    if (!existing_ids[i].empty() && it != stored.end()) current = it->second;
+    if (current.has_value()) {
+      v1::Project before;
+      before.ParseFromString(current->data);
+      if (!rc_.principal.is_operator() && !Registry::Visible(rc_.principal, before)) {
+        Reject(r, "another organisation's project has this external id", {"project.external_ids"});
+        continue;
+      }
+      v1::Project merged = before;
+      google::protobuf::FieldMask mask;
+      for (const auto& m : UpdateMask(r.project)) mask.add_paths(m);
+      google::protobuf::util::FieldMaskUtil::MergeOptions options;
+      options.set_replace_message_fields(true);
+      options.set_replace_repeated_fields(true);
+      google::protobuf::util::FieldMaskUtil::MergeMessageTo(r.project, mask, options, &merged);
+      if (Registry::ChangedFields(before, merged).empty()) {
+        summary_.set_unchanged(summary_.unchanged() + 1);
+        continue;
+      }
+      r.project = std::move(merged);
+      r.project.mutable_possible_duplicates()->CopyFrom(before.possible_duplicates());
+    } else {
+      check_duplicates.push_back(&r.project);
+    }
+    writes.emplace_back(&r, current);
+  }
+  STP_RETURN_IF_ERROR(registry_->FlagDuplicates(check_duplicates, rc_.deadline));
+
+  std::vector<WriteOp> ops;
+  std::vector<PreparedWrite> prepared;
+  for (auto& [r, current] : writes) {
+    std::string xid = ExternalIdKey(r->project);
+    std::string request_id = RecordRequestId(*r);
+    std::string anchor = current.has_value() ? current->id : (xid.empty() ? request_id : xid);
+    prepared.push_back(registry_->PrepareProjectWrite(rc_, change_source_, r->project, current,
+                                                      UpdateMask(r->project), request_id, "import",
+                                                      anchor));
+    ops.push_back(prepared.back().op);
+  }
+  if (dry_run_) {
+    for (const auto& w : prepared) {
+      if (w.created)
+        summary_.set_created(summary_.created() + 1);
+      else
+        summary_.set_updated(summary_.updated() + 1);
+    }
+    return absl::OkStatus();
+  }
+  if (ops.empty()) return absl::OkStatus();
+  STP_ASSIGN_OR_RETURN(auto results, registry_->store()->Write(ops, rc_.deadline));
+  for (size_t i = 0; i < results.size(); ++i) {
+    const ImportRecord& r = *writes[i].first;
+    switch (results[i].code) {
+      case WriteResult::Code::kOk:
+        if (prepared[i].created)
+          summary_.set_created(summary_.created() + 1);
+        else
+          summary_.set_updated(summary_.updated() + 1);
+        break;
+      case WriteResult::Code::kDuplicateRequest:  // written by an earlier attempt of this import
+        summary_.set_unchanged(summary_.unchanged() + 1);
+        break;
+      case WriteResult::Code::kExternalIdTaken:
+        Reject(
+            r,
+            "another import created a project with this external id at the same time; import again "
+            "to update it",
+            {"project.external_ids"});
+        break;
+      default:
+        Reject(r, "the project changed while it was imported; import again");
+        break;
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace stp::ingestion

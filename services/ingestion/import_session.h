@@ -1,0 +1,83 @@
+// One ImportProjects stream: parses the payload as it arrives (Project messages, IATI XML or
+// AidData CSV), resolves the organisations records name (creating the unknown ones), matches
+// records to stored projects by external id, and writes creates and updates in batches, each
+// write atomic with its event. A bad record is rejected with its index and reason; the rest go
+// in. Re-importing the same data writes nothing.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "libs/common/call_context.h"
+#include "services/ingestion/import/aiddata_parser.h"
+#include "services/ingestion/import/iati_parser.h"
+#include "services/ingestion/import/sector_avenues.h"
+#include "services/ingestion/registry.h"
+
+namespace stp::ingestion {
+
+class ImportSession {
+ public:
+  static constexpr int kBatchSize = 256;
+  static constexpr size_t kMaxChunkBytes = 1 << 20;
+
+  // `first` is the stream's first message: it fixes the format and options.
+  static absl::StatusOr<std::unique_ptr<ImportSession>> Start(
+      Registry* registry, const SectorAvenueTable* sectors, RequestContext rc,
+      const v1::ImportProjectsRequest& first);
+  // Takes the payload of one message (the first one too). An error here ends the stream (an
+  // unreadable file, a wrong payload kind, the store unavailable); record-level problems go
+  // into the summary instead.
+  absl::Status Add(const v1::ImportProjectsRequest& message);
+  // True when Add(message) would only queue the record in memory (a project message that does
+  // not fill the batch), so the caller may run it without leaving its thread.
+  bool AddsWithoutIo(const v1::ImportProjectsRequest& message) const {
+    return message.payload_case() == v1::ImportProjectsRequest::kProject &&
+           format_ == v1::IMPORT_FORMAT_PROJECTS &&
+           static_cast<int>(pending_.size()) + 1 < kBatchSize;
+  }
+  // Parses what is left and writes the last batch.
+  absl::StatusOr<v1::ImportSummary> Finish();
+
+ private:
+  struct ResolvedOrg {
+    std::string name;  // organizations/{id}
+    std::string display_name;
+  };
+
+  ImportSession(Registry* registry, RequestContext rc, const v1::ImportProjectsRequest& first);
+  void OnRecord(ImportRecord record);
+  absl::Status FlushIfFull();
+  absl::Status Flush();
+  void Reject(const ImportRecord& record, const std::string& reason,
+              const std::vector<std::string>& fields = {});
+  void Warn(const ImportRecord& record, const std::string& message);
+  absl::Status ResolveOrganizations(std::vector<ImportRecord>* records);
+  absl::Status KnownCountries(const std::set<std::string>& names);
+  std::string OrgKey(const ImportedOrganization& org) const;
+  std::string RecordRequestId(const ImportRecord& record) const;
+  std::vector<std::string> UpdateMask(const v1::Project& incoming) const;
+
+  Registry* registry_;
+  RequestContext rc_;
+  v1::ImportFormat format_;
+  std::string request_id_;
+  std::string source_reference_;
+  bool dry_run_ = false;
+  ChangeSource change_source_;
+  std::unique_ptr<IatiParser> iati_;
+  std::unique_ptr<AidDataCsvParser> csv_;
+  int next_index_ = 0;
+  std::vector<ImportRecord> pending_;
+  std::set<std::string> pending_external_ids_;
+  std::map<std::string, ResolvedOrg> orgs_;  // OrgKey -> organisation
+  std::map<std::string, bool> countries_;    // countries/XX -> known
+  v1::ImportSummary summary_;
+};
+
+}  // namespace stp::ingestion

@@ -1,0 +1,361 @@
+#include "services/ingestion/redis_registry_store.h"
+
+#include <algorithm>
+#include <map>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "libs/common/status.h"
+
+namespace stp::ingestion {
+namespace {
+
+using redis::At;
+using redis::Int;
+using redis::ReplyPtr;
+using redis::Size;
+using redis::Str;
+using redis::StrCopy;
+
+// The write and its outbox event in one script: nothing is written unless every check passes,
+// and every write command comes after every check, so a failed check leaves no trace.
+// KEYS: 1 resource, 2 events, 3 request, 4 xid hash, 5 name hash, 6 history, 7 updated index,
+//       8.. index keys to leave, then index keys to join.
+// ARGV: 1 op (c/u/d), 2 id, 3 expected etag, 4 data, 5 etag, 6 revision, 7 update score,
+//       8 event, 9 stream maxlen, 10 request record, 11 request ttl seconds, 12 history entry,
+//       13..18 counts (index leave, index join, xid remove, xid add, name remove, name add),
+//       19.. the xid and name values in that order.
+const redis::Script& WriteScript() {
+  static const auto* script = new redis::Script(R"lua(
+local op, id = ARGV[1], ARGV[2]
+if ARGV[10] ~= '' then
+  local prev = redis.call('GET', KEYS[3])
+  if prev then return {'dup', prev} end
+end
+local cur = redis.call('HGET', KEYS[1], 'etag')
+if op == 'c' then
+  if cur then return {'exists', cur} end
+else
+  if not cur then return {'notfound', ''} end
+  if cur ~= ARGV[3] then return {'etag', cur} end
+end
+local n_ir, n_ia = tonumber(ARGV[13]), tonumber(ARGV[14])
+local n_xr, n_xa = tonumber(ARGV[15]), tonumber(ARGV[16])
+local n_nr, n_na = tonumber(ARGV[17]), tonumber(ARGV[18])
+local pos = 19
+local xr, xa, nr, na = {}, {}, {}, {}
+for i = 1, n_xr do xr[i] = ARGV[pos]; pos = pos + 1 end
+for i = 1, n_xa do xa[i] = ARGV[pos]; pos = pos + 1 end
+for i = 1, n_nr do nr[i] = ARGV[pos]; pos = pos + 1 end
+for i = 1, n_na do na[i] = ARGV[pos]; pos = pos + 1 end
+for _, x in ipairs(xa) do
+  local owner = redis.call('HGET', KEYS[4], x)
+  if owner and owner ~= id then return {'xid', x .. '=' .. owner} end
+end
+if op == 'd' then
+  redis.call('DEL', KEYS[1])
+  redis.call('ZREM', KEYS[7], id)
+else
+  redis.call('HSET', KEYS[1], 'pb', ARGV[4], 'etag', ARGV[5], 'rev', ARGV[6])
+  redis.call('ZADD', KEYS[7], ARGV[7], id)
+end
+for i = 1, n_ir do redis.call('ZREM', KEYS[7 + i], id) end
+for i = 1, n_ia do redis.call('ZADD', KEYS[7 + n_ir + i], 0, id) end
+for _, x in ipairs(xr) do
+  if redis.call('HGET', KEYS[4], x) == id then redis.call('HDEL', KEYS[4], x) end
+end
+for _, x in ipairs(xa) do redis.call('HSET', KEYS[4], x, id) end
+for _, n in ipairs(nr) do
+  if redis.call('HGET', KEYS[5], n) == id then redis.call('HDEL', KEYS[5], n) end
+end
+for _, n in ipairs(na) do redis.call('HSET', KEYS[5], n, id) end
+if ARGV[12] ~= '' then redis.call('LPUSH', KEYS[6], ARGV[12]) end
+local eid = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[9], '*', 'e', ARGV[8])
+if ARGV[10] ~= '' then redis.call('SET', KEYS[3], ARGV[10], 'EX', ARGV[11]) end
+return {'ok', eid}
+)lua");
+  return *script;
+}
+
+WriteResult ParseWriteReply(const redisReply* reply) {
+  WriteResult result;
+  absl::string_view code = Str(At(reply, 0));
+  result.detail = StrCopy(At(reply, 1));
+  if (code == "ok")
+    result.code = WriteResult::Code::kOk;
+  else if (code == "dup")
+    result.code = WriteResult::Code::kDuplicateRequest;
+  else if (code == "exists")
+    result.code = WriteResult::Code::kExists;
+  else if (code == "notfound")
+    result.code = WriteResult::Code::kNotFound;
+  else if (code == "etag")
+    result.code = WriteResult::Code::kEtagMismatch;
+  else
+    result.code = WriteResult::Code::kExternalIdTaken;
+  return result;
+}
+
+}  // namespace
+
+const char* KindName(Kind kind) {
+  switch (kind) {
+    case Kind::kCountry:
+      return "country";
+    case Kind::kOrganization:
+      return "org";
+    case Kind::kPark:
+      return "park";
+    case Kind::kProject:
+      return "project";
+  }
+  return "unknown";
+}
+
+RedisRegistryStore::RedisRegistryStore(redis::RedisClient* redis, redis::Keyspace keyspace,
+                                       int64_t stream_retention, absl::Duration request_ttl)
+    : redis_(redis),
+      keyspace_(std::move(keyspace)),
+      stream_retention_(stream_retention),
+      request_ttl_(request_ttl) {}
+
+std::string RedisRegistryStore::ResourceKey(Kind kind, const std::string& id) const {
+  return keyspace_.Key(keyspace_.PartitionOf(id), KindName(kind), id);
+}
+
+std::string RedisRegistryStore::IndexKey(Kind kind, int partition, const std::string& term) const {
+  return keyspace_.Key(partition, "idx", KindName(kind), term.empty() ? "all" : term);
+}
+
+absl::StatusOr<std::vector<std::optional<StoredResource>>> RedisRegistryStore::GetMany(
+    Kind kind, const std::vector<std::string>& ids, absl::Time deadline) {
+  std::vector<std::vector<std::string>> commands;
+  commands.reserve(ids.size());
+  for (const auto& id : ids)
+    commands.push_back({"HMGET", ResourceKey(kind, id), "pb", "etag", "rev"});
+  STP_ASSIGN_OR_RETURN(auto replies, redis_->Pipeline(commands, deadline));
+  std::vector<std::optional<StoredResource>> out(ids.size());
+  for (size_t i = 0; i < ids.size(); ++i) {
+    const redisReply* r = replies[i].get();
+    if (redis::IsErrorReply(r)) return redis::ErrorReplyStatus(Str(r));
+    if (redis::IsNil(At(r, 0))) continue;
+    out[i] = StoredResource{ids[i], StrCopy(At(r, 0)), StrCopy(At(r, 1)), Int(At(r, 2))};
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<WriteResult>> RedisRegistryStore::Write(const std::vector<WriteOp>& ops,
+                                                                   absl::Time deadline) {
+  std::vector<std::vector<std::string>> keys, args;
+  keys.reserve(ops.size());
+  args.reserve(ops.size());
+  for (const WriteOp& op : ops) {
+    int p = keyspace_.PartitionOf(op.id);
+    const char* kind = KindName(op.kind);
+    std::vector<std::string> k = {
+        keyspace_.Key(p, kind, op.id),
+        keyspace_.Events(p),
+        keyspace_.Key(p, "req", op.request_id.empty() ? std::string("-") : op.request_id),
+        keyspace_.Key(p, "xid", kind),
+        keyspace_.Key(p, "orgname"),
+        keyspace_.Key(p, "hist", op.id),
+        keyspace_.Key(p, "idx", kind, "updated")};
+    for (const auto& t : op.index_remove) k.push_back(IndexKey(op.kind, p, t));
+    for (const auto& t : op.index_add) k.push_back(IndexKey(op.kind, p, t));
+    const char* type = op.type == WriteOp::Type::kCreate   ? "c"
+                       : op.type == WriteOp::Type::kUpdate ? "u"
+                                                           : "d";
+    std::vector<std::string> a = {type,
+                                  op.id,
+                                  op.expected_etag,
+                                  op.data,
+                                  op.etag,
+                                  absl::StrCat(op.revision),
+                                  absl::StrCat(op.update_millis),
+                                  op.event,
+                                  absl::StrCat(stream_retention_),
+                                  op.request_id.empty() ? std::string() : op.request_record,
+                                  absl::StrCat(absl::ToInt64Seconds(request_ttl_)),
+                                  op.history_entry,
+                                  absl::StrCat(op.index_remove.size()),
+                                  absl::StrCat(op.index_add.size()),
+                                  absl::StrCat(op.external_ids_remove.size()),
+                                  absl::StrCat(op.external_ids_add.size()),
+                                  absl::StrCat(op.names_remove.size()),
+                                  absl::StrCat(op.names_add.size())};
+    for (const auto* list :
+         {&op.external_ids_remove, &op.external_ids_add, &op.names_remove, &op.names_add}) {
+      a.insert(a.end(), list->begin(), list->end());
+    }
+    keys.push_back(std::move(k));
+    args.push_back(std::move(a));
+  }
+  STP_ASSIGN_OR_RETURN(auto replies, redis_->EvalMany(WriteScript(), keys, args, deadline));
+  std::vector<WriteResult> results;
+  results.reserve(replies.size());
+  for (const auto& r : replies) {
+    if (redis::IsErrorReply(r.get())) return redis::ErrorReplyStatus(Str(r.get()));
+    results.push_back(ParseWriteReply(r.get()));
+  }
+  return results;
+}
+
+absl::StatusOr<std::vector<std::string>> RedisRegistryStore::FindInPartitionHashes(
+    const std::function<std::string(int)>& key_of, const std::vector<std::string>& fields,
+    absl::Time deadline) {
+  std::vector<std::string> out(fields.size());
+  if (fields.empty()) return out;
+  std::vector<std::vector<std::string>> commands;
+  for (int p = 0; p < keyspace_.partitions(); ++p) {
+    std::vector<std::string> cmd = {"HMGET", key_of(p)};
+    cmd.insert(cmd.end(), fields.begin(), fields.end());
+    commands.push_back(std::move(cmd));
+  }
+  STP_ASSIGN_OR_RETURN(auto replies, redis_->Pipeline(commands, deadline));
+  for (const auto& r : replies) {
+    if (redis::IsErrorReply(r.get())) return redis::ErrorReplyStatus(Str(r.get()));
+    for (size_t i = 0; i < fields.size(); ++i) {
+      if (out[i].empty() && !redis::IsNil(At(r.get(), i))) out[i] = StrCopy(At(r.get(), i));
+    }
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<std::string>> RedisRegistryStore::FindExternalIds(
+    Kind kind, const std::vector<std::string>& external_ids, absl::Time deadline) {
+  return FindInPartitionHashes([&](int p) { return keyspace_.Key(p, "xid", KindName(kind)); },
+                               external_ids, deadline);
+}
+
+absl::StatusOr<std::vector<std::string>> RedisRegistryStore::FindOrganizationNames(
+    const std::vector<std::string>& names, absl::Time deadline) {
+  return FindInPartitionHashes([&](int p) { return keyspace_.Key(p, "orgname"); }, names, deadline);
+}
+
+absl::StatusOr<std::optional<std::string>> RedisRegistryStore::FindRequest(
+    const std::string& partition_key, const std::string& request_id, absl::Time deadline) {
+  STP_ASSIGN_OR_RETURN(ReplyPtr reply,
+                       redis_->Command({"GET", keyspace_.Key(keyspace_.PartitionOf(partition_key),
+                                                             "req", request_id)},
+                                       deadline));
+  if (redis::IsNil(reply.get())) return std::nullopt;
+  return StrCopy(reply.get());
+}
+
+absl::StatusOr<std::vector<std::string>> RedisRegistryStore::ListIds(
+    Kind kind, const std::string& term, const std::string& after, int limit, absl::Time deadline) {
+  // K-way merge over partitions: each contributes its next `limit` ids; ids beyond the
+  // smallest last id of a partition that filled its quota are not yet safe to return.
+  std::vector<std::vector<std::string>> commands;
+  std::string start = after.empty() ? "-" : "(" + after;
+  for (int p = 0; p < keyspace_.partitions(); ++p) {
+    commands.push_back({"ZRANGE", IndexKey(kind, p, term), start, "+", "BYLEX", "LIMIT", "0",
+                        absl::StrCat(limit)});
+  }
+  STP_ASSIGN_OR_RETURN(auto replies, redis_->Pipeline(commands, deadline));
+  std::vector<std::string> merged;
+  std::string bound;  // empty: no bound
+  for (const auto& r : replies) {
+    if (redis::IsErrorReply(r.get())) return redis::ErrorReplyStatus(Str(r.get()));
+    size_t n = Size(r.get());
+    for (size_t i = 0; i < n; ++i) merged.push_back(StrCopy(At(r.get(), i)));
+    if (static_cast<int>(n) == limit && n > 0) {
+      std::string last = StrCopy(At(r.get(), n - 1));
+      if (bound.empty() || last < bound) bound = last;
+    }
+  }
+  std::sort(merged.begin(), merged.end());
+  if (!bound.empty()) {
+    merged.erase(std::upper_bound(merged.begin(), merged.end(), bound), merged.end());
+  }
+  if (static_cast<int>(merged.size()) > limit) merged.resize(limit);
+  return merged;
+}
+
+absl::StatusOr<std::vector<ListPosition>> RedisRegistryStore::ListIdsByUpdate(
+    Kind kind, int64_t since_millis, const ListPosition& after, int limit, absl::Time deadline) {
+  double min_score = std::max<double>(static_cast<double>(since_millis), after.score);
+  std::vector<std::vector<std::string>> commands;
+  for (int p = 0; p < keyspace_.partitions(); ++p) {
+    // Entries tied with `after` on score come back too and are skipped below; fetch extra so a
+    // run of ties cannot starve the page.
+    commands.push_back({"ZRANGE", keyspace_.Key(p, "idx", KindName(kind), "updated"),
+                        absl::StrCat(static_cast<int64_t>(min_score)), "+inf", "BYSCORE",
+                        "WITHSCORES", "LIMIT", "0", absl::StrCat(limit * 2 + 16)});
+  }
+  STP_ASSIGN_OR_RETURN(auto replies, redis_->Pipeline(commands, deadline));
+  std::vector<ListPosition> merged;
+  std::optional<ListPosition> bound;
+  auto less = [](const ListPosition& a, const ListPosition& b) {
+    return a.score < b.score || (a.score == b.score && a.id < b.id);
+  };
+  for (const auto& r : replies) {
+    if (redis::IsErrorReply(r.get())) return redis::ErrorReplyStatus(Str(r.get()));
+    size_t n = Size(r.get()) / 2;
+    ListPosition last;
+    for (size_t i = 0; i < n; ++i) {
+      ListPosition pos;
+      pos.id = StrCopy(At(r.get(), 2 * i));
+      (void)absl::SimpleAtod(Str(At(r.get(), 2 * i + 1)), &pos.score);
+      last = pos;
+      if (!after.id.empty() && !less(after, pos)) continue;
+      merged.push_back(pos);
+    }
+    if (static_cast<int>(n) == limit * 2 + 16 && (!bound || less(last, *bound))) bound = last;
+  }
+  std::sort(merged.begin(), merged.end(), less);
+  if (bound) {
+    merged.erase(std::upper_bound(merged.begin(), merged.end(), *bound, less), merged.end());
+  }
+  if (static_cast<int>(merged.size()) > limit) merged.resize(limit);
+  return merged;
+}
+
+absl::StatusOr<std::vector<std::vector<std::string>>> RedisRegistryStore::IdsOfTerms(
+    Kind kind, const std::vector<std::string>& terms, int limit, absl::Time deadline) {
+  std::vector<std::vector<std::string>> commands;
+  for (const auto& term : terms) {
+    for (int p = 0; p < keyspace_.partitions(); ++p) {
+      commands.push_back({"ZRANGE", IndexKey(kind, p, term), "0", absl::StrCat(limit - 1)});
+    }
+  }
+  STP_ASSIGN_OR_RETURN(auto replies, redis_->Pipeline(commands, deadline));
+  std::vector<std::vector<std::string>> out(terms.size());
+  for (size_t i = 0; i < replies.size(); ++i) {
+    const redisReply* r = replies[i].get();
+    if (redis::IsErrorReply(r)) return redis::ErrorReplyStatus(Str(r));
+    auto& ids = out[i / keyspace_.partitions()];
+    for (size_t j = 0; j < Size(r); ++j) ids.push_back(StrCopy(At(r, j)));
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<int64_t>> RedisRegistryStore::CountTerms(
+    Kind kind, const std::vector<std::string>& terms, absl::Time deadline) {
+  std::vector<std::vector<std::string>> commands;
+  for (const auto& term : terms) {
+    for (int p = 0; p < keyspace_.partitions(); ++p)
+      commands.push_back({"ZCARD", IndexKey(kind, p, term)});
+  }
+  STP_ASSIGN_OR_RETURN(auto replies, redis_->Pipeline(commands, deadline));
+  std::vector<int64_t> counts(terms.size(), 0);
+  for (size_t i = 0; i < replies.size(); ++i)
+    counts[i / keyspace_.partitions()] += Int(replies[i].get());
+  return counts;
+}
+
+absl::StatusOr<std::vector<std::string>> RedisRegistryStore::History(const std::string& project_id,
+                                                                     int offset, int limit,
+                                                                     absl::Time deadline) {
+  STP_ASSIGN_OR_RETURN(
+      ReplyPtr reply,
+      redis_->Command(
+          {"LRANGE", keyspace_.Key(keyspace_.PartitionOf(project_id), "hist", project_id),
+           absl::StrCat(offset), absl::StrCat(offset + limit - 1)},
+          deadline));
+  std::vector<std::string> out;
+  for (size_t i = 0; i < Size(reply.get()); ++i) out.push_back(StrCopy(At(reply.get(), i)));
+  return out;
+}
+
+}  // namespace stp::ingestion

@@ -1,0 +1,65 @@
+// The registry in Redis. Keys (partition p = StableHash(id) % partitions):
+//   stp:{p}:<kind>:<id>                 HASH pb, etag, rev
+//   stp:{p}:idx:<kind>:<term>           ZSET (score 0, lexicographic = creation order of ids)
+//   stp:{p}:idx:<kind>:all              ZSET every id of the kind
+//   stp:{p}:idx:<kind>:updated          ZSET score = update time in ms
+//   stp:{p}:xid:<kind>                  HASH "source:value" -> id
+//   stp:{p}:orgname                     HASH normalised organisation name -> id
+//   stp:{p}:hist:<project id>           LIST serialized ProjectRevision, newest first
+//   stp:{p}:req:<request id>            STRING "<id>|<fingerprint>", expires after a day
+//   stp:{p}:events                      STREAM the partition's outbox
+#pragma once
+
+#include "libs/redis/keyspace.h"
+#include "libs/redis/redis.h"
+#include "services/ingestion/registry_store.h"
+
+namespace stp::ingestion {
+
+class RedisRegistryStore final : public RegistryStore {
+ public:
+  RedisRegistryStore(redis::RedisClient* redis, redis::Keyspace keyspace, int64_t stream_retention,
+                     absl::Duration request_ttl = absl::Hours(24));
+
+  absl::StatusOr<std::vector<std::optional<StoredResource>>> GetMany(
+      Kind kind, const std::vector<std::string>& ids, absl::Time deadline) override;
+  absl::StatusOr<std::vector<WriteResult>> Write(const std::vector<WriteOp>& ops,
+                                                 absl::Time deadline) override;
+  absl::StatusOr<std::vector<std::string>> FindExternalIds(
+      Kind kind, const std::vector<std::string>& external_ids, absl::Time deadline) override;
+  absl::StatusOr<std::vector<std::string>> FindOrganizationNames(
+      const std::vector<std::string>& names, absl::Time deadline) override;
+  absl::StatusOr<std::optional<std::string>> FindRequest(const std::string& partition_key,
+                                                         const std::string& request_id,
+                                                         absl::Time deadline) override;
+  absl::StatusOr<std::vector<std::string>> ListIds(Kind kind, const std::string& term,
+                                                   const std::string& after, int limit,
+                                                   absl::Time deadline) override;
+  absl::StatusOr<std::vector<ListPosition>> ListIdsByUpdate(Kind kind, int64_t since_millis,
+                                                            const ListPosition& after, int limit,
+                                                            absl::Time deadline) override;
+  absl::StatusOr<std::vector<std::vector<std::string>>> IdsOfTerms(
+      Kind kind, const std::vector<std::string>& terms, int limit, absl::Time deadline) override;
+  absl::StatusOr<std::vector<int64_t>> CountTerms(Kind kind, const std::vector<std::string>& terms,
+                                                  absl::Time deadline) override;
+  absl::StatusOr<std::vector<std::string>> History(const std::string& project_id, int offset,
+                                                   int limit, absl::Time deadline) override;
+  int PartitionOf(const std::string& id) const override { return keyspace_.PartitionOf(id); }
+
+  const redis::Keyspace& keyspace() const { return keyspace_; }
+
+ private:
+  std::string ResourceKey(Kind kind, const std::string& id) const;
+  std::string IndexKey(Kind kind, int partition, const std::string& term) const;
+  // Looks a field up in a per-partition hash, over every partition.
+  absl::StatusOr<std::vector<std::string>> FindInPartitionHashes(
+      const std::function<std::string(int)>& key_of, const std::vector<std::string>& fields,
+      absl::Time deadline);
+
+  redis::RedisClient* redis_;
+  redis::Keyspace keyspace_;
+  int64_t stream_retention_;
+  absl::Duration request_ttl_;
+};
+
+}  // namespace stp::ingestion

@@ -1,0 +1,1435 @@
+#include "services/ingestion/registry.h"
+
+#include <google/protobuf/util/field_mask_util.h>
+#include <google/protobuf/util/message_differencer.h>
+
+#include <algorithm>
+#include <map>
+#include <set>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "libs/common/ids.h"
+#include "services/ingestion/validation.h"
+
+namespace stp::ingestion {
+
+using google::protobuf::FieldMask;
+using google::protobuf::Message;
+using google::protobuf::util::FieldMaskUtil;
+using stp::events::v1::Event;
+using stp::events::v1::EventType;
+
+namespace {
+
+constexpr int kDefaultPageSize = 50;
+constexpr int kMaxPageSize = 1000;
+constexpr int kUpdateAttempts = 5;
+constexpr int kListScanBudget = 5000;  // entries examined per List call before a partial page
+
+template <typename R>
+struct Traits;
+template <>
+struct Traits<v1::Country> {
+  static constexpr Kind kKind = Kind::kCountry;
+  static constexpr const char* kCollection = "countries";
+  static constexpr EventType kCreated = stp::events::v1::EVENT_TYPE_COUNTRY_CREATED;
+  static constexpr EventType kUpdated = stp::events::v1::EVENT_TYPE_COUNTRY_UPDATED;
+  static constexpr EventType kDeleted = stp::events::v1::EVENT_TYPE_COUNTRY_UPDATED;
+  static void Snapshot(Event* e, const v1::Country& r) { *e->mutable_country() = r; }
+};
+template <>
+struct Traits<v1::Organization> {
+  static constexpr Kind kKind = Kind::kOrganization;
+  static constexpr const char* kCollection = "organizations";
+  static constexpr EventType kCreated = stp::events::v1::EVENT_TYPE_ORGANIZATION_CREATED;
+  static constexpr EventType kUpdated = stp::events::v1::EVENT_TYPE_ORGANIZATION_UPDATED;
+  static constexpr EventType kDeleted = stp::events::v1::EVENT_TYPE_ORGANIZATION_DELETED;
+  static void Snapshot(Event* e, const v1::Organization& r) { *e->mutable_organization() = r; }
+};
+template <>
+struct Traits<v1::Park> {
+  static constexpr Kind kKind = Kind::kPark;
+  static constexpr const char* kCollection = "parks";
+  static constexpr EventType kCreated = stp::events::v1::EVENT_TYPE_PARK_CREATED;
+  static constexpr EventType kUpdated = stp::events::v1::EVENT_TYPE_PARK_UPDATED;
+  static constexpr EventType kDeleted = stp::events::v1::EVENT_TYPE_PARK_DELETED;
+  static void Snapshot(Event* e, const v1::Park& r) { *e->mutable_park() = r; }
+};
+template <>
+struct Traits<v1::Project> {
+  static constexpr Kind kKind = Kind::kProject;
+  static constexpr const char* kCollection = "projects";
+  static constexpr EventType kCreated = stp::events::v1::EVENT_TYPE_PROJECT_CREATED;
+  static constexpr EventType kUpdated = stp::events::v1::EVENT_TYPE_PROJECT_UPDATED;
+  static constexpr EventType kDeleted = stp::events::v1::EVENT_TYPE_PROJECT_DELETED;
+  static void Snapshot(Event* e, const v1::Project& r) { *e->mutable_project() = r; }
+};
+
+// Fields the server owns; never copied from a request.
+const std::set<std::string>& OutputOnlyFields() {
+  static const auto* fields =
+      new std::set<std::string>{"name",       "etag",     "create_time",        "update_time",
+                                "updated_by", "revision", "possible_duplicates"};
+  return *fields;
+}
+
+google::protobuf::Timestamp ToProto(absl::Time t) {
+  google::protobuf::Timestamp ts;
+  int64_t ns = absl::ToUnixNanos(t);
+  ts.set_seconds(ns / 1000000000);
+  ts.set_nanos(static_cast<int32_t>(ns % 1000000000));
+  return ts;
+}
+
+int64_t ToMillis(absl::Time t) { return absl::ToUnixMillis(t); }
+
+absl::Status NotFound(const std::string& name) {
+  return WithErrorInfo(absl::NotFoundError(absl::StrCat(name, " does not exist")), "NOT_FOUND",
+                       {{"resource", name}});
+}
+
+absl::Status InvalidPageSize() {
+  return InvalidField("page_size", absl::StrCat("must be between 0 and ", kMaxPageSize));
+}
+
+int PageSizeOf(int requested) { return requested == 0 ? kDefaultPageSize : requested; }
+
+// Page tokens: base64url of "<filter fingerprint>|<score>|<last id>".
+std::string EncodeToken(const std::string& fingerprint, double score, const std::string& id) {
+  return absl::WebSafeBase64Escape(
+      absl::StrCat(fingerprint, "|", static_cast<int64_t>(score), "|", id));
+}
+
+absl::Status DecodeToken(const std::string& token, const std::string& fingerprint, double* score,
+                         std::string* id) {
+  std::string raw;
+  std::vector<std::string> parts;
+  if (absl::WebSafeBase64Unescape(token, &raw)) parts = absl::StrSplit(raw, '|');
+  int64_t s = 0;
+  if (parts.size() != 3 || !absl::SimpleAtoi(parts[1], &s)) {
+    return InvalidField("page_token", "is not a token this method returned");
+  }
+  if (parts[0] != fingerprint) {
+    return InvalidField("page_token",
+                        "was issued for a different filter; start again without a token");
+  }
+  *score = static_cast<double>(s);
+  *id = parts[2];
+  return absl::OkStatus();
+}
+
+template <typename R>
+void StampMetadata(R* r, const RequestContext& rc, absl::Time now, const std::string& etag,
+                   bool create) {
+  if (create) *r->mutable_create_time() = ToProto(now);
+  *r->mutable_update_time() = ToProto(now);
+  r->set_updated_by(rc.principal.Actor());
+  r->set_etag(etag);
+}
+
+template <typename R>
+std::string MakeEvent(const RequestContext& rc, EventType type, const R& snapshot, int partition,
+                      int64_t revision, const std::vector<std::string>& changed, absl::Time now,
+                      const std::string& request_id) {
+  Event e;
+  e.set_type(type);
+  e.set_resource(snapshot.name());
+  *e.mutable_occur_time() = ToProto(now);
+  e.set_actor(rc.principal.Actor());
+  e.set_request_id(request_id);
+  e.set_partition(partition);
+  e.set_revision(revision);
+  for (const auto& f : changed) e.add_changed_fields(f);
+  e.set_traceparent(rc.traceparent);
+  Traits<R>::Snapshot(&e, snapshot);
+  return e.SerializeAsString();
+}
+
+std::pair<std::vector<std::string>, std::vector<std::string>> Diff(std::vector<std::string> before,
+                                                                   std::vector<std::string> after) {
+  std::sort(before.begin(), before.end());
+  std::sort(after.begin(), after.end());
+  std::vector<std::string> removed, added;
+  std::set_difference(before.begin(), before.end(), after.begin(), after.end(),
+                      std::back_inserter(removed));
+  std::set_difference(after.begin(), after.end(), before.begin(), before.end(),
+                      std::back_inserter(added));
+  return {removed, added};
+}
+
+std::vector<std::string> ExternalIdKeys(
+    const google::protobuf::RepeatedPtrField<stp::common::v1::ExternalId>& ids) {
+  std::vector<std::string> out;
+  for (const auto& x : ids) out.push_back(absl::StrCat(x.source(), ":", x.value()));
+  return out;
+}
+
+std::string CountryCode(const std::string& country_name) {
+  return country_name.size() == 12 ? country_name.substr(10) : "";
+}
+
+// Copies the fields of `mask` (or every writable field) from `input` onto `merged`.
+template <typename R>
+absl::Status ApplyMask(const R& input, const FieldMask& mask, R* merged) {
+  FieldMaskUtil::MergeOptions options;
+  options.set_replace_message_fields(true);
+  options.set_replace_repeated_fields(true);
+  if (mask.paths().empty()) {
+    // Every writable field from the input; the output-only ones stay as stored.
+    R saved = *merged;
+    *merged = input;
+    FieldMask keep;
+    for (const auto& f : OutputOnlyFields()) {
+      if (R::descriptor()->FindFieldByName(f) != nullptr) keep.add_paths(f);
+    }
+    FieldMaskUtil::MergeMessageTo(saved, keep, options, merged);
+    return absl::OkStatus();
+  }
+  FieldViolations v;
+  for (int i = 0; i < mask.paths_size(); ++i) {
+    const std::string& path = mask.paths(i);
+    std::string top = path.substr(0, path.find('.'));
+    if (R::descriptor()->FindFieldByName(top) == nullptr) {
+      v.Add(absl::StrCat("update_mask.paths[", i, "]"), absl::StrCat("no field \"", path, "\""));
+    } else if (OutputOnlyFields().count(top)) {
+      v.Add(absl::StrCat("update_mask.paths[", i, "]"),
+            absl::StrCat("\"", top, "\" is output only"));
+    } else if (!FieldMaskUtil::GetFieldDescriptors(R::descriptor(), path, nullptr)) {
+      v.Add(absl::StrCat("update_mask.paths[", i, "]"), absl::StrCat("no field \"", path, "\""));
+    }
+  }
+  STP_RETURN_IF_ERROR(v.ToStatus());
+  FieldMaskUtil::MergeMessageTo(input, mask, options, merged);
+  return absl::OkStatus();
+}
+
+// Reports the top-level field of each difference.
+class TopLevelReporter : public google::protobuf::util::MessageDifferencer::Reporter {
+ public:
+  explicit TopLevelReporter(std::set<std::string>* fields) : fields_(fields) {}
+  using SpecificField = google::protobuf::util::MessageDifferencer::SpecificField;
+  void ReportAdded(const Message&, const Message&,
+                   const std::vector<SpecificField>& path) override {
+    Add(path);
+  }
+  void ReportDeleted(const Message&, const Message&,
+                     const std::vector<SpecificField>& path) override {
+    Add(path);
+  }
+  void ReportModified(const Message&, const Message&,
+                      const std::vector<SpecificField>& path) override {
+    Add(path);
+  }
+
+ private:
+  void Add(const std::vector<SpecificField>& path) {
+    if (!path.empty() && path[0].field != nullptr) fields_->insert(path[0].field->name());
+  }
+  std::set<std::string>* fields_;
+};
+
+bool IsParticipant(const Principal& principal, const v1::Project& project) {
+  if (principal.organization.empty()) return false;
+  for (const auto& p : project.participants()) {
+    if (p.organization() == principal.organization) return true;
+  }
+  return false;
+}
+
+absl::Status Denied(const std::string& message, const std::string& reason) {
+  return WithErrorInfo(absl::PermissionDeniedError(message), reason);
+}
+
+}  // namespace
+
+// ------------------------------------------------------------------ helpers
+
+std::vector<std::string> IndexTerms(const v1::Country& c) {
+  std::vector<std::string> terms = {""};
+  if (c.bri().member()) terms.push_back("bri:1");
+  if (c.income_group() != 0) terms.push_back(absl::StrCat("income:", c.income_group()));
+  return terms;
+}
+
+std::vector<std::string> IndexTerms(const v1::Organization& o) {
+  std::vector<std::string> terms = {""};
+  if (!o.country().empty()) terms.push_back("country:" + CountryCode(o.country()));
+  for (int a : o.avenues()) terms.push_back(absl::StrCat("avenue:", a));
+  for (int r : o.roles()) terms.push_back(absl::StrCat("role:", r));
+  if (o.type() != 0) terms.push_back(absl::StrCat("type:", o.type()));
+  return terms;
+}
+
+std::vector<std::string> IndexTerms(const v1::Park& p) {
+  std::vector<std::string> terms = {"", "country:" + CountryCode(p.host_country())};
+  for (int a : p.focus_avenues()) terms.push_back(absl::StrCat("avenue:", a));
+  return terms;
+}
+
+std::vector<std::string> IndexTerms(const v1::Project& p) {
+  std::string cc = CountryCode(p.host_country());
+  std::vector<std::string> terms = {"", "country:" + cc, absl::StrCat("stage:", p.stage())};
+  for (int a : p.avenues()) terms.push_back(absl::StrCat("avenue:", a));
+  if (!p.park().empty()) terms.push_back("park:" + IdOf(p.park(), "parks"));
+  for (const auto& part : p.participants()) {
+    terms.push_back("org:" + IdOf(part.organization(), "organizations"));
+  }
+  if (p.cooperation_model() != 0) terms.push_back(absl::StrCat("model:", p.cooperation_model()));
+  for (const auto& t : TitleTokens(p.title())) terms.push_back(absl::StrCat("dup:", cc, ":", t));
+  std::sort(terms.begin(), terms.end());
+  terms.erase(std::unique(terms.begin(), terms.end()), terms.end());
+  return terms;
+}
+
+std::vector<std::string> TitleTokens(absl::string_view title) {
+  static const auto* stop = new std::set<std::string>{
+      "project",     "projects",   "programme",    "program",     "support",
+      "development", "phase",      "with",         "from",        "that",
+      "this",        "into",       "their",        "other",       "national",
+      "technical",   "assistance", "construction", "cooperation", "china",
+      "chinese",     "provides",   "grant",        "loan",        "fund"};
+  std::vector<std::string> out;
+  std::string cur;
+  auto flush = [&] {
+    bool digits =
+        std::all_of(cur.begin(), cur.end(), [](char c) { return absl::ascii_isdigit(c); });
+    if (cur.size() >= 4 && !digits && !stop->count(cur)) out.push_back(cur);
+    cur.clear();
+  };
+  for (char c : title) {
+    unsigned char u = static_cast<unsigned char>(c);
+    if (absl::ascii_isalnum(c) || u >= 0x80)
+      cur.push_back(absl::ascii_tolower(c));
+    else
+      flush();
+  }
+  flush();
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  // The longest words say most about a title; six are enough to recognise it.
+  if (out.size() > 6) {
+    std::stable_sort(out.begin(), out.end(), [](const std::string& a, const std::string& b) {
+      return a.size() > b.size();
+    });
+    out.resize(6);
+    std::sort(out.begin(), out.end());
+  }
+  return out;
+}
+
+std::string Fingerprint(const Message& request) {
+  std::string bytes;
+  google::protobuf::io::StringOutputStream stream(&bytes);
+  {
+    google::protobuf::io::CodedOutputStream coded(&stream);
+    coded.SetSerializationDeterministic(true);
+    request.SerializeToCodedStream(&coded);
+  }
+  return absl::StrCat(absl::Hex(StableHash(bytes), absl::kZeroPad16));
+}
+
+std::string Registry::NormalizeName(absl::string_view name) {
+  std::string out;
+  bool space = false;
+  for (char c : name) {
+    unsigned char u = static_cast<unsigned char>(c);
+    if (absl::ascii_isalnum(c) || u >= 0x80) {
+      if (space && !out.empty()) out.push_back(' ');
+      out.push_back(absl::ascii_tolower(c));
+      space = false;
+    } else {
+      space = true;
+    }
+  }
+  if (absl::StartsWith(out, "the ")) out = out.substr(4);
+  return out;
+}
+
+std::vector<std::string> Registry::ChangedFields(const Message& a, const Message& b) {
+  std::set<std::string> fields;
+  google::protobuf::util::MessageDifferencer differ;
+  TopLevelReporter reporter(&fields);
+  differ.ReportDifferencesTo(&reporter);
+  for (const auto& f : OutputOnlyFields()) {
+    if (const auto* field = a.GetDescriptor()->FindFieldByName(f)) differ.IgnoreField(field);
+  }
+  differ.Compare(a, b);
+  return {fields.begin(), fields.end()};
+}
+
+bool Registry::Visible(const Principal& principal, const v1::Project& project) {
+  if (project.visibility() != v1::VISIBILITY_PARTICIPANTS) return true;
+  return principal.is_operator() || IsParticipant(principal, project);
+}
+
+Registry::Registry(RegistryStore* store, Clock clock) : store_(store), clock_(std::move(clock)) {}
+
+std::string Registry::NewIdNear(const std::string& anchor) const {
+  absl::Time now = clock_();
+  std::string id = NewResourceId(now);
+  if (anchor.empty()) return id;
+  int want = store_->PartitionOf(anchor);
+  while (store_->PartitionOf(id) != want) id = NewResourceId(now);
+  return id;
+}
+
+template <typename R>
+absl::StatusOr<R> Registry::Load(Kind kind, const std::string& id, absl::Time deadline) {
+  STP_ASSIGN_OR_RETURN(auto found, store_->GetMany(kind, {id}, deadline));
+  if (!found[0].has_value()) return NotFound(absl::StrCat(Traits<R>::kCollection, "/", id));
+  R r;
+  if (!r.ParseFromString(found[0]->data)) {
+    return absl::DataLossError(
+        absl::StrCat("stored ", Traits<R>::kCollection, "/", id, " is unreadable"));
+  }
+  return r;
+}
+
+template <typename R>
+absl::StatusOr<R> Registry::Replay(const RequestContext& rc, Kind kind, const std::string& record,
+                                   const std::string& fingerprint) {
+  std::vector<std::string> parts = absl::StrSplit(record, '|');
+  if (parts.size() != 2 || parts[1] != fingerprint) {
+    return WithErrorInfo(InvalidField("request_id",
+                                      "was already used for a different request; use a new "
+                                      "request_id for a new request"),
+                         "REQUEST_ID_REUSED");
+  }
+  return Load<R>(kind, parts[0], rc.deadline);
+}
+
+template <typename R>
+absl::StatusOr<R> Registry::Commit(const RequestContext& rc, WriteOp op, const R& resource) {
+  std::string fingerprint = op.request_record.substr(op.request_record.find('|') + 1);
+  STP_ASSIGN_OR_RETURN(auto results, store_->Write({op}, rc.deadline));
+  const WriteResult& result = results[0];
+  switch (result.code) {
+    case WriteResult::Code::kOk:
+      return resource;
+    case WriteResult::Code::kDuplicateRequest:
+      return Replay<R>(rc, op.kind, result.detail, fingerprint);
+    case WriteResult::Code::kExists:
+      return WithErrorInfo(absl::AlreadyExistsError(resource.name() + " already exists"),
+                           "ALREADY_EXISTS");
+    case WriteResult::Code::kNotFound:
+      return NotFound(resource.name());
+    case WriteResult::Code::kEtagMismatch:
+      return WithErrorInfo(
+          absl::AbortedError(resource.name() + " changed concurrently; read it again and retry"),
+          "ETAG_MISMATCH", {{"current_etag", result.detail}});
+    case WriteResult::Code::kExternalIdTaken: {
+      std::string xid = result.detail.substr(0, result.detail.find('='));
+      std::string owner = result.detail.substr(result.detail.find('=') + 1);
+      return WithErrorInfo(
+          absl::AlreadyExistsError(absl::StrCat("external id ", xid, " already belongs to ",
+                                                Traits<R>::kCollection, "/", owner)),
+          "EXTERNAL_ID_TAKEN",
+          {{"external_id", xid}, {"resource", absl::StrCat(Traits<R>::kCollection, "/", owner)}});
+    }
+  }
+  return absl::InternalError("unknown write result");
+}
+
+// ------------------------------------------------------------------ reference checks
+
+absl::Status Registry::CheckCountriesExist(
+    const std::vector<std::pair<std::string, std::string>>& refs, absl::Time deadline,
+    FieldViolations* v) {
+  // Countries are never deleted, so one that was seen once stays known: most checks need no
+  // round trip.
+  std::vector<size_t> unknown;
+  {
+    absl::MutexLock lock(&known_countries_mu_);
+    for (size_t i = 0; i < refs.size(); ++i) {
+      if (!known_countries_.contains(refs[i].second)) unknown.push_back(i);
+    }
+  }
+  if (unknown.empty()) return absl::OkStatus();
+  std::vector<std::string> ids;
+  for (size_t i : unknown) ids.push_back(CountryCode(refs[i].second));
+  STP_ASSIGN_OR_RETURN(auto found, store_->GetMany(Kind::kCountry, ids, deadline));
+  absl::MutexLock lock(&known_countries_mu_);
+  for (size_t j = 0; j < unknown.size(); ++j) {
+    const auto& ref = refs[unknown[j]];
+    if (found[j].has_value()) {
+      known_countries_.insert(ref.second);
+    } else {
+      v->Add(ref.first, absl::StrCat(ref.second,
+                                     " is not a known country; an operator loads "
+                                     "countries before projects name them"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Registry::CheckOrganizationsExist(
+    const std::vector<std::pair<std::string, std::string>>& refs, absl::Time deadline,
+    FieldViolations* v) {
+  std::vector<std::string> ids;
+  for (const auto& [path, name] : refs) ids.push_back(IdOf(name, "organizations"));
+  if (ids.empty()) return absl::OkStatus();
+  STP_ASSIGN_OR_RETURN(auto found, store_->GetMany(Kind::kOrganization, ids, deadline));
+  for (size_t i = 0; i < refs.size(); ++i) {
+    if (!found[i].has_value()) v->Add(refs[i].first, refs[i].second + " does not exist");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Registry::CheckReferences(v1::Project* project, const std::string& path,
+                                       const RequestContext& rc, FieldViolations* v) {
+  if (IsCountryName(project->host_country())) {
+    STP_RETURN_IF_ERROR(
+        CheckCountriesExist({{path + ".host_country", project->host_country()}}, rc.deadline, v));
+  }
+  // Every organisation named, read once: existence, and the participants' display names.
+  std::vector<std::pair<std::string, std::string>> refs;
+  for (int i = 0; i < project->participants_size(); ++i) {
+    refs.emplace_back(absl::StrCat(path, ".participants[", i, "].organization"),
+                      project->participants(i).organization());
+  }
+  auto flows = [&](const auto& list, const char* field) {
+    for (int i = 0; i < list.size(); ++i) {
+      if (!list.Get(i).source_organization().empty()) {
+        refs.emplace_back(absl::StrCat(path, ".financing.", field, "[", i, "].source_organization"),
+                          list.Get(i).source_organization());
+      }
+    }
+  };
+  flows(project->financing().commitments(), "commitments");
+  flows(project->financing().disbursements(), "disbursements");
+  std::vector<std::string> ids;
+  std::vector<size_t> checked;
+  for (size_t i = 0; i < refs.size(); ++i) {
+    if (IsResourceName(refs[i].second, "organizations")) {
+      ids.push_back(IdOf(refs[i].second, "organizations"));
+      checked.push_back(i);
+    }
+  }
+  if (!ids.empty()) {
+    STP_ASSIGN_OR_RETURN(auto found, store_->GetMany(Kind::kOrganization, ids, rc.deadline));
+    for (size_t j = 0; j < checked.size(); ++j) {
+      size_t i = checked[j];
+      if (!found[j].has_value()) {
+        v->Add(refs[i].first, refs[i].second + " does not exist");
+        continue;
+      }
+      if (static_cast<int>(i) < project->participants_size()) {
+        v1::Organization org;
+        if (org.ParseFromString(found[j]->data)) {
+          project->mutable_participants(static_cast<int>(i))->set_display_name(org.display_name());
+        }
+      }
+    }
+  }
+  if (IsResourceName(project->park(), "parks")) {
+    STP_ASSIGN_OR_RETURN(
+        auto park, store_->GetMany(Kind::kPark, {IdOf(project->park(), "parks")}, rc.deadline));
+    if (!park[0].has_value()) v->Add(path + ".park", project->park() + " does not exist");
+  }
+  return absl::OkStatus();
+}
+
+// ------------------------------------------------------------------ duplicates
+
+namespace {
+
+struct Interval {
+  int64_t start = INT64_MIN;
+  int64_t end = INT64_MAX;
+};
+
+Interval DatesOf(const v1::Project& p) {
+  Interval i;
+  if (p.has_actual_start() && IsValidDate(p.actual_start()))
+    i.start = DateToDays(p.actual_start());
+  else if (p.has_planned_start() && IsValidDate(p.planned_start()))
+    i.start = DateToDays(p.planned_start());
+  if (p.has_actual_end() && IsValidDate(p.actual_end()))
+    i.end = DateToDays(p.actual_end());
+  else if (p.has_planned_end() && IsValidDate(p.planned_end()))
+    i.end = DateToDays(p.planned_end());
+  return i;
+}
+
+std::set<std::string> SourcesOf(const v1::Project& p) {
+  std::set<std::string> out;
+  for (const auto& x : p.external_ids()) out.insert(x.source());
+  return out;
+}
+
+bool LooksLikeDuplicate(const v1::Project& a, const v1::Project& b) {
+  if (a.host_country() != b.host_country()) return false;
+  std::set<std::string> sa = SourcesOf(a), sb = SourcesOf(b);
+  for (const auto& s : sa) {
+    if (sb.count(s)) return false;  // one source never duplicates itself
+  }
+  Interval ia = DatesOf(a), ib = DatesOf(b);
+  if (ia.start > ib.end || ib.start > ia.end) return false;
+  std::vector<std::string> ta = TitleTokens(a.title()), tb = TitleTokens(b.title());
+  std::vector<std::string> shared;
+  std::set_intersection(ta.begin(), ta.end(), tb.begin(), tb.end(), std::back_inserter(shared));
+  size_t uni = ta.size() + tb.size() - shared.size();
+  return shared.size() >= 2 && uni > 0 && 2 * shared.size() >= uni;
+}
+
+}  // namespace
+
+absl::Status Registry::FlagDuplicates(std::vector<v1::Project*> projects, absl::Time deadline) {
+  std::vector<std::string> terms;
+  std::map<std::string, size_t> term_index;
+  std::vector<std::vector<std::string>> project_terms(projects.size());
+  for (size_t i = 0; i < projects.size(); ++i) {
+    std::string cc = CountryCode(projects[i]->host_country());
+    auto tokens = TitleTokens(projects[i]->title());
+    if (tokens.size() < 2) continue;
+    for (const auto& t : tokens) {
+      std::string term = absl::StrCat("dup:", cc, ":", t);
+      if (term_index.emplace(term, terms.size()).second) terms.push_back(term);
+      project_terms[i].push_back(term);
+    }
+  }
+  if (terms.empty()) return absl::OkStatus();
+  // A word shared by many projects of a country ("solar" in a solar-heavy portfolio) says
+  // nothing about sameness: terms that fill the probe are ignored.
+  constexpr int kProbe = 48;
+  STP_ASSIGN_OR_RETURN(auto ids_by_term,
+                       store_->IdsOfTerms(Kind::kProject, terms, kProbe, deadline));
+  for (auto& ids : ids_by_term) {
+    if (static_cast<int>(ids.size()) >= kProbe) ids.clear();
+  }
+  std::vector<std::vector<std::string>> candidates(projects.size());
+  std::set<std::string> all;
+  for (size_t i = 0; i < projects.size(); ++i) {
+    std::map<std::string, int> hits;
+    std::string self = IdOf(projects[i]->name(), "projects");
+    for (const auto& term : project_terms[i]) {
+      for (const auto& id : ids_by_term[term_index[term]]) {
+        if (id != self) ++hits[id];
+      }
+    }
+    for (const auto& [id, n] : hits) {
+      if (n >= 2) {
+        candidates[i].push_back(id);
+        all.insert(id);
+      }
+    }
+  }
+  if (all.empty()) return absl::OkStatus();
+  std::vector<std::string> ids(all.begin(), all.end());
+  STP_ASSIGN_OR_RETURN(auto found, store_->GetMany(Kind::kProject, ids, deadline));
+  std::map<std::string, v1::Project> loaded;
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (found[i].has_value()) loaded[ids[i]].ParseFromString(found[i]->data);
+  }
+  for (size_t i = 0; i < projects.size(); ++i) {
+    projects[i]->clear_possible_duplicates();
+    for (const auto& id : candidates[i]) {
+      auto it = loaded.find(id);
+      if (it != loaded.end() && LooksLikeDuplicate(*projects[i], it->second)) {
+        projects[i]->add_possible_duplicates(it->second.name());
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+// ------------------------------------------------------------------ listing
+
+template <typename R>
+absl::Status Registry::ListResources(const RequestContext& rc, Kind kind,
+                                     std::vector<std::string> terms,
+                                     const std::function<bool(const R&)>& keep, int page_size,
+                                     const std::string& page_token,
+                                     const std::string& filter_fingerprint,
+                                     int64_t updated_since_millis, std::vector<R>* out,
+                                     std::string* next_token) {
+  if (page_size < 0 || page_size > kMaxPageSize) return InvalidPageSize();
+  page_size = PageSizeOf(page_size);
+  double after_score = 0;
+  std::string after;
+  if (!page_token.empty())
+    STP_RETURN_IF_ERROR(DecodeToken(page_token, filter_fingerprint, &after_score, &after));
+  // The most selective index term drives the scan; the other filters are checked per entry.
+  std::string term;
+  if (updated_since_millis < 0 && !terms.empty()) {
+    term = terms[0];
+    if (terms.size() > 1) {
+      STP_ASSIGN_OR_RETURN(auto counts, store_->CountTerms(kind, terms, rc.deadline));
+      size_t best = std::min_element(counts.begin(), counts.end()) - counts.begin();
+      term = terms[best];
+    }
+  }
+  int scanned = 0;
+  const int batch = std::min(std::max(page_size * 2, 64), 1000);
+  while (static_cast<int>(out->size()) < page_size) {
+    std::vector<std::string> ids;
+    std::vector<double> scores;
+    if (updated_since_millis >= 0) {
+      STP_ASSIGN_OR_RETURN(auto positions,
+                           store_->ListIdsByUpdate(kind, updated_since_millis, {after_score, after},
+                                                   batch, rc.deadline));
+      for (const auto& p : positions) {
+        ids.push_back(p.id);
+        scores.push_back(p.score);
+      }
+    } else {
+      STP_ASSIGN_OR_RETURN(ids, store_->ListIds(kind, term, after, batch, rc.deadline));
+      scores.assign(ids.size(), 0);
+    }
+    if (ids.empty()) return absl::OkStatus();  // the end: no next page
+    STP_ASSIGN_OR_RETURN(auto found, store_->GetMany(kind, ids, rc.deadline));
+    for (size_t i = 0; i < ids.size(); ++i) {
+      after = ids[i];
+      after_score = scores[i];
+      ++scanned;
+      if (!found[i].has_value()) continue;  // deleted since the index was read
+      R r;
+      if (!r.ParseFromString(found[i]->data) || !keep(r)) continue;
+      out->push_back(std::move(r));
+      if (static_cast<int>(out->size()) == page_size) break;
+    }
+    if (scanned >= kListScanBudget) break;  // a partial page; the token continues the scan
+  }
+  *next_token = EncodeToken(filter_fingerprint, after_score, after);
+  return absl::OkStatus();
+}
+
+// ------------------------------------------------------------------ generic update and delete
+
+template <typename R, typename Req>
+absl::StatusOr<R> Registry::UpdateResource(
+    const RequestContext& rc, const Req& req, const R& input, const std::string& collection,
+    Kind kind,
+    const std::function<absl::Status(const R& current, R* merged, FieldViolations* v)>& check) {
+  std::string id = IdOf(input.name(), collection);
+  if (id.empty()) {
+    std::string singular =
+        collection == "countries" ? "country" : collection.substr(0, collection.size() - 1);
+    return InvalidField(singular + ".name",
+                        absl::StrCat("must be a name such as \"", collection, "/{id}\""));
+  }
+  std::string fingerprint = Fingerprint(req);
+  if (!req.request_id().empty()) {
+    STP_ASSIGN_OR_RETURN(auto record, store_->FindRequest(id, req.request_id(), rc.deadline));
+    if (record.has_value()) return Replay<R>(rc, kind, *record, fingerprint);
+  }
+  for (int attempt = 0;; ++attempt) {
+    STP_ASSIGN_OR_RETURN(auto stored, store_->GetMany(kind, {id}, rc.deadline));
+    if (!stored[0].has_value()) return NotFound(input.name());
+    R current;
+    current.ParseFromString(stored[0]->data);
+    if (!req.etag().empty() && req.etag() != current.etag()) {
+      return WithErrorInfo(
+          absl::AbortedError(input.name() + " has changed since it was read (stale etag); "
+                                            "read it again, re-apply the change and retry"),
+          "ETAG_MISMATCH", {{"current_etag", current.etag()}});
+    }
+    R merged = current;
+    STP_RETURN_IF_ERROR(ApplyMask(input, req.update_mask(), &merged));
+    FieldViolations v;
+    STP_RETURN_IF_ERROR(check(current, &merged, &v));
+    STP_RETURN_IF_ERROR(v.ToStatus());
+    std::vector<std::string> changed = ChangedFields(current, merged);
+    if (changed.empty()) return current;  // nothing to change: no write, no event
+    absl::Time now = clock_();
+    WriteOp op;
+    op.kind = kind;
+    op.type = WriteOp::Type::kUpdate;
+    op.id = id;
+    op.expected_etag = stored[0]->etag;
+    op.revision = stored[0]->revision + 1;
+    op.etag = RandomHex(8);
+    op.update_millis = ToMillis(now);
+    StampMetadata(&merged, rc, now, op.etag, false);
+    std::tie(op.index_remove, op.index_add) = Diff(IndexTerms(current), IndexTerms(merged));
+    if constexpr (!std::is_same_v<R, v1::Country>) {
+      std::tie(op.external_ids_remove, op.external_ids_add) =
+          Diff(ExternalIdKeys(current.external_ids()), ExternalIdKeys(merged.external_ids()));
+    }
+    if constexpr (std::is_same_v<R, v1::Organization>) {
+      std::tie(op.names_remove, op.names_add) =
+          Diff({NormalizeName(current.display_name())}, {NormalizeName(merged.display_name())});
+    }
+    op.data = merged.SerializeAsString();
+    op.event = MakeEvent(rc, Traits<R>::kUpdated, merged, store_->PartitionOf(id), op.revision,
+                         changed, now, req.request_id());
+    op.request_id = req.request_id();
+    op.request_record = absl::StrCat(id, "|", fingerprint);
+    absl::StatusOr<R> result = Commit(rc, op, merged);
+    if (result.ok() || result.status().code() != absl::StatusCode::kAborted ||
+        !req.etag().empty() || attempt + 1 >= kUpdateAttempts) {
+      return result;
+    }
+    // A concurrent writer won; without a caller etag, re-read and re-apply.
+  }
+}
+
+template <typename R>
+absl::StatusOr<v1::DeleteResponse> Registry::DeleteResource(
+    const RequestContext& rc, Kind kind, const std::string& collection, const std::string& name,
+    const std::string& etag, const std::string& request_id, const std::string& fingerprint,
+    const std::function<absl::Status(const R&)>& allowed) {
+  std::string id = IdOf(name, collection);
+  if (id.empty())
+    return InvalidField("name", absl::StrCat("must be a name such as \"", collection, "/{id}\""));
+  v1::DeleteResponse response;
+  response.set_name(name);
+  if (!request_id.empty()) {
+    STP_ASSIGN_OR_RETURN(auto record, store_->FindRequest(id, request_id, rc.deadline));
+    if (record.has_value()) {
+      if (!absl::EndsWith(*record, "|" + fingerprint)) {
+        return WithErrorInfo(InvalidField("request_id", "was already used for a different request"),
+                             "REQUEST_ID_REUSED");
+      }
+      return response;
+    }
+  }
+  STP_ASSIGN_OR_RETURN(auto stored, store_->GetMany(kind, {id}, rc.deadline));
+  if (!stored[0].has_value()) return NotFound(name);
+  R current;
+  current.ParseFromString(stored[0]->data);
+  STP_RETURN_IF_ERROR(allowed(current));
+  if (!etag.empty() && etag != current.etag()) {
+    return WithErrorInfo(absl::AbortedError(name + " has changed since it was read (stale etag)"),
+                         "ETAG_MISMATCH", {{"current_etag", current.etag()}});
+  }
+  absl::Time now = clock_();
+  WriteOp op;
+  op.kind = kind;
+  op.type = WriteOp::Type::kDelete;
+  op.id = id;
+  op.expected_etag = stored[0]->etag;
+  op.revision = stored[0]->revision + 1;
+  op.update_millis = ToMillis(now);
+  op.index_remove = IndexTerms(current);
+  if constexpr (!std::is_same_v<R, v1::Country>)
+    op.external_ids_remove = ExternalIdKeys(current.external_ids());
+  if constexpr (std::is_same_v<R, v1::Organization>)
+    op.names_remove = {NormalizeName(current.display_name())};
+  if constexpr (std::is_same_v<R, v1::Project>) {
+    v1::ProjectRevision rev;
+    rev.set_revision(op.revision);
+    rev.set_actor(rc.principal.Actor());
+    *rev.mutable_time() = ToProto(now);
+    rev.set_request_id(request_id);
+    rev.set_source("api");
+    rev.set_kind(v1::ProjectRevision::KIND_DELETED);
+    op.history_entry = rev.SerializeAsString();
+  }
+  op.event = MakeEvent(rc, Traits<R>::kDeleted, current, store_->PartitionOf(id), op.revision, {},
+                       now, request_id);
+  op.request_id = request_id;
+  op.request_record = absl::StrCat(id, "|", fingerprint);
+  STP_ASSIGN_OR_RETURN(auto results, store_->Write({op}, rc.deadline));
+  switch (results[0].code) {
+    case WriteResult::Code::kOk:
+    case WriteResult::Code::kDuplicateRequest:
+      *response.mutable_delete_time() = ToProto(now);
+      return response;
+    case WriteResult::Code::kNotFound:
+      return NotFound(name);
+    default:
+      return WithErrorInfo(
+          absl::AbortedError(name + " changed concurrently; read it again and retry"),
+          "ETAG_MISMATCH");
+  }
+}
+
+// ------------------------------------------------------------------ countries
+
+absl::StatusOr<v1::Country> Registry::UpsertCountry(const RequestContext& rc,
+                                                    const v1::UpsertCountryRequest& req) {
+  STP_RETURN_IF_ERROR(RequireRole(rc.principal, AccessRole::kOperator));
+  v1::Country input = req.country();
+  if (input.alpha2().empty() && IsCountryName(input.name()))
+    input.set_alpha2(input.name().substr(10));
+  input.set_name("countries/" + input.alpha2());
+  const std::string id = input.alpha2();
+  std::string fingerprint = Fingerprint(req);
+  FieldViolations v;
+  ValidateCountry(input, "country", &v);
+  STP_RETURN_IF_ERROR(v.ToStatus());
+  STP_ASSIGN_OR_RETURN(auto stored, store_->GetMany(Kind::kCountry, {id}, rc.deadline));
+  if (stored[0].has_value()) {
+    return UpdateResource<v1::Country>(
+        rc, req, input, "countries", Kind::kCountry,
+        [](const v1::Country&, v1::Country* merged, FieldViolations* v) {
+          ValidateCountry(*merged, "country", v);
+          return absl::OkStatus();
+        });
+  }
+  if (!req.etag().empty()) return NotFound(input.name());
+  if (!req.request_id().empty()) {
+    STP_ASSIGN_OR_RETURN(auto record, store_->FindRequest(id, req.request_id(), rc.deadline));
+    if (record.has_value()) return Replay<v1::Country>(rc, Kind::kCountry, *record, fingerprint);
+  }
+  absl::Time now = clock_();
+  WriteOp op;
+  op.kind = Kind::kCountry;
+  op.type = WriteOp::Type::kCreate;
+  op.id = id;
+  op.revision = 1;
+  op.etag = RandomHex(8);
+  op.update_millis = ToMillis(now);
+  StampMetadata(&input, rc, now, op.etag, true);
+  op.index_add = IndexTerms(input);
+  op.data = input.SerializeAsString();
+  op.event = MakeEvent(rc, Traits<v1::Country>::kCreated, input, store_->PartitionOf(id), 1, {},
+                       now, req.request_id());
+  op.request_id = req.request_id();
+  op.request_record = absl::StrCat(id, "|", fingerprint);
+  absl::StatusOr<v1::Country> created = Commit(rc, op, input);
+  if (!created.ok() && created.status().code() == absl::StatusCode::kAlreadyExists) {
+    return UpsertCountry(rc, req);  // created concurrently: apply as an update
+  }
+  return created;
+}
+
+absl::StatusOr<v1::Country> Registry::GetCountry(const RequestContext& rc,
+                                                 const std::string& name) {
+  if (!IsCountryName(name)) return InvalidField("name", "must look like \"countries/EG\"");
+  return Load<v1::Country>(Kind::kCountry, name.substr(10), rc.deadline);
+}
+
+absl::StatusOr<v1::ListCountriesResponse> Registry::ListCountries(
+    const RequestContext& rc, const v1::ListCountriesRequest& req) {
+  if (!stp::common::v1::IncomeGroup_IsValid(req.income_group())) {
+    return InvalidField("income_group", "unknown value");
+  }
+  std::vector<std::string> terms;
+  if (req.bri_members_only()) terms.push_back("bri:1");
+  if (req.income_group() != 0) terms.push_back(absl::StrCat("income:", req.income_group()));
+  v1::ListCountriesRequest filter = req;
+  filter.clear_page_size();
+  filter.clear_page_token();
+  std::vector<v1::Country> page;
+  std::string next;
+  STP_RETURN_IF_ERROR(ListResources<v1::Country>(
+      rc, Kind::kCountry, terms,
+      [&](const v1::Country& c) {
+        return (!req.bri_members_only() || c.bri().member()) &&
+               (req.income_group() == 0 || c.income_group() == req.income_group());
+      },
+      req.page_size(), req.page_token(), Fingerprint(filter), -1, &page, &next));
+  v1::ListCountriesResponse resp;
+  for (auto& c : page) *resp.add_countries() = std::move(c);
+  resp.set_next_page_token(next);
+  return resp;
+}
+
+// ------------------------------------------------------------------ organizations
+
+WriteOp Registry::PrepareOrganizationCreate(const RequestContext& rc, v1::Organization* org,
+                                            const std::string& request_id,
+                                            const std::string& fingerprint,
+                                            const std::string& anchor) {
+  absl::Time now = clock_();
+  WriteOp op;
+  op.kind = Kind::kOrganization;
+  op.type = WriteOp::Type::kCreate;
+  op.id = NewIdNear(anchor);
+  org->set_name("organizations/" + op.id);
+  op.revision = 1;
+  op.etag = RandomHex(8);
+  op.update_millis = ToMillis(now);
+  StampMetadata(org, rc, now, op.etag, true);
+  op.index_add = IndexTerms(*org);
+  op.external_ids_add = ExternalIdKeys(org->external_ids());
+  op.names_add = {NormalizeName(org->display_name())};
+  op.data = org->SerializeAsString();
+  op.event = MakeEvent(rc, Traits<v1::Organization>::kCreated, *org, store_->PartitionOf(op.id), 1,
+                       {}, now, request_id);
+  op.request_id = request_id;
+  op.request_record = absl::StrCat(op.id, "|", fingerprint);
+  return op;
+}
+
+absl::StatusOr<v1::Organization> Registry::CreateOrganization(
+    const RequestContext& rc, const v1::CreateOrganizationRequest& req) {
+  STP_RETURN_IF_ERROR(RequireRole(rc.principal, AccessRole::kPartner));
+  v1::Organization org = req.organization();
+  org.clear_name();
+  FieldViolations v;
+  ValidateOrganization(org, "organization", &v);
+  if (IsCountryName(org.country())) {
+    STP_RETURN_IF_ERROR(
+        CheckCountriesExist({{"organization.country", org.country()}}, rc.deadline, &v));
+  }
+  STP_RETURN_IF_ERROR(v.ToStatus());
+  std::string fingerprint = Fingerprint(req);
+  std::string anchor =
+      org.external_ids().empty() ? req.request_id() : ExternalIdKeys(org.external_ids())[0];
+  if (!req.request_id().empty()) {
+    STP_ASSIGN_OR_RETURN(auto record, store_->FindRequest(anchor, req.request_id(), rc.deadline));
+    if (record.has_value())
+      return Replay<v1::Organization>(rc, Kind::kOrganization, *record, fingerprint);
+  }
+  WriteOp op = PrepareOrganizationCreate(rc, &org, req.request_id(), fingerprint, anchor);
+  return Commit(rc, op, org);
+}
+
+absl::StatusOr<v1::Organization> Registry::GetOrganization(const RequestContext& rc,
+                                                           const std::string& name) {
+  std::string id = IdOf(name, "organizations");
+  if (id.empty()) return InvalidField("name", "must look like \"organizations/{id}\"");
+  return Load<v1::Organization>(Kind::kOrganization, id, rc.deadline);
+}
+
+absl::StatusOr<v1::ListOrganizationsResponse> Registry::ListOrganizations(
+    const RequestContext& rc, const v1::ListOrganizationsRequest& req) {
+  FieldViolations v;
+  if (!req.country().empty() && !IsCountryName(req.country()))
+    v.Add("country", "must look like \"countries/CN\"");
+  if (!stp::common::v1::Avenue_IsValid(req.avenue())) v.Add("avenue", "unknown value");
+  if (!stp::common::v1::PartnerRole_IsValid(req.role())) v.Add("role", "unknown value");
+  if (!v1::OrganizationType_IsValid(req.type())) v.Add("type", "unknown value");
+  STP_RETURN_IF_ERROR(v.ToStatus());
+  std::vector<std::string> terms;
+  if (!req.country().empty()) terms.push_back("country:" + CountryCode(req.country()));
+  if (req.avenue() != 0) terms.push_back(absl::StrCat("avenue:", req.avenue()));
+  if (req.role() != 0) terms.push_back(absl::StrCat("role:", req.role()));
+  if (req.type() != 0) terms.push_back(absl::StrCat("type:", req.type()));
+  v1::ListOrganizationsRequest filter = req;
+  filter.clear_page_size();
+  filter.clear_page_token();
+  std::vector<v1::Organization> page;
+  std::string next;
+  STP_RETURN_IF_ERROR(ListResources<v1::Organization>(
+      rc, Kind::kOrganization, terms,
+      [&](const v1::Organization& o) {
+        return (req.country().empty() || o.country() == req.country()) &&
+               (req.avenue() == 0 ||
+                std::count(o.avenues().begin(), o.avenues().end(), req.avenue())) &&
+               (req.role() == 0 || std::count(o.roles().begin(), o.roles().end(), req.role())) &&
+               (req.type() == 0 || o.type() == req.type());
+      },
+      req.page_size(), req.page_token(), Fingerprint(filter), -1, &page, &next));
+  v1::ListOrganizationsResponse resp;
+  for (auto& o : page) *resp.add_organizations() = std::move(o);
+  resp.set_next_page_token(next);
+  return resp;
+}
+
+absl::StatusOr<v1::Organization> Registry::UpdateOrganization(
+    const RequestContext& rc, const v1::UpdateOrganizationRequest& req) {
+  STP_RETURN_IF_ERROR(RequireRole(rc.principal, AccessRole::kPartner));
+  return UpdateResource<v1::Organization>(
+      rc, req, req.organization(), "organizations", Kind::kOrganization,
+      [&](const v1::Organization& current, v1::Organization* merged,
+          FieldViolations* v) -> absl::Status {
+        if (!rc.principal.is_operator() && rc.principal.organization != current.name()) {
+          return Denied("a partner may update only its own organisation", "NOT_YOUR_ORGANIZATION");
+        }
+        ValidateOrganization(*merged, "organization", v);
+        if (IsCountryName(merged->country()) && merged->country() != current.country()) {
+          STP_RETURN_IF_ERROR(
+              CheckCountriesExist({{"organization.country", merged->country()}}, rc.deadline, v));
+        }
+        return absl::OkStatus();
+      });
+}
+
+absl::StatusOr<v1::DeleteResponse> Registry::DeleteOrganization(
+    const RequestContext& rc, const v1::DeleteOrganizationRequest& req) {
+  STP_RETURN_IF_ERROR(RequireRole(rc.principal, AccessRole::kPartner));
+  return DeleteResource<v1::Organization>(
+      rc, Kind::kOrganization, "organizations", req.name(), req.etag(), req.request_id(),
+      Fingerprint(req), [&](const v1::Organization& current) -> absl::Status {
+        if (!rc.principal.is_operator() && rc.principal.organization != current.name()) {
+          return Denied("a partner may delete only its own organisation", "NOT_YOUR_ORGANIZATION");
+        }
+        return absl::OkStatus();
+      });
+}
+
+// ------------------------------------------------------------------ parks
+
+absl::StatusOr<v1::Park> Registry::CreatePark(const RequestContext& rc,
+                                              const v1::CreateParkRequest& req) {
+  STP_RETURN_IF_ERROR(RequireRole(rc.principal, AccessRole::kPartner));
+  v1::Park park = req.park();
+  park.clear_name();
+  FieldViolations v;
+  ValidatePark(park, "park", &v);
+  if (IsCountryName(park.host_country())) {
+    STP_RETURN_IF_ERROR(
+        CheckCountriesExist({{"park.host_country", park.host_country()}}, rc.deadline, &v));
+  }
+  if (IsResourceName(park.operator_(), "organizations")) {
+    STP_RETURN_IF_ERROR(
+        CheckOrganizationsExist({{"park.operator", park.operator_()}}, rc.deadline, &v));
+  }
+  STP_RETURN_IF_ERROR(v.ToStatus());
+  std::string fingerprint = Fingerprint(req);
+  std::string anchor =
+      park.external_ids().empty() ? req.request_id() : ExternalIdKeys(park.external_ids())[0];
+  if (!req.request_id().empty()) {
+    STP_ASSIGN_OR_RETURN(auto record, store_->FindRequest(anchor, req.request_id(), rc.deadline));
+    if (record.has_value()) return Replay<v1::Park>(rc, Kind::kPark, *record, fingerprint);
+  }
+  absl::Time now = clock_();
+  WriteOp op;
+  op.kind = Kind::kPark;
+  op.type = WriteOp::Type::kCreate;
+  op.id = NewIdNear(anchor);
+  park.set_name("parks/" + op.id);
+  op.revision = 1;
+  op.etag = RandomHex(8);
+  op.update_millis = ToMillis(now);
+  StampMetadata(&park, rc, now, op.etag, true);
+  op.index_add = IndexTerms(park);
+  op.external_ids_add = ExternalIdKeys(park.external_ids());
+  op.data = park.SerializeAsString();
+  op.event = MakeEvent(rc, Traits<v1::Park>::kCreated, park, store_->PartitionOf(op.id), 1, {}, now,
+                       req.request_id());
+  op.request_id = req.request_id();
+  op.request_record = absl::StrCat(op.id, "|", fingerprint);
+  return Commit(rc, op, park);
+}
+
+absl::StatusOr<v1::Park> Registry::GetPark(const RequestContext& rc, const std::string& name) {
+  std::string id = IdOf(name, "parks");
+  if (id.empty()) return InvalidField("name", "must look like \"parks/{id}\"");
+  return Load<v1::Park>(Kind::kPark, id, rc.deadline);
+}
+
+absl::StatusOr<v1::ListParksResponse> Registry::ListParks(const RequestContext& rc,
+                                                          const v1::ListParksRequest& req) {
+  FieldViolations v;
+  if (!req.host_country().empty() && !IsCountryName(req.host_country())) {
+    v.Add("host_country", "must look like \"countries/EG\"");
+  }
+  if (!stp::common::v1::Avenue_IsValid(req.avenue())) v.Add("avenue", "unknown value");
+  STP_RETURN_IF_ERROR(v.ToStatus());
+  std::vector<std::string> terms;
+  if (!req.host_country().empty()) terms.push_back("country:" + CountryCode(req.host_country()));
+  if (req.avenue() != 0) terms.push_back(absl::StrCat("avenue:", req.avenue()));
+  v1::ListParksRequest filter = req;
+  filter.clear_page_size();
+  filter.clear_page_token();
+  std::vector<v1::Park> page;
+  std::string next;
+  STP_RETURN_IF_ERROR(ListResources<v1::Park>(
+      rc, Kind::kPark, terms,
+      [&](const v1::Park& p) {
+        return (req.host_country().empty() || p.host_country() == req.host_country()) &&
+               (req.avenue() == 0 ||
+                std::count(p.focus_avenues().begin(), p.focus_avenues().end(), req.avenue()));
+      },
+      req.page_size(), req.page_token(), Fingerprint(filter), -1, &page, &next));
+  v1::ListParksResponse resp;
+  for (auto& p : page) *resp.add_parks() = std::move(p);
+  resp.set_next_page_token(next);
+  return resp;
+}
+
+absl::StatusOr<v1::Park> Registry::UpdatePark(const RequestContext& rc,
+                                              const v1::UpdateParkRequest& req) {
+  STP_RETURN_IF_ERROR(RequireRole(rc.principal, AccessRole::kPartner));
+  return UpdateResource<v1::Park>(
+      rc, req, req.park(), "parks", Kind::kPark,
+      [&](const v1::Park& current, v1::Park* merged, FieldViolations* v) -> absl::Status {
+        if (!rc.principal.is_operator() && (rc.principal.organization.empty() ||
+                                            rc.principal.organization != current.operator_())) {
+          return Denied("only the park's operator organisation may update it", "NOT_YOUR_PARK");
+        }
+        ValidatePark(*merged, "park", v);
+        if (IsCountryName(merged->host_country()) &&
+            merged->host_country() != current.host_country()) {
+          STP_RETURN_IF_ERROR(
+              CheckCountriesExist({{"park.host_country", merged->host_country()}}, rc.deadline, v));
+        }
+        if (IsResourceName(merged->operator_(), "organizations") &&
+            merged->operator_() != current.operator_()) {
+          STP_RETURN_IF_ERROR(
+              CheckOrganizationsExist({{"park.operator", merged->operator_()}}, rc.deadline, v));
+        }
+        return absl::OkStatus();
+      });
+}
+
+absl::StatusOr<v1::DeleteResponse> Registry::DeletePark(const RequestContext& rc,
+                                                        const v1::DeleteParkRequest& req) {
+  STP_RETURN_IF_ERROR(RequireRole(rc.principal, AccessRole::kPartner));
+  return DeleteResource<v1::Park>(
+      rc, Kind::kPark, "parks", req.name(), req.etag(), req.request_id(), Fingerprint(req),
+      [&](const v1::Park& current) -> absl::Status {
+        if (!rc.principal.is_operator() && (rc.principal.organization.empty() ||
+                                            rc.principal.organization != current.operator_())) {
+          return Denied("only the park's operator organisation may delete it", "NOT_YOUR_PARK");
+        }
+        return absl::OkStatus();
+      });
+}
+
+// ------------------------------------------------------------------ projects
+
+PreparedWrite Registry::PrepareProjectWrite(
+    const RequestContext& rc, const ChangeSource& source, const v1::Project& input,
+    const std::optional<StoredResource>& current_stored, const std::vector<std::string>& mask,
+    const std::string& request_id, const std::string& fingerprint, const std::string& anchor) {
+  absl::Time now = clock_();
+  PreparedWrite out;
+  WriteOp& op = out.op;
+  op.kind = Kind::kProject;
+  op.etag = RandomHex(8);
+  op.update_millis = ToMillis(now);
+  op.request_id = request_id;
+  v1::Project current;
+  std::vector<std::string> changed;
+  EventType type = Traits<v1::Project>::kCreated;
+  v1::Project& next = out.project;
+  if (current_stored.has_value()) {
+    current.ParseFromString(current_stored->data);
+    next = current;
+    FieldMask fm;
+    for (const auto& m : mask) fm.add_paths(m);
+    (void)ApplyMask(input, fm, &next);
+    next.mutable_possible_duplicates()->CopyFrom(input.possible_duplicates());
+    op.type = WriteOp::Type::kUpdate;
+    op.id = current_stored->id;
+    op.expected_etag = current_stored->etag;
+    op.revision = current_stored->revision + 1;
+    changed = ChangedFields(current, next);
+    type = current.stage() != next.stage() ? stp::events::v1::EVENT_TYPE_STAGE_CHANGED
+                                           : Traits<v1::Project>::kUpdated;
+  } else {
+    next = input;
+    op.type = WriteOp::Type::kCreate;
+    op.id = NewIdNear(anchor);
+    next.set_name("projects/" + op.id);
+    op.revision = 1;
+    out.created = true;
+  }
+  next.set_revision(op.revision);
+  StampMetadata(&next, rc, now, op.etag, !current_stored.has_value());
+  if (current_stored.has_value()) {
+    std::tie(op.index_remove, op.index_add) = Diff(IndexTerms(current), IndexTerms(next));
+    std::tie(op.external_ids_remove, op.external_ids_add) =
+        Diff(ExternalIdKeys(current.external_ids()), ExternalIdKeys(next.external_ids()));
+  } else {
+    op.index_add = IndexTerms(next);
+    op.external_ids_add = ExternalIdKeys(next.external_ids());
+  }
+  v1::ProjectRevision rev;
+  rev.set_revision(op.revision);
+  rev.set_actor(rc.principal.Actor());
+  *rev.mutable_time() = ToProto(now);
+  rev.set_request_id(request_id);
+  rev.set_source(source.source);
+  for (const auto& f : changed) rev.add_changed_fields(f);
+  rev.set_kind(current_stored.has_value() ? v1::ProjectRevision::KIND_UPDATED
+                                          : v1::ProjectRevision::KIND_CREATED);
+  op.history_entry = rev.SerializeAsString();
+  op.data = next.SerializeAsString();
+  op.event =
+      MakeEvent(rc, type, next, store_->PartitionOf(op.id), op.revision, changed, now, request_id);
+  op.request_record = absl::StrCat(op.id, "|", fingerprint);
+  return out;
+}
+
+absl::StatusOr<v1::Project> Registry::CreateProject(const RequestContext& rc,
+                                                    const v1::CreateProjectRequest& req) {
+  STP_RETURN_IF_ERROR(RequireRole(rc.principal, AccessRole::kPartner));
+  v1::Project project = req.project();
+  for (const auto& f : OutputOnlyFields()) {
+    project.GetReflection()->ClearField(&project, v1::Project::descriptor()->FindFieldByName(f));
+  }
+  FieldViolations v;
+  ValidateProject(project, "project", &v);
+  STP_RETURN_IF_ERROR(CheckReferences(&project, "project", rc, &v));
+  STP_RETURN_IF_ERROR(v.ToStatus());
+  if (!rc.principal.is_operator() && !IsParticipant(rc.principal, project)) {
+    return Denied("a partner creates projects only with its own organisation (" +
+                      rc.principal.organization + ") among the participants",
+                  "NOT_A_PARTICIPANT");
+  }
+  std::string fingerprint = Fingerprint(req);
+  // No request-id lookup here: the write script checks the request id before anything else,
+  // and a retry answers from the first write.
+  std::string anchor =
+      project.external_ids().empty() ? req.request_id() : ExternalIdKeys(project.external_ids())[0];
+  STP_RETURN_IF_ERROR(FlagDuplicates({&project}, rc.deadline));
+  PreparedWrite w = PrepareProjectWrite(rc, ChangeSource(), project, std::nullopt, {},
+                                        req.request_id(), fingerprint, anchor);
+  return Commit(rc, w.op, w.project);
+}
+
+absl::StatusOr<v1::Project> Registry::GetProject(const RequestContext& rc,
+                                                 const std::string& name) {
+  std::string id = IdOf(name, "projects");
+  if (id.empty()) return InvalidField("name", "must look like \"projects/{id}\"");
+  STP_ASSIGN_OR_RETURN(v1::Project p, Load<v1::Project>(Kind::kProject, id, rc.deadline));
+  if (!Visible(rc.principal, p)) return NotFound(name);
+  return p;
+}
+
+absl::StatusOr<v1::ListProjectsResponse> Registry::ListProjects(
+    const RequestContext& rc, const v1::ListProjectsRequest& req) {
+  FieldViolations v;
+  if (!req.host_country().empty() && !IsCountryName(req.host_country())) {
+    v.Add("host_country", "must look like \"countries/EG\"");
+  }
+  if (!req.park().empty() && !IsResourceName(req.park(), "parks"))
+    v.Add("park", "must look like \"parks/{id}\"");
+  if (!req.organization().empty() && !IsResourceName(req.organization(), "organizations")) {
+    v.Add("organization", "must look like \"organizations/{id}\"");
+  }
+  if (!stp::common::v1::Avenue_IsValid(req.avenue())) v.Add("avenue", "unknown value");
+  if (!v1::ProjectStage_IsValid(req.stage())) v.Add("stage", "unknown value");
+  if (!v1::CooperationModel_IsValid(req.cooperation_model()))
+    v.Add("cooperation_model", "unknown value");
+  STP_RETURN_IF_ERROR(v.ToStatus());
+  std::vector<std::string> terms;
+  if (!req.host_country().empty()) terms.push_back("country:" + CountryCode(req.host_country()));
+  if (req.avenue() != 0) terms.push_back(absl::StrCat("avenue:", req.avenue()));
+  if (req.stage() != 0) terms.push_back(absl::StrCat("stage:", req.stage()));
+  if (!req.park().empty()) terms.push_back("park:" + IdOf(req.park(), "parks"));
+  if (!req.organization().empty())
+    terms.push_back("org:" + IdOf(req.organization(), "organizations"));
+  if (req.cooperation_model() != 0)
+    terms.push_back(absl::StrCat("model:", req.cooperation_model()));
+  int64_t since = -1;
+  if (req.has_updated_since()) {
+    since = req.updated_since().seconds() * 1000 + req.updated_since().nanos() / 1000000;
+    if (since < 0) return InvalidField("updated_since", "must not be before 1970");
+  }
+  v1::ListProjectsRequest filter = req;
+  filter.clear_page_size();
+  filter.clear_page_token();
+  std::vector<v1::Project> page;
+  std::string next;
+  STP_RETURN_IF_ERROR(ListResources<v1::Project>(
+      rc, Kind::kProject, terms,
+      [&](const v1::Project& p) {
+        if (!Visible(rc.principal, p)) return false;
+        if (!req.host_country().empty() && p.host_country() != req.host_country()) return false;
+        if (req.avenue() != 0 && !std::count(p.avenues().begin(), p.avenues().end(), req.avenue()))
+          return false;
+        if (req.stage() != 0 && p.stage() != req.stage()) return false;
+        if (!req.park().empty() && p.park() != req.park()) return false;
+        if (req.cooperation_model() != 0 && p.cooperation_model() != req.cooperation_model())
+          return false;
+        if (!req.organization().empty() &&
+            std::none_of(
+                p.participants().begin(), p.participants().end(),
+                [&](const v1::Participant& x) { return x.organization() == req.organization(); })) {
+          return false;
+        }
+        if (since >= 0 &&
+            p.update_time().seconds() * 1000 + p.update_time().nanos() / 1000000 < since)
+          return false;
+        return true;
+      },
+      req.page_size(), req.page_token(), Fingerprint(filter), since, &page, &next));
+  v1::ListProjectsResponse resp;
+  for (auto& p : page) *resp.add_projects() = std::move(p);
+  resp.set_next_page_token(next);
+  return resp;
+}
+
+absl::StatusOr<v1::Project> Registry::UpdateProject(const RequestContext& rc,
+                                                    const v1::UpdateProjectRequest& req) {
+  STP_RETURN_IF_ERROR(RequireRole(rc.principal, AccessRole::kPartner));
+  std::string id = IdOf(req.project().name(), "projects");
+  if (id.empty()) return InvalidField("project.name", "must be a name such as \"projects/{id}\"");
+  std::string fingerprint = Fingerprint(req);
+  if (!req.request_id().empty()) {
+    STP_ASSIGN_OR_RETURN(auto record, store_->FindRequest(id, req.request_id(), rc.deadline));
+    if (record.has_value()) return Replay<v1::Project>(rc, Kind::kProject, *record, fingerprint);
+  }
+  for (int attempt = 0;; ++attempt) {
+    STP_ASSIGN_OR_RETURN(auto stored, store_->GetMany(Kind::kProject, {id}, rc.deadline));
+    if (!stored[0].has_value()) return NotFound(req.project().name());
+    v1::Project current;
+    current.ParseFromString(stored[0]->data);
+    if (!Visible(rc.principal, current)) return NotFound(req.project().name());
+    if (!rc.principal.is_operator() && !IsParticipant(rc.principal, current)) {
+      return Denied("a partner may update only projects its organisation takes part in",
+                    "NOT_A_PARTICIPANT");
+    }
+    if (!req.etag().empty() && req.etag() != current.etag()) {
+      return WithErrorInfo(
+          absl::AbortedError(req.project().name() +
+                             " has changed since it was read (stale etag); read it "
+                             "again, re-apply the change and retry"),
+          "ETAG_MISMATCH", {{"current_etag", current.etag()}});
+    }
+    v1::Project merged = current;
+    STP_RETURN_IF_ERROR(ApplyMask(req.project(), req.update_mask(), &merged));
+    FieldViolations v;
+    ValidateProject(merged, "project", &v);
+    STP_RETURN_IF_ERROR(CheckReferences(&merged, "project", rc, &v));
+    STP_RETURN_IF_ERROR(v.ToStatus());
+    if (ChangedFields(current, merged).empty()) return current;
+    if (merged.title() != current.title() || merged.host_country() != current.host_country()) {
+      STP_RETURN_IF_ERROR(FlagDuplicates({&merged}, rc.deadline));
+    }
+    std::vector<std::string> mask;
+    for (const auto* f :
+         {"title",       "description",       "park",         "host_country", "avenues",
+          "dac_sectors", "cooperation_model", "participants", "stage",        "planned_start",
+          "planned_end", "actual_start",      "actual_end",   "financing",    "milestones",
+          "results",     "visibility",        "sources",      "external_ids", "triangular"}) {
+      mask.push_back(f);
+    }
+    PreparedWrite w = PrepareProjectWrite(rc, ChangeSource(), merged, stored[0], mask,
+                                          req.request_id(), fingerprint, id);
+    absl::StatusOr<v1::Project> result = Commit(rc, w.op, w.project);
+    if (result.ok() || result.status().code() != absl::StatusCode::kAborted ||
+        !req.etag().empty() || attempt + 1 >= kUpdateAttempts) {
+      return result;
+    }
+  }
+}
+
+absl::StatusOr<v1::DeleteResponse> Registry::DeleteProject(const RequestContext& rc,
+                                                           const v1::DeleteProjectRequest& req) {
+  STP_RETURN_IF_ERROR(RequireRole(rc.principal, AccessRole::kPartner));
+  return DeleteResource<v1::Project>(
+      rc, Kind::kProject, "projects", req.name(), req.etag(), req.request_id(), Fingerprint(req),
+      [&](const v1::Project& current) -> absl::Status {
+        if (!Visible(rc.principal, current)) return NotFound(req.name());
+        if (!rc.principal.is_operator() && !IsParticipant(rc.principal, current)) {
+          return Denied("a partner may delete only projects its organisation takes part in",
+                        "NOT_A_PARTICIPANT");
+        }
+        return absl::OkStatus();
+      });
+}
+
+absl::StatusOr<v1::GetProjectHistoryResponse> Registry::GetProjectHistory(
+    const RequestContext& rc, const v1::GetProjectHistoryRequest& req) {
+  STP_ASSIGN_OR_RETURN(v1::Project project, GetProject(rc, req.name()));
+  if (req.page_size() < 0 || req.page_size() > kMaxPageSize) return InvalidPageSize();
+  int page_size = PageSizeOf(req.page_size());
+  // Revisions are numbered 1..N and stored newest first, so revision r sits at N - r: paging
+  // by revision number stays exact while new revisions arrive.
+  int64_t before = project.revision() + 1;
+  if (!req.page_token().empty()) {
+    double unused_score;
+    std::string position;
+    STP_RETURN_IF_ERROR(DecodeToken(req.page_token(), req.name(), &unused_score, &position));
+    if (!absl::SimpleAtoi(position, &before) || before < 1)
+      return InvalidField("page_token", "is not valid");
+  }
+  int offset = static_cast<int>(project.revision() + 1 - before);
+  STP_ASSIGN_OR_RETURN(auto entries, store_->History(IdOf(req.name(), "projects"), offset,
+                                                     page_size + 1, rc.deadline));
+  v1::GetProjectHistoryResponse resp;
+  for (size_t i = 0; i < entries.size() && static_cast<int>(i) < page_size; ++i) {
+    resp.add_revisions()->ParseFromString(entries[i]);
+  }
+  if (static_cast<int>(entries.size()) > page_size && resp.revisions_size() > 0) {
+    int64_t last = resp.revisions(resp.revisions_size() - 1).revision();
+    resp.set_next_page_token(EncodeToken(req.name(), 0, absl::StrCat(last)));
+  }
+  return resp;
+}
+
+}  // namespace stp::ingestion

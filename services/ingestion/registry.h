@@ -1,0 +1,166 @@
+// The registry: the domain logic of the ingestion service. Validates, authorises and applies
+// every change to countries, organisations, parks and projects, each with its outbox event in
+// one atomic store write; serves reads, filtered paged lists and project history; detects
+// possible duplicates across sources. No gRPC here: the adapter maps requests to these calls.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "libs/common/call_context.h"
+#include "libs/common/status.h"
+#include "services/ingestion/registry_store.h"
+#include "stp/events/v1/events.pb.h"
+#include "stp/ingestion/v1/ingestion_service.pb.h"
+
+namespace stp::ingestion {
+
+namespace v1 = ::stp::ingestion::v1;
+
+// How a change came in, for history and events.
+struct ChangeSource {
+  std::string source = "api";  // "api", "import:iati", "import:aiddata", "import:projects"
+};
+
+// A project prepared for writing by an import: validated, references resolved.
+struct PreparedWrite {
+  WriteOp op;
+  v1::Project project;  // the state after the write
+  bool created = false;
+};
+
+class Registry {
+ public:
+  using Clock = std::function<absl::Time()>;
+  Registry(RegistryStore* store, Clock clock);
+
+  // Countries. Upsert is for operators.
+  absl::StatusOr<v1::Country> UpsertCountry(const RequestContext& rc,
+                                            const v1::UpsertCountryRequest& req);
+  absl::StatusOr<v1::Country> GetCountry(const RequestContext& rc, const std::string& name);
+  absl::StatusOr<v1::ListCountriesResponse> ListCountries(const RequestContext& rc,
+                                                          const v1::ListCountriesRequest& req);
+
+  absl::StatusOr<v1::Organization> CreateOrganization(const RequestContext& rc,
+                                                      const v1::CreateOrganizationRequest& req);
+  absl::StatusOr<v1::Organization> GetOrganization(const RequestContext& rc,
+                                                   const std::string& name);
+  absl::StatusOr<v1::ListOrganizationsResponse> ListOrganizations(
+      const RequestContext& rc, const v1::ListOrganizationsRequest& req);
+  absl::StatusOr<v1::Organization> UpdateOrganization(const RequestContext& rc,
+                                                      const v1::UpdateOrganizationRequest& req);
+  absl::StatusOr<v1::DeleteResponse> DeleteOrganization(const RequestContext& rc,
+                                                        const v1::DeleteOrganizationRequest& req);
+
+  absl::StatusOr<v1::Park> CreatePark(const RequestContext& rc, const v1::CreateParkRequest& req);
+  absl::StatusOr<v1::Park> GetPark(const RequestContext& rc, const std::string& name);
+  absl::StatusOr<v1::ListParksResponse> ListParks(const RequestContext& rc,
+                                                  const v1::ListParksRequest& req);
+  absl::StatusOr<v1::Park> UpdatePark(const RequestContext& rc, const v1::UpdateParkRequest& req);
+  absl::StatusOr<v1::DeleteResponse> DeletePark(const RequestContext& rc,
+                                                const v1::DeleteParkRequest& req);
+
+  absl::StatusOr<v1::Project> CreateProject(const RequestContext& rc,
+                                            const v1::CreateProjectRequest& req);
+  absl::StatusOr<v1::Project> GetProject(const RequestContext& rc, const std::string& name);
+  absl::StatusOr<v1::ListProjectsResponse> ListProjects(const RequestContext& rc,
+                                                        const v1::ListProjectsRequest& req);
+  absl::StatusOr<v1::Project> UpdateProject(const RequestContext& rc,
+                                            const v1::UpdateProjectRequest& req);
+  absl::StatusOr<v1::DeleteResponse> DeleteProject(const RequestContext& rc,
+                                                   const v1::DeleteProjectRequest& req);
+  absl::StatusOr<v1::GetProjectHistoryResponse> GetProjectHistory(
+      const RequestContext& rc, const v1::GetProjectHistoryRequest& req);
+
+  // ---- Building blocks shared with imports.
+
+  // Checks that the countries, organisations and park a project names exist; adds violations.
+  // Fills the participants' display names on the way (output-only fields).
+  absl::Status CheckReferences(v1::Project* project, const std::string& path,
+                               const RequestContext& rc, FieldViolations* v);
+  // Fills possible_duplicates of each project (same host, overlapping dates, similar title,
+  // another source). `self_ids` are the projects' own ids (empty for new ones).
+  absl::Status FlagDuplicates(std::vector<v1::Project*> projects, absl::Time deadline);
+  // Prepares the create or update of a project (metadata, event, history, indexes). `current`
+  // is the stored state for an update. `mask` limits an update to some top-level fields
+  // (empty: every writable field).
+  PreparedWrite PrepareProjectWrite(const RequestContext& rc, const ChangeSource& source,
+                                    const v1::Project& input,
+                                    const std::optional<StoredResource>& current,
+                                    const std::vector<std::string>& mask,
+                                    const std::string& request_id, const std::string& fingerprint,
+                                    const std::string& anchor);
+  // Prepares the creation of an organisation.
+  WriteOp PrepareOrganizationCreate(const RequestContext& rc, v1::Organization* org,
+                                    const std::string& request_id, const std::string& fingerprint,
+                                    const std::string& anchor);
+  RegistryStore* store() { return store_; }
+  absl::Time Now() const { return clock_(); }
+  // A new id that lands in the same partition as `anchor` (so a create, its request-id record
+  // and its external ids share a partition), or anywhere when `anchor` is empty.
+  std::string NewIdNear(const std::string& anchor) const;
+
+  // Normalised organisation name used for matching names across sources.
+  static std::string NormalizeName(absl::string_view name);
+  // Top-level fields that differ between two resources of the same type, metadata excluded.
+  static std::vector<std::string> ChangedFields(const google::protobuf::Message& a,
+                                                const google::protobuf::Message& b);
+  // True when the caller may see the project (PUBLIC, an operator, or a participant).
+  static bool Visible(const Principal& principal, const v1::Project& project);
+
+ private:
+  template <typename R>
+  absl::StatusOr<R> Load(Kind kind, const std::string& id, absl::Time deadline);
+  template <typename R>
+  absl::StatusOr<R> Commit(const RequestContext& rc, WriteOp op, const R& resource);
+  template <typename R>
+  absl::StatusOr<R> Replay(const RequestContext& rc, Kind kind, const std::string& record,
+                           const std::string& fingerprint);
+  template <typename R, typename Req>
+  absl::StatusOr<R> UpdateResource(
+      const RequestContext& rc, const Req& req, const R& input, const std::string& collection,
+      Kind kind,
+      const std::function<absl::Status(const R& current, R* merged, FieldViolations* v)>& check);
+  template <typename R>
+  absl::StatusOr<v1::DeleteResponse> DeleteResource(
+      const RequestContext& rc, Kind kind, const std::string& collection, const std::string& name,
+      const std::string& etag, const std::string& request_id, const std::string& fingerprint,
+      const std::function<absl::Status(const R&)>& allowed);
+  // Filtered, paged listing over the most selective index term.
+  template <typename R>
+  absl::Status ListResources(const RequestContext& rc, Kind kind, std::vector<std::string> terms,
+                             const std::function<bool(const R&)>& keep, int page_size,
+                             const std::string& page_token, const std::string& filter_fingerprint,
+                             int64_t updated_since_millis, std::vector<R>* out,
+                             std::string* next_token);
+  absl::Status CheckOrganizationsExist(const std::vector<std::pair<std::string, std::string>>& refs,
+                                       absl::Time deadline, FieldViolations* v);
+  absl::Status CheckCountriesExist(const std::vector<std::pair<std::string, std::string>>& refs,
+                                   absl::Time deadline, FieldViolations* v);
+
+  RegistryStore* store_;
+  Clock clock_;
+  absl::Mutex known_countries_mu_;
+  absl::flat_hash_set<std::string> known_countries_ ABSL_GUARDED_BY(known_countries_mu_);
+};
+
+// Index terms of a resource: the secondary indexes it appears in.
+std::vector<std::string> IndexTerms(const v1::Country& c);
+std::vector<std::string> IndexTerms(const v1::Organization& o);
+std::vector<std::string> IndexTerms(const v1::Park& p);
+std::vector<std::string> IndexTerms(const v1::Project& p);
+// Significant words of a title, for duplicate detection.
+std::vector<std::string> TitleTokens(absl::string_view title);
+
+// Fingerprint of a request, to tell a retry from a different request under the same id.
+std::string Fingerprint(const google::protobuf::Message& request);
+
+}  // namespace stp::ingestion

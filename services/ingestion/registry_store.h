@@ -1,0 +1,106 @@
+// Storage of the registry: resources, their secondary indexes, external ids, request ids,
+// project history, and the outbox event of every write — each write one atomic operation.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+
+namespace stp::ingestion {
+
+enum class Kind { kCountry, kOrganization, kPark, kProject };
+const char* KindName(Kind kind);  // "country", "org", "park", "project"
+
+struct StoredResource {
+  std::string id;
+  std::string data;  // serialized resource message
+  std::string etag;
+  int64_t revision = 0;
+};
+
+// One accepted change, applied atomically with its event: the resource, its index entries,
+// external ids, organisation name entries, history entry, request-id record and event.
+struct WriteOp {
+  enum class Type { kCreate, kUpdate, kDelete };
+  Kind kind = Kind::kProject;
+  Type type = Type::kCreate;
+  std::string id;
+  std::string expected_etag;  // update/delete: the etag read before (must still be current)
+  std::string data;           // new serialized resource (create/update)
+  std::string etag;           // new etag
+  int64_t revision = 0;       // new revision
+  int64_t update_millis = 0;  // for the update-time index
+  std::vector<std::string> index_remove;         // index terms ("country:EG") to leave
+  std::vector<std::string> index_add;            // index terms to join
+  std::vector<std::string> external_ids_remove;  // "source:value"
+  std::vector<std::string> external_ids_add;
+  std::vector<std::string> names_remove;  // normalised organisation names
+  std::vector<std::string> names_add;
+  std::string history_entry;   // serialized ProjectRevision, empty for other kinds
+  std::string event;           // serialized stp.events.v1.Event
+  std::string request_id;      // idempotency key, empty for none
+  std::string request_record;  // stored under the key: "<id>|<fingerprint>"
+};
+
+struct WriteResult {
+  enum class Code { kOk, kDuplicateRequest, kExists, kNotFound, kEtagMismatch, kExternalIdTaken };
+  Code code = Code::kOk;
+  std::string detail;  // event id (ok), request record (duplicate), current etag, or "xid=owner"
+};
+
+// Sort position of an entry in an ordered listing.
+struct ListPosition {
+  double score = 0;  // update time in ms for the update-time ordering, 0 otherwise
+  std::string id;
+};
+
+class RegistryStore {
+ public:
+  virtual ~RegistryStore() = default;
+
+  virtual absl::StatusOr<std::vector<std::optional<StoredResource>>> GetMany(
+      Kind kind, const std::vector<std::string>& ids, absl::Time deadline) = 0;
+  // Applies each op atomically (ops are independent of each other; one round trip).
+  virtual absl::StatusOr<std::vector<WriteResult>> Write(const std::vector<WriteOp>& ops,
+                                                         absl::Time deadline) = 0;
+  // The resource id holding each external id ("source:value"), empty when none.
+  virtual absl::StatusOr<std::vector<std::string>> FindExternalIds(
+      Kind kind, const std::vector<std::string>& external_ids, absl::Time deadline) = 0;
+  // The organisation id registered under each normalised name, empty when none.
+  virtual absl::StatusOr<std::vector<std::string>> FindOrganizationNames(
+      const std::vector<std::string>& names, absl::Time deadline) = 0;
+  // The record stored under a request id, if any.
+  virtual absl::StatusOr<std::optional<std::string>> FindRequest(const std::string& partition_key,
+                                                                 const std::string& request_id,
+                                                                 absl::Time deadline) = 0;
+  // Ids of the index term ("" for every resource of the kind) after `after`, in id order,
+  // merged over partitions, at most `limit`.
+  virtual absl::StatusOr<std::vector<std::string>> ListIds(Kind kind, const std::string& term,
+                                                           const std::string& after, int limit,
+                                                           absl::Time deadline) = 0;
+  // Ids updated at or after `since_millis`, in (update time, id) order after `after`.
+  virtual absl::StatusOr<std::vector<ListPosition>> ListIdsByUpdate(Kind kind, int64_t since_millis,
+                                                                    const ListPosition& after,
+                                                                    int limit,
+                                                                    absl::Time deadline) = 0;
+  // The first `limit` ids under each term, all partitions together (one round trip).
+  virtual absl::StatusOr<std::vector<std::vector<std::string>>> IdsOfTerms(
+      Kind kind, const std::vector<std::string>& terms, int limit, absl::Time deadline) = 0;
+  // Number of ids under each term (summed over partitions).
+  virtual absl::StatusOr<std::vector<int64_t>> CountTerms(Kind kind,
+                                                          const std::vector<std::string>& terms,
+                                                          absl::Time deadline) = 0;
+  // Project history entries, newest first.
+  virtual absl::StatusOr<std::vector<std::string>> History(const std::string& project_id,
+                                                           int offset, int limit,
+                                                           absl::Time deadline) = 0;
+  // The partition an id lives in.
+  virtual int PartitionOf(const std::string& id) const = 0;
+};
+
+}  // namespace stp::ingestion

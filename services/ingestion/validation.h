@@ -1,0 +1,49 @@
+// Static validation of registry resources: everything that can be checked without reading the
+// store (required fields, formats, lengths, counts, enum ranges, dates, money, UTF-8). Every
+// problem is added to one FieldViolations so a caller learns all of them at once. Checks that
+// need the store (a country or organisation exists) are done by the registry.
+#pragma once
+
+#include <string>
+
+#include "absl/strings/string_view.h"
+#include "google/type/date.pb.h"
+#include "google/type/money.pb.h"
+#include "libs/common/status.h"
+#include "stp/ingestion/v1/resources.pb.h"
+
+namespace stp::ingestion {
+
+// Resource name shapes.
+bool IsCountryName(absl::string_view name);                                 // countries/EG
+bool IsResourceName(absl::string_view name, absl::string_view collection);  // parks/<id>
+// The id part of a resource name ("projects/abc" -> "abc"), empty when the shape is wrong.
+std::string IdOf(absl::string_view name, absl::string_view collection);
+
+bool IsValidUtf8(absl::string_view s);
+bool IsValidDate(const google::type::Date& d);
+// Days since 1970-01-01 of a valid date (for ordering and overlap checks).
+int64_t DateToDays(const google::type::Date& d);
+
+// Limits (documented in the proto comments).
+inline constexpr size_t kMaxTitle = 500;
+inline constexpr size_t kMaxName = 300;
+inline constexpr size_t kMaxDescription = 20000;
+inline constexpr size_t kMaxShortDescription = 5000;
+
+void ValidateCountry(const stp::ingestion::v1::Country& c, const std::string& path,
+                     FieldViolations* v);
+void ValidateOrganization(const stp::ingestion::v1::Organization& o, const std::string& path,
+                          FieldViolations* v);
+void ValidatePark(const stp::ingestion::v1::Park& p, const std::string& path, FieldViolations* v);
+// `path` is the prefix for field paths, for example "project".
+void ValidateProject(const stp::ingestion::v1::Project& p, const std::string& path,
+                     FieldViolations* v);
+
+// Shared pieces, also used by other services' request validation.
+void CheckString(absl::string_view value, const std::string& path, size_t max, bool required,
+                 FieldViolations* v);
+void CheckMoney(const google::type::Money& m, const std::string& path, FieldViolations* v);
+void CheckDate(const google::type::Date& d, const std::string& path, FieldViolations* v);
+
+}  // namespace stp::ingestion

@@ -1,0 +1,705 @@
+// The ingestion service end to end: a real redis-server, the real module in a real gRPC server,
+// called through a real channel.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "absl/strings/match.h"
+#include "libs/common/status.h"
+#include "libs/redis/streams.h"
+#include "services/ingestion/ingestion_module.h"
+#include "services/ingestion/reference_data.h"
+#include "stp/events/v1/events.pb.h"
+#include "stp/ingestion/v1/ingestion_service.grpc.pb.h"
+#include "tests/testing/test_stack.h"
+
+namespace stp::ingestion {
+namespace {
+
+using stp::events::v1::Event;
+using testing::TestStack;
+
+std::string SharedData() {
+  const char* env = std::getenv("STP_SHARED_DATA");
+  return env != nullptr ? env : "/work/shared/data";
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+class IngestionTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::vector<std::unique_ptr<Module>> modules;
+    modules.push_back(NewIngestionModule());
+    stack_ = TestStack::Start(std::move(modules));
+    ASSERT_NE(stack_, nullptr);
+    stub_ = v1::IngestionService::NewStub(stack_->channel());
+    for (const char* cc : {"EG", "ZA", "CN", "NG", "DE", "KE"}) AddCountry(cc);
+  }
+
+  grpc::Status Call(std::function<grpc::Status(grpc::ClientContext*)> fn) {
+    grpc::ClientContext ctx;
+    testing::SetDeadline(&ctx, absl::Seconds(30));
+    return fn(&ctx);
+  }
+
+  void AddCountry(const std::string& cc,
+                  stp::common::v1::IncomeGroup income = stp::common::v1::INCOME_GROUP_LOWER_MIDDLE,
+                  bool bri = true) {
+    v1::UpsertCountryRequest req;
+    req.mutable_country()->set_alpha2(cc);
+    req.mutable_country()->set_display_name("Country " + cc);
+    req.mutable_country()->set_income_group(income);
+    req.mutable_country()->mutable_bri()->set_member(bri);
+    v1::Country resp;
+    ASSERT_TRUE(Call([&](auto* c) { return stub_->UpsertCountry(c, req, &resp); }).ok());
+  }
+
+  v1::Organization AddOrg(const std::string& name, const std::string& country = "countries/CN") {
+    v1::CreateOrganizationRequest req;
+    req.mutable_organization()->set_display_name(name);
+    req.mutable_organization()->set_country(country);
+    req.mutable_organization()->set_type(v1::ORGANIZATION_TYPE_PRIVATE_SECTOR);
+    req.mutable_organization()->add_avenues(stp::common::v1::AVENUE_GREEN_GROWTH);
+    v1::Organization resp;
+    grpc::Status s = Call([&](auto* c) { return stub_->CreateOrganization(c, req, &resp); });
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return resp;
+  }
+
+  v1::Project NewProject(const std::string& title, const std::string& org) {
+    v1::Project p;
+    p.set_title(title);
+    p.set_host_country("countries/EG");
+    p.add_avenues(stp::common::v1::AVENUE_GREEN_GROWTH);
+    p.set_stage(v1::PROJECT_STAGE_PROPOSED);
+    auto* part = p.add_participants();
+    part->set_organization(org);
+    part->set_role(stp::common::v1::PARTNER_ROLE_TECHNOLOGY_PARTNER);
+    return p;
+  }
+
+  std::vector<Event> Events() {
+    redis::RedisOptions o;
+    o.address = stack_->redis().address();
+    redis::RedisClient client(o);
+    auto entries = redis::Range(client, "stp:{p0}:events", "-", "+", 1000000);
+    EXPECT_TRUE(entries.ok());
+    std::vector<Event> out;
+    for (const auto& e : *entries) {
+      Event ev;
+      EXPECT_TRUE(ev.ParseFromString(*e.Field("e")));
+      ev.set_id(e.id);
+      out.push_back(ev);
+    }
+    return out;
+  }
+
+  std::vector<v1::Project> ListAll(v1::ListProjectsRequest req) {
+    std::vector<v1::Project> all;
+    req.set_page_size(req.page_size() ? req.page_size() : 100);
+    for (int guard = 0; guard < 1000; ++guard) {
+      v1::ListProjectsResponse resp;
+      grpc::Status s = Call([&](auto* c) { return stub_->ListProjects(c, req, &resp); });
+      EXPECT_TRUE(s.ok()) << s.error_message();
+      for (const auto& p : resp.projects()) all.push_back(p);
+      if (resp.next_page_token().empty()) break;
+      req.set_page_token(resp.next_page_token());
+    }
+    return all;
+  }
+
+  v1::ImportSummary Import(v1::ImportFormat format, const std::string& data,
+                           const std::string& request_id, grpc::Status* status_out = nullptr,
+                           size_t chunk = 64 * 1024) {
+    grpc::ClientContext ctx;
+    testing::SetDeadline(&ctx, absl::Seconds(120));
+    v1::ImportSummary summary;
+    auto writer = stub_->ImportProjects(&ctx, &summary);
+    v1::ImportProjectsRequest first;
+    first.set_format(format);
+    first.set_request_id(request_id);
+    first.set_source_reference("test");
+    writer->Write(first);
+    for (size_t off = 0; off < data.size(); off += chunk) {
+      v1::ImportProjectsRequest msg;
+      msg.set_chunk(data.substr(off, chunk));
+      if (!writer->Write(msg)) break;
+    }
+    writer->WritesDone();
+    grpc::Status s = writer->Finish();
+    if (status_out)
+      *status_out = s;
+    else
+      EXPECT_TRUE(s.ok()) << s.error_message();
+    return summary;
+  }
+
+  std::unique_ptr<TestStack> stack_;
+  std::unique_ptr<v1::IngestionService::Stub> stub_;
+};
+
+TEST_F(IngestionTest, CountriesUpsertGetAndListWithFilters) {
+  AddCountry("DE", stp::common::v1::INCOME_GROUP_HIGH, false);
+  v1::Country c;
+  v1::GetCountryRequest get;
+  get.set_name("countries/DE");
+  ASSERT_TRUE(Call([&](auto* ctx) { return stub_->GetCountry(ctx, get, &c); }).ok());
+  EXPECT_EQ(c.income_group(), stp::common::v1::INCOME_GROUP_HIGH);
+  EXPECT_FALSE(c.etag().empty());
+  EXPECT_TRUE(c.has_create_time());
+  v1::ListCountriesRequest list;
+  list.set_bri_members_only(true);
+  v1::ListCountriesResponse resp;
+  ASSERT_TRUE(Call([&](auto* ctx) { return stub_->ListCountries(ctx, list, &resp); }).ok());
+  std::set<std::string> names;
+  for (const auto& x : resp.countries()) names.insert(x.alpha2());
+  EXPECT_EQ(names, (std::set<std::string>{"CN", "EG", "KE", "NG", "ZA"}));
+  get.set_name("countries/XX");
+  EXPECT_EQ(Call([&](auto* ctx) { return stub_->GetCountry(ctx, get, &c); }).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+  get.set_name("Egypt");
+  EXPECT_EQ(Call([&](auto* ctx) { return stub_->GetCountry(ctx, get, &c); }).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+TEST_F(IngestionTest, ProjectRoundTripWithEventsHistoryEtagsAndRequestIds) {
+  v1::Organization org = AddOrg("Huawei Technologies");
+  size_t events_before = Events().size();
+  v1::CreateProjectRequest create;
+  *create.mutable_project() = NewProject("Suez green hydrogen park", org.name());
+  create.set_request_id("req-create-1");
+  v1::Project p;
+  ASSERT_TRUE(Call([&](auto* c) { return stub_->CreateProject(c, create, &p); }).ok());
+  EXPECT_TRUE(absl::StartsWith(p.name(), "projects/"));
+  EXPECT_EQ(p.revision(), 1);
+  EXPECT_EQ(p.participants(0).display_name(), "Huawei Technologies");
+  // The same request again: the same project, no second record, no second event.
+  v1::Project again;
+  ASSERT_TRUE(Call([&](auto* c) { return stub_->CreateProject(c, create, &again); }).ok());
+  EXPECT_EQ(again.name(), p.name());
+  auto events = Events();
+  ASSERT_EQ(events.size(), events_before + 1);
+  EXPECT_EQ(events.back().type(), stp::events::v1::EVENT_TYPE_PROJECT_CREATED);
+  EXPECT_EQ(events.back().project().name(), p.name());
+  EXPECT_EQ(events.back().request_id(), "req-create-1");
+  // The same request id for a different request is refused.
+  create.mutable_project()->set_title("Something else");
+  grpc::Status reused = Call([&](auto* c) { return stub_->CreateProject(c, create, &again); });
+  EXPECT_EQ(reused.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(GetErrorReason(FromGrpcStatus(reused)), "REQUEST_ID_REUSED");
+
+  // Update one field with a mask: the stage changes, nothing else.
+  v1::UpdateProjectRequest update;
+  update.mutable_project()->set_name(p.name());
+  update.mutable_project()->set_stage(v1::PROJECT_STAGE_APPROVED);
+  update.mutable_project()->set_title("ignored because not in the mask");
+  update.mutable_update_mask()->add_paths("stage");
+  update.set_etag(p.etag());
+  v1::Project updated;
+  ASSERT_TRUE(Call([&](auto* c) { return stub_->UpdateProject(c, update, &updated); }).ok());
+  EXPECT_EQ(updated.stage(), v1::PROJECT_STAGE_APPROVED);
+  EXPECT_EQ(updated.title(), "Suez green hydrogen park");
+  EXPECT_EQ(updated.revision(), 2);
+  EXPECT_NE(updated.etag(), p.etag());
+  events = Events();
+  EXPECT_EQ(events.back().type(), stp::events::v1::EVENT_TYPE_STAGE_CHANGED);
+  EXPECT_EQ(std::vector<std::string>(events.back().changed_fields().begin(),
+                                     events.back().changed_fields().end()),
+            std::vector<std::string>{"stage"});
+  // A stale etag is ABORTED and writes nothing.
+  grpc::Status stale = Call([&](auto* c) { return stub_->UpdateProject(c, update, &updated); });
+  EXPECT_EQ(stale.error_code(), grpc::StatusCode::ABORTED);
+  EXPECT_EQ(Events().size(), events.size());
+  // An update that changes nothing writes nothing.
+  update.set_etag("");
+  ASSERT_TRUE(Call([&](auto* c) { return stub_->UpdateProject(c, update, &updated); }).ok());
+  EXPECT_EQ(Events().size(), events.size());
+  // Title change: a second revision in history.
+  update.clear_update_mask();
+  update.mutable_update_mask()->add_paths("title");
+  update.mutable_project()->set_title("Suez green hydrogen and solar park");
+  ASSERT_TRUE(Call([&](auto* c) { return stub_->UpdateProject(c, update, &updated); }).ok());
+  v1::GetProjectHistoryRequest hist;
+  hist.set_name(p.name());
+  hist.set_page_size(2);
+  v1::GetProjectHistoryResponse h;
+  ASSERT_TRUE(Call([&](auto* c) { return stub_->GetProjectHistory(c, hist, &h); }).ok());
+  ASSERT_EQ(h.revisions_size(), 2);
+  EXPECT_EQ(h.revisions(0).revision(), 3);
+  EXPECT_EQ(h.revisions(0).changed_fields(0), "title");
+  EXPECT_EQ(h.revisions(1).changed_fields(0), "stage");
+  EXPECT_EQ(h.revisions(1).source(), "api");
+  EXPECT_FALSE(h.revisions(0).actor().empty());
+  ASSERT_FALSE(h.next_page_token().empty());
+  hist.set_page_token(h.next_page_token());
+  ASSERT_TRUE(Call([&](auto* c) { return stub_->GetProjectHistory(c, hist, &h); }).ok());
+  ASSERT_EQ(h.revisions_size(), 1);
+  EXPECT_EQ(h.revisions(0).kind(), v1::ProjectRevision::KIND_CREATED);
+  EXPECT_TRUE(h.next_page_token().empty());
+
+  // Delete: an event, then NOT_FOUND.
+  v1::DeleteProjectRequest del;
+  del.set_name(p.name());
+  del.set_request_id("req-del-1");
+  v1::DeleteResponse dresp;
+  ASSERT_TRUE(Call([&](auto* c) { return stub_->DeleteProject(c, del, &dresp); }).ok());
+  ASSERT_TRUE(
+      Call([&](auto* c) { return stub_->DeleteProject(c, del, &dresp); }).ok());  // retry is fine
+  EXPECT_EQ(Events().back().type(), stp::events::v1::EVENT_TYPE_PROJECT_DELETED);
+  v1::GetProjectRequest get;
+  get.set_name(p.name());
+  EXPECT_EQ(Call([&](auto* c) { return stub_->GetProject(c, get, &again); }).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+}
+
+TEST_F(IngestionTest, EveryValidationProblemIsNamedInOneError) {
+  v1::CreateProjectRequest create;
+  v1::Project* p = create.mutable_project();
+  p->set_host_country("countries/XX");              // unknown country
+  p->set_stage(static_cast<v1::ProjectStage>(42));  // unknown enum value
+  p->mutable_planned_start()->set_year(2024);
+  p->mutable_planned_start()->set_month(6);
+  p->mutable_planned_start()->set_day(1);
+  p->mutable_planned_end()->set_year(2023);  // before the start
+  p->mutable_planned_end()->set_month(1);
+  p->mutable_planned_end()->set_day(1);
+  auto* budget = p->mutable_financing()->mutable_budget();
+  budget->set_currency_code("USD");
+  budget->set_units(-5);  // negative money
+  auto* part = p->add_participants();
+  part->set_organization("organizations/0000000000000000");  // does not exist
+  part->set_role(stp::common::v1::PARTNER_ROLE_FINANCIER);
+  p->add_dac_sectors(123);  // not 5 digits
+  v1::Project resp;
+  grpc::Status s = Call([&](auto* c) { return stub_->CreateProject(c, create, &resp); });
+  ASSERT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  std::set<std::string> fields;
+  for (const auto& v : GetFieldViolations(FromGrpcStatus(s))) fields.insert(v.field);
+  for (const char* f : {"project.title", "project.avenues", "project.stage", "project.planned_end",
+                        "project.financing.budget", "project.dac_sectors[0]",
+                        "project.host_country", "project.participants[0].organization"}) {
+    EXPECT_TRUE(fields.count(f)) << f;
+  }
+  // Reference checks run once the shapes are right.
+  create.mutable_project()->set_title("ok");
+  create.mutable_project()->add_avenues(stp::common::v1::AVENUE_AGRICULTURE);
+  create.mutable_project()->set_stage(v1::PROJECT_STAGE_PROPOSED);
+  create.mutable_project()->clear_planned_end();
+  create.mutable_project()->clear_financing();
+  create.mutable_project()->clear_dac_sectors();
+  s = Call([&](auto* c) { return stub_->CreateProject(c, create, &resp); });
+  ASSERT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  fields.clear();
+  for (const auto& v : GetFieldViolations(FromGrpcStatus(s))) fields.insert(v.field);
+  EXPECT_TRUE(fields.count("project.host_country"));
+  EXPECT_TRUE(fields.count("project.participants[0].organization"));
+  EXPECT_TRUE(Events().size() == 6u);  // only the six countries: nothing written for bad input
+}
+
+TEST_F(IngestionTest, PaginationOverThousandsWithFilters) {
+  v1::Organization a = AddOrg("Org A");
+  v1::Organization b = AddOrg("Org B", "countries/ZA");
+  // 3,000 projects through a PROJECTS import.
+  grpc::ClientContext ctx;
+  testing::SetDeadline(&ctx, absl::Seconds(120));
+  v1::ImportSummary summary;
+  auto writer = stub_->ImportProjects(&ctx, &summary);
+  v1::ImportProjectsRequest first;
+  first.set_format(v1::IMPORT_FORMAT_PROJECTS);
+  first.set_request_id("bulk-1");
+  writer->Write(first);
+  std::map<std::string, int> expected;  // filter key -> count
+  for (int i = 0; i < 3000; ++i) {
+    v1::ImportProjectsRequest msg;
+    v1::Project* p = msg.mutable_project();
+    *p = NewProject("Bulk project number " + std::to_string(i), i % 3 == 0 ? b.name() : a.name());
+    p->set_host_country(i % 2 ? "countries/ZA" : "countries/EG");
+    p->set_stage(i % 5 == 0 ? v1::PROJECT_STAGE_IMPLEMENTATION : v1::PROJECT_STAGE_PROPOSED);
+    if (i % 7 == 0) p->add_avenues(stp::common::v1::AVENUE_AGRICULTURE);
+    auto* x = p->add_external_ids();
+    x->set_source("bulk");
+    x->set_value(std::to_string(i));
+    ++expected["all"];
+    if (i % 2) ++expected["ZA"];
+    if (i % 2 && i % 5 == 0) ++expected["ZA+impl"];
+    if (i % 7 == 0 && i % 3 == 0) ++expected["agri+orgB"];
+    ASSERT_TRUE(writer->Write(msg));
+  }
+  writer->WritesDone();
+  grpc::Status s = writer->Finish();
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(summary.created(), 3000);
+  EXPECT_EQ(summary.rejected(), 0);
+
+  auto check = [&](v1::ListProjectsRequest req, int want, int page_size) {
+    req.set_page_size(page_size);
+    auto all = ListAll(req);
+    std::set<std::string> names;
+    for (const auto& p : all) names.insert(p.name());
+    EXPECT_EQ(static_cast<int>(all.size()), want);
+    EXPECT_EQ(names.size(), all.size()) << "a page repeated an entry";
+    return all;
+  };
+  v1::ListProjectsRequest req;
+  auto all = check(req, expected["all"], 250);
+  for (size_t i = 1; i < all.size(); ++i)
+    EXPECT_LT(all[i - 1].name(), all[i].name());  // creation order
+  req.set_host_country("countries/ZA");
+  check(req, expected["ZA"], 97);
+  req.set_stage(v1::PROJECT_STAGE_IMPLEMENTATION);
+  check(req, expected["ZA+impl"], 50);
+  v1::ListProjectsRequest req2;
+  req2.set_avenue(stp::common::v1::AVENUE_AGRICULTURE);
+  req2.set_organization(b.name());
+  check(req2, expected["agri+orgB"], 10);
+  // A token belongs to its filter.
+  v1::ListProjectsResponse page;
+  req2.set_page_size(5);
+  ASSERT_TRUE(Call([&](auto* c) { return stub_->ListProjects(c, req2, &page); }).ok());
+  req.set_page_token(page.next_page_token());
+  EXPECT_EQ(Call([&](auto* c) { return stub_->ListProjects(c, req, &page); }).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  // Updated since: only what changed after the mark.
+  absl::Time mark = absl::Now();
+  absl::SleepFor(absl::Milliseconds(5));
+  v1::UpdateProjectRequest up;
+  up.mutable_project()->set_name(all[10].name());
+  up.mutable_project()->set_stage(v1::PROJECT_STAGE_COMPLETED);
+  up.mutable_update_mask()->add_paths("stage");
+  v1::Project out;
+  ASSERT_TRUE(Call([&](auto* c) { return stub_->UpdateProject(c, up, &out); }).ok());
+  v1::ListProjectsRequest since;
+  since.mutable_updated_since()->set_seconds(absl::ToUnixSeconds(mark));
+  since.mutable_updated_since()->set_nanos(
+      static_cast<int32_t>(absl::ToUnixNanos(mark) % 1000000000));
+  auto changed = ListAll(since);
+  ASSERT_EQ(changed.size(), 1u);
+  EXPECT_EQ(changed[0].name(), all[10].name());
+  // Re-importing the same records changes nothing.
+  {
+    grpc::ClientContext ctx2;
+    testing::SetDeadline(&ctx2, absl::Seconds(60));
+    v1::ImportSummary again;
+    auto w = stub_->ImportProjects(&ctx2, &again);
+    v1::ImportProjectsRequest f;
+    f.set_format(v1::IMPORT_FORMAT_PROJECTS);
+    w->Write(f);
+    v1::ImportProjectsRequest msg;
+    *msg.mutable_project() = all[0];
+    w->Write(msg);
+    w->WritesDone();
+    ASSERT_TRUE(w->Finish().ok());
+    EXPECT_EQ(again.unchanged(), 1);
+  }
+}
+
+TEST_F(IngestionTest, PossibleDuplicatesAcrossSourcesAreFlaggedNotMerged) {
+  v1::Organization org = AddOrg("Org");
+  v1::CreateProjectRequest a;
+  *a.mutable_project() = NewProject("Egypt Suez Canal solar photovoltaic plant", org.name());
+  auto* xa = a.mutable_project()->add_external_ids();
+  xa->set_source("iati");
+  xa->set_value("XM-1");
+  v1::Project pa, pb, pc;
+  ASSERT_TRUE(Call([&](auto* c) { return stub_->CreateProject(c, a, &pa); }).ok());
+  v1::CreateProjectRequest b;
+  *b.mutable_project() = NewProject("Solar photovoltaic plant near the Suez Canal", org.name());
+  auto* xb = b.mutable_project()->add_external_ids();
+  xb->set_source("aiddata");
+  xb->set_value("77");
+  ASSERT_TRUE(Call([&](auto* c) { return stub_->CreateProject(c, b, &pb); }).ok());
+  ASSERT_EQ(pb.possible_duplicates_size(), 1);
+  EXPECT_EQ(pb.possible_duplicates(0), pa.name());
+  // Same source: not a duplicate of itself. Other country: not a duplicate either.
+  v1::CreateProjectRequest c;
+  *c.mutable_project() = NewProject("Suez Canal solar photovoltaic plant extension", org.name());
+  auto* xc = c.mutable_project()->add_external_ids();
+  xc->set_source("iati");
+  xc->set_value("XM-2");
+  ASSERT_TRUE(Call([&](auto* ctx) { return stub_->CreateProject(ctx, c, &pc); }).ok());
+  for (const auto& d : pc.possible_duplicates()) EXPECT_NE(d, pa.name());
+  EXPECT_EQ(ListAll(v1::ListProjectsRequest()).size(), 3u);
+}
+
+TEST_F(IngestionTest, OrganizationsAndParksRoundTrip) {
+  v1::Organization org = AddOrg("China Three Gorges");
+  v1::UpdateOrganizationRequest up;
+  *up.mutable_organization() = org;
+  up.mutable_organization()->add_roles(stp::common::v1::PARTNER_ROLE_TECHNOLOGY_PARTNER);
+  up.mutable_organization()->set_etag("");
+  v1::Organization o2;
+  ASSERT_TRUE(Call([&](auto* c) { return stub_->UpdateOrganization(c, up, &o2); }).ok());
+  EXPECT_EQ(o2.roles_size(), 1);
+  v1::ListOrganizationsRequest lreq;
+  lreq.set_role(stp::common::v1::PARTNER_ROLE_TECHNOLOGY_PARTNER);
+  v1::ListOrganizationsResponse lresp;
+  ASSERT_TRUE(Call([&](auto* c) { return stub_->ListOrganizations(c, lreq, &lresp); }).ok());
+  ASSERT_EQ(lresp.organizations_size(), 1);
+  v1::CreateParkRequest park;
+  park.mutable_park()->set_display_name("Smart Village");
+  park.mutable_park()->set_host_country("countries/EG");
+  park.mutable_park()->set_operator_(org.name());
+  park.mutable_park()->add_focus_avenues(stp::common::v1::AVENUE_E_COMMERCE);
+  v1::Park pk;
+  ASSERT_TRUE(Call([&](auto* c) { return stub_->CreatePark(c, park, &pk); }).ok());
+  v1::ListParksRequest preq;
+  preq.set_host_country("countries/EG");
+  v1::ListParksResponse presp;
+  ASSERT_TRUE(Call([&](auto* c) { return stub_->ListParks(c, preq, &presp); }).ok());
+  ASSERT_EQ(presp.parks_size(), 1);
+  EXPECT_EQ(presp.parks(0).operator_(), org.name());
+  v1::DeleteOrganizationRequest del;
+  del.set_name(org.name());
+  v1::DeleteResponse dr;
+  ASSERT_TRUE(Call([&](auto* c) { return stub_->DeleteOrganization(c, del, &dr); }).ok());
+  ASSERT_TRUE(Call([&](auto* c) { return stub_->ListOrganizations(c, lreq, &lresp); }).ok());
+  EXPECT_EQ(lresp.organizations_size(), 0);
+}
+
+class RealDataTest : public IngestionTest {
+ protected:
+  void SetUp() override {
+    IngestionTest::SetUp();
+    std::string d = SharedData();
+    std::ifstream probe(d + "/countries/iso3166-countries-with-regional-codes.csv");
+    if (!probe)
+      GTEST_SKIP() << "no shared data at " << d
+                   << " (set STP_SHARED_DATA); real-data tests skipped";
+    auto countries = JoinOfficialCountryFiles(
+        ReadFile(d + "/countries/iso3166-countries-with-regional-codes.csv"),
+        ReadFile(d + "/countries/worldbank-country-metadata-income-groups.csv"),
+        ReadFile(d + "/bri/gfdc-bri-countries-2023-12.csv"));
+    ASSERT_TRUE(countries.ok()) << countries.status();
+    ASSERT_GT(countries->size(), 240u);
+    for (const auto& c : *countries) {
+      v1::UpsertCountryRequest req;
+      *req.mutable_country() = c;
+      v1::Country resp;
+      grpc::Status s = Call([&](auto* ctx) { return stub_->UpsertCountry(ctx, req, &resp); });
+      ASSERT_TRUE(s.ok()) << c.alpha2() << ": " << s.error_message();
+    }
+  }
+};
+
+TEST_F(RealDataTest, CountryReferenceDataKnowsIncomeGroupsAndBri) {
+  v1::Country eg;
+  v1::GetCountryRequest get;
+  get.set_name("countries/EG");
+  ASSERT_TRUE(Call([&](auto* c) { return stub_->GetCountry(c, get, &eg); }).ok());
+  EXPECT_EQ(eg.alpha3(), "EGY");
+  EXPECT_EQ(eg.income_group(), stp::common::v1::INCOME_GROUP_LOWER_MIDDLE);
+  EXPECT_TRUE(eg.bri().member());
+  EXPECT_EQ(eg.bri().join_date().year(), 2016);
+  v1::ListCountriesRequest list;
+  list.set_bri_members_only(true);
+  list.set_page_size(1000);
+  v1::ListCountriesResponse resp;
+  ASSERT_TRUE(Call([&](auto* c) { return stub_->ListCountries(c, list, &resp); }).ok());
+  EXPECT_GT(resp.countries_size(), 130);
+}
+
+TEST_F(RealDataTest, ImportsRealIatiAndAidDataFilesIdempotently) {
+  std::string d = SharedData();
+  struct Case {
+    std::string file;
+    v1::ImportFormat format;
+    int records;
+  };
+  std::vector<Case> cases = {
+      {d + "/iati/examples/activity-standard-example-annotated.xml", v1::IMPORT_FORMAT_IATI_XML, 1},
+      {d + "/iati/real/aiddata-nigeria-aims-geocoded-v2.03.xml", v1::IMPORT_FORMAT_IATI_XML, 140},
+      {d + "/iati/real/dportal-export-page111-v2.03.xml", v1::IMPORT_FORMAT_IATI_XML, 100},
+      {d + "/iati/derived/dportal-subset-eg-za-china-triangular-v2.03.xml",
+       v1::IMPORT_FORMAT_IATI_XML, 375},
+      {d + "/chinese-finance/aiddata-gcof-v1.0-subset-stp-egypt-southafrica.csv",
+       v1::IMPORT_FORMAT_AIDDATA_CSV, 218},
+  };
+  int n = 0;
+  for (const auto& c : cases) {
+    std::string data = ReadFile(c.file);
+    ++n;
+    v1::ImportSummary s1 = Import(c.format, data, absl::StrCat("imp-", n));
+    EXPECT_EQ(s1.received(), c.records) << c.file;
+    EXPECT_EQ(s1.created() + s1.updated() + s1.unchanged() + s1.rejected(), s1.received())
+        << c.file;
+    if (c.records > 1) {
+      EXPECT_GT(s1.created() + s1.updated(), 0) << c.file;
+    }
+    std::map<std::string, int> reasons;
+    for (const auto& r : s1.rejections()) {
+      ++reasons[r.reason().substr(0, 40)];
+      EXPECT_FALSE(r.reason().empty());
+      EXPECT_GE(r.index(), 0);
+    }
+    std::printf("%s: received %d, created %d, updated %d, unchanged %d, rejected %d, orgs %d\n",
+                c.file.substr(c.file.rfind('/') + 1).c_str(), s1.received(), s1.created(),
+                s1.updated(), s1.unchanged(), s1.rejected(), s1.organizations_created());
+    for (const auto& [reason, count] : reasons)
+      std::printf("    %4d x %s...\n", count, reason.c_str());
+    // Again: nothing changes.
+    size_t events = Events().size();
+    v1::ImportSummary s2 = Import(c.format, data, absl::StrCat("imp2-", n), nullptr, 7777);
+    EXPECT_EQ(s2.created(), 0) << c.file;
+    EXPECT_EQ(s2.updated(), 0) << c.file;
+    EXPECT_EQ(s2.unchanged(), s1.created() + s1.updated()) << c.file;
+    EXPECT_EQ(s2.rejected(), s1.rejected()) << c.file;
+    EXPECT_EQ(Events().size(), events) << c.file;
+  }
+  // Spot checks: an Egyptian project from the d-portal subset carries its identifier, host and
+  // money; the AidData records carry their Chinese financiers.
+  v1::ListProjectsRequest eg;
+  eg.set_host_country("countries/EG");
+  auto egypt = ListAll(eg);
+  EXPECT_GT(egypt.size(), 40u);
+  int with_budget = 0, aiddata = 0;
+  for (const auto& p : egypt) {
+    EXPECT_FALSE(p.external_ids().empty());
+    EXPECT_FALSE(p.avenues().empty());
+    if (p.financing().has_budget()) ++with_budget;
+    if (p.external_ids(0).source() == "aiddata") ++aiddata;
+  }
+  EXPECT_GT(with_budget, 10);
+  EXPECT_GT(aiddata, 5);
+}
+
+TEST_F(RealDataTest, AnEditedActivityUpdatesItsProject) {
+  std::string xml =
+      ReadFile(SharedData() + "/iati/examples/activity-standard-example-annotated.xml");
+  // The example's sectors are education (111, 112), which no avenue covers; make it energy.
+  for (const char* code : {"code=\"111\"", "code=\"112\""}) {
+    size_t at = xml.find(code);
+    ASSERT_NE(at, std::string::npos);
+    xml.replace(at, 10, "code=\"231\"");
+  }
+  v1::ImportSummary s1 = Import(v1::IMPORT_FORMAT_IATI_XML, xml, "edit-1");
+  ASSERT_EQ(s1.created(), 1) << (s1.rejections_size() ? s1.rejections(0).reason() : "");
+  std::string edited = xml;
+  size_t at = edited.find("<activity-status code=\"2\"");
+  ASSERT_NE(at, std::string::npos);
+  edited.replace(at, 25, "<activity-status code=\"3\"");
+  v1::ImportSummary s2 = Import(v1::IMPORT_FORMAT_IATI_XML, edited, "edit-2");
+  EXPECT_EQ(s2.updated(), 1);
+  auto all = ListAll(v1::ListProjectsRequest());
+  ASSERT_EQ(all.size(), 1u);
+  EXPECT_EQ(all[0].stage(), v1::PROJECT_STAGE_COMPLETED);
+  EXPECT_EQ(Events().back().type(), stp::events::v1::EVENT_TYPE_STAGE_CHANGED);
+}
+
+TEST_F(IngestionTest, BadStreamsAreRefusedWithClearErrors) {
+  grpc::Status s;
+  Import(v1::IMPORT_FORMAT_IATI_XML, "<iati-activities><iati-activity>", "broken", &s);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << s.error_message();
+  std::string bomb =
+      "<?xml version=\"1.0\"?><!DOCTYPE lolz [<!ENTITY lol \"lol\"><!ENTITY lol2 "
+      "\"&lol;&lol;&lol;&lol;&lol;\">]><iati-activities>&lol2;</iati-activities>";
+  Import(v1::IMPORT_FORMAT_IATI_XML, bomb, "bomb", &s);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << s.error_message();
+  // No format on the first message.
+  Import(v1::IMPORT_FORMAT_UNSPECIFIED, "x", "nofmt", &s);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  // No deadline.
+  grpc::ClientContext ctx;
+  v1::ImportSummary summary;
+  auto writer = stub_->ImportProjects(&ctx, &summary);
+  v1::ImportProjectsRequest first;
+  first.set_format(v1::IMPORT_FORMAT_PROJECTS);
+  writer->Write(first);
+  writer->WritesDone();
+  grpc::Status nodl = writer->Finish();
+  EXPECT_EQ(nodl.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(GetErrorReason(FromGrpcStatus(nodl)), "DEADLINE_REQUIRED");
+}
+
+TEST_F(IngestionTest,
+       RedisKilledMidImportRetriedWithSameRequestIdsLeavesEachRecordOnceWithOneEvent) {
+  v1::Organization org = AddOrg("Org");
+  auto make_stream = [&](int n) {
+    std::vector<v1::ImportProjectsRequest> msgs;
+    v1::ImportProjectsRequest first;
+    first.set_format(v1::IMPORT_FORMAT_PROJECTS);
+    first.set_request_id("atomic-import");
+    msgs.push_back(first);
+    for (int i = 0; i < n; ++i) {
+      v1::ImportProjectsRequest m;
+      *m.mutable_project() = NewProject("Atomic " + std::to_string(i), org.name());
+      auto* x = m.mutable_project()->add_external_ids();
+      x->set_source("atomic");
+      x->set_value(std::to_string(i));
+      msgs.push_back(m);
+    }
+    return msgs;
+  };
+  const int n = 20000;
+  auto msgs = make_stream(n);
+  // First attempt: Redis is killed while the stream is being written.
+  std::thread killer([&] {
+    absl::SleepFor(absl::Milliseconds(150));
+    stack_->redis().Kill();
+  });
+  {
+    grpc::ClientContext ctx;
+    testing::SetDeadline(&ctx, absl::Seconds(60));
+    v1::ImportSummary summary;
+    auto writer = stub_->ImportProjects(&ctx, &summary);
+    for (const auto& m : msgs) {
+      if (!writer->Write(m)) break;
+    }
+    writer->WritesDone();
+    grpc::Status s = writer->Finish();
+    EXPECT_FALSE(s.ok()) << "the kill came too late to interrupt the import";
+    if (!s.ok()) {
+      EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE) << s.error_message();
+    }
+  }
+  killer.join();
+  ASSERT_TRUE(stack_->redis().Restart().ok());
+  ASSERT_TRUE(testing::WaitFor([&] {
+    grpc::ClientContext c;
+    testing::SetDeadline(&c, absl::Seconds(2));
+    v1::GetCountryRequest g;
+    g.set_name("countries/EG");
+    v1::Country out;
+    return stub_->GetCountry(&c, g, &out).ok();
+  }));
+  // Retry the whole stream with the same request id.
+  grpc::ClientContext ctx;
+  testing::SetDeadline(&ctx, absl::Seconds(60));
+  v1::ImportSummary summary;
+  auto writer = stub_->ImportProjects(&ctx, &summary);
+  for (const auto& m : msgs) ASSERT_TRUE(writer->Write(m));
+  writer->WritesDone();
+  grpc::Status s = writer->Finish();
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(summary.created() + summary.unchanged(), n);
+  // Each record exactly once, and exactly one creation event per project.
+  auto all = ListAll(v1::ListProjectsRequest());
+  std::set<std::string> xids, names;
+  for (const auto& p : all) {
+    xids.insert(p.external_ids(0).value());
+    names.insert(p.name());
+  }
+  EXPECT_EQ(all.size(), static_cast<size_t>(n));
+  EXPECT_EQ(xids.size(), static_cast<size_t>(n));
+  std::map<std::string, int> created_events;
+  for (const auto& e : Events()) {
+    if (e.type() == stp::events::v1::EVENT_TYPE_PROJECT_CREATED) ++created_events[e.resource()];
+  }
+  EXPECT_EQ(created_events.size(), static_cast<size_t>(n));
+  for (const auto& [name, count] : created_events) {
+    EXPECT_EQ(count, 1) << name;
+    EXPECT_TRUE(names.count(name)) << "an event without its project: " << name;
+  }
+}
+
+}  // namespace
+}  // namespace stp::ingestion
