@@ -1,0 +1,283 @@
+#include "services/scoring/score_store.h"
+
+#include "absl/strings/str_cat.h"
+#include "libs/common/status.h"
+
+namespace stp::scoring {
+namespace {
+
+using redis::At;
+using redis::Int;
+using redis::Size;
+using redis::Str;
+using redis::StrCopy;
+
+const char* KindName(ModelKind kind) {
+  switch (kind) {
+    case ModelKind::kProject:
+      return "project";
+    case ModelKind::kOrganization:
+      return "org";
+    case ModelKind::kCountry:
+      return "country";
+    case ModelKind::kPark:
+      return "park";
+  }
+  return "?";
+}
+
+// Applies a read-model change only when its revision is newer, so replaying an event, or an
+// event arriving after a newer listing, changes nothing.
+// KEYS: 1 record, 2 partition project set. ARGV: 1 revision, 2 deleted (0/1), 3 data, 4 id,
+// 5 is project (0/1).
+const redis::Script& ApplyScript() {
+  static const auto* script = new redis::Script(R"lua(
+local stored = redis.call('HGET', KEYS[1], 'rev')
+if stored and tonumber(stored) >= tonumber(ARGV[1]) then return {0, false} end
+local previous = redis.call('HGET', KEYS[1], 'pb')
+if ARGV[2] == '1' then
+  redis.call('HDEL', KEYS[1], 'pb')
+  redis.call('HSET', KEYS[1], 'rev', ARGV[1], 'deleted', '1')
+  if ARGV[5] == '1' then redis.call('SREM', KEYS[2], ARGV[4]) end
+else
+  redis.call('HSET', KEYS[1], 'pb', ARGV[3], 'rev', ARGV[1], 'deleted', '0')
+  if ARGV[5] == '1' then redis.call('SADD', KEYS[2], ARGV[4]) end
+end
+return {1, previous}
+)lua");
+  return *script;
+}
+
+// A score and its SCORE_CHANGED event, together. KEYS: 1 score, 2 facts, 3 events, 4 history.
+// ARGV: 1 id, 2 score, 3 compact score, 4 project revision, 5 emit, 6 event, 7 maxlen.
+const redis::Script& ScoreScript() {
+  static const auto* script = new redis::Script(R"lua(
+local stored = redis.call('HGET', KEYS[1], 'rev')
+if stored and tonumber(stored) > tonumber(ARGV[4]) then return 0 end
+redis.call('HSET', KEYS[1], 'pb', ARGV[2], 'rev', ARGV[4])
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
+if ARGV[5] == '1' then
+  redis.call('LPUSH', KEYS[4], ARGV[3])
+  redis.call('LTRIM', KEYS[4], 0, 99)
+  redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[7], '*', 'e', ARGV[6])
+end
+return 1
+)lua");
+  return *script;
+}
+
+}  // namespace
+
+std::string IdOfName(const std::string& name) {
+  auto slash = name.find('/');
+  return slash == std::string::npos ? name : name.substr(slash + 1);
+}
+
+v1::Score Compact(const v1::Score& score) {
+  v1::Score c = score;
+  c.clear_components();
+  return c;
+}
+
+ScoreStore::ScoreStore(redis::RedisClient* redis, redis::Keyspace keyspace,
+                       int64_t stream_retention)
+    : redis_(redis), keyspace_(std::move(keyspace)), stream_retention_(stream_retention) {}
+
+std::string ScoreStore::ModelKey(ModelKind kind, const std::string& id) const {
+  return keyspace_.Key(keyspace_.PartitionOf(id), "scoring", "rm", KindName(kind), id);
+}
+
+absl::StatusOr<std::vector<AppliedChange>> ScoreStore::Apply(
+    const std::vector<ReadModelChange>& changes, absl::Time deadline) {
+  std::vector<std::vector<std::string>> keys, args;
+  for (const auto& c : changes) {
+    keys.push_back({ModelKey(c.kind, c.id),
+                    keyspace_.Key(keyspace_.PartitionOf(c.id), "scoring", "projects")});
+    args.push_back({absl::StrCat(c.revision), c.deleted ? "1" : "0", c.data, c.id,
+                    c.kind == ModelKind::kProject ? "1" : "0"});
+  }
+  STP_ASSIGN_OR_RETURN(auto replies, redis_->EvalMany(ApplyScript(), keys, args, deadline));
+  std::vector<AppliedChange> out;
+  for (const auto& r : replies) {
+    if (redis::IsErrorReply(r.get())) return redis::ErrorReplyStatus(Str(r.get()));
+    out.push_back({Int(At(r.get(), 0)) == 1, StrCopy(At(r.get(), 1))});
+  }
+  return out;
+}
+
+absl::Status ScoreStore::UpdateDependents(const std::string& project_id,
+                                          const std::vector<std::string>& orgs_removed,
+                                          const std::vector<std::string>& orgs_added,
+                                          const std::vector<std::string>& countries_removed,
+                                          const std::vector<std::string>& countries_added) {
+  std::vector<std::vector<std::string>> commands;
+  auto key = [&](const char* kind, const std::string& name) {
+    std::string id = IdOfName(name);
+    return keyspace_.Key(keyspace_.PartitionOf(id), "scoring", "dep", kind, id);
+  };
+  for (const auto& o : orgs_removed) commands.push_back({"SREM", key("org", o), project_id});
+  for (const auto& o : orgs_added) commands.push_back({"SADD", key("org", o), project_id});
+  for (const auto& c : countries_removed)
+    commands.push_back({"SREM", key("country", c), project_id});
+  for (const auto& c : countries_added) commands.push_back({"SADD", key("country", c), project_id});
+  STP_ASSIGN_OR_RETURN(auto replies, redis_->Pipeline(commands));
+  for (const auto& r : replies) {
+    if (redis::IsErrorReply(r.get())) return redis::ErrorReplyStatus(Str(r.get()));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<std::string>> ScoreStore::Dependents(const std::string& resource_name) {
+  std::string id = IdOfName(resource_name);
+  const char* kind = resource_name.rfind("countries/", 0) == 0 ? "country" : "org";
+  STP_ASSIGN_OR_RETURN(
+      auto reply, redis_->Command({"SMEMBERS", keyspace_.Key(keyspace_.PartitionOf(id), "scoring",
+                                                             "dep", kind, id)}));
+  std::vector<std::string> out;
+  for (size_t i = 0; i < Size(reply.get()); ++i) out.push_back(StrCopy(At(reply.get(), i)));
+  return out;
+}
+
+template <typename M>
+absl::StatusOr<std::vector<std::optional<M>>> ScoreStore::Load(ModelKind kind,
+                                                               const std::vector<std::string>& ids,
+                                                               absl::Time deadline) {
+  std::vector<std::vector<std::string>> commands;
+  for (const auto& id : ids) commands.push_back({"HGET", ModelKey(kind, id), "pb"});
+  STP_ASSIGN_OR_RETURN(auto replies, redis_->Pipeline(commands, deadline));
+  std::vector<std::optional<M>> out(ids.size());
+  for (size_t i = 0; i < ids.size(); ++i) {
+    const redisReply* r = replies[i].get();
+    if (redis::IsErrorReply(r)) return redis::ErrorReplyStatus(Str(r));
+    if (redis::IsNil(r)) continue;
+    M m;
+    if (m.ParseFromArray(r->str, static_cast<int>(r->len))) out[i] = std::move(m);
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<std::optional<stp::ingestion::v1::Project>>> ScoreStore::LoadProjects(
+    const std::vector<std::string>& ids, absl::Time deadline) {
+  return Load<stp::ingestion::v1::Project>(ModelKind::kProject, ids, deadline);
+}
+
+absl::StatusOr<std::vector<std::optional<stp::ingestion::v1::Organization>>>
+ScoreStore::LoadOrganizations(const std::vector<std::string>& names, absl::Time deadline) {
+  std::vector<std::string> ids;
+  for (const auto& n : names) ids.push_back(IdOfName(n));
+  return Load<stp::ingestion::v1::Organization>(ModelKind::kOrganization, ids, deadline);
+}
+
+absl::StatusOr<std::vector<std::optional<stp::ingestion::v1::Country>>> ScoreStore::LoadCountries(
+    const std::vector<std::string>& names, absl::Time deadline) {
+  std::vector<std::string> ids;
+  for (const auto& n : names) ids.push_back(IdOfName(n));
+  return Load<stp::ingestion::v1::Country>(ModelKind::kCountry, ids, deadline);
+}
+
+absl::StatusOr<std::vector<std::optional<stp::ingestion::v1::Park>>> ScoreStore::LoadParks(
+    const std::vector<std::string>& names, absl::Time deadline) {
+  std::vector<std::string> ids;
+  for (const auto& n : names) ids.push_back(IdOfName(n));
+  return Load<stp::ingestion::v1::Park>(ModelKind::kPark, ids, deadline);
+}
+
+absl::StatusOr<std::vector<std::string>> ScoreStore::AllProjectIds() {
+  std::vector<std::string> out;
+  for (int p = 0; p < keyspace_.partitions(); ++p) {
+    STP_ASSIGN_OR_RETURN(auto reply,
+                         redis_->Command({"SMEMBERS", keyspace_.Key(p, "scoring", "projects")}));
+    for (size_t i = 0; i < Size(reply.get()); ++i) out.push_back(StrCopy(At(reply.get(), i)));
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<std::optional<v1::Score>>> ScoreStore::LoadScores(
+    const std::vector<std::string>& ids, absl::Time deadline) {
+  std::vector<std::vector<std::string>> commands;
+  for (const auto& id : ids) {
+    commands.push_back(
+        {"HGET", keyspace_.Key(keyspace_.PartitionOf(id), "scoring", "score", id), "pb"});
+  }
+  STP_ASSIGN_OR_RETURN(auto replies, redis_->Pipeline(commands, deadline));
+  std::vector<std::optional<v1::Score>> out(ids.size());
+  for (size_t i = 0; i < ids.size(); ++i) {
+    const redisReply* r = replies[i].get();
+    if (redis::IsErrorReply(r)) return redis::ErrorReplyStatus(Str(r));
+    if (redis::IsNil(r)) continue;
+    v1::Score s;
+    if (s.ParseFromArray(r->str, static_cast<int>(r->len))) out[i] = std::move(s);
+  }
+  return out;
+}
+
+absl::Status ScoreStore::WriteScores(const std::vector<ScoreWrite>& writes, absl::Time deadline) {
+  constexpr size_t kChunk = 500;
+  for (size_t begin = 0; begin < writes.size(); begin += kChunk) {
+    std::vector<std::vector<std::string>> keys, args;
+    for (size_t i = begin; i < std::min(writes.size(), begin + kChunk); ++i) {
+      const ScoreWrite& w = writes[i];
+      int p = keyspace_.PartitionOf(w.project_id);
+      keys.push_back({keyspace_.Key(p, "scoring", "score", w.project_id),
+                      keyspace_.Key(p, "scoring", "facts"), keyspace_.Events(p),
+                      keyspace_.Key(p, "scoring", "hist", w.project_id)});
+      args.push_back({w.project_id, w.score.SerializeAsString(),
+                      Compact(w.score).SerializeAsString(),
+                      absl::StrCat(w.score.project_revision()), w.emit ? "1" : "0", w.event,
+                      absl::StrCat(stream_retention_)});
+    }
+    STP_ASSIGN_OR_RETURN(auto replies, redis_->EvalMany(ScoreScript(), keys, args, deadline));
+    for (const auto& r : replies) {
+      if (redis::IsErrorReply(r.get())) return redis::ErrorReplyStatus(Str(r.get()));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ScoreStore::DeleteScore(const std::string& project_id) {
+  int p = keyspace_.PartitionOf(project_id);
+  STP_ASSIGN_OR_RETURN(
+      auto replies, redis_->Pipeline({{"DEL", keyspace_.Key(p, "scoring", "score", project_id)},
+                                      {"HDEL", keyspace_.Key(p, "scoring", "facts"), project_id}}));
+  for (const auto& r : replies) {
+    if (redis::IsErrorReply(r.get())) return redis::ErrorReplyStatus(Str(r.get()));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<v1::Score>> ScoreStore::AllFacts(absl::Time deadline) {
+  std::vector<std::vector<std::string>> commands;
+  for (int p = 0; p < keyspace_.partitions(); ++p)
+    commands.push_back({"HVALS", keyspace_.Key(p, "scoring", "facts")});
+  STP_ASSIGN_OR_RETURN(auto replies, redis_->Pipeline(commands, deadline));
+  std::vector<v1::Score> out;
+  for (const auto& r : replies) {
+    if (redis::IsErrorReply(r.get())) return redis::ErrorReplyStatus(Str(r.get()));
+    for (size_t i = 0; i < Size(r.get()); ++i) {
+      const redisReply* e = At(r.get(), i);
+      v1::Score s;
+      if (s.ParseFromArray(e->str, static_cast<int>(e->len))) out.push_back(std::move(s));
+    }
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<v1::Score>> ScoreStore::History(const std::string& project_id,
+                                                           int offset, int limit,
+                                                           absl::Time deadline) {
+  STP_ASSIGN_OR_RETURN(auto reply,
+                       redis_->Command({"LRANGE",
+                                        keyspace_.Key(keyspace_.PartitionOf(project_id), "scoring",
+                                                      "hist", project_id),
+                                        absl::StrCat(offset), absl::StrCat(offset + limit - 1)},
+                                       deadline));
+  std::vector<v1::Score> out;
+  for (size_t i = 0; i < Size(reply.get()); ++i) {
+    v1::Score s;
+    const redisReply* e = At(reply.get(), i);
+    if (s.ParseFromArray(e->str, static_cast<int>(e->len))) out.push_back(std::move(s));
+  }
+  return out;
+}
+
+}  // namespace stp::scoring

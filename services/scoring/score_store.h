@@ -1,0 +1,110 @@
+// The scoring service's own keys: a read model of the inputs it scores from (projects,
+// organisations, countries, park names, kept from events), who depends on what, and the scores
+// themselves with their history — each score write atomic with its SCORE_CHANGED event.
+//
+//   stp:{p}:scoring:rm:<kind>:<id>     HASH pb, rev, deleted   (kind: project, org, country, park)
+//   stp:{p}:scoring:projects           SET every project id of the partition
+//   stp:{p}:scoring:dep:org:<id>       SET projects that read this organisation
+//   stp:{p}:scoring:dep:country:<cc>   SET projects that read this country
+//   stp:{p}:scoring:score:<id>         HASH pb (full Score), rev (project revision)
+//   stp:{p}:scoring:facts              HASH id -> Score without components (rankings, portfolios)
+//   stp:{p}:scoring:hist:<id>          LIST past scores without components, newest first (100)
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "libs/redis/keyspace.h"
+#include "libs/redis/redis.h"
+#include "stp/events/v1/events.pb.h"
+#include "stp/ingestion/v1/resources.pb.h"
+#include "stp/scoring/v1/score.pb.h"
+
+namespace stp::scoring {
+
+enum class ModelKind { kProject, kOrganization, kCountry, kPark };
+
+// One change to the read model, from an event or a bootstrap listing.
+struct ReadModelChange {
+  ModelKind kind = ModelKind::kProject;
+  std::string id;        // resource id ("EG" for countries)
+  int64_t revision = 0;  // applied only when newer than what is stored
+  bool deleted = false;
+  std::string data;  // serialized resource (empty when deleted)
+};
+
+struct AppliedChange {
+  bool applied = false;
+  std::string previous;  // serialized previous state, when there was one
+};
+
+// A computed score to store.
+struct ScoreWrite {
+  std::string project_id;
+  stp::scoring::v1::Score score;
+  bool emit = false;  // write a SCORE_CHANGED event with it
+  std::string event;  // the serialized event, when emit
+};
+
+class ScoreStore {
+ public:
+  ScoreStore(redis::RedisClient* redis, redis::Keyspace keyspace, int64_t stream_retention);
+
+  absl::StatusOr<std::vector<AppliedChange>> Apply(const std::vector<ReadModelChange>& changes,
+                                                   absl::Time deadline = absl::InfiniteFuture());
+  // Records which organisations and countries a project reads (and no longer reads).
+  absl::Status UpdateDependents(const std::string& project_id,
+                                const std::vector<std::string>& orgs_removed,
+                                const std::vector<std::string>& orgs_added,
+                                const std::vector<std::string>& countries_removed,
+                                const std::vector<std::string>& countries_added);
+  // Projects that read an organisation ("organizations/x") or a country ("countries/EG").
+  absl::StatusOr<std::vector<std::string>> Dependents(const std::string& resource_name);
+
+  absl::StatusOr<std::vector<std::optional<stp::ingestion::v1::Project>>> LoadProjects(
+      const std::vector<std::string>& ids, absl::Time deadline = absl::InfiniteFuture());
+  absl::StatusOr<std::vector<std::optional<stp::ingestion::v1::Organization>>> LoadOrganizations(
+      const std::vector<std::string>& names, absl::Time deadline = absl::InfiniteFuture());
+  absl::StatusOr<std::vector<std::optional<stp::ingestion::v1::Country>>> LoadCountries(
+      const std::vector<std::string>& names, absl::Time deadline = absl::InfiniteFuture());
+  absl::StatusOr<std::vector<std::optional<stp::ingestion::v1::Park>>> LoadParks(
+      const std::vector<std::string>& names, absl::Time deadline = absl::InfiniteFuture());
+  absl::StatusOr<std::vector<std::string>> AllProjectIds();
+
+  absl::StatusOr<std::vector<std::optional<stp::scoring::v1::Score>>> LoadScores(
+      const std::vector<std::string>& project_ids, absl::Time deadline = absl::InfiniteFuture());
+  // Each write atomic with its event; a write computed from an older project revision than the
+  // stored score's is skipped.
+  absl::Status WriteScores(const std::vector<ScoreWrite>& writes,
+                           absl::Time deadline = absl::InfiniteFuture());
+  absl::Status DeleteScore(const std::string& project_id);
+  // Every stored score without components, all partitions.
+  absl::StatusOr<std::vector<stp::scoring::v1::Score>> AllFacts(
+      absl::Time deadline = absl::InfiniteFuture());
+  absl::StatusOr<std::vector<stp::scoring::v1::Score>> History(const std::string& project_id,
+                                                               int offset, int limit,
+                                                               absl::Time deadline);
+
+  const redis::Keyspace& keyspace() const { return keyspace_; }
+  int64_t stream_retention() const { return stream_retention_; }
+
+ private:
+  template <typename M>
+  absl::StatusOr<std::vector<std::optional<M>>> Load(ModelKind kind,
+                                                     const std::vector<std::string>& ids,
+                                                     absl::Time deadline);
+  std::string ModelKey(ModelKind kind, const std::string& id) const;
+
+  redis::RedisClient* redis_;
+  redis::Keyspace keyspace_;
+  int64_t stream_retention_;
+};
+
+// The resource id in a name: "projects/abc" -> "abc", "countries/EG" -> "EG".
+std::string IdOfName(const std::string& name);
+// A score without components, for facts and history.
+stp::scoring::v1::Score Compact(const stp::scoring::v1::Score& score);
+
+}  // namespace stp::scoring

@@ -1,0 +1,476 @@
+#include "services/scoring/scoring_engine.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "google/protobuf/util/message_differencer.h"
+#include "libs/common/logging.h"
+#include "libs/common/status.h"
+#include "services/scoring/core/prefetched_records.h"
+
+namespace stp::scoring {
+
+namespace ev = stp::events::v1;
+namespace iv1 = stp::ingestion::v1;
+
+namespace {
+
+google::protobuf::Timestamp ToProto(absl::Time t) {
+  google::protobuf::Timestamp ts;
+  int64_t ns = absl::ToUnixNanos(t);
+  ts.set_seconds(ns / 1000000000);
+  ts.set_nanos(static_cast<int32_t>(ns % 1000000000));
+  return ts;
+}
+
+std::string DefaultConsumer() {
+  char host[256] = {0};
+  gethostname(host, sizeof(host) - 1);
+  return absl::StrCat(host, "-", getpid());
+}
+
+// Same score apart from when it was computed.
+bool SameScore(const v1::Score& a, const v1::Score& b) {
+  v1::Score x = a, y = b;
+  x.clear_compute_time();
+  y.clear_compute_time();
+  return google::protobuf::util::MessageDifferencer::Equals(x, y);
+}
+
+// A change partners care about: the total, the tier, or what a component says.
+bool Material(const v1::Score& before, const v1::Score& after) {
+  if (std::abs(before.total() - after.total()) >= 0.005 || before.tier() != after.tier())
+    return true;
+  if (before.components_size() != after.components_size()) return true;
+  for (int i = 0; i < before.components_size(); ++i) {
+    const auto& a = before.components(i);
+    const auto& b = after.components(i);
+    if (std::abs(a.value() - b.value()) >= 0.005 || a.applicable() != b.applicable() ||
+        !std::equal(a.reasons().begin(), a.reasons().end(), b.reasons().begin(),
+                    b.reasons().end())) {
+      return true;
+    }
+  }
+  return false;
+}
+
+std::pair<std::vector<std::string>, std::vector<std::string>> Diff(std::vector<std::string> before,
+                                                                   std::vector<std::string> after) {
+  std::sort(before.begin(), before.end());
+  std::sort(after.begin(), after.end());
+  std::vector<std::string> removed, added;
+  std::set_difference(before.begin(), before.end(), after.begin(), after.end(),
+                      std::back_inserter(removed));
+  std::set_difference(after.begin(), after.end(), before.begin(), before.end(),
+                      std::back_inserter(added));
+  return {removed, added};
+}
+
+// Organisations and countries a project reads, as far as the project itself says (the
+// organisations' own countries are tracked through the organisations).
+void DirectDependencies(const std::string& data, std::vector<std::string>* orgs,
+                        std::vector<std::string>* countries) {
+  orgs->clear();
+  countries->clear();
+  iv1::Project p;
+  if (data.empty() || !p.ParseFromString(data)) return;
+  ScoringModel::Dependencies(p, orgs, countries);
+}
+
+}  // namespace
+
+ScoringEngine::ScoringEngine(ScoreStore* store, const ScoringModel* model,
+                             redis::RedisClient* redis, EngineOptions options, Clock clock)
+    : store_(store),
+      model_(model),
+      redis_(redis),
+      options_(std::move(options)),
+      clock_(std::move(clock)) {
+  if (options_.consumer.empty()) options_.consumer = DefaultConsumer();
+}
+
+ScoringEngine::~ScoringEngine() { Stop(); }
+
+absl::Status ScoringEngine::EnsureGroups() {
+  for (const auto& stream : store_->keyspace().AllEventStreams()) {
+    STP_RETURN_IF_ERROR(redis::EnsureGroup(*redis_, stream, options_.group, "$"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ScoringEngine::Handle(const std::vector<redis::StreamEntry>& entries) {
+  std::vector<ReadModelChange> changes;
+  std::vector<ev::Event> events;
+  for (const auto& entry : entries) {
+    const std::string* payload = entry.Field("e");
+    ev::Event e;
+    if (payload == nullptr || !e.ParseFromString(*payload)) {
+      LogWarning("unreadable event skipped", {{"id", entry.id}});
+      continue;
+    }
+    ReadModelChange c;
+    c.revision = e.revision();
+    c.id = IdOfName(e.resource());
+    switch (e.snapshot_case()) {
+      case ev::Event::kProject:
+        c.kind = ModelKind::kProject;
+        c.data = e.project().SerializeAsString();
+        break;
+      case ev::Event::kOrganization:
+        c.kind = ModelKind::kOrganization;
+        c.data = e.organization().SerializeAsString();
+        break;
+      case ev::Event::kCountry:
+        c.kind = ModelKind::kCountry;
+        c.data = e.country().SerializeAsString();
+        break;
+      case ev::Event::kPark:
+        c.kind = ModelKind::kPark;
+        c.data = e.park().SerializeAsString();
+        break;
+      default:
+        continue;  // score events and anything newer than this replica
+    }
+    c.deleted = e.type() == ev::EVENT_TYPE_PROJECT_DELETED ||
+                e.type() == ev::EVENT_TYPE_ORGANIZATION_DELETED ||
+                e.type() == ev::EVENT_TYPE_PARK_DELETED;
+    if (c.deleted) c.data.clear();
+    changes.push_back(std::move(c));
+    events.push_back(std::move(e));
+  }
+  if (changes.empty()) return absl::OkStatus();
+  STP_ASSIGN_OR_RETURN(auto applied, store_->Apply(changes));
+  std::set<std::string> affected;
+  std::map<std::string, std::string> traceparents;
+  for (size_t i = 0; i < changes.size(); ++i) {
+    if (!applied[i].applied) continue;  // seen before: nothing to do
+    const ReadModelChange& c = changes[i];
+    if (c.kind == ModelKind::kProject) {
+      std::vector<std::string> old_orgs, old_countries, new_orgs, new_countries;
+      DirectDependencies(applied[i].previous, &old_orgs, &old_countries);
+      DirectDependencies(c.data, &new_orgs, &new_countries);
+      auto [orgs_removed, orgs_added] = Diff(old_orgs, new_orgs);
+      auto [countries_removed, countries_added] = Diff(old_countries, new_countries);
+      STP_RETURN_IF_ERROR(store_->UpdateDependents(c.id, orgs_removed, orgs_added,
+                                                   countries_removed, countries_added));
+      if (c.deleted) {
+        affected.erase(c.id);
+        STP_RETURN_IF_ERROR(store_->DeleteScore(c.id));
+      } else {
+        affected.insert(c.id);
+        traceparents[c.id] = events[i].traceparent();
+      }
+    } else if (c.kind == ModelKind::kOrganization || c.kind == ModelKind::kCountry) {
+      std::string name =
+          c.kind == ModelKind::kCountry ? "countries/" + c.id : "organizations/" + c.id;
+      STP_ASSIGN_OR_RETURN(auto dependents, store_->Dependents(name));
+      for (const auto& id : dependents) {
+        affected.insert(id);
+        traceparents[id] = events[i].traceparent();
+      }
+    }
+  }
+  if (affected.empty()) return absl::OkStatus();
+  return Rescore({affected.begin(), affected.end()}, traceparents).status();
+}
+
+absl::StatusOr<int> ScoringEngine::Rescore(const std::vector<std::string>& ids,
+                                           const std::map<std::string, std::string>& traceparents) {
+  constexpr size_t kChunk = 1000;
+  int material = 0;
+  for (size_t begin = 0; begin < ids.size(); begin += kChunk) {
+    std::vector<std::string> chunk(ids.begin() + begin,
+                                   ids.begin() + std::min(ids.size(), begin + kChunk));
+    STP_ASSIGN_OR_RETURN(auto projects, store_->LoadProjects(chunk));
+    // Prefetch every organisation, then every country (the organisations name theirs).
+    std::set<std::string> org_names, country_names;
+    for (const auto& p : projects) {
+      if (!p.has_value()) continue;
+      std::vector<std::string> orgs, countries;
+      ScoringModel::Dependencies(*p, &orgs, &countries);
+      org_names.insert(orgs.begin(), orgs.end());
+      country_names.insert(countries.begin(), countries.end());
+    }
+    PrefetchedRecords records;
+    std::vector<std::string> org_list(org_names.begin(), org_names.end());
+    STP_ASSIGN_OR_RETURN(auto orgs, store_->LoadOrganizations(org_list));
+    for (auto& o : orgs) {
+      if (!o.has_value()) continue;
+      if (!o->country().empty()) country_names.insert(o->country());
+      records.AddOrganization(std::move(*o));
+    }
+    std::vector<std::string> country_list(country_names.begin(), country_names.end());
+    STP_ASSIGN_OR_RETURN(auto countries, store_->LoadCountries(country_list));
+    for (auto& c : countries) {
+      if (c.has_value()) records.AddCountry(std::move(*c));
+    }
+    STP_ASSIGN_OR_RETURN(auto old_scores, store_->LoadScores(chunk));
+    absl::Time now = clock_();
+    ScoringContext ctx = records.Context(absl::ToCivilDay(now, absl::UTCTimeZone()));
+    std::vector<ScoreWrite> writes;
+    for (size_t i = 0; i < chunk.size(); ++i) {
+      if (!projects[i].has_value()) continue;
+      v1::Score score = model_->Compute(*projects[i], ctx);
+      *score.mutable_compute_time() = ToProto(now);
+      const auto& old = old_scores[i];
+      if (old.has_value() && SameScore(*old, score)) continue;
+      ScoreWrite w;
+      w.project_id = chunk[i];
+      w.emit = !old.has_value() || Material(*old, score);
+      if (w.emit) {
+        ev::Event e;
+        e.set_type(ev::EVENT_TYPE_SCORE_CHANGED);
+        e.set_resource(projects[i]->name());
+        *e.mutable_occur_time() = ToProto(now);
+        e.set_actor("service:scoring");
+        e.set_partition(store_->keyspace().PartitionOf(chunk[i]));
+        e.set_revision(projects[i]->revision());
+        auto tp = traceparents.find(chunk[i]);
+        if (tp != traceparents.end()) e.set_traceparent(tp->second);
+        if (old.has_value()) *e.mutable_score_change()->mutable_previous() = *old;
+        *e.mutable_score_change()->mutable_current() = score;
+        w.event = e.SerializeAsString();
+        ++material;
+      }
+      w.score = std::move(score);
+      writes.push_back(std::move(w));
+    }
+    STP_RETURN_IF_ERROR(store_->WriteScores(writes));
+  }
+  return material;
+}
+
+absl::Status ScoringEngine::Bootstrap(iv1::IngestionService::StubInterface* ingestion,
+                                      const std::function<void(grpc::ClientContext*)>& decorate) {
+  const std::string done_key = store_->keyspace().Global("scoring", "bootstrapped");
+  const std::string lock_key = store_->keyspace().Global("scoring", "bootstrap-lock");
+  STP_ASSIGN_OR_RETURN(auto done, redis_->Command({"GET", done_key}));
+  if (!redis::IsNil(done.get())) return absl::OkStatus();
+  STP_ASSIGN_OR_RETURN(auto lock,
+                       redis_->Command({"SET", lock_key, options_.consumer, "NX", "EX", "600"}));
+  if (redis::IsNil(lock.get())) {
+    LogInfo("another replica is building the scoring read model");
+    return absl::OkStatus();
+  }
+  LogInfo("building the scoring read model from the registry");
+  auto call = [&](auto fn) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+    if (decorate) decorate(&ctx);
+    return FromGrpcStatus(fn(&ctx));
+  };
+  auto apply = [&](std::vector<ReadModelChange> changes) -> absl::Status {
+    if (changes.empty()) return absl::OkStatus();
+    return store_->Apply(changes).status();
+  };
+  int64_t counts[3] = {0, 0, 0};
+  {
+    iv1::ListCountriesRequest req;
+    req.set_page_size(1000);
+    do {
+      iv1::ListCountriesResponse resp;
+      STP_RETURN_IF_ERROR(
+          call([&](grpc::ClientContext* c) { return ingestion->ListCountries(c, req, &resp); }));
+      std::vector<ReadModelChange> changes;
+      for (const auto& x : resp.countries())
+        changes.push_back({ModelKind::kCountry, x.alpha2(), 0, false, x.SerializeAsString()});
+      counts[0] += changes.size();
+      STP_RETURN_IF_ERROR(apply(std::move(changes)));
+      req.set_page_token(resp.next_page_token());
+    } while (!req.page_token().empty());
+  }
+  {
+    iv1::ListOrganizationsRequest req;
+    req.set_page_size(1000);
+    do {
+      iv1::ListOrganizationsResponse resp;
+      STP_RETURN_IF_ERROR(call(
+          [&](grpc::ClientContext* c) { return ingestion->ListOrganizations(c, req, &resp); }));
+      std::vector<ReadModelChange> changes;
+      for (const auto& x : resp.organizations()) {
+        changes.push_back(
+            {ModelKind::kOrganization, IdOfName(x.name()), 0, false, x.SerializeAsString()});
+      }
+      counts[1] += changes.size();
+      STP_RETURN_IF_ERROR(apply(std::move(changes)));
+      req.set_page_token(resp.next_page_token());
+    } while (!req.page_token().empty());
+  }
+  {
+    iv1::ListParksRequest req;
+    req.set_page_size(1000);
+    do {
+      iv1::ListParksResponse resp;
+      STP_RETURN_IF_ERROR(
+          call([&](grpc::ClientContext* c) { return ingestion->ListParks(c, req, &resp); }));
+      std::vector<ReadModelChange> changes;
+      for (const auto& x : resp.parks())
+        changes.push_back({ModelKind::kPark, IdOfName(x.name()), 0, false, x.SerializeAsString()});
+      STP_RETURN_IF_ERROR(apply(std::move(changes)));
+      req.set_page_token(resp.next_page_token());
+    } while (!req.page_token().empty());
+  }
+  {
+    iv1::ListProjectsRequest req;
+    req.set_page_size(1000);
+    do {
+      iv1::ListProjectsResponse resp;
+      STP_RETURN_IF_ERROR(
+          call([&](grpc::ClientContext* c) { return ingestion->ListProjects(c, req, &resp); }));
+      std::vector<ReadModelChange> changes;
+      for (const auto& x : resp.projects()) {
+        changes.push_back(
+            {ModelKind::kProject, IdOfName(x.name()), x.revision(), false, x.SerializeAsString()});
+      }
+      STP_ASSIGN_OR_RETURN(auto applied, store_->Apply(changes));
+      for (size_t i = 0; i < changes.size(); ++i) {
+        if (!applied[i].applied) continue;
+        std::vector<std::string> orgs, countries;
+        DirectDependencies(changes[i].data, &orgs, &countries);
+        STP_RETURN_IF_ERROR(store_->UpdateDependents(changes[i].id, {}, orgs, {}, countries));
+      }
+      counts[2] += changes.size();
+      req.set_page_token(resp.next_page_token());
+    } while (!req.page_token().empty());
+  }
+  STP_ASSIGN_OR_RETURN(auto ids, store_->AllProjectIds());
+  STP_ASSIGN_OR_RETURN(int material, Rescore(ids));
+  STP_RETURN_IF_ERROR(redis_->Command({"SET", done_key, "1"}).status());
+  (void)redis_->Command({"DEL", lock_key});
+  LogInfo("scoring read model built", {{"countries", counts[0]},
+                                       {"organizations", counts[1]},
+                                       {"projects", counts[2]},
+                                       {"scored", material}});
+  return absl::OkStatus();
+}
+
+absl::Status ScoringEngine::Ack(const std::string& stream, const std::vector<std::string>& ids) {
+  return redis::Ack(*redis_, stream, options_.group, ids).status();
+}
+
+absl::Status ScoringEngine::ReclaimAndMeasure() {
+  int64_t lag = 0;
+  for (const auto& stream : store_->keyspace().AllEventStreams()) {
+    std::string start = "0-0";
+    do {
+      STP_ASSIGN_OR_RETURN(auto claimed,
+                           redis::AutoClaim(*redis_, stream, options_.group, options_.consumer,
+                                            options_.reclaim_idle, start, options_.batch));
+      if (!claimed.entries.empty()) {
+        LogInfo("reclaimed pending events",
+                {{"stream", stream}, {"count", claimed.entries.size()}});
+        STP_RETURN_IF_ERROR(Handle(claimed.entries));
+        std::vector<std::string> ids;
+        for (const auto& e : claimed.entries) ids.push_back(e.id);
+        STP_RETURN_IF_ERROR(Ack(stream, ids));
+        handled_.fetch_add(ids.size());
+      }
+      if (!claimed.deleted.empty()) STP_RETURN_IF_ERROR(Ack(stream, claimed.deleted));
+      start = claimed.next_start;
+    } while (start != "0-0" && !stopping_.load());
+    auto info = redis_->Command({"XINFO", "GROUPS", stream});
+    if (info.ok()) {
+      for (size_t g = 0; g < redis::Size(info->get()); ++g) {
+        const redisReply* group = redis::At(info->get(), g);
+        bool ours = false;
+        int64_t group_lag = 0;
+        for (size_t k = 0; k + 1 < redis::Size(group); k += 2) {
+          absl::string_view key = redis::Str(redis::At(group, k));
+          if (key == "name") ours = redis::Str(redis::At(group, k + 1)) == options_.group;
+          if (key == "lag") group_lag = redis::Int(redis::At(group, k + 1));
+        }
+        if (ours) lag += group_lag;
+      }
+    }
+  }
+  lag_.store(lag);
+  return absl::OkStatus();
+}
+
+void ScoringEngine::Start(std::shared_ptr<iv1::IngestionService::StubInterface> ingestion,
+                          std::function<void(grpc::ClientContext*)> decorate) {
+  ingestion_ = std::move(ingestion);
+  decorate_ = std::move(decorate);
+  thread_ = std::thread([this] { Loop(); });
+}
+
+void ScoringEngine::Stop() {
+  stopping_.store(true);
+  if (thread_.joinable()) thread_.join();
+}
+
+void ScoringEngine::Loop() {
+  absl::Duration backoff = absl::Milliseconds(100);
+  bool bootstrapped = ingestion_ == nullptr;
+  bool own_pending_done = false;
+  std::unique_ptr<redis::Connection> conn;
+  const auto streams = store_->keyspace().AllEventStreams();
+  bool groups_ready = false;
+  while (!stopping_.load()) {
+    absl::Status status = absl::OkStatus();
+    if (!groups_ready) {
+      status = EnsureGroups();
+      groups_ready = status.ok();
+    }
+    if (status.ok() && !bootstrapped) {
+      status = EnsureGroups();
+      if (status.ok()) status = Bootstrap(ingestion_.get(), decorate_);
+      if (status.ok()) bootstrapped = true;
+    }
+    if (status.ok() && conn == nullptr) {
+      auto opened = redis_->OpenDedicated();
+      if (opened.ok())
+        conn = std::move(*opened);
+      else
+        status = opened.status();
+    }
+    if (status.ok() && clock_() >= next_reclaim_) {
+      status = ReclaimAndMeasure();
+      next_reclaim_ = clock_() + options_.reclaim_every;
+    }
+    if (status.ok()) {
+      // First this consumer's own unacknowledged entries (from before a restart), then new ones.
+      std::vector<std::string> ids(streams.size(), own_pending_done ? ">" : "0");
+      auto batches =
+          redis::ReadGroup(*conn, options_.group, options_.consumer, streams, ids, options_.batch,
+                           own_pending_done ? options_.block : absl::ZeroDuration(),
+                           redis_->options().command_timeout);
+      if (!batches.ok()) {
+        status = batches.status();
+        if (absl::StrContains(status.message(), "NOGROUP")) {
+          status = EnsureGroups();
+        }
+        conn.reset();
+      } else {
+        bool any = false;
+        for (const auto& batch : *batches) {
+          if (batch.entries.empty()) continue;
+          any = true;
+          status = Handle(batch.entries);
+          if (!status.ok()) break;
+          std::vector<std::string> acked;
+          for (const auto& e : batch.entries) acked.push_back(e.id);
+          status = Ack(batch.stream, acked);
+          if (!status.ok()) break;
+          handled_.fetch_add(acked.size());
+        }
+        if (!any && !own_pending_done) own_pending_done = true;
+      }
+    }
+    if (!status.ok()) {
+      LogWarning("scoring consumer error; retrying",
+                 {{"error", std::string(status.message())},
+                  {"backoff_ms", absl::ToInt64Milliseconds(backoff)}});
+      absl::SleepFor(backoff);
+      backoff = std::min(backoff * 2, absl::Seconds(5));
+    } else {
+      backoff = absl::Milliseconds(100);
+    }
+  }
+}
+
+}  // namespace stp::scoring

@@ -1,0 +1,87 @@
+// Keeps scores current. A Redis Streams consumer group over every event partition feeds the
+// read model; each accepted change rescores what depends on it (a project change its project,
+// an organisation change its projects, a country change every project that reads the country)
+// and writes changed scores with their SCORE_CHANGED events. Replicas share the work through
+// the group; a crashed replica's pending events are reclaimed after an idle time; replaying an
+// event changes nothing.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/synchronization/notification.h"
+#include "libs/redis/streams.h"
+#include "services/scoring/core/scoring_model.h"
+#include "services/scoring/score_store.h"
+#include "stp/ingestion/v1/ingestion_service.grpc.pb.h"
+
+namespace stp::scoring {
+
+struct EngineOptions {
+  std::string group = "scoring";
+  std::string consumer;  // unique per replica; defaults to host-pid
+  int batch = 256;
+  absl::Duration block = absl::Seconds(1);
+  absl::Duration reclaim_idle = absl::Seconds(30);
+  absl::Duration reclaim_every = absl::Seconds(5);
+};
+
+class ScoringEngine {
+ public:
+  using Clock = std::function<absl::Time()>;
+  ScoringEngine(ScoreStore* store, const ScoringModel* model, redis::RedisClient* redis,
+                EngineOptions options, Clock clock);
+  ~ScoringEngine();
+
+  // Creates the consumer groups (at the end of each stream) if they do not exist.
+  absl::Status EnsureGroups();
+  // Applies stream entries to the read model and rescores what they affect. Does not ack.
+  absl::Status Handle(const std::vector<redis::StreamEntry>& entries);
+  // Scores the given projects from the read model; writes what changed. Returns how many
+  // scores changed materially (and so emitted SCORE_CHANGED).
+  absl::StatusOr<int> Rescore(const std::vector<std::string>& project_ids,
+                              const std::map<std::string, std::string>& traceparents = {});
+  // Builds the read model from the ingestion service's listings and scores everything, once
+  // per deployment (guarded by a flag and a lock in Redis). Events that arrive meanwhile wait in
+  // the consumer group, created before the listing starts, so none is missed.
+  absl::Status Bootstrap(stp::ingestion::v1::IngestionService::StubInterface* ingestion,
+                         const std::function<void(grpc::ClientContext*)>& decorate);
+
+  // Runs the consumer loop (and bootstrap first, when a stub is given) on a thread.
+  void Start(std::shared_ptr<stp::ingestion::v1::IngestionService::StubInterface> ingestion,
+             std::function<void(grpc::ClientContext*)> decorate);
+  void Stop();
+
+  // Entries handled, and entries not yet delivered to the group (approximate, refreshed on
+  // each reclaim round).
+  int64_t handled() const { return handled_.load(); }
+  int64_t lag() const { return lag_.load(); }
+  const EngineOptions& options() const { return options_; }
+
+ private:
+  void Loop();
+  absl::Status ReclaimAndMeasure();
+  absl::Status Ack(const std::string& stream, const std::vector<std::string>& ids);
+
+  ScoreStore* store_;
+  const ScoringModel* model_;
+  redis::RedisClient* redis_;
+  EngineOptions options_;
+  Clock clock_;
+  std::shared_ptr<stp::ingestion::v1::IngestionService::StubInterface> ingestion_;
+  std::function<void(grpc::ClientContext*)> decorate_;
+  std::atomic<bool> stopping_{false};
+  std::thread thread_;
+  std::atomic<int64_t> handled_{0};
+  std::atomic<int64_t> lag_{0};
+  absl::Time next_reclaim_ = absl::InfinitePast();
+};
+
+}  // namespace stp::scoring

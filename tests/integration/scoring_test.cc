@@ -1,0 +1,371 @@
+// The scoring service with the ingestion service in one process on a private Redis: scores
+// appear for ingested projects, follow country changes, survive a dead consumer, bootstrap on
+// an existing data set, and the Egypt / South Africa subset scores end to end.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include "libs/common/status.h"
+#include "libs/redis/streams.h"
+#include "services/ingestion/ingestion_module.h"
+#include "services/ingestion/reference_data.h"
+#include "services/scoring/core/scoring_model.h"
+#include "services/scoring/score_store.h"
+#include "services/scoring/scoring_engine.h"
+#include "services/scoring/scoring_module.h"
+#include "stp/events/v1/events.pb.h"
+#include "stp/ingestion/v1/ingestion_service.grpc.pb.h"
+#include "stp/scoring/v1/scoring_service.grpc.pb.h"
+#include "tests/testing/test_stack.h"
+
+namespace stp::scoring {
+namespace {
+
+namespace iv1 = stp::ingestion::v1;
+using stp::events::v1::Event;
+using testing::TestStack;
+using testing::WaitFor;
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+class ScoringTest : public ::testing::Test {
+ protected:
+  void StartStack(bool with_scoring = true) {
+    if (!redis_) {
+      auto server = testing::RedisServer::Start();
+      ASSERT_TRUE(server.ok());
+      redis_ = std::move(*server);
+    }
+    std::vector<std::unique_ptr<Module>> modules;
+    modules.push_back(ingestion::NewIngestionModule());
+    if (with_scoring) modules.push_back(NewScoringModule());
+    stack_.reset();
+    stack_ = TestStack::Start(std::move(modules), redis_.get());
+    ASSERT_NE(stack_, nullptr);
+    ingestion_ = iv1::IngestionService::NewStub(stack_->channel());
+    scoring_ = v1::ScoringService::NewStub(stack_->channel());
+  }
+
+  template <typename Fn>
+  grpc::Status Call(Fn fn) {
+    grpc::ClientContext ctx;
+    testing::SetDeadline(&ctx, absl::Seconds(30));
+    return fn(&ctx);
+  }
+
+  void Country(const std::string& cc, stp::common::v1::IncomeGroup income, double internet = 50) {
+    iv1::UpsertCountryRequest req;
+    req.mutable_country()->set_alpha2(cc);
+    req.mutable_country()->set_display_name("Country " + cc);
+    req.mutable_country()->set_income_group(income);
+    auto* ind = req.mutable_country()->add_indicators();
+    ind->set_name("internet_users_pct");
+    ind->set_value(internet);
+    iv1::Country out;
+    ASSERT_TRUE(Call([&](auto* c) { return ingestion_->UpsertCountry(c, req, &out); }).ok());
+  }
+
+  std::string Org(const std::string& name, const std::string& country, iv1::OrganizationType type) {
+    iv1::CreateOrganizationRequest req;
+    req.mutable_organization()->set_display_name(name);
+    req.mutable_organization()->set_country(country);
+    req.mutable_organization()->set_type(type);
+    iv1::Organization out;
+    EXPECT_TRUE(Call([&](auto* c) { return ingestion_->CreateOrganization(c, req, &out); }).ok());
+    return out.name();
+  }
+
+  iv1::Project Project(const std::string& title, const std::string& host, const std::string& tech) {
+    iv1::CreateProjectRequest req;
+    auto* p = req.mutable_project();
+    p->set_title(title);
+    p->set_host_country(host);
+    p->add_avenues(stp::common::v1::AVENUE_E_COMMERCE);
+    p->set_stage(iv1::PROJECT_STAGE_IMPLEMENTATION);
+    auto* part = p->add_participants();
+    part->set_organization(tech);
+    part->set_role(stp::common::v1::PARTNER_ROLE_TECHNOLOGY_PARTNER);
+    part->set_lead(true);
+    iv1::Project out;
+    EXPECT_TRUE(Call([&](auto* c) { return ingestion_->CreateProject(c, req, &out); }).ok());
+    return out;
+  }
+
+  std::optional<v1::Score> ScoreOf(const std::string& project) {
+    v1::GetProjectScoreRequest req;
+    req.set_project(project);
+    v1::Score s;
+    if (!Call([&](auto* c) { return scoring_->GetProjectScore(c, req, &s); }).ok())
+      return std::nullopt;
+    return s;
+  }
+
+  std::vector<Event> ScoreEvents() {
+    redis::RedisOptions o;
+    o.address = redis_->address();
+    redis::RedisClient client(o);
+    auto entries = redis::Range(client, "stp:{p0}:events", "-", "+", 1000000);
+    std::vector<Event> out;
+    for (const auto& e : *entries) {
+      Event ev;
+      ev.ParseFromString(*e.Field("e"));
+      if (ev.type() == stp::events::v1::EVENT_TYPE_SCORE_CHANGED) out.push_back(ev);
+    }
+    return out;
+  }
+
+  std::unique_ptr<testing::RedisServer> redis_;
+  std::unique_ptr<TestStack> stack_;
+  std::unique_ptr<iv1::IngestionService::Stub> ingestion_;
+  std::unique_ptr<v1::ScoringService::Stub> scoring_;
+};
+
+TEST_F(ScoringTest, AnIngestedProjectGetsAScoreWithReasonsAndAnEvent) {
+  StartStack();
+  Country("KE", stp::common::v1::INCOME_GROUP_LOWER_MIDDLE);
+  Country("CN", stp::common::v1::INCOME_GROUP_UPPER_MIDDLE);
+  std::string tech =
+      Org("Shenzhen Payments", "countries/CN", iv1::ORGANIZATION_TYPE_PRIVATE_SECTOR);
+  iv1::Project p = Project("Nairobi e-commerce hub", "countries/KE", tech);
+  ASSERT_TRUE(WaitFor([&] { return ScoreOf(p.name()).has_value(); })) << "no score appeared";
+  v1::Score s = *ScoreOf(p.name());
+  EXPECT_GE(s.total(), 0);
+  EXPECT_LE(s.total(), 100);
+  EXPECT_NE(s.tier(), v1::TIER_UNSPECIFIED);
+  EXPECT_EQ(s.components_size(), 6);
+  EXPECT_EQ(s.host_country(), "countries/KE");
+  EXPECT_EQ(s.project_revision(), 1);
+  bool reasons = false;
+  for (const auto& c : s.components()) reasons |= c.reasons_size() > 0;
+  EXPECT_TRUE(reasons);
+  auto events = ScoreEvents();
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].resource(), p.name());
+  EXPECT_FALSE(events[0].score_change().has_previous());
+  EXPECT_EQ(events[0].score_change().current().total(), s.total());
+  // The trace of the write that caused it carries over.
+  EXPECT_FALSE(events[0].traceparent().empty());
+  // What-if scoring stores nothing.
+  v1::ScoreProjectRequest what_if;
+  *what_if.mutable_project() = p;
+  what_if.mutable_project()->clear_name();
+  v1::Score draft;
+  ASSERT_TRUE(Call([&](auto* c) { return scoring_->ScoreProject(c, what_if, &draft); }).ok());
+  EXPECT_NEAR(draft.total(), s.total(), 1e-9);
+  what_if.mutable_project()->set_host_country("countries/ZZ");
+  grpc::Status bad = Call([&](auto* c) { return scoring_->ScoreProject(c, what_if, &draft); });
+  EXPECT_EQ(bad.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  absl::SleepFor(absl::Milliseconds(300));
+  EXPECT_EQ(ScoreEvents().size(), 1u);
+  v1::GetScoringModelRequest mreq;
+  v1::ScoringModel model;
+  ASSERT_TRUE(Call([&](auto* c) { return scoring_->GetScoringModel(c, mreq, &model); }).ok());
+  EXPECT_EQ(model.components_size(), 6);
+  EXPECT_EQ(model.version(), s.model_version());
+}
+
+TEST_F(ScoringTest, ACountryIncomeChangeRescoresEveryProjectOfThatCountry) {
+  StartStack();
+  Country("ET", stp::common::v1::INCOME_GROUP_LOW, 20);
+  Country("KE", stp::common::v1::INCOME_GROUP_LOWER_MIDDLE, 40);
+  Country("DE", stp::common::v1::INCOME_GROUP_HIGH);
+  std::string tech = Org("Berlin Robotics", "countries/DE", iv1::ORGANIZATION_TYPE_PRIVATE_SECTOR);
+  std::vector<std::string> ethiopian, kenyan;
+  for (int i = 0; i < 20; ++i)
+    ethiopian.push_back(Project("Addis hub " + std::to_string(i), "countries/ET", tech).name());
+  for (int i = 0; i < 5; ++i)
+    kenyan.push_back(Project("Nairobi hub " + std::to_string(i), "countries/KE", tech).name());
+  ASSERT_TRUE(WaitFor([&] { return ScoreEvents().size() == 25u; }));
+  std::map<std::string, double> before;
+  for (const auto& n : ethiopian) before[n] = ScoreOf(n)->total();
+  double kenya_before = ScoreOf(kenyan[0])->total();
+  // Ethiopia moves up a group: the partner's gap shrinks from three steps to two.
+  Country("ET", stp::common::v1::INCOME_GROUP_LOWER_MIDDLE, 20);
+  ASSERT_TRUE(WaitFor([&] {
+    for (const auto& n : ethiopian) {
+      if (ScoreOf(n)->total() == before[n]) return false;
+    }
+    return true;
+  })) << "not every Ethiopian project was rescored";
+  EXPECT_EQ(ScoreEvents().size(), 45u);
+  EXPECT_EQ(ScoreOf(kenyan[0])->total(), kenya_before);
+  // History keeps both.
+  v1::ListScoreHistoryRequest hist;
+  hist.set_project(ethiopian[0]);
+  v1::ListScoreHistoryResponse h;
+  ASSERT_TRUE(Call([&](auto* c) { return scoring_->ListScoreHistory(c, hist, &h); }).ok());
+  ASSERT_EQ(h.scores_size(), 2);
+  EXPECT_EQ(h.scores(1).total(), before[ethiopian[0]]);
+}
+
+TEST_F(ScoringTest, ADeadConsumersPendingEventsAreReclaimedAndReplayChangesNothing) {
+  StartStack(/*with_scoring=*/false);
+  Country("KE", stp::common::v1::INCOME_GROUP_LOWER_MIDDLE);
+  Country("CN", stp::common::v1::INCOME_GROUP_UPPER_MIDDLE);
+  redis::RedisOptions o;
+  o.address = redis_->address();
+  redis::RedisClient client(o);
+  redis::Keyspace ks;
+  ScoreStore store(&client, ks, 100000);
+  EngineOptions dead_opts;
+  dead_opts.consumer = "replica-that-dies";
+  ScoringEngine dead(&store, &ScoringModel::Default(), &client, dead_opts,
+                     [] { return absl::Now(); });
+  ASSERT_TRUE(dead.EnsureGroups().ok());
+  std::string tech =
+      Org("Shenzhen Payments", "countries/CN", iv1::ORGANIZATION_TYPE_PRIVATE_SECTOR);
+  std::vector<std::string> names;
+  for (int i = 0; i < 10; ++i)
+    names.push_back(Project("Hub " + std::to_string(i), "countries/KE", tech).name());
+  // The dying replica takes the batch and is killed before it handles or acknowledges it.
+  auto conn = client.OpenDedicated();
+  ASSERT_TRUE(conn.ok());
+  auto taken = redis::ReadGroup(**conn, "scoring", "replica-that-dies", {ks.Events(0)}, {">"}, 1000,
+                                absl::ZeroDuration(), absl::Seconds(1));
+  ASSERT_TRUE(taken.ok());
+  ASSERT_EQ((*taken)[0].entries.size(), 11u);  // the organisation and the ten projects
+  // The surviving replica reclaims after the idle time and scores everything.
+  EngineOptions live_opts;
+  live_opts.consumer = "replica-that-lives";
+  live_opts.reclaim_idle = absl::Milliseconds(200);
+  live_opts.reclaim_every = absl::Milliseconds(100);
+  ScoringEngine live(&store, &ScoringModel::Default(), &client, live_opts,
+                     [] { return absl::Now(); });
+  live.Start(nullptr, nullptr);
+  ASSERT_TRUE(WaitFor([&] {
+    auto scores = store.LoadScores({IdOfName(names.back())});
+    return scores.ok() && (*scores)[0].has_value();
+  }));
+  ASSERT_TRUE(WaitFor([&] { return ScoreEvents().size() == 10u; }));
+  auto pending = client.Command({"XPENDING", ks.Events(0), "scoring"});
+  ASSERT_TRUE(pending.ok());
+  ASSERT_TRUE(WaitFor([&] {
+    return redis::Int(redis::At(client.Command({"XPENDING", ks.Events(0), "scoring"})->get(), 0)) ==
+           0;
+  }));
+  // Handling the same events again changes nothing and emits nothing.
+  ASSERT_TRUE(live.Handle((*taken)[0].entries).ok());
+  EXPECT_EQ(ScoreEvents().size(), 10u);
+  live.Stop();
+}
+
+TEST_F(ScoringTest, AFreshReplicaOnAnExistingDataSetScoresEverything) {
+  StartStack(/*with_scoring=*/false);
+  Country("KE", stp::common::v1::INCOME_GROUP_LOWER_MIDDLE);
+  Country("CN", stp::common::v1::INCOME_GROUP_UPPER_MIDDLE);
+  std::string tech =
+      Org("Shenzhen Payments", "countries/CN", iv1::ORGANIZATION_TYPE_PRIVATE_SECTOR);
+  std::vector<std::string> names;
+  for (int i = 0; i < 30; ++i)
+    names.push_back(Project("Hub " + std::to_string(i), "countries/KE", tech).name());
+  // Now scoring starts on the data already there (its events happened before it existed).
+  StartStack(/*with_scoring=*/true);
+  iv1::Project late = Project("Hub added during bootstrap", "countries/KE", tech);
+  names.push_back(late.name());
+  ASSERT_TRUE(WaitFor([&] {
+    for (const auto& n : names) {
+      if (!ScoreOf(n).has_value()) return false;
+    }
+    return true;
+  })) << "not every project was scored";
+  v1::RankProjectsRequest rank;
+  rank.set_page_size(10);
+  v1::RankProjectsResponse page;
+  ASSERT_TRUE(WaitFor([&] {
+    return Call([&](auto* c) { return scoring_->RankProjects(c, rank, &page); }).ok() &&
+           page.total_size() == 31;
+  }));
+  EXPECT_EQ(page.scores_size(), 10);
+  for (int i = 1; i < page.scores_size(); ++i)
+    EXPECT_GE(page.scores(i - 1).total(), page.scores(i).total());
+  int seen = page.scores_size();
+  while (!page.next_page_token().empty()) {
+    rank.set_page_token(page.next_page_token());
+    ASSERT_TRUE(Call([&](auto* c) { return scoring_->RankProjects(c, rank, &page); }).ok());
+    seen += page.scores_size();
+  }
+  EXPECT_EQ(seen, 31);
+}
+
+TEST_F(ScoringTest, EgyptAndSouthAfricaSubsetScoresEndToEnd) {
+  const char* env = std::getenv("STP_SHARED_DATA");
+  std::string d = env ? env : "/work/shared/data";
+  if (!std::ifstream(d + "/countries/iso3166-countries-with-regional-codes.csv")) {
+    GTEST_SKIP() << "no shared data at " << d << "; the real-data scoring test is skipped";
+  }
+  StartStack();
+  auto countries = ingestion::JoinOfficialCountryFiles(
+      ReadFile(d + "/countries/iso3166-countries-with-regional-codes.csv"),
+      ReadFile(d + "/countries/worldbank-country-metadata-income-groups.csv"),
+      ReadFile(d + "/bri/gfdc-bri-countries-2023-12.csv"));
+  ASSERT_TRUE(countries.ok());
+  for (const auto& c : *countries) {
+    iv1::UpsertCountryRequest req;
+    *req.mutable_country() = c;
+    iv1::Country out;
+    ASSERT_TRUE(Call([&](auto* ctx) { return ingestion_->UpsertCountry(ctx, req, &out); }).ok());
+  }
+  int imported = 0;
+  for (auto [file, format] :
+       {std::pair{d + "/iati/derived/dportal-subset-eg-za-china-triangular-v2.03.xml",
+                  iv1::IMPORT_FORMAT_IATI_XML},
+        std::pair{d + "/chinese-finance/aiddata-gcof-v1.0-subset-stp-egypt-southafrica.csv",
+                  iv1::IMPORT_FORMAT_AIDDATA_CSV}}) {
+    std::string data = ReadFile(file);
+    grpc::ClientContext ctx;
+    testing::SetDeadline(&ctx, absl::Seconds(60));
+    iv1::ImportSummary summary;
+    auto writer = ingestion_->ImportProjects(&ctx, &summary);
+    iv1::ImportProjectsRequest first;
+    first.set_format(format);
+    writer->Write(first);
+    for (size_t off = 0; off < data.size(); off += 65536) {
+      iv1::ImportProjectsRequest m;
+      m.set_chunk(data.substr(off, 65536));
+      writer->Write(m);
+    }
+    writer->WritesDone();
+    ASSERT_TRUE(writer->Finish().ok());
+    imported += summary.created();
+  }
+  ASSERT_GT(imported, 100);
+  v1::GetPortfolioSummaryRequest req;
+  req.set_group_by(v1::GROUP_BY_COUNTRY);
+  v1::PortfolioSummary summary;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return Call([&](auto* c) {
+                 return scoring_->GetPortfolioSummary(c, req, &summary);
+               }).ok() &&
+               summary.overall().project_count() == imported;
+      },
+      absl::Seconds(30)))
+      << summary.overall().project_count() << " of " << imported << " scored";
+  std::printf("scored %d projects; tiers A %d, B %d, C %d, D %d; mean %.1f\n",
+              summary.overall().project_count(), summary.overall().tiers().a(),
+              summary.overall().tiers().b(), summary.overall().tiers().c(),
+              summary.overall().tiers().d(), summary.overall().mean_score());
+  for (const auto& g : summary.groups()) {
+    if (g.key() != "countries/EG" && g.key() != "countries/ZA") continue;
+    std::printf(
+        "  %-14s %3d projects, mean %.1f, median %.1f, A %d B %d C %d D %d, tier-A share %.2f "
+        "(base %.2f)\n",
+        g.label().c_str(), g.project_count(), g.mean_score(), g.median_score(), g.tiers().a(),
+        g.tiers().b(), g.tiers().c(), g.tiers().d(), g.tier_a_share(), summary.base_rate());
+    EXPECT_GT(g.project_count(), 10);
+    EXPECT_EQ(g.tiers().a() + g.tiers().b() + g.tiers().c() + g.tiers().d(), g.project_count());
+  }
+  req.set_group_by(v1::GROUP_BY_AVENUE);
+  ASSERT_TRUE(Call([&](auto* c) { return scoring_->GetPortfolioSummary(c, req, &summary); }).ok());
+  EXPECT_GE(summary.groups_size(), 3);
+}
+
+}  // namespace
+}  // namespace stp::scoring
