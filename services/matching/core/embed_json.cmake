@@ -1,0 +1,21 @@
+# cmake -DINPUT=<file.json> -DOUTPUT=<header.h> -P embed_json.cmake
+# Writes a header holding the JSON file as one raw string literal.
+file(READ ${INPUT} content)
+set(delimiter "stp_json")
+string(FIND "${content}" ")${delimiter}\"" clash)
+if(NOT clash EQUAL -1)
+  message(FATAL_ERROR "${INPUT} contains the raw-string delimiter )${delimiter}\"")
+endif()
+get_filename_component(source_name ${INPUT} NAME)
+set(header "// Generated from ${source_name} by embed_json.cmake. Do not edit.\n")
+string(APPEND header "#pragma once\n\nnamespace stp::matching::internal {\n\n")
+string(APPEND header "inline constexpr char kDefaultMatchingJson[] = R\"${delimiter}(${content})${delimiter}\";\n\n")
+string(APPEND header "}  // namespace stp::matching::internal\n")
+# Only touch the file when it changes, so dependants are not rebuilt needlessly.
+if(EXISTS ${OUTPUT})
+  file(READ ${OUTPUT} previous)
+  if(previous STREQUAL header)
+    return()
+  endif()
+endif()
+file(WRITE ${OUTPUT} "${header}")
