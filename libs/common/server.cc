@@ -12,9 +12,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
+#include "libs/common/grpc_status.h"
 #include "libs/common/ids.h"
 #include "libs/common/logging.h"
-#include "libs/common/status.h"
 
 namespace stp {
 

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "google/rpc/error_details.pb.h"
 #include "google/rpc/status.pb.h"
+#include "libs/common/grpc_status.h"
 
 namespace stp {
 namespace {

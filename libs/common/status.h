@@ -1,8 +1,6 @@
-// absl::Status helpers shared by every component, and the one mapping from absl::Status to
-// grpc::Status with google.rpc.Status details used at every service edge.
+// absl::Status helpers shared by every component: status macros, field violations and the
+// google.rpc error details carried as payloads. No gRPC here; grpc_status.h maps to gRPC.
 #pragma once
-
-#include <grpcpp/support/status.h>
 
 #include <map>
 #include <string>
@@ -71,11 +69,5 @@ absl::Status WithRetryInfo(absl::Status status, absl::Duration retry_delay);
 std::vector<FieldViolation> GetFieldViolations(const absl::Status& status);
 std::string GetErrorReason(const absl::Status& status);
 absl::Duration GetRetryDelay(const absl::Status& status);  // zero when absent
-
-// absl::Status -> grpc::Status carrying a serialized google.rpc.Status in the binary details:
-// every payload becomes an Any detail, and an ErrorInfo is added when there is none.
-grpc::Status ToGrpcStatus(const absl::Status& status);
-// grpc::Status -> absl::Status, keeping the google.rpc details as payloads.
-absl::Status FromGrpcStatus(const grpc::Status& status);
 
 }  // namespace stp

@@ -1,6 +1,7 @@
 #include "services/ingestion/ingestion_service.h"
 
 #include "absl/time/clock.h"
+#include "libs/common/grpc_status.h"
 #include "libs/common/logging.h"
 #include "services/ingestion/import_session.h"
 

@@ -4,8 +4,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "libs/common/grpc_status.h"
 #include "libs/common/logging.h"
-#include "libs/common/status.h"
 #include "libs/redis/streams.h"
 #include "services/notification/cursor.h"
 

@@ -10,6 +10,7 @@
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "libs/common/status.h"
+#include "libs/common/vocabulary.h"
 
 namespace stp::scoring {
 namespace {

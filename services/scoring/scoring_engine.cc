@@ -8,8 +8,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "google/protobuf/util/message_differencer.h"
+#include "libs/common/grpc_status.h"
 #include "libs/common/logging.h"
-#include "libs/common/status.h"
 #include "services/scoring/core/prefetched_records.h"
 
 namespace stp::scoring {

@@ -9,7 +9,7 @@
 #include <thread>
 
 #include "absl/strings/match.h"
-#include "libs/common/status.h"
+#include "libs/common/grpc_status.h"
 #include "libs/redis/streams.h"
 #include "services/ingestion/ingestion_module.h"
 #include "services/ingestion/reference_data.h"

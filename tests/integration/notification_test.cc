@@ -6,7 +6,7 @@
 #include <set>
 #include <thread>
 
-#include "libs/common/status.h"
+#include "libs/common/grpc_status.h"
 #include "services/ingestion/ingestion_module.h"
 #include "services/notification/cursor.h"
 #include "services/notification/notification_module.h"

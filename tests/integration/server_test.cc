@@ -9,7 +9,7 @@
 #include <thread>
 
 #include "grpc/health/v1/health.grpc.pb.h"
-#include "libs/common/status.h"
+#include "libs/common/grpc_status.h"
 #include "src/proto/grpc/reflection/v1alpha/reflection.grpc.pb.h"
 #include "tests/testing/echo_service.h"
 #include "tests/testing/grpc_testing.h"

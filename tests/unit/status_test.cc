@@ -1,9 +1,8 @@
-#include "libs/common/status.h"
-
 #include <gtest/gtest.h>
 
 #include "google/rpc/error_details.pb.h"
 #include "google/rpc/status.pb.h"
+#include "libs/common/grpc_status.h"
 
 namespace stp {
 namespace {

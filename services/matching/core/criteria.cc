@@ -8,7 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
-#include "services/matching/core/vocabulary.h"
+#include "libs/common/vocabulary.h"
 
 namespace stp::matching {
 namespace {

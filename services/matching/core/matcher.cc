@@ -8,9 +8,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "libs/common/status.h"
+#include "libs/common/vocabulary.h"
 #include "services/matching/core/consortium_search.h"
 #include "services/matching/core/criteria.h"
-#include "services/matching/core/vocabulary.h"
 
 namespace stp::matching {
 namespace {

@@ -23,59 +23,6 @@ std::string GroupThousands(double whole) {
 
 }  // namespace
 
-std::string IncomeGroupLabel(stp::common::v1::IncomeGroup group) {
-  switch (group) {
-    case stp::common::v1::INCOME_GROUP_LOW:
-      return "low income";
-    case stp::common::v1::INCOME_GROUP_LOWER_MIDDLE:
-      return "lower-middle income";
-    case stp::common::v1::INCOME_GROUP_UPPER_MIDDLE:
-      return "upper-middle income";
-    case stp::common::v1::INCOME_GROUP_HIGH:
-      return "high income";
-    default:
-      return "unknown income";
-  }
-}
-
-std::string AvenueLabel(stp::common::v1::Avenue avenue) {
-  switch (avenue) {
-    case stp::common::v1::AVENUE_E_COMMERCE:
-      return "e-commerce";
-    case stp::common::v1::AVENUE_E_MANUFACTURING:
-      return "e-manufacturing";
-    case stp::common::v1::AVENUE_PUBLIC_HEALTH:
-      return "public health";
-    case stp::common::v1::AVENUE_GREEN_GROWTH:
-      return "green growth";
-    case stp::common::v1::AVENUE_AGRICULTURE:
-      return "agriculture";
-    default:
-      return "an unspecified avenue";
-  }
-}
-
-std::string StageLabel(stp::ingestion::v1::ProjectStage stage) {
-  switch (stage) {
-    case stp::ingestion::v1::PROJECT_STAGE_PROPOSED:
-      return "proposed";
-    case stp::ingestion::v1::PROJECT_STAGE_APPROVED:
-      return "approved";
-    case stp::ingestion::v1::PROJECT_STAGE_FINANCED:
-      return "financed";
-    case stp::ingestion::v1::PROJECT_STAGE_IMPLEMENTATION:
-      return "in implementation";
-    case stp::ingestion::v1::PROJECT_STAGE_COMPLETED:
-      return "completed";
-    case stp::ingestion::v1::PROJECT_STAGE_SUSPENDED:
-      return "suspended";
-    case stp::ingestion::v1::PROJECT_STAGE_CANCELLED:
-      return "cancelled";
-    default:
-      return "at an unknown stage";
-  }
-}
-
 std::string CountWord(int count) {
   static constexpr const char* kWords[] = {"zero", "one", "two", "three"};
   if (count >= 0 && count <= 3) return kWords[count];
@@ -99,7 +46,7 @@ std::string OrganizationLabel(const stp::ingestion::v1::Organization* organizati
 std::string Percent(double ratio) { return absl::StrFormat("%.0f%%", ratio * 100); }
 
 std::string Amount(absl::string_view currency, double amount) {
-  return absl::StrCat(currency, " ", GroupThousands(std::round(std::fabs(amount))));
+  return FormatMoney(amount, currency);
 }
 
 std::string IndicatorValue(double value) {

@@ -5,17 +5,14 @@
 #include <string>
 
 #include "absl/strings/string_view.h"
+#include "libs/common/vocabulary.h"
 #include "stp/common/v1/common.pb.h"
 #include "stp/ingestion/v1/resources.pb.h"
 
 namespace stp::scoring {
 
-// "low income", "lower-middle income", "upper-middle income", "high income", "unknown income".
-std::string IncomeGroupLabel(stp::common::v1::IncomeGroup group);
-// "e-commerce", "e-manufacturing", "public health", "green growth", "agriculture".
-std::string AvenueLabel(stp::common::v1::Avenue avenue);
-// "proposed", "in implementation", "cancelled", ...
-std::string StageLabel(stp::ingestion::v1::ProjectStage stage);
+// The enum labels (AvenueLabel, IncomeGroupLabel, StageLabel, ...) are the shared ones of
+// libs/common/vocabulary.h.
 // "one", "two", "three" (digits above).
 std::string CountWord(int count);
 // The country's display name, else its resource name.

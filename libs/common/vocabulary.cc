@@ -1,18 +1,13 @@
-#include "services/matching/core/vocabulary.h"
+#include "libs/common/vocabulary.h"
 
 #include <cmath>
 #include <cstdint>
 
 #include "absl/strings/str_cat.h"
 
-namespace stp::matching {
+namespace stp {
 
-using stp::common::v1::Avenue;
-using stp::common::v1::IncomeGroup;
-using stp::common::v1::PartnerRole;
-using stp::ingestion::v1::OrganizationType;
-
-std::string AvenueLabel(Avenue avenue) {
+std::string AvenueLabel(stp::common::v1::Avenue avenue) {
   switch (avenue) {
     case stp::common::v1::AVENUE_E_COMMERCE:
       return "e-commerce";
@@ -29,7 +24,7 @@ std::string AvenueLabel(Avenue avenue) {
   }
 }
 
-std::string RoleLabel(PartnerRole role) {
+std::string RoleLabel(stp::common::v1::PartnerRole role) {
   switch (role) {
     case stp::common::v1::PARTNER_ROLE_TECHNOLOGY_PARTNER:
       return "technology partner";
@@ -54,7 +49,7 @@ std::string RoleLabel(PartnerRole role) {
   }
 }
 
-std::string IncomeGroupLabel(IncomeGroup income_group) {
+std::string IncomeGroupLabel(stp::common::v1::IncomeGroup income_group) {
   switch (income_group) {
     case stp::common::v1::INCOME_GROUP_LOW:
       return "low income";
@@ -69,7 +64,7 @@ std::string IncomeGroupLabel(IncomeGroup income_group) {
   }
 }
 
-std::string OrganizationTypeLabel(OrganizationType type) {
+std::string OrganizationTypeLabel(stp::ingestion::v1::OrganizationType type) {
   switch (type) {
     case stp::ingestion::v1::ORGANIZATION_TYPE_GOVERNMENT:
       return "government";
@@ -92,8 +87,29 @@ std::string OrganizationTypeLabel(OrganizationType type) {
   }
 }
 
-std::string FormatMoney(double amount, const std::string& currency) {
-  const uint64_t whole = amount > 0 ? static_cast<uint64_t>(std::llround(amount)) : 0;
+std::string StageLabel(stp::ingestion::v1::ProjectStage stage) {
+  switch (stage) {
+    case stp::ingestion::v1::PROJECT_STAGE_PROPOSED:
+      return "proposed";
+    case stp::ingestion::v1::PROJECT_STAGE_APPROVED:
+      return "approved";
+    case stp::ingestion::v1::PROJECT_STAGE_FINANCED:
+      return "financed";
+    case stp::ingestion::v1::PROJECT_STAGE_IMPLEMENTATION:
+      return "in implementation";
+    case stp::ingestion::v1::PROJECT_STAGE_COMPLETED:
+      return "completed";
+    case stp::ingestion::v1::PROJECT_STAGE_SUSPENDED:
+      return "suspended";
+    case stp::ingestion::v1::PROJECT_STAGE_CANCELLED:
+      return "cancelled";
+    default:
+      return "at an unknown stage";
+  }
+}
+
+std::string FormatMoney(double amount, absl::string_view currency) {
+  const uint64_t whole = static_cast<uint64_t>(std::llround(std::fabs(amount)));
   std::string digits = absl::StrCat(whole);
   std::string grouped;
   for (size_t i = 0; i < digits.size(); ++i) {
@@ -103,4 +119,4 @@ std::string FormatMoney(double amount, const std::string& currency) {
   return currency.empty() ? grouped : absl::StrCat(currency, " ", grouped);
 }
 
-}  // namespace stp::matching
+}  // namespace stp
