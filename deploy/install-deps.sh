@@ -14,8 +14,14 @@ BUILD_PKGS=(
   prometheus-cpp-dev libcurl4-openssl-dev libxml2-dev nlohmann-json3-dev libssl-dev
   redis-server redis-tools openssl ca-certificates
 )
-# Tooling used by `make test` only.
+# Tooling used by `make test` only: fuzzers (clang), metric and manifest validation
+# (promtool, yamllint, node), partner clients (python grpcio, node).
 TEST_PKGS=(
+  clang-14 libclang-rt-14-dev
+  prometheus
+  yamllint
+  python3 python3-grpcio python3-protobuf
+  nodejs npm
 )
 
 want=("${BUILD_PKGS[@]}")

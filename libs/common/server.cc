@@ -376,8 +376,8 @@ void ServerRunner::AddService(grpc::Service* service, const std::string& health_
   health_.SetServing(health_name, false);
 }
 
-void ServerRunner::AddReadinessCheck(std::function<bool()> check) {
-  readiness_checks_.push_back(std::move(check));
+void ServerRunner::AddReadinessCheck(std::function<bool()> check, const std::string& only_service) {
+  readiness_checks_.emplace_back(std::move(check), only_service);
 }
 
 void ServerRunner::AddShutdownHook(std::function<void()> hook) {
@@ -439,10 +439,25 @@ absl::Status ServerRunner::Start() {
 
 void ServerRunner::UpdateReadiness() {
   if (stopping_.load()) return;
-  bool ready = true;
-  for (auto& check : readiness_checks_) ready = check() && ready;
-  health_.SetServing("", ready);
-  for (auto& [service, name] : services_) health_.SetServing(name, ready);
+  bool shared_ready = true;
+  std::map<std::string, bool> service_ready;
+  for (auto& [check, only] : readiness_checks_) {
+    bool ok = check();
+    if (only.empty()) {
+      shared_ready = shared_ready && ok;
+    } else {
+      auto [it, inserted] = service_ready.emplace(only, ok);
+      if (!inserted) it->second = it->second && ok;
+    }
+  }
+  bool all = shared_ready;
+  for (auto& [service, name] : services_) {
+    auto it = service_ready.find(name);
+    bool ready = shared_ready && (it == service_ready.end() || it->second);
+    health_.SetServing(name, ready);
+    all = all && ready;
+  }
+  health_.SetServing("", all);
 }
 
 void ServerRunner::ReadinessLoop() {

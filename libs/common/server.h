@@ -156,7 +156,8 @@ class ServerRunner {
   // Registers a service (not owned) and its health name ("stp.ingestion.v1.IngestionService").
   void AddService(grpc::Service* service, const std::string& health_name);
   // Readiness: every check must pass for the services to be SERVING. Polled on an interval.
-  void AddReadinessCheck(std::function<bool()> check);
+  // A check given a service's health name gates only that service (and the server as a whole).
+  void AddReadinessCheck(std::function<bool()> check, const std::string& only_service = "");
   // Run at shutdown after NOT_SERVING and before the server stops (end streams, stop workers).
   void AddShutdownHook(std::function<void()> hook);
 
@@ -184,7 +185,7 @@ class ServerRunner {
   ServerOptions options_;
   HealthService health_;
   std::vector<std::pair<grpc::Service*, std::string>> services_;
-  std::vector<std::function<bool()>> readiness_checks_;
+  std::vector<std::pair<std::function<bool()>, std::string>> readiness_checks_;
   std::vector<std::function<void()>> shutdown_hooks_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;

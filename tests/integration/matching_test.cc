@@ -1,0 +1,288 @@
+// The matching service with ingestion and scoring in one process on a private Redis: the index
+// follows events, needs resolve from projects, consortia form, feedback is kept, and a restart
+// catches up from its snapshot's cursor without a full reload.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <set>
+
+#include "libs/common/grpc_status.h"
+#include "services/ingestion/ingestion_module.h"
+#include "services/matching/core/organization_index.h"
+#include "services/matching/index_feed.h"
+#include "services/matching/matching_module.h"
+#include "services/scoring/scoring_module.h"
+#include "stp/ingestion/v1/ingestion_service.grpc.pb.h"
+#include "stp/matching/v1/matching_service.grpc.pb.h"
+#include "tests/testing/test_stack.h"
+
+namespace stp::matching {
+namespace {
+
+namespace iv1 = stp::ingestion::v1;
+using stp::common::v1::AVENUE_AGRICULTURE;
+using stp::common::v1::AVENUE_GREEN_GROWTH;
+using stp::common::v1::PARTNER_ROLE_FINANCIER;
+using stp::common::v1::PARTNER_ROLE_TECHNOLOGY_PARTNER;
+using stp::common::v1::PARTNER_ROLE_TRIANGULAR_PARTNER;
+using testing::TestStack;
+using testing::WaitFor;
+
+class MatchingTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto server = testing::RedisServer::Start();
+    ASSERT_TRUE(server.ok());
+    redis_ = std::move(*server);
+    std::vector<std::unique_ptr<Module>> modules;
+    modules.push_back(ingestion::NewIngestionModule());
+    modules.push_back(scoring::NewScoringModule());
+    stack_ = TestStack::Start(std::move(modules), redis_.get());
+    ASSERT_NE(stack_, nullptr);
+    ingestion_ = iv1::IngestionService::NewStub(stack_->channel());
+    using stp::common::v1::IncomeGroup;
+    for (auto [cc, income] : std::vector<std::pair<const char*, IncomeGroup>>{
+             {"EG", stp::common::v1::INCOME_GROUP_LOWER_MIDDLE},
+             {"CN", stp::common::v1::INCOME_GROUP_UPPER_MIDDLE},
+             {"DE", stp::common::v1::INCOME_GROUP_HIGH},
+             {"CI", stp::common::v1::INCOME_GROUP_LOWER_MIDDLE}}) {
+      iv1::UpsertCountryRequest req;
+      req.mutable_country()->set_alpha2(cc);
+      req.mutable_country()->set_display_name(cc);
+      req.mutable_country()->set_income_group(income);
+      req.mutable_country()->set_region(std::string(cc) == "CN"   ? "Asia"
+                                        : std::string(cc) == "DE" ? "Europe"
+                                                                  : "Africa");
+      iv1::Country out;
+      ASSERT_TRUE(Call([&](auto* c) { return ingestion_->UpsertCountry(c, req, &out); }).ok());
+    }
+    solar_ = Org("Sunrise Solar", "countries/CN", iv1::ORGANIZATION_TYPE_PRIVATE_SECTOR,
+                 {AVENUE_GREEN_GROWTH}, {23210, 23230}, {PARTNER_ROLE_TECHNOLOGY_PARTNER});
+    unido_ = Org("UNIDO", "", iv1::ORGANIZATION_TYPE_MULTILATERAL, {AVENUE_GREEN_GROWTH}, {},
+                 {PARTNER_ROLE_TRIANGULAR_PARTNER});
+    afdb_ = Org("African Development Bank", "countries/CI", iv1::ORGANIZATION_TYPE_DFI,
+                {AVENUE_GREEN_GROWTH}, {}, {PARTNER_ROLE_FINANCIER}, 500000000);
+    for (int i = 0; i < 3; ++i) {
+      others_.push_back(Org("Grain Co " + std::to_string(i), "countries/DE",
+                            iv1::ORGANIZATION_TYPE_PRIVATE_SECTOR, {AVENUE_AGRICULTURE}, {31120},
+                            {PARTNER_ROLE_TECHNOLOGY_PARTNER, PARTNER_ROLE_FINANCIER,
+                             PARTNER_ROLE_TRIANGULAR_PARTNER}));
+    }
+  }
+
+  void StartMatching(std::vector<std::string> flags = {}) {
+    std::vector<std::unique_ptr<Module>> modules;
+    modules.push_back(NewMatchingModule());
+    flags.push_back("--matching-ingestion-address=127.0.0.1:" + std::to_string(stack_->port()));
+    flags.push_back("--matching-ingestion-plaintext");
+    flags.push_back("--matching-scoring-address=127.0.0.1:" + std::to_string(stack_->port()));
+    flags.push_back("--matching-scoring-plaintext");
+    matching_stack_ = TestStack::Start(std::move(modules), redis_.get(), nullptr, flags);
+    ASSERT_NE(matching_stack_, nullptr);
+    matching_ = v1::MatchingService::NewStub(matching_stack_->channel());
+    ASSERT_TRUE(WaitFor([&] {
+      v1::FindPartnersResponse r;
+      return Find(EgyptGreenNeed(), &r).ok();
+    })) << "the index never loaded";
+  }
+
+  template <typename Fn>
+  grpc::Status Call(Fn fn) {
+    grpc::ClientContext ctx;
+    testing::SetDeadline(&ctx, absl::Seconds(30));
+    return fn(&ctx);
+  }
+
+  std::string Org(const std::string& name, const std::string& country, iv1::OrganizationType type,
+                  std::vector<stp::common::v1::Avenue> avenues, std::vector<int> sectors,
+                  std::vector<stp::common::v1::PartnerRole> roles, int64_t capacity = 0) {
+    iv1::CreateOrganizationRequest req;
+    auto* o = req.mutable_organization();
+    o->set_display_name(name);
+    o->set_country(country);
+    o->set_type(type);
+    for (auto a : avenues) o->add_avenues(a);
+    for (int s : sectors) o->add_dac_sectors(s);
+    for (auto r : roles) o->add_roles(r);
+    if (capacity > 0) {
+      o->mutable_financing_capacity()->set_currency_code("USD");
+      o->mutable_financing_capacity()->set_units(capacity);
+    }
+    iv1::Organization out;
+    EXPECT_TRUE(Call([&](auto* c) { return ingestion_->CreateOrganization(c, req, &out); }).ok());
+    return out.name();
+  }
+
+  v1::PartnerNeed EgyptGreenNeed() {
+    v1::PartnerNeed need;
+    need.set_host_country("countries/EG");
+    need.add_avenues(AVENUE_GREEN_GROWTH);
+    need.add_roles(PARTNER_ROLE_TECHNOLOGY_PARTNER);
+    need.add_roles(PARTNER_ROLE_TRIANGULAR_PARTNER);
+    need.add_roles(PARTNER_ROLE_FINANCIER);
+    need.mutable_budget()->set_currency_code("USD");
+    need.mutable_budget()->set_units(50000000);
+    return need;
+  }
+
+  grpc::Status Find(const v1::PartnerNeed& need, v1::FindPartnersResponse* out,
+                    int page_size = 10) {
+    v1::FindPartnersRequest req;
+    *req.mutable_need() = need;
+    req.set_page_size(page_size);
+    return Call([&](auto* c) { return matching_->FindPartners(c, req, out); });
+  }
+
+  std::vector<std::string> Names(const v1::FindPartnersResponse& r) {
+    std::vector<std::string> out;
+    for (const auto& c : r.candidates()) out.push_back(c.organization());
+    return out;
+  }
+
+  std::unique_ptr<testing::RedisServer> redis_;
+  std::unique_ptr<TestStack> stack_;
+  std::unique_ptr<TestStack> matching_stack_;
+  std::unique_ptr<iv1::IngestionService::Stub> ingestion_;
+  std::unique_ptr<v1::MatchingService::Stub> matching_;
+  std::string solar_, unido_, afdb_;
+  std::vector<std::string> others_;
+};
+
+TEST_F(MatchingTest, TheTriangularTeamForAnEgyptianGreenParkOutranksOrganisationsWithoutTheAvenue) {
+  StartMatching();
+  v1::FindPartnersResponse found;
+  ASSERT_TRUE(Find(EgyptGreenNeed(), &found).ok());
+  auto names = Names(found);
+  ASSERT_GE(names.size(), 6u);
+  std::set<std::string> top3(names.begin(), names.begin() + 3);
+  EXPECT_EQ(top3, (std::set<std::string>{solar_, unido_, afdb_}));
+  for (const auto& c : found.candidates()) {
+    EXPECT_FALSE(c.criteria().empty());
+    for (const auto& k : c.criteria()) EXPECT_FALSE(k.reason().empty());
+  }
+  v1::ProposeConsortiaRequest req;
+  *req.mutable_need() = EgyptGreenNeed();
+  v1::ProposeConsortiaResponse teams;
+  ASSERT_TRUE(Call([&](auto* c) { return matching_->ProposeConsortia(c, req, &teams); }).ok());
+  ASSERT_FALSE(teams.consortia().empty());
+  const auto& best = teams.consortia(0);
+  ASSERT_EQ(best.members_size(), 3);
+  EXPECT_EQ(best.members(0).candidate().organization(), solar_);
+  EXPECT_EQ(best.members(1).candidate().organization(), unido_);
+  EXPECT_EQ(best.members(2).candidate().organization(), afdb_);
+  EXPECT_TRUE(best.dfi_participation());
+  EXPECT_GT(teams.evaluated(), 0);
+}
+
+TEST_F(MatchingTest, TheIndexFollowsEventsAndNeedsResolveFromProjects) {
+  StartMatching();
+  // A new organisation becomes matchable without a restart; a deleted one disappears.
+  std::string wind =
+      Org("Gale Wind Turbines", "countries/CN", iv1::ORGANIZATION_TYPE_PRIVATE_SECTOR,
+          {AVENUE_GREEN_GROWTH}, {23210}, {PARTNER_ROLE_TECHNOLOGY_PARTNER});
+  v1::PartnerNeed need = EgyptGreenNeed();
+  v1::FindPartnersResponse found;
+  ASSERT_TRUE(WaitFor([&] {
+    auto names = (Find(need, &found), Names(found));
+    return std::count(names.begin(), names.end(), wind) == 1;
+  }));
+  iv1::DeleteOrganizationRequest del;
+  del.set_name(wind);
+  iv1::DeleteResponse dresp;
+  ASSERT_TRUE(Call([&](auto* c) { return ingestion_->DeleteOrganization(c, del, &dresp); }).ok());
+  ASSERT_TRUE(WaitFor([&] {
+    auto names = (Find(need, &found), Names(found));
+    return std::count(names.begin(), names.end(), wind) == 0;
+  }));
+  // A project's host, avenues and participants fill the need; its participants never return.
+  iv1::CreateProjectRequest create;
+  create.mutable_project()->set_title("Benban solar park extension");
+  create.mutable_project()->set_host_country("countries/EG");
+  create.mutable_project()->add_avenues(AVENUE_GREEN_GROWTH);
+  auto* part = create.mutable_project()->add_participants();
+  part->set_organization(solar_);
+  part->set_role(PARTNER_ROLE_TECHNOLOGY_PARTNER);
+  iv1::Project project;
+  ASSERT_TRUE(Call([&](auto* c) { return ingestion_->CreateProject(c, create, &project); }).ok());
+  v1::PartnerNeed by_project;
+  by_project.set_project(project.name());
+  by_project.add_roles(PARTNER_ROLE_TECHNOLOGY_PARTNER);
+  by_project.add_roles(PARTNER_ROLE_FINANCIER);
+  ASSERT_TRUE(Find(by_project, &found).ok());
+  auto names = Names(found);
+  EXPECT_EQ(std::count(names.begin(), names.end(), solar_), 0);
+  EXPECT_EQ(std::count(names.begin(), names.end(), afdb_), 1);
+  by_project.set_project("projects/0000000000000000");
+  grpc::Status missing = Find(by_project, &found);
+  EXPECT_EQ(missing.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+TEST_F(MatchingTest, BadNeedsNameEveryBadField) {
+  StartMatching();
+  v1::PartnerNeed need;
+  need.set_host_country("countries/XX");
+  v1::FindPartnersResponse found;
+  grpc::Status s = Find(need, &found, 1000);
+  ASSERT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  std::set<std::string> fields;
+  for (const auto& v : GetFieldViolations(FromGrpcStatus(s))) fields.insert(v.field);
+  EXPECT_TRUE(fields.count("need.roles")) << s.error_message();
+  EXPECT_TRUE(fields.count("need.host_country"));
+  EXPECT_TRUE(fields.count("page_size"));
+}
+
+TEST_F(MatchingTest, FeedbackIsRecordedAndListed) {
+  StartMatching();
+  v1::RecordMatchFeedbackRequest req;
+  req.mutable_feedback()->set_organization(afdb_);
+  req.mutable_feedback()->set_role(PARTNER_ROLE_FINANCIER);
+  req.mutable_feedback()->set_decision(v1::FEEDBACK_DECISION_ACCEPTED);
+  req.mutable_feedback()->set_comment("signed a term sheet");
+  req.set_request_id("fb-1");
+  v1::MatchFeedback f1, f2;
+  ASSERT_TRUE(Call([&](auto* c) { return matching_->RecordMatchFeedback(c, req, &f1); }).ok());
+  ASSERT_TRUE(Call([&](auto* c) { return matching_->RecordMatchFeedback(c, req, &f2); }).ok());
+  EXPECT_EQ(f1.name(), f2.name());
+  v1::ListMatchFeedbackRequest list;
+  list.set_organization(afdb_);
+  v1::ListMatchFeedbackResponse resp;
+  ASSERT_TRUE(Call([&](auto* c) { return matching_->ListMatchFeedback(c, list, &resp); }).ok());
+  ASSERT_EQ(resp.feedback_size(), 1);
+  EXPECT_EQ(resp.feedback(0).comment(), "signed a term sheet");
+  req.mutable_feedback()->clear_decision();
+  req.set_request_id("fb-2");
+  EXPECT_EQ(Call([&](auto* c) { return matching_->RecordMatchFeedback(c, req, &f1); }).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+TEST_F(MatchingTest, ARestartCatchesUpFromItsSnapshotWithoutAFullReload) {
+  std::string file = std::filesystem::temp_directory_path() /
+                     ("stp-matching-" + std::to_string(getpid()) + ".snap");
+  redis::RedisOptions o;
+  o.address = redis_->address();
+  redis::RedisClient client(o);
+  FeedOptions options;
+  options.snapshot_file = file;
+  {
+    OrganizationIndex index;
+    IndexFeed feed(&index, &client, redis::Keyspace(), options);
+    feed.Start(iv1::IngestionService::NewStub(stack_->channel()), nullptr, nullptr);
+    ASSERT_TRUE(WaitFor([&] { return feed.loaded(); }));
+    EXPECT_EQ(feed.load_kind(), "full");
+    EXPECT_EQ(index.organization_count(), 6u);
+    feed.Stop();  // writes the snapshot
+  }
+  std::string late = Org("Added While Down", "countries/CN", iv1::ORGANIZATION_TYPE_PRIVATE_SECTOR,
+                         {AVENUE_GREEN_GROWTH}, {}, {PARTNER_ROLE_TECHNOLOGY_PARTNER});
+  OrganizationIndex index;
+  IndexFeed feed(&index, &client, redis::Keyspace(), options);
+  feed.Start(nullptr, nullptr, nullptr);  // no registry to reload from: only the snapshot can work
+  ASSERT_TRUE(WaitFor([&] { return feed.loaded(); }));
+  EXPECT_EQ(feed.load_kind(), "snapshot");
+  ASSERT_TRUE(WaitFor([&] { return index.organization_count() == 7u; }));
+  feed.Stop();
+  std::filesystem::remove(file);
+}
+
+}  // namespace
+}  // namespace stp::matching
