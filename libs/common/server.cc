@@ -243,6 +243,9 @@ absl::StatusOr<RequestContext> CallHandler::Begin(const grpc::ServerContextBase&
     rc.principal = Principal::Service("local");  // authentication switched off (local runs)
   } else {
     absl::StatusOr<Principal> principal = auth_->Authenticate(ctx);
+    if (!principal.ok() && principal.status().code() != absl::StatusCode::kUnauthenticated) {
+      return principal.status();  // rate limited, or the credential store unavailable
+    }
     if (!principal.ok()) {
       if (metrics_ != nullptr) {
         std::string reason = GetErrorReason(principal.status());

@@ -1,9 +1,12 @@
 #include "libs/runtime/process.h"
 
 #include <cstdio>
+#include <fstream>
+#include <sstream>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "libs/common/ids.h"
 #include "libs/common/logging.h"
 #include "libs/common/status.h"
 
@@ -21,7 +24,15 @@ void ProcessConfig::RegisterFlags(FlagSet* flags) {
   flags->Bool("auth-disabled", &auth_disabled,
               "accept calls without credentials (every caller is an operator); local runs only");
   flags->String("service-api-key", &service_api_key,
-                "API key this process presents when it calls other services");
+                "OPERATOR API key this process presents when it calls services in other processes");
+  flags->String(
+      "client-cert-principals", &client_cert_principals_file,
+      "file mapping client-certificate identities (SAN or CN) to \"<organization or -> <ROLE>\"");
+  flags->Duration(
+      "auth-cache-ttl", &auth_cache_ttl,
+      "how long a looked-up API key is trusted before it is read again (a revocation takes "
+      "effect within this time)");
+  rate_limits.RegisterFlags(flags);
 }
 
 Process::Process(std::string program, ProcessConfig config)
@@ -30,6 +41,8 @@ Process::Process(std::string program, ProcessConfig config)
       keyspace_(config_.key_prefix, config_.partitions) {
   redis_ = std::make_unique<redis::RedisClient>(config_.redis, &metrics_);
   runner_ = std::make_unique<ServerRunner>(config_.server);
+  api_keys_ = std::make_unique<ApiKeyStore>(redis_.get(), keyspace_);
+  outgoing_credential_ = config_.service_api_key;
 }
 
 Process::~Process() { Shutdown(); }
@@ -74,6 +87,22 @@ std::shared_ptr<grpc::Channel> Process::ChannelTo(const std::string& service) {
 
 absl::Status Process::Start(std::vector<Module*> modules) {
   modules_ = std::move(modules);
+  if (!config_.auth_disabled) {
+    CertificatePrincipals certificates;
+    if (!config_.client_cert_principals_file.empty()) {
+      std::ifstream in(config_.client_cert_principals_file);
+      if (!in) return absl::NotFoundError("cannot read " + config_.client_cert_principals_file);
+      std::stringstream text;
+      text << in.rdbuf();
+      STP_ASSIGN_OR_RETURN(certificates, CertificatePrincipals::Parse(text.str()));
+    }
+    // Calls between services hosted here carry a random token that exists only in memory.
+    std::string process_token = HexEncode(SecureRandomBytes(32));
+    if (outgoing_credential_.empty()) outgoing_credential_ = process_token;
+    authenticator_ = std::make_unique<RedisAuthenticator>(
+        api_keys_.get(), redis_.get(), keyspace_, config_.rate_limits, std::move(certificates),
+        process_token, program_, config_.auth_cache_ttl);
+  }
   redis::RedisClient* redis = redis_.get();
   runner_->AddReadinessCheck(
       [redis] { return redis->Ping(absl::Now() + absl::Milliseconds(500)).ok(); });
@@ -93,12 +122,62 @@ void Process::Shutdown() {
   for (auto& pool : pools_) pool->Shutdown();
 }
 
+namespace {
+
+// Issues an OPERATOR key straight into Redis: the way in on a fresh install, before any key
+// exists to call the admin API with.
+int CreateOperatorKey(Process& process, const std::string& label, const std::string& file) {
+  absl::Time now = absl::Now();
+  if (!file.empty()) {
+    auto exists = process.api_keys().HasOperatorKey(now);
+    if (!exists.ok()) {
+      std::fprintf(stderr, "cannot reach Redis: %s\n",
+                   std::string(exists.status().message()).c_str());
+      return 1;
+    }
+    if (*exists) {
+      std::fprintf(stderr, "an operator key exists already; %s left as it is\n", file.c_str());
+      return 0;
+    }
+  }
+  auto created = process.api_keys().Create(
+      "", AccessRole::kOperator, label.empty() ? "bootstrap" : label, absl::ZeroDuration(), now);
+  if (!created.ok()) {
+    std::fprintf(stderr, "cannot create the key: %s\n",
+                 std::string(created.status().message()).c_str());
+    return 1;
+  }
+  if (file.empty()) {
+    std::printf("%s\n", created->second.c_str());
+    std::fprintf(stderr, "apiKeys/%s issued (OPERATOR); the key is shown only now\n",
+                 created->first.id.c_str());
+    return 0;
+  }
+  std::ofstream out(file, std::ios::trunc);
+  out << created->second << "\n";
+  if (!out) {
+    std::fprintf(stderr, "cannot write %s\n", file.c_str());
+    return 1;
+  }
+  std::fprintf(stderr, "apiKeys/%s issued (OPERATOR) and written to %s\n",
+               created->first.id.c_str(), file.c_str());
+  return 0;
+}
+
+}  // namespace
+
 int RunModules(int argc, char** argv, const std::string& program, const std::string& summary,
                std::vector<std::unique_ptr<Module>> modules) {
   ServerRunner::BlockTerminationSignals();
   ProcessConfig config;
   FlagSet flags(program, summary);
   config.RegisterFlags(&flags);
+  std::string create_operator_key, bootstrap_key_file;
+  flags.String(
+      "create-operator-key", &create_operator_key,
+      "issue an OPERATOR API key with this label, print it once, and exit (fresh installs)");
+  flags.String("bootstrap-key-file", &bootstrap_key_file,
+               "when no OPERATOR key exists yet, issue one and write it to this file, then exit");
   for (auto& m : modules) m->RegisterFlags(&flags);
   absl::Status parsed = flags.Parse(argc, argv);
   if (!parsed.ok()) {
@@ -119,6 +198,9 @@ int RunModules(int argc, char** argv, const std::string& program, const std::str
   SetLogService(program);
 
   Process process(program, config);
+  if (!create_operator_key.empty() || !bootstrap_key_file.empty()) {
+    return CreateOperatorKey(process, create_operator_key, bootstrap_key_file);
+  }
   if (!config.server.metrics_address.empty()) {
     absl::Status metrics = process.metrics().Serve(config.server.metrics_address);
     if (!metrics.ok()) {

@@ -17,6 +17,7 @@
 #include "libs/common/server.h"
 #include "libs/redis/keyspace.h"
 #include "libs/redis/redis.h"
+#include "libs/runtime/credentials.h"
 
 namespace stp {
 
@@ -30,6 +31,9 @@ struct ProcessConfig {
   std::string log_level = "info";
   bool auth_disabled = false;
   std::string service_api_key;  // credential this process presents to other services
+  std::string client_cert_principals_file;
+  absl::Duration auth_cache_ttl = absl::Seconds(5);  // a revoked key may work this long
+  RateLimits rate_limits;
 
   void RegisterFlags(FlagSet* flags);
 };
@@ -70,7 +74,10 @@ class Process {
   int port() const { return runner_->port(); }
   // The authenticator every call goes through (nullptr when authentication is disabled).
   Authenticator* authenticator() { return authenticator_.get(); }
-  void set_authenticator(std::unique_ptr<Authenticator> a) { authenticator_ = std::move(a); }
+  ApiKeyStore& api_keys() { return *api_keys_; }
+  // The credential to present on calls to other services: the configured service key, or this
+  // process's own in-memory token (valid only for services it hosts).
+  const std::string& outgoing_credential() const { return outgoing_credential_; }
 
   // A channel to another service: in-process when this process hosts it, otherwise the
   // address of the --<service>-address flag (for example --ingestion-address).
@@ -87,7 +94,9 @@ class Process {
   Metrics metrics_;
   std::unique_ptr<redis::RedisClient> redis_;
   redis::Keyspace keyspace_;
+  std::unique_ptr<ApiKeyStore> api_keys_;
   std::unique_ptr<Authenticator> authenticator_;
+  std::string outgoing_credential_;
   std::unique_ptr<ServerRunner> runner_;
   std::vector<Module*> modules_;
   std::vector<std::unique_ptr<WorkerPool>> pools_;

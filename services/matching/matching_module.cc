@@ -55,7 +55,7 @@ class MatchingModule : public Module {
       process.SetRemoteAddress("ingestion", ingestion_address_, ingestion_plaintext_);
     if (!scoring_address_.empty())
       process.SetRemoteAddress("scoring", scoring_address_, scoring_plaintext_);
-    std::string key = process.config().service_api_key;
+    std::string key = process.outgoing_credential();
     decorate_ = [key](grpc::ClientContext* ctx) {
       if (!key.empty()) ctx->AddMetadata("authorization", "Bearer " + key);
     };

@@ -70,7 +70,7 @@ class ScoringModule : public Module {
     if (process.Hosts("ingestion") || !ingestion_address_.empty()) {
       ingestion = stp::ingestion::v1::IngestionService::NewStub(process.ChannelTo("ingestion"));
     }
-    std::string key = process.config().service_api_key;
+    std::string key = process.outgoing_credential();
     engine_impl_->Start(ingestion, [key](grpc::ClientContext* ctx) {
       if (!key.empty()) ctx->AddMetadata("authorization", "Bearer " + key);
     });

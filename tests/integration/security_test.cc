@@ -1,0 +1,450 @@
+// Credentials, rights, hidden projects, rate limits and mutual TLS, through the real stack.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "libs/common/grpc_status.h"
+#include "services/admin/admin_module.h"
+#include "services/ingestion/ingestion_module.h"
+#include "services/matching/matching_module.h"
+#include "services/notification/notification_module.h"
+#include "services/scoring/scoring_module.h"
+#include "stp/admin/v1/admin_service.grpc.pb.h"
+#include "stp/ingestion/v1/ingestion_service.grpc.pb.h"
+#include "stp/matching/v1/matching_service.grpc.pb.h"
+#include "stp/notification/v1/notification_service.grpc.pb.h"
+#include "stp/scoring/v1/scoring_service.grpc.pb.h"
+#include "tests/testing/test_stack.h"
+
+namespace stp {
+namespace {
+
+namespace iv1 = stp::ingestion::v1;
+using testing::TestStack;
+using testing::WaitFor;
+
+std::vector<std::unique_ptr<Module>> AllModules() {
+  std::vector<std::unique_ptr<Module>> modules;
+  modules.push_back(ingestion::NewIngestionModule());
+  modules.push_back(admin::NewAdminModule());
+  modules.push_back(scoring::NewScoringModule());
+  modules.push_back(matching::NewMatchingModule());
+  modules.push_back(notification::NewNotificationModule());
+  return modules;
+}
+
+class SecurityTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto server = testing::RedisServer::Start();
+    ASSERT_TRUE(server.ok());
+    redis_ = std::move(*server);
+    stack_ = TestStack::Start(AllModules(), redis_.get(), [](ProcessConfig* c) {
+      c->auth_disabled = false;
+      c->auth_cache_ttl = absl::ZeroDuration();
+      c->rate_limits.reader_per_second = 20;
+      c->rate_limits.burst_seconds = 1;
+    });
+    ASSERT_NE(stack_, nullptr);
+    operator_key_ = IssueDirect(AccessRole::kOperator, "");
+    ingestion_ = iv1::IngestionService::NewStub(stack_->channel());
+    for (const char* cc : {"EG", "CN"}) {
+      iv1::UpsertCountryRequest req;
+      req.mutable_country()->set_alpha2(cc);
+      req.mutable_country()->set_display_name(cc);
+      iv1::Country out;
+      ASSERT_TRUE(
+          As(operator_key_, [&](auto* c) { return ingestion_->UpsertCountry(c, req, &out); }).ok());
+    }
+    org_a_ = Org("Org A");
+    org_b_ = Org("Org B");
+    partner_a_ = Issue(org_a_, stp::admin::v1::ACCESS_ROLE_PARTNER);
+    partner_b_ = Issue(org_b_, stp::admin::v1::ACCESS_ROLE_PARTNER);
+    reader_b_ = Issue(org_b_, stp::admin::v1::ACCESS_ROLE_READER);
+  }
+
+  // A key straight into the store, as --create-operator-key does on a fresh install.
+  std::string IssueDirect(AccessRole role, const std::string& org) {
+    auto created =
+        stack_->process().api_keys().Create(org, role, "test", absl::ZeroDuration(), absl::Now());
+    EXPECT_TRUE(created.ok()) << created.status();
+    return created->second;
+  }
+
+  std::string Issue(const std::string& org, stp::admin::v1::AccessRole role, int64_t ttl = 0) {
+    auto admin = stp::admin::v1::AdminService::NewStub(stack_->channel());
+    stp::admin::v1::CreateApiKeyRequest req;
+    req.mutable_api_key()->set_organization(org);
+    req.mutable_api_key()->set_role(role);
+    req.set_ttl_seconds(ttl);
+    stp::admin::v1::CreateApiKeyResponse resp;
+    grpc::Status s = As(operator_key_, [&](auto* c) { return admin->CreateApiKey(c, req, &resp); });
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return resp.secret();
+  }
+
+  std::string Org(const std::string& name) {
+    iv1::CreateOrganizationRequest req;
+    req.mutable_organization()->set_display_name(name);
+    req.mutable_organization()->set_country("countries/CN");
+    iv1::Organization out;
+    EXPECT_TRUE(As(operator_key_, [&](auto* c) {
+                  return ingestion_->CreateOrganization(c, req, &out);
+                }).ok());
+    return out.name();
+  }
+
+  template <typename Fn>
+  grpc::Status As(const std::string& key, Fn fn) {
+    grpc::ClientContext ctx;
+    testing::SetDeadline(&ctx, absl::Seconds(20));
+    if (!key.empty()) ctx.AddMetadata("authorization", "Bearer " + key);
+    return fn(&ctx);
+  }
+
+  iv1::CreateProjectRequest ProjectOf(const std::string& org, iv1::Visibility visibility) {
+    iv1::CreateProjectRequest req;
+    req.mutable_project()->set_title("Secret Suez green park " + std::to_string(++n_));
+    req.mutable_project()->set_host_country("countries/EG");
+    req.mutable_project()->add_avenues(stp::common::v1::AVENUE_GREEN_GROWTH);
+    req.mutable_project()->set_visibility(visibility);
+    auto* part = req.mutable_project()->add_participants();
+    part->set_organization(org);
+    part->set_role(stp::common::v1::PARTNER_ROLE_TECHNOLOGY_PARTNER);
+    return req;
+  }
+
+  std::unique_ptr<testing::RedisServer> redis_;
+  std::unique_ptr<TestStack> stack_;
+  std::unique_ptr<iv1::IngestionService::Stub> ingestion_;
+  std::string operator_key_, partner_a_, partner_b_, reader_b_, org_a_, org_b_;
+  int n_ = 0;
+};
+
+TEST_F(SecurityTest, MissingMalformedUnknownRevokedAndExpiredKeysAreUnauthenticated) {
+  iv1::GetCountryRequest get;
+  get.set_name("countries/EG");
+  iv1::Country out;
+  auto call = [&](const std::string& key) {
+    return As(key, [&](auto* c) { return ingestion_->GetCountry(c, get, &out); });
+  };
+  EXPECT_TRUE(call(reader_b_).ok());
+  for (const std::string& bad : {std::string(), std::string("not-a-key"),
+                                 std::string("stp_0000000000000000_") + std::string(64, 'a')}) {
+    grpc::Status s = call(bad);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAUTHENTICATED) << bad;
+  }
+  {
+    grpc::ClientContext ctx;
+    ctx.AddMetadata("authorization", "Basic dXNlcjpwYXNz");
+    EXPECT_EQ(ingestion_->GetCountry(&ctx, get, &out).error_code(),
+              grpc::StatusCode::UNAUTHENTICATED);
+  }
+  // A right id with a wrong secret.
+  std::string forged =
+      reader_b_.substr(0, reader_b_.size() - 1) + (reader_b_.back() == 'a' ? "b" : "a");
+  EXPECT_EQ(call(forged).error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  // Revoked.
+  auto admin = stp::admin::v1::AdminService::NewStub(stack_->channel());
+  stp::admin::v1::ListApiKeysRequest list;
+  list.set_organization(org_b_);
+  stp::admin::v1::ListApiKeysResponse keys;
+  ASSERT_TRUE(As(operator_key_, [&](auto* c) { return admin->ListApiKeys(c, list, &keys); }).ok());
+  ASSERT_EQ(keys.api_keys_size(), 2);
+  std::string reader_name = "apiKeys/" + reader_b_.substr(4, 16);
+  stp::admin::v1::RevokeApiKeyRequest revoke;
+  revoke.set_name(reader_name);
+  stp::admin::v1::ApiKey revoked;
+  ASSERT_TRUE(
+      As(operator_key_, [&](auto* c) { return admin->RevokeApiKey(c, revoke, &revoked); }).ok());
+  EXPECT_TRUE(revoked.has_revoke_time());
+  grpc::Status s = call(reader_b_);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(GetErrorReason(FromGrpcStatus(s)), "REVOKED_CREDENTIALS");
+  // Expired.
+  std::string short_lived = Issue(org_b_, stp::admin::v1::ACCESS_ROLE_READER, 1);
+  EXPECT_TRUE(call(short_lived).ok());
+  absl::SleepFor(absl::Milliseconds(1100));
+  EXPECT_EQ(GetErrorReason(FromGrpcStatus(call(short_lived))), "EXPIRED_CREDENTIALS");
+  // Health stays open; the admin API is for operators only.
+  grpc::ClientContext hctx;
+  grpc::health::v1::HealthCheckResponse health;
+  EXPECT_TRUE(grpc::health::v1::Health::NewStub(stack_->channel())
+                  ->Check(&hctx, grpc::health::v1::HealthCheckRequest(), &health)
+                  .ok());
+  EXPECT_EQ(
+      As(partner_a_, [&](auto* c) { return admin->ListApiKeys(c, list, &keys); }).error_code(),
+      grpc::StatusCode::PERMISSION_DENIED);
+  // Failures are counted.
+  EXPECT_NE(stack_->process().metrics().Render().find("stp_auth_failures_total"),
+            std::string::npos);
+}
+
+TEST_F(SecurityTest, PartnersWriteOnlyWhatTheyTakePartInAndReadersOnlyRead) {
+  iv1::Project mine;
+  ASSERT_TRUE(As(partner_a_, [&](auto* c) {
+                return ingestion_->CreateProject(c, ProjectOf(org_a_, iv1::VISIBILITY_PUBLIC),
+                                                 &mine);
+              }).ok());
+  EXPECT_NE(mine.updated_by().find(org_a_), std::string::npos);
+  iv1::Project out;
+  // Not a participant of the new project.
+  EXPECT_EQ(As(partner_b_,
+               [&](auto* c) {
+                 return ingestion_->CreateProject(c, ProjectOf(org_a_, iv1::VISIBILITY_PUBLIC),
+                                                  &out);
+               })
+                .error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  iv1::UpdateProjectRequest up;
+  up.mutable_project()->set_name(mine.name());
+  up.mutable_project()->set_stage(iv1::PROJECT_STAGE_APPROVED);
+  up.mutable_update_mask()->add_paths("stage");
+  EXPECT_EQ(
+      As(partner_b_, [&](auto* c) { return ingestion_->UpdateProject(c, up, &out); }).error_code(),
+      grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(
+      As(reader_b_, [&](auto* c) { return ingestion_->UpdateProject(c, up, &out); }).error_code(),
+      grpc::StatusCode::PERMISSION_DENIED);
+  ASSERT_TRUE(As(partner_a_, [&](auto* c) { return ingestion_->UpdateProject(c, up, &out); }).ok());
+  iv1::UpsertCountryRequest country;
+  country.mutable_country()->set_alpha2("KE");
+  country.mutable_country()->set_display_name("Kenya");
+  iv1::Country c_out;
+  EXPECT_EQ(As(partner_a_, [&](auto* c) { return ingestion_->UpsertCountry(c, country, &c_out); })
+                .error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  // History names the principal.
+  iv1::GetProjectHistoryRequest hist;
+  hist.set_name(mine.name());
+  iv1::GetProjectHistoryResponse h;
+  ASSERT_TRUE(
+      As(reader_b_, [&](auto* c) { return ingestion_->GetProjectHistory(c, hist, &h); }).ok());
+  ASSERT_EQ(h.revisions_size(), 2);
+  EXPECT_NE(h.revisions(0).actor().find("apiKeys/"), std::string::npos);
+}
+
+TEST_F(SecurityTest, HiddenProjectsNeverShowToOutsiders) {
+  // B subscribes before anything happens; A too.
+  auto notifications = stp::notification::v1::NotificationService::NewStub(stack_->channel());
+  struct Watch {
+    grpc::ClientContext ctx;
+    std::unique_ptr<grpc::ClientReader<stp::notification::v1::SubscribeResponse>> reader;
+    std::vector<std::string> resources;
+    std::thread thread;
+  };
+  auto watch = [&](const std::string& key) {
+    auto w = std::make_unique<Watch>();
+    w->ctx.AddMetadata("authorization", "Bearer " + key);
+    w->reader = notifications->Subscribe(&w->ctx, stp::notification::v1::SubscribeRequest());
+    Watch* raw = w.get();
+    w->thread = std::thread([raw] {
+      stp::notification::v1::SubscribeResponse m;
+      while (raw->reader->Read(&m)) {
+        if (m.has_event()) raw->resources.push_back(m.event().resource());
+      }
+    });
+    return w;
+  };
+  auto watch_a = watch(partner_a_);
+  auto watch_b = watch(partner_b_);
+  absl::SleepFor(absl::Milliseconds(400));
+  iv1::Project hidden, open;
+  ASSERT_TRUE(As(partner_a_, [&](auto* c) {
+                return ingestion_->CreateProject(c, ProjectOf(org_a_, iv1::VISIBILITY_PARTICIPANTS),
+                                                 &hidden);
+              }).ok());
+  ASSERT_TRUE(As(partner_a_, [&](auto* c) {
+                return ingestion_->CreateProject(c, ProjectOf(org_a_, iv1::VISIBILITY_PUBLIC),
+                                                 &open);
+              }).ok());
+  auto scoring = stp::scoring::v1::ScoringService::NewStub(stack_->channel());
+  stp::scoring::v1::GetProjectScoreRequest score_req;
+  score_req.set_project(hidden.name());
+  stp::scoring::v1::Score score;
+  ASSERT_TRUE(WaitFor([&] {
+    return As(partner_a_, [&](auto* c) { return scoring->GetProjectScore(c, score_req, &score); })
+        .ok();
+  }));
+  // Outsiders: every read says it does not exist.
+  iv1::GetProjectRequest get;
+  get.set_name(hidden.name());
+  iv1::Project p;
+  EXPECT_EQ(
+      As(partner_b_, [&](auto* c) { return ingestion_->GetProject(c, get, &p); }).error_code(),
+      grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(As(reader_b_, [&](auto* c) { return ingestion_->GetProject(c, get, &p); }).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+  EXPECT_TRUE(As(operator_key_, [&](auto* c) { return ingestion_->GetProject(c, get, &p); }).ok());
+  iv1::GetProjectHistoryRequest hist;
+  hist.set_name(hidden.name());
+  iv1::GetProjectHistoryResponse h;
+  EXPECT_EQ(As(partner_b_, [&](auto* c) { return ingestion_->GetProjectHistory(c, hist, &h); })
+                .error_code(),
+            grpc::StatusCode::NOT_FOUND);
+  iv1::ListProjectsResponse list;
+  ASSERT_TRUE(As(partner_b_, [&](auto* c) {
+                return ingestion_->ListProjects(c, iv1::ListProjectsRequest(), &list);
+              }).ok());
+  ASSERT_EQ(list.projects_size(), 1);
+  EXPECT_EQ(list.projects(0).name(), open.name());
+  EXPECT_EQ(As(partner_b_, [&](auto* c) { return scoring->GetProjectScore(c, score_req, &score); })
+                .error_code(),
+            grpc::StatusCode::NOT_FOUND);
+  stp::scoring::v1::RankProjectsResponse rank;
+  ASSERT_TRUE(WaitFor([&] {
+    return As(operator_key_,
+              [&](auto* c) {
+                return scoring->RankProjects(c, stp::scoring::v1::RankProjectsRequest(), &rank);
+              })
+               .ok() &&
+           rank.total_size() == 2;
+  }));
+  ASSERT_TRUE(As(partner_b_, [&](auto* c) {
+                return scoring->RankProjects(c, stp::scoring::v1::RankProjectsRequest(), &rank);
+              }).ok());
+  EXPECT_EQ(rank.total_size(), 1);
+  auto matching = stp::matching::v1::MatchingService::NewStub(stack_->channel());
+  stp::matching::v1::FindPartnersRequest find;
+  find.mutable_need()->set_project(hidden.name());
+  find.mutable_need()->add_roles(stp::common::v1::PARTNER_ROLE_FINANCIER);
+  stp::matching::v1::FindPartnersResponse found;
+  grpc::Status s;
+  ASSERT_TRUE(WaitFor([&] {
+    s = As(partner_b_, [&](auto* c) { return matching->FindPartners(c, find, &found); });
+    return s.error_code() != grpc::StatusCode::UNAVAILABLE;  // the index is loaded
+  }));
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(s.error_message().find("does not exist"), std::string::npos);
+  EXPECT_TRUE(
+      As(partner_a_, [&](auto* c) { return matching->FindPartners(c, find, &found); }).ok());
+  // Subscriptions: A sees both projects (and the hidden one's score), B never the hidden one.
+  ASSERT_TRUE(WaitFor([&] {
+    return std::count(watch_a->resources.begin(), watch_a->resources.end(), hidden.name()) >= 2;
+  }));
+  absl::SleepFor(absl::Milliseconds(300));
+  EXPECT_EQ(std::count(watch_b->resources.begin(), watch_b->resources.end(), hidden.name()), 0);
+  EXPECT_GE(std::count(watch_b->resources.begin(), watch_b->resources.end(), open.name()), 1);
+  watch_a->ctx.TryCancel();
+  watch_b->ctx.TryCancel();
+  watch_a->thread.join();
+  watch_b->thread.join();
+}
+
+TEST_F(SecurityTest, RateLimitsAnswerResourceExhaustedWithRetryInfo) {
+  iv1::GetCountryRequest get;
+  get.set_name("countries/EG");
+  iv1::Country out;
+  int limited = 0;
+  absl::Duration delay;
+  for (int i = 0; i < 60; ++i) {
+    grpc::Status s = As(reader_b_, [&](auto* c) { return ingestion_->GetCountry(c, get, &out); });
+    if (s.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED) {
+      ++limited;
+      delay = GetRetryDelay(FromGrpcStatus(s));
+    }
+  }
+  EXPECT_GT(limited, 20);
+  EXPECT_GT(delay, absl::ZeroDuration());
+  // Another credential is not affected.
+  EXPECT_TRUE(As(partner_a_, [&](auto* c) { return ingestion_->GetCountry(c, get, &out); }).ok());
+  absl::SleepFor(delay + absl::Milliseconds(50));
+  EXPECT_TRUE(As(reader_b_, [&](auto* c) { return ingestion_->GetCountry(c, get, &out); }).ok());
+}
+
+// ---------------------------------------------------------------- mutual TLS
+
+class MutualTlsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() / ("stp-tls-" + std::to_string(getpid()));
+    std::filesystem::create_directories(dir_);
+    auto run = [&](const std::string& cmd) {
+      ASSERT_EQ(std::system(("cd " + dir_.string() + " && " + cmd + " >/dev/null 2>&1").c_str()), 0)
+          << cmd;
+    };
+    auto ca = [&](const std::string& name) {
+      run("openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=" + name + " -keyout " +
+          name + ".key -out " + name + ".crt");
+    };
+    auto leaf = [&](const std::string& name, const std::string& ca_name, const std::string& san) {
+      run("openssl req -newkey rsa:2048 -nodes -subj /CN=" + name + " -keyout " + name +
+          ".key -out " + name + ".csr");
+      std::ofstream(dir_ / (name + ".ext")) << "subjectAltName=" << san << "\n";
+      run("openssl x509 -req -in " + name + ".csr -CA " + ca_name + ".crt -CAkey " + ca_name +
+          ".key -CAcreateserial -days 2 -extfile " + name + ".ext -out " + name + ".crt");
+    };
+    ca("ca");
+    ca("foreign");
+    leaf("server", "ca", "DNS:localhost,IP:127.0.0.1");
+    leaf("partner", "ca", "URI:spiffe://stp/partner-a");
+    leaf("intruder", "foreign", "URI:spiffe://stp/partner-a");
+    auto server = testing::RedisServer::Start();
+    ASSERT_TRUE(server.ok());
+    redis_ = std::move(*server);
+    std::ofstream(dir_ / "principals") << "spiffe://stp/partner-a - READER\n";
+    std::vector<std::unique_ptr<Module>> modules;
+    modules.push_back(ingestion::NewIngestionModule());
+    std::string d = dir_.string();
+    stack_ = TestStack::Start(std::move(modules), redis_.get(), [d](ProcessConfig* c) {
+      c->auth_disabled = false;
+      c->server.plaintext = false;
+      c->server.tls_cert_file = d + "/server.crt";
+      c->server.tls_key_file = d + "/server.key";
+      c->server.tls_client_ca_file = d + "/ca.crt";
+      c->server.require_client_cert = true;
+      c->client_cert_principals_file = d + "/principals";
+    });
+    ASSERT_NE(stack_, nullptr);
+  }
+  void TearDown() override {
+    stack_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  std::string Read(const std::string& name) {
+    std::ifstream in(dir_ / name);
+    std::stringstream s;
+    s << in.rdbuf();
+    return s.str();
+  }
+
+  grpc::Status CallWith(const std::string& client) {
+    grpc::SslCredentialsOptions opts;
+    opts.pem_root_certs = Read("ca.crt");
+    if (!client.empty()) {
+      opts.pem_private_key = Read(client + ".key");
+      opts.pem_cert_chain = Read(client + ".crt");
+    }
+    grpc::ChannelArguments args;
+    args.SetSslTargetNameOverride("localhost");
+    args.SetInt("stp.test.client", static_cast<int>(std::hash<std::string>()(client)));
+    auto channel = grpc::CreateCustomChannel("127.0.0.1:" + std::to_string(stack_->port()),
+                                             grpc::SslCredentials(opts), args);
+    auto stub = iv1::IngestionService::NewStub(channel);
+    grpc::ClientContext ctx;
+    testing::SetDeadline(&ctx, absl::Seconds(5));
+    iv1::ListCountriesResponse out;
+    return stub->ListCountries(&ctx, iv1::ListCountriesRequest(), &out);
+  }
+
+  std::filesystem::path dir_;
+  std::unique_ptr<testing::RedisServer> redis_;
+  std::unique_ptr<TestStack> stack_;
+};
+
+TEST_F(MutualTlsTest, AGoodClientCertificateIsAPrincipalAndNoneOrAForeignOneIsRefused) {
+  grpc::Status good = CallWith("partner");
+  EXPECT_TRUE(good.ok()) << good.error_message();
+  EXPECT_EQ(CallWith("").error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(CallWith("intruder").error_code(), grpc::StatusCode::UNAVAILABLE);
+}
+
+}  // namespace
+}  // namespace stp
