@@ -4,7 +4,7 @@ BUILD_TYPE ?= RelWithDebInfo
 JOBS ?= 2
 CTEST_ARGS ?=
 
-.PHONY: all deps deps-test configure build test test-asan run bench format clean help
+.PHONY: all deps deps-test configure build test test-asan run bench format clean help stubs
 
 all: build
 
@@ -42,6 +42,11 @@ run: build
 
 bench: build
 	./bench/run.sh $(BUILD_DIR)
+
+# Python stubs for partners, generated from the protos into $(BUILD_DIR)/stubs/python.
+stubs: deps
+	./tools/python/generate.sh $(BUILD_DIR)/stubs/python
+	@echo "add $(BUILD_DIR)/stubs/python to PYTHONPATH; see examples/python/quickstart.py"
 
 format:
 	find libs services tools tests bench -name '*.cc' -o -name '*.h' | xargs clang-format -i
