@@ -220,6 +220,25 @@ grpc::ServerWriteReactor<HealthCheckResponse>* HealthService::Watch(
   return watcher;
 }
 
+namespace {
+
+// grpc.health.v1 Check on a second, plaintext port, answering from the main health service:
+// kubelet gRPC probes cannot speak TLS. It serves nothing else.
+class HealthMirror final : public grpc::health::v1::Health::CallbackService {
+ public:
+  explicit HealthMirror(HealthService* source) : source_(source) {}
+  grpc::ServerUnaryReactor* Check(grpc::CallbackServerContext* ctx,
+                                  const HealthCheckRequest* request,
+                                  HealthCheckResponse* response) override {
+    return source_->Check(ctx, request, response);
+  }
+
+ private:
+  HealthService* source_;
+};
+
+}  // namespace
+
 // ---------------------------------------------------------------- call handler
 
 CallHandler::CallHandler(std::string service, WorkerPool* pool, Metrics* metrics,
@@ -320,6 +339,9 @@ void ServerOptions::RegisterFlags(FlagSet* flags) {
   flags->String("listen", &listen_address, "gRPC listen address, host:port (port 0 picks one)");
   flags->String("metrics-listen", &metrics_address,
                 "Prometheus /metrics address, host:port; empty switches metrics off");
+  flags->String(
+      "health-listen", &health_address,
+      "an extra plaintext address serving only grpc.health.v1, for probes that cannot speak TLS");
   flags->Bool("plaintext", &plaintext,
               "serve without TLS; only for local runs on loopback, never in production");
   flags->String("tls-cert", &tls_cert_file,
@@ -433,6 +455,17 @@ absl::Status ServerRunner::Start() {
   if (server_ == nullptr || port_ == 0) {
     return absl::UnavailableError("cannot listen on " + options_.listen_address);
   }
+  if (!options_.health_address.empty()) {
+    health_mirror_ = std::make_unique<HealthMirror>(&health_);
+    grpc::ServerBuilder health_builder;
+    health_builder.AddListeningPort(options_.health_address, grpc::InsecureServerCredentials(),
+                                    &health_port_);
+    health_builder.RegisterService(health_mirror_.get());
+    health_server_ = health_builder.BuildAndStart();
+    if (health_server_ == nullptr || health_port_ == 0) {
+      return absl::UnavailableError("cannot listen on --health-listen " + options_.health_address);
+    }
+  }
   UpdateReadiness();
   readiness_thread_ = std::thread([this] { ReadinessLoop(); });
   LogInfo("serving",
@@ -485,6 +518,7 @@ void ServerRunner::Shutdown() {
   health_.Shutdown();
   server_->Shutdown(std::chrono::system_clock::now() +
                     absl::ToChronoMilliseconds(options_.shutdown_timeout));
+  if (health_server_ != nullptr) health_server_->Shutdown(std::chrono::system_clock::now());
   LogInfo("stopped");
 }
 

@@ -129,7 +129,8 @@ grpc::ServerUnaryReactor* ServeUnary(CallHandler* handler, grpc::CallbackServerC
 struct ServerOptions {
   std::string listen_address = "0.0.0.0:50051";
   std::string metrics_address = "0.0.0.0:9090";  // empty: no metrics endpoint
-  bool plaintext = false;                        // explicit opt-in for local runs
+  std::string health_address;  // a plaintext port serving only grpc.health.v1 (kubelet probes)
+  bool plaintext = false;      // explicit opt-in for local runs
   std::string tls_cert_file;
   std::string tls_key_file;
   std::string tls_client_ca_file;  // set: verify client certificates against it
@@ -163,6 +164,7 @@ class ServerRunner {
 
   absl::Status Start();
   int port() const { return port_; }
+  int health_port() const { return health_port_; }
   HealthService& health() { return health_; }
   // A channel into this server that skips the network (the all-in-one process uses it).
   std::shared_ptr<grpc::Channel> InProcessChannel(const grpc::ChannelArguments& args) {
@@ -188,7 +190,10 @@ class ServerRunner {
   std::vector<std::pair<std::function<bool()>, std::string>> readiness_checks_;
   std::vector<std::function<void()>> shutdown_hooks_;
   std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<grpc::Service> health_mirror_;
+  std::unique_ptr<grpc::Server> health_server_;
   int port_ = 0;
+  int health_port_ = 0;
   std::atomic<bool> stopping_{false};
   absl::Notification stop_readiness_;
   std::thread readiness_thread_;

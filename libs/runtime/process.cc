@@ -79,9 +79,23 @@ std::shared_ptr<grpc::Channel> Process::ChannelTo(const std::string& service) {
   auto it = remotes_.find(service);
   std::string address = it == remotes_.end() ? "" : it->second.first;
   bool plaintext = it == remotes_.end() ? true : it->second.second;
-  std::shared_ptr<grpc::ChannelCredentials> creds =
-      plaintext ? grpc::InsecureChannelCredentials()
-                : grpc::SslCredentials(grpc::SslCredentialsOptions());
+  std::shared_ptr<grpc::ChannelCredentials> creds = grpc::InsecureChannelCredentials();
+  if (!plaintext) {
+    // Other services may require client certificates: present this server's own certificate.
+    // Roots come from GRPC_DEFAULT_SSL_ROOTS_FILE_PATH when the cluster has its own CA.
+    grpc::SslCredentialsOptions ssl;
+    auto read = [](const std::string& path) {
+      std::ifstream in(path);
+      std::stringstream text;
+      text << in.rdbuf();
+      return text.str();
+    };
+    if (!config_.server.tls_cert_file.empty() && !config_.server.tls_key_file.empty()) {
+      ssl.pem_cert_chain = read(config_.server.tls_cert_file);
+      ssl.pem_private_key = read(config_.server.tls_key_file);
+    }
+    creds = grpc::SslCredentials(ssl);
+  }
   return grpc::CreateCustomChannel(address, creds, args);
 }
 

@@ -180,6 +180,29 @@ TEST_F(ServerTest, ShutdownReportsNotServingAndDrainsInFlightCalls) {
   EXPECT_FALSE(stub->Echo(&ctx, EchoRequest(), &resp).ok());
 }
 
+TEST_F(ServerTest, ASeparatePlaintextPortServesOnlyHealth) {
+  ServerOptions options = stp::testing::TestServerOptions();
+  options.health_address = "127.0.0.1:0";
+  pool_ = std::make_unique<WorkerPool>("test", 1, 4);
+  handler_ = std::make_unique<CallHandler>("echo", pool_.get(), &metrics_, nullptr);
+  echo_ = std::make_unique<stp::testing::EchoServiceImpl>(handler_.get());
+  runner_ = std::make_unique<ServerRunner>(options);
+  runner_->AddService(echo_.get(), kEcho);
+  ASSERT_TRUE(runner_->Start().ok());
+  ASSERT_GT(runner_->health_port(), 0);
+  auto probe = stp::testing::LocalChannel(runner_->health_port());
+  grpc::ClientContext ctx;
+  HealthCheckRequest req;
+  req.set_service(kEcho);
+  HealthCheckResponse resp;
+  ASSERT_TRUE(Health::NewStub(probe)->Check(&ctx, req, &resp).ok());
+  EXPECT_EQ(resp.status(), HealthCheckResponse::SERVING);
+  grpc::ClientContext echo_ctx;
+  EchoResponse echo_resp;
+  EXPECT_EQ(EchoService::NewStub(probe)->Echo(&echo_ctx, EchoRequest(), &echo_resp).error_code(),
+            grpc::StatusCode::UNIMPLEMENTED);
+}
+
 TEST_F(ServerTest, RefusesPlaintextUnlessAskedAndNeedsBothCertFiles) {
   ServerOptions options = stp::testing::TestServerOptions();
   options.plaintext = false;
