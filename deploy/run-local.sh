@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Starts the whole stack on this machine: a private Redis (AOF on, data in .run/redis) and the
-# four services on loopback, then waits until Ctrl-C and stops everything cleanly.
+# `make run`: starts the whole stack on this machine — a private Redis (AOF on, data in
+# .run/redis) and the four services on loopback, each its own process — loads the project's own
+# demo data set, shows the product working, then keeps serving until Ctrl-C stops everything.
 set -euo pipefail
 BUILD_DIR=${1:-build}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -35,27 +36,65 @@ for _ in $(seq 1 100); do
   redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break
   sleep 0.05
 done
-echo "redis        127.0.0.1:$REDIS_PORT (AOF in $RUN_DIR/redis)"
+echo "redis          127.0.0.1:$REDIS_PORT (AOF in .run/redis)"
 
 export STP_REDIS_ADDRESS="127.0.0.1:$REDIS_PORT"
-export STP_PLAINTEXT=true
-export STP_AUTH_DISABLED=${STP_AUTH_DISABLED:-true}
-addresses=()
+export STP_PLAINTEXT=true  # loopback only
+# The operator key of this local install: made once, kept in .run/operator.key.
+KEY_FILE="$RUN_DIR/operator.key"
+if [[ ! -s "$KEY_FILE" ]]; then
+  "$BIN/services/ingestion/stp-ingestion" --create-operator-key make-run >"$KEY_FILE" 2>/dev/null
+  chmod 600 "$KEY_FILE"
+fi
+API_KEY=$(cat "$KEY_FILE")
+export STP_SERVICE_API_KEY="$API_KEY"  # how the services call each other
+
+declare -A ADDR
 port=$(pick_port 50051)
 metrics=$(pick_port 9091)
 for svc in ingestion scoring matching notification; do
-  "$BIN/services/$svc/stp-$svc" --listen "127.0.0.1:$port" --metrics-listen "127.0.0.1:$metrics" \
+  ADDR[$svc]="127.0.0.1:$port"
+  port=$(pick_port $((port + 1)))
+done
+start() {
+  local svc=$1
+  shift
+  "$BIN/services/$svc/stp-$svc" --listen "${ADDR[$svc]}" --metrics-listen "127.0.0.1:$metrics" "$@" \
     >"$RUN_DIR/logs/$svc.log" 2>&1 &
   pids+=($!)
-  printf '%-12s 127.0.0.1:%s (metrics :%s, log %s)\n' "$svc" "$port" "$metrics" ".run/logs/$svc.log"
-  addresses+=("127.0.0.1:$port")
-  port=$(pick_port $((port + 1)))
+  printf '%-14s %s (metrics :%s, log .run/logs/%s.log)\n' "$svc" "${ADDR[$svc]}" "$metrics" "$svc"
   metrics=$(pick_port $((metrics + 1)))
-done
+}
+start ingestion
+start scoring --scoring-ingestion-address "${ADDR[ingestion]}" --scoring-ingestion-plaintext
+start matching --matching-ingestion-address "${ADDR[ingestion]}" --matching-ingestion-plaintext \
+  --matching-scoring-address "${ADDR[scoring]}" --matching-scoring-plaintext \
+  --matching-snapshot-file "$RUN_DIR/matching.snapshot"
+start notification
 
 echo
 echo "health:"
-"$BIN/tools/stpctl/stpctl" health --address "$(IFS=,; echo "${addresses[*]}")" --wait 20s
+"$BIN/tools/stpctl/stpctl" health --wait 30s \
+  --address "${ADDR[ingestion]},${ADDR[scoring]},${ADDR[matching]},${ADDR[notification]}"
+
 echo
-echo "The stack is serving. Press Ctrl-C to stop."
+DEMO=("$BIN/tools/demo/stp-demo" --api-key "$API_KEY" --address "${ADDR[ingestion]}"
+      --scoring-address "${ADDR[scoring]}" --matching-address "${ADDR[matching]}"
+      --notification-address "${ADDR[notification]}" --countries "$ROOT/deploy/demo/countries.csv")
+"${DEMO[@]}" load
+"${DEMO[@]}" show
+
+cat <<EOT
+
+The stack is serving. In another shell, use it with stpctl:
+
+  export STP_PLAINTEXT=true STP_API_KEY=\$(cat $KEY_FILE)
+  export STP_ADDRESS=${ADDR[ingestion]} STP_SCORING_ADDRESS=${ADDR[scoring]}
+  export STP_MATCHING_ADDRESS=${ADDR[matching]} STP_NOTIFICATION_ADDRESS=${ADDR[notification]}
+  $BUILD_DIR/tools/stpctl/stpctl projects list --host-country countries/EG
+  $BUILD_DIR/tools/stpctl/stpctl portfolio --by avenue --html report.html
+  $BUILD_DIR/tools/stpctl/stpctl watch
+
+Press Ctrl-C to stop.
+EOT
 wait "${pids[0]}"

@@ -434,8 +434,8 @@ absl::Status ImportSession::Flush() {
     std::string request_id = RecordRequestId(*r);
     std::string anchor = current.has_value() ? current->id : (xid.empty() ? request_id : xid);
     prepared.push_back(registry_->PrepareProjectWrite(rc_, change_source_, r->project, current,
-                                                      UpdateMask(r->project), request_id, "import",
-                                                      anchor));
+                                                      UpdateMask(r->project), request_id,
+                                                      Fingerprint(r->project), anchor));
     ops.push_back(prepared.back().op);
   }
   if (dry_run_) {
@@ -458,9 +458,21 @@ absl::Status ImportSession::Flush() {
         else
           summary_.set_updated(summary_.updated() + 1);
         break;
-      case WriteResult::Code::kDuplicateRequest:  // written by an earlier attempt of this import
-        summary_.set_unchanged(summary_.unchanged() + 1);
+      case WriteResult::Code::kDuplicateRequest: {
+        // Written by an earlier attempt of this import, if the content is the same.
+        std::string prior_fingerprint = results[i].detail.substr(results[i].detail.find('|') + 1);
+        std::string ours = ops[i].request_record.substr(ops[i].request_record.find('|') + 1);
+        if (prior_fingerprint == ours) {
+          summary_.set_unchanged(summary_.unchanged() + 1);
+        } else {
+          Reject(r,
+                 "this import's request_id was used before for different content of this record; "
+                 "import with "
+                 "a new request_id",
+                 {"request_id"});
+        }
         break;
+      }
       case WriteResult::Code::kExternalIdTaken:
         Reject(
             r,

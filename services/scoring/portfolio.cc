@@ -173,9 +173,10 @@ v1::PortfolioSummary Summarize(const std::vector<v1::Score>& scores, v1::GroupBy
   std::vector<v1::PortfolioGroup> out;
   for (auto& [key, members] : groups) {
     std::string text;
-    if (group_by == v1::GROUP_BY_AVENUE)
-      text = EnumLabel(key, "AVENUE_");
-    else if (group_by == v1::GROUP_BY_COOPERATION_MODEL)
+    if (group_by == v1::GROUP_BY_AVENUE) {
+      stp::common::v1::Avenue avenue;
+      text = stp::common::v1::Avenue_Parse(key, &avenue) ? AvenueLabel(avenue) : key;
+    } else if (group_by == v1::GROUP_BY_COOPERATION_MODEL)
       text = EnumLabel(key, "COOPERATION_MODEL_");
     else if (key.empty())
       text = "(no park)";
