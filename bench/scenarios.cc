@@ -80,6 +80,9 @@ double EchoStreamRate(const std::vector<std::shared_ptr<grpc::Channel>>& channel
 
 void RunAllScenarios(const BenchConfig& config, Report* report) {
   if (config.Wants("ingestion")) RunIngestionScenarios(config, report);
+  if (config.Wants("scoring")) RunScoringScenarios(config, report);
+  if (config.Wants("matching")) RunMatchingScenarios(config, report);
+  if (config.Wants("notification")) RunNotificationScenarios(config, report);
 }
 
 }  // namespace stp::bench

@@ -39,6 +39,9 @@ double EchoStreamRate(const std::vector<std::shared_ptr<grpc::Channel>>& channel
                       const BenchConfig& config);
 
 void RunIngestionScenarios(const BenchConfig& config, Report* report);
+void RunScoringScenarios(const BenchConfig& config, Report* report);
+void RunMatchingScenarios(const BenchConfig& config, Report* report);
+void RunNotificationScenarios(const BenchConfig& config, Report* report);
 void RunAllScenarios(const BenchConfig& config, Report* report);
 
 }  // namespace stp::bench

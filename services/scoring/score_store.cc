@@ -105,21 +105,21 @@ absl::StatusOr<std::vector<AppliedChange>> ScoreStore::Apply(
   return out;
 }
 
-absl::Status ScoreStore::UpdateDependents(const std::string& project_id,
-                                          const std::vector<std::string>& orgs_removed,
-                                          const std::vector<std::string>& orgs_added,
-                                          const std::vector<std::string>& countries_removed,
-                                          const std::vector<std::string>& countries_added) {
+absl::Status ScoreStore::UpdateDependents(const std::vector<DependencyChange>& changes) {
   std::vector<std::vector<std::string>> commands;
   auto key = [&](const char* kind, const std::string& name) {
     std::string id = IdOfName(name);
     return keyspace_.Key(keyspace_.PartitionOf(id), "scoring", "dep", kind, id);
   };
-  for (const auto& o : orgs_removed) commands.push_back({"SREM", key("org", o), project_id});
-  for (const auto& o : orgs_added) commands.push_back({"SADD", key("org", o), project_id});
-  for (const auto& c : countries_removed)
-    commands.push_back({"SREM", key("country", c), project_id});
-  for (const auto& c : countries_added) commands.push_back({"SADD", key("country", c), project_id});
+  for (const auto& c : changes) {
+    for (const auto& o : c.orgs_removed) commands.push_back({"SREM", key("org", o), c.project_id});
+    for (const auto& o : c.orgs_added) commands.push_back({"SADD", key("org", o), c.project_id});
+    for (const auto& n : c.countries_removed)
+      commands.push_back({"SREM", key("country", n), c.project_id});
+    for (const auto& n : c.countries_added)
+      commands.push_back({"SADD", key("country", n), c.project_id});
+  }
+  if (commands.empty()) return absl::OkStatus();
   STP_ASSIGN_OR_RETURN(auto replies, redis_->Pipeline(commands));
   for (const auto& r : replies) {
     if (redis::IsErrorReply(r.get())) return redis::ErrorReplyStatus(Str(r.get()));

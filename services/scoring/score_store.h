@@ -54,12 +54,13 @@ class ScoreStore {
 
   absl::StatusOr<std::vector<AppliedChange>> Apply(const std::vector<ReadModelChange>& changes,
                                                    absl::Time deadline = absl::InfiniteFuture());
-  // Records which organisations and countries a project reads (and no longer reads).
-  absl::Status UpdateDependents(const std::string& project_id,
-                                const std::vector<std::string>& orgs_removed,
-                                const std::vector<std::string>& orgs_added,
-                                const std::vector<std::string>& countries_removed,
-                                const std::vector<std::string>& countries_added);
+  // Which organisations and countries a project reads, and no longer reads.
+  struct DependencyChange {
+    std::string project_id;
+    std::vector<std::string> orgs_removed, orgs_added, countries_removed, countries_added;
+  };
+  // Records many projects' dependency changes in one round trip.
+  absl::Status UpdateDependents(const std::vector<DependencyChange>& changes);
   // Projects that read an organisation ("organizations/x") or a country ("countries/EG").
   absl::StatusOr<std::vector<std::string>> Dependents(const std::string& resource_name);
 

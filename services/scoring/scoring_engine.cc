@@ -146,6 +146,7 @@ absl::Status ScoringEngine::Handle(const std::vector<redis::StreamEntry>& entrie
   STP_ASSIGN_OR_RETURN(auto applied, store_->Apply(changes));
   std::set<std::string> affected;
   std::map<std::string, std::string> traceparents;
+  std::vector<ScoreStore::DependencyChange> dependency_changes;
   for (size_t i = 0; i < changes.size(); ++i) {
     if (!applied[i].applied) continue;  // seen before: nothing to do
     const ReadModelChange& c = changes[i];
@@ -153,10 +154,11 @@ absl::Status ScoringEngine::Handle(const std::vector<redis::StreamEntry>& entrie
       std::vector<std::string> old_orgs, old_countries, new_orgs, new_countries;
       DirectDependencies(applied[i].previous, &old_orgs, &old_countries);
       DirectDependencies(c.data, &new_orgs, &new_countries);
-      auto [orgs_removed, orgs_added] = Diff(old_orgs, new_orgs);
-      auto [countries_removed, countries_added] = Diff(old_countries, new_countries);
-      STP_RETURN_IF_ERROR(store_->UpdateDependents(c.id, orgs_removed, orgs_added,
-                                                   countries_removed, countries_added));
+      ScoreStore::DependencyChange d;
+      d.project_id = c.id;
+      std::tie(d.orgs_removed, d.orgs_added) = Diff(old_orgs, new_orgs);
+      std::tie(d.countries_removed, d.countries_added) = Diff(old_countries, new_countries);
+      dependency_changes.push_back(std::move(d));
       if (c.deleted) {
         affected.erase(c.id);
         STP_RETURN_IF_ERROR(store_->DeleteScore(c.id));
@@ -174,6 +176,7 @@ absl::Status ScoringEngine::Handle(const std::vector<redis::StreamEntry>& entrie
       }
     }
   }
+  STP_RETURN_IF_ERROR(store_->UpdateDependents(dependency_changes));
   if (affected.empty()) return absl::OkStatus();
   return Rescore({affected.begin(), affected.end()}, traceparents).status();
 }
@@ -327,12 +330,15 @@ absl::Status ScoringEngine::Bootstrap(iv1::IngestionService::StubInterface* inge
             {ModelKind::kProject, IdOfName(x.name()), x.revision(), false, x.SerializeAsString()});
       }
       STP_ASSIGN_OR_RETURN(auto applied, store_->Apply(changes));
+      std::vector<ScoreStore::DependencyChange> dependency_changes;
       for (size_t i = 0; i < changes.size(); ++i) {
         if (!applied[i].applied) continue;
-        std::vector<std::string> orgs, countries;
-        DirectDependencies(changes[i].data, &orgs, &countries);
-        STP_RETURN_IF_ERROR(store_->UpdateDependents(changes[i].id, {}, orgs, {}, countries));
+        ScoreStore::DependencyChange d;
+        d.project_id = changes[i].id;
+        DirectDependencies(changes[i].data, &d.orgs_added, &d.countries_added);
+        dependency_changes.push_back(std::move(d));
       }
+      STP_RETURN_IF_ERROR(store_->UpdateDependents(dependency_changes));
       counts[2] += changes.size();
       req.set_page_token(resp.next_page_token());
     } while (!req.page_token().empty());

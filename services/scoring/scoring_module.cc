@@ -83,7 +83,7 @@ class ScoringModule : public Module {
 
  private:
   std::string model_file_;
-  int workers_ = 4;
+  int workers_ = 8;
   EngineOptions engine_;
   absl::Duration snapshot_age_ = absl::Milliseconds(500);
   std::string ingestion_address_;
