@@ -14,16 +14,18 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "bench/bench_report.h"
-#include "bench/child_process.h"
 #include "bench/datagen.h"
 #include "bench/loadgen.h"
 #include "bench/scenarios.h"
 #include "libs/common/flags.h"
 #include "libs/redis/redis.h"
 #include "stp/testing/v1/echo.grpc.pb.h"
+#include "tests/testing/child_process.h"
 #include "tests/testing/redis_server.h"
 
 namespace stp::bench {
+
+using stp::testing::ChildProcess;
 namespace {
 
 std::string RunCommand(const std::string& cmd) {

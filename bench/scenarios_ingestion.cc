@@ -5,15 +5,17 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
-#include "bench/child_process.h"
 #include "bench/datagen.h"
 #include "bench/scenarios.h"
 #include "libs/common/ids.h"
 #include "libs/redis/redis.h"
 #include "stp/ingestion/v1/ingestion_service.grpc.pb.h"
+#include "tests/testing/child_process.h"
 #include "tests/testing/redis_server.h"
 
 namespace stp::bench {
+
+using stp::testing::ChildProcess;
 
 namespace v1 = stp::ingestion::v1;
 

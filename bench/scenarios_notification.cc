@@ -8,14 +8,16 @@
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
-#include "bench/child_process.h"
 #include "bench/scenarios.h"
 #include "libs/redis/redis.h"
 #include "stp/events/v1/events.pb.h"
 #include "stp/notification/v1/notification_service.grpc.pb.h"
+#include "tests/testing/child_process.h"
 #include "tests/testing/redis_server.h"
 
 namespace stp::bench {
+
+using stp::testing::ChildProcess;
 
 namespace nv1 = stp::notification::v1;
 

@@ -5,16 +5,18 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
-#include "bench/child_process.h"
 #include "bench/datagen.h"
 #include "bench/scenarios.h"
 #include "libs/redis/redis.h"
 #include "stp/ingestion/v1/ingestion_service.grpc.pb.h"
 #include "stp/scoring/v1/score.pb.h"
 #include "stp/scoring/v1/scoring_service.grpc.pb.h"
+#include "tests/testing/child_process.h"
 #include "tests/testing/redis_server.h"
 
 namespace stp::bench {
+
+using stp::testing::ChildProcess;
 
 namespace iv1 = stp::ingestion::v1;
 namespace sv1 = stp::scoring::v1;

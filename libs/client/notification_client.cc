@@ -103,12 +103,18 @@ absl::Status Subscription::ReadStream(bool* delivered_any) {
       *delivered_any = true;
       if (options_.on_live) options_.on_live();
     }
+    bool enough = false;
     if (message.has_event() && IsNew(message.event())) {
       handler_(message.event(), message.cursor());
-      events_delivered_.fetch_add(1);
+      int64_t delivered = events_delivered_.fetch_add(1) + 1;
+      enough = options_.max_events > 0 && delivered >= options_.max_events;
     }
     // Only after the handler is done with the event, so a persisted cursor never skips one.
     SetCursor(message.cursor());
+    if (enough) {
+      Cancel();
+      break;
+    }
   }
   grpc::Status status = reader->Finish();
   {

@@ -27,6 +27,8 @@ struct SubscribeOptions {
   std::string cursor;
   // Seconds between heartbeats on an idle stream, 1 to 300; 0 is the server's 15.
   int heartbeat_seconds = 0;
+  // End the subscription (with OK) after handing this many events to the handler; 0: never.
+  int64_t max_events = 0;
   // Reconnection backoff. max_attempts counts consecutive connections that fail before
   // delivering anything; 0 reconnects until cancelled.
   RetryPolicy reconnect{.max_attempts = 0,

@@ -54,6 +54,8 @@ bool ParseLogLevel(absl::string_view text, LogLevel* level) {
   return true;
 }
 
+bool LogEnabled(LogLevel level) { return level >= g_level; }
+
 void Log(LogLevel level, absl::string_view message, const nlohmann::json& fields) {
   if (level < g_level) return;
   nlohmann::json line = nlohmann::json::object();

@@ -40,6 +40,8 @@ void SetLogLevel(LogLevel level);
 bool ParseLogLevel(absl::string_view text, LogLevel* level);
 
 void Log(LogLevel level, absl::string_view message, const nlohmann::json& fields = nullptr);
+// True when a line at `level` would be written (check before building costly fields).
+bool LogEnabled(LogLevel level);
 inline void LogDebug(absl::string_view m, const nlohmann::json& f = nullptr) {
   Log(LogLevel::kDebug, m, f);
 }

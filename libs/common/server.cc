@@ -319,6 +319,8 @@ grpc::ServerUnaryReactor* CallHandler::Unary(grpc::CallbackServerContext* ctx, c
         status.code() == absl::StatusCode::kUnknown) {
       LogError("call failed", {{"code", absl::StatusCodeToString(status.code())},
                                {"error", std::string(status.message())}});
+    } else if (LogEnabled(LogLevel::kDebug)) {
+      LogDebug("call", {{"code", absl::StatusCodeToString(status.code())}});
     }
     finish(status, rc->request_id);
   });

@@ -1,4 +1,4 @@
-#include "bench/child_process.h"
+#include "tests/testing/child_process.h"
 
 #include <fcntl.h>
 #include <grpcpp/grpcpp.h>
@@ -9,7 +9,7 @@
 #include "absl/time/clock.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 
-namespace stp::bench {
+namespace stp::testing {
 
 absl::Status ChildProcess::Start(const std::vector<std::string>& argv, const std::string& address,
                                  const std::string& log_file, absl::Duration timeout) {
@@ -67,4 +67,4 @@ void ChildProcess::Stop() {
   pid_ = -1;
 }
 
-}  // namespace stp::bench
+}  // namespace stp::testing

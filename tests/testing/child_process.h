@@ -10,7 +10,7 @@
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 
-namespace stp::bench {
+namespace stp::testing {
 
 class ChildProcess {
  public:
@@ -30,4 +30,4 @@ class ChildProcess {
   pid_t pid_ = -1;
 };
 
-}  // namespace stp::bench
+}  // namespace stp::testing
