@@ -22,6 +22,7 @@ TEST_PKGS=(
   yamllint
   python3 python3-grpcio python3-protobuf
   nodejs npm
+  chromium
 )
 
 want=("${BUILD_PKGS[@]}")

@@ -23,7 +23,8 @@ namespace nv1 = stp::notification::v1;
 struct SubscribeOptions {
   nv1::EventFilter filter;
   // Resume after this cursor (one persisted from Subscription::cursor()). Empty: the events
-  // committed from the first connection on.
+  // committed from the first connection on; if that connection drops before its first message
+  // (on_live), events of that moment can be missed, so pass a cursor when none may be lost.
   std::string cursor;
   // Seconds between heartbeats on an idle stream, 1 to 300; 0 is the server's 15.
   int heartbeat_seconds = 0;
