@@ -37,6 +37,20 @@ std::string DefaultReason(absl::StatusCode code) {
   return absl::AsciiStrToUpper(absl::StatusCodeToString(code));
 }
 
+// Error details travel in HTTP/2 trailers, which gRPC clients cap at 8 KiB by default: a
+// refusal naming thousands of fields, or quoting a huge value back, would reach the client as
+// RESOURCE_EXHAUSTED "metadata size exceeds limit" instead of its field violations.
+constexpr size_t kMaxViolationText = 200;    // per field path and per description
+constexpr size_t kMaxViolationBytes = 2048;  // every violation of the BadRequest together
+
+// At most about `max` bytes, cut at a character boundary (the strings must stay UTF-8).
+std::string Shortened(absl::string_view text, size_t max) {
+  if (text.size() <= max) return std::string(text);
+  size_t end = max;
+  while (end > 0 && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80) --end;
+  return absl::StrCat(text.substr(0, end), "...");
+}
+
 }  // namespace
 
 absl::Status FieldViolations::ToStatus(absl::string_view message) const {
@@ -44,13 +58,17 @@ absl::Status FieldViolations::ToStatus(absl::string_view message) const {
   google::rpc::BadRequest bad_request;
   std::string summary(message);
   summary += ": ";
+  size_t bytes = 0;
   for (size_t i = 0; i < violations_.size(); ++i) {
-    auto* v = bad_request.add_field_violations();
-    v->set_field(violations_[i].field);
-    v->set_description(violations_[i].description);
-    if (i < 3)
-      absl::StrAppend(&summary, i ? "; " : "", violations_[i].field, ": ",
-                      violations_[i].description);
+    std::string field = Shortened(violations_[i].field, kMaxViolationText);
+    std::string description = Shortened(violations_[i].description, kMaxViolationText);
+    bytes += field.size() + description.size();
+    if (i == 0 || bytes <= kMaxViolationBytes) {
+      auto* v = bad_request.add_field_violations();
+      v->set_field(field);
+      v->set_description(description);
+    }
+    if (i < 3) absl::StrAppend(&summary, i ? "; " : "", field, ": ", description);
   }
   if (violations_.size() > 3) absl::StrAppend(&summary, "; and ", violations_.size() - 3, " more");
   absl::Status status = absl::InvalidArgumentError(summary);

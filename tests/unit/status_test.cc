@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include "absl/strings/match.h"
 #include "google/rpc/error_details.pb.h"
 #include "google/rpc/status.pb.h"
 #include "libs/common/grpc_status.h"
@@ -19,6 +20,42 @@ TEST(StatusTest, FieldViolationsBecomeOneInvalidArgumentNamingEachField) {
   EXPECT_EQ(violations[0].field, "project.title");
   EXPECT_EQ(violations[1].description, "at least one avenue is required");
   EXPECT_NE(s.message().find("project.title"), absl::string_view::npos);
+}
+
+// A refusal travels in HTTP/2 trailers (8 KiB by default on clients): thousands of violations,
+// or a huge value quoted back, must still arrive as INVALID_ARGUMENT, shortened at a UTF-8
+// character boundary, never as a trailer-size error.
+TEST(StatusTest, HugeRefusalsAreShortenedToFitTrailersAndStayUtf8) {
+  FieldViolations v;
+  // "é" is two bytes: a cut at an odd byte count would split one.
+  std::string huge_value;
+  for (int i = 0; i < 5000; ++i) huge_value += "\xc3\xa9";
+  v.Add("project.title", "is not allowed: " + huge_value);
+  for (int i = 0; i < 3000; ++i) {
+    v.Add("project.participants[" + std::to_string(i) + "].organization", "is not known");
+  }
+  absl::Status s = v.ToStatus();
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  auto violations = GetFieldViolations(s);
+  ASSERT_GE(violations.size(), 2u);
+  EXPECT_LT(violations.size(), 3001u);
+  size_t bytes = 0;
+  for (const auto& violation : violations)
+    bytes += violation.field.size() + violation.description.size();
+  EXPECT_LE(bytes, 2048u + 406u);
+  EXPECT_EQ(violations[0].field, "project.title");
+  EXPECT_LE(violations[0].description.size(), 203u);
+  EXPECT_TRUE(absl::EndsWith(violations[0].description, "..."));
+  // No split character: every byte before the "..." belongs to a whole "é".
+  absl::string_view kept(violations[0].description);
+  kept.remove_suffix(3);
+  kept.remove_prefix(std::string("is not allowed: ").size());
+  EXPECT_EQ(kept.size() % 2, 0u);
+  EXPECT_NE(s.message().find("and 2998 more"), absl::string_view::npos) << s.message();
+  // Through gRPC and back, the details survive whole.
+  grpc::Status wire = ToGrpcStatus(s);
+  EXPECT_LT(wire.error_details().size(), 8192u);
+  EXPECT_EQ(GetFieldViolations(FromGrpcStatus(wire)).size(), violations.size());
 }
 
 TEST(StatusTest, GrpcStatusCarriesRpcStatusWithDetailsAndErrorInfo) {
