@@ -1,6 +1,7 @@
 #include "services/scoring/score_store.h"
 
 #include "absl/strings/str_cat.h"
+#include "libs/common/ids.h"
 #include "libs/common/status.h"
 
 namespace stp::scoring {
@@ -49,12 +50,17 @@ return {1, previous}
 }
 
 // A score and its SCORE_CHANGED event, together. KEYS: 1 score, 2 facts, 3 events, 4 history.
-// ARGV: 1 id, 2 score, 3 compact score, 4 project revision, 5 emit, 6 event, 7 maxlen.
+// ARGV: 1 id, 2 score, 3 compact score, 4 project revision, 5 emit, 6 event, 7 maxlen,
+// 8 digest of the score without its compute time. Replicas that score the same revision at
+// the same moment compute the same score: the second one writes and emits nothing.
 const redis::Script& ScoreScript() {
   static const auto* script = new redis::Script(R"lua(
-local stored = redis.call('HGET', KEYS[1], 'rev')
-if stored and tonumber(stored) > tonumber(ARGV[4]) then return 0 end
-redis.call('HSET', KEYS[1], 'pb', ARGV[2], 'rev', ARGV[4])
+local stored = redis.call('HMGET', KEYS[1], 'rev', 'sum')
+if stored[1] and tonumber(stored[1]) > tonumber(ARGV[4]) then return 0 end
+if stored[1] and tonumber(stored[1]) == tonumber(ARGV[4]) and stored[2] == ARGV[8] then
+  return 0
+end
+redis.call('HSET', KEYS[1], 'pb', ARGV[2], 'rev', ARGV[4], 'sum', ARGV[8])
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
 if ARGV[5] == '1' then
   redis.call('LPUSH', KEYS[4], ARGV[3])
@@ -221,10 +227,13 @@ absl::Status ScoreStore::WriteScores(const std::vector<ScoreWrite>& writes, absl
       keys.push_back({keyspace_.Key(p, "scoring", "score", w.project_id),
                       keyspace_.Key(p, "scoring", "facts"), keyspace_.Events(p),
                       keyspace_.Key(p, "scoring", "hist", w.project_id)});
+      v1::Score timeless = w.score;
+      timeless.clear_compute_time();
       args.push_back({w.project_id, w.score.SerializeAsString(),
                       Compact(w.score).SerializeAsString(),
                       absl::StrCat(w.score.project_revision()), w.emit ? "1" : "0", w.event,
-                      absl::StrCat(stream_retention_)});
+                      absl::StrCat(stream_retention_),
+                      absl::StrCat(absl::Hex(StableHash(timeless.SerializeAsString())))});
     }
     STP_ASSIGN_OR_RETURN(auto replies, redis_->EvalMany(ScoreScript(), keys, args, deadline));
     for (const auto& r : replies) {

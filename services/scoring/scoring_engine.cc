@@ -148,11 +148,15 @@ absl::Status ScoringEngine::Handle(const std::vector<redis::StreamEntry>& entrie
   std::map<std::string, std::string> traceparents;
   std::vector<ScoreStore::DependencyChange> dependency_changes;
   for (size_t i = 0; i < changes.size(); ++i) {
-    if (!applied[i].applied) continue;  // seen before: nothing to do
+    // A change seen before is a replay, typically of a batch whose handler died or failed after
+    // updating the read model and before writing the scores: finish what it left undone.
+    // Rescoring is idempotent (an unchanged score is neither written nor emitted); dependencies
+    // are only added, from the change itself, as the state before it is no longer known.
     const ReadModelChange& c = changes[i];
     if (c.kind == ModelKind::kProject) {
       std::vector<std::string> old_orgs, old_countries, new_orgs, new_countries;
-      DirectDependencies(applied[i].previous, &old_orgs, &old_countries);
+      DirectDependencies(applied[i].applied ? applied[i].previous : std::string(), &old_orgs,
+                         &old_countries);
       DirectDependencies(c.data, &new_orgs, &new_countries);
       ScoreStore::DependencyChange d;
       d.project_id = c.id;
