@@ -4,14 +4,15 @@ BUILD_TYPE ?= RelWithDebInfo
 JOBS ?= 2
 CTEST_ARGS ?=
 
-.PHONY: all deps deps-test configure build test test-asan run bench format clean help stubs
+.PHONY: all deps deps-test configure build test test-asan run bench format clean help stubs \
+	fuzz-build fuzz-quick reliability
 
 all: build
 
 help:
 	@echo "make run     install what is missing, build, start the stack with demo data"
 	@echo "make test    install what is missing, build, run every test"
-	@echo "make build | bench | format | test-asan | clean"
+	@echo "make build | bench | format | test-asan | fuzz-quick | reliability | clean"
 
 deps:
 	@./deploy/install-deps.sh
@@ -30,6 +31,30 @@ build: deps configure
 test: deps-test configure
 	cmake --build $(BUILD_DIR) -j$(JOBS)
 	cd $(BUILD_DIR) && ctest --output-on-failure --timeout 600 $(CTEST_ARGS)
+	$(MAKE) fuzz-quick
+
+# Fuzzing: a separate clang build with libFuzzer, ASan and UBSan, of the fuzz targets only.
+FUZZ_BUILD_DIR ?= build-fuzz
+FUZZ_SECONDS ?= 12
+FUZZ_LONG_SECONDS ?= 300
+
+$(FUZZ_BUILD_DIR)/CMakeCache.txt:
+	cmake -S . -B $(FUZZ_BUILD_DIR) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DCMAKE_CXX_COMPILER=clang++-14 \
+		-DSTP_FUZZ=ON -DSTP_BUILD_BENCH=OFF
+
+fuzz-build: deps-test $(FUZZ_BUILD_DIR)/CMakeCache.txt
+	cmake --build $(FUZZ_BUILD_DIR) -j$(JOBS) --target fuzz_targets
+
+# Every fuzz target for FUZZ_SECONDS (part of `make test`).
+fuzz-quick: fuzz-build
+	./tests/fuzz/run_fuzz.sh $(FUZZ_BUILD_DIR) $(FUZZ_SECONDS)
+
+# The long reliability suite (more operations and fault cycles) and long fuzz runs.
+reliability: deps-test configure
+	cmake --build $(BUILD_DIR) -j$(JOBS) --target reliability_fault_test reliability_hostile_test
+	cd $(BUILD_DIR) && STP_RELIABILITY_LONG=1 ctest --output-on-failure -L reliability $(CTEST_ARGS)
+	$(MAKE) fuzz-build
+	./tests/fuzz/run_fuzz.sh $(FUZZ_BUILD_DIR) $(FUZZ_LONG_SECONDS)
 
 # AddressSanitizer and UndefinedBehaviorSanitizer over the unit and integration suites.
 test-asan: deps-test
@@ -52,4 +77,4 @@ format:
 	find libs services tools tests bench -name '*.cc' -o -name '*.h' | xargs clang-format -i
 
 clean:
-	rm -rf $(BUILD_DIR) build-asan
+	rm -rf $(BUILD_DIR) build-asan $(FUZZ_BUILD_DIR)
