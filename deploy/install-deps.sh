@@ -14,10 +14,12 @@ BUILD_PKGS=(
   prometheus-cpp-dev libcurl4-openssl-dev libxml2-dev nlohmann-json3-dev libssl-dev
   redis-server redis-tools openssl ca-certificates
 )
-# Tooling used by `make test` only: fuzzers (clang), metric and manifest validation
+# Tooling used by `make test` only: fuzzers (clang), network namespaces for the blackhole test
+# (iproute2), metric and manifest validation
 # (promtool, yamllint, node), partner clients (python grpcio, node).
 TEST_PKGS=(
   clang-14 libclang-rt-14-dev
+  iproute2
   prometheus
   yamllint
   python3 python3-grpcio python3-protobuf

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -20,6 +21,17 @@ struct ReceivedRequest {
   std::map<std::string, std::string> headers;  // lower-case names
   std::string body;
 };
+
+// Pieces shared by the loopback HTTP receivers of the tests.
+// A TCP socket listening on 127.0.0.1 on a free port, written to *port.
+int ListenOnLoopback(int backlog, int* port);
+// One request read from `fd`: the request line, headers and a Content-Length body, waiting at
+// most `timeout` (or until `stopping`). nullopt when the headers never arrived whole.
+std::optional<ReceivedRequest> ReadHttpRequest(int fd, absl::Duration timeout,
+                                               const std::atomic<bool>& stopping);
+// Answers `status` with an empty body, or resets the connection (RST, no FIN) when status < 0;
+// closes `fd` either way.
+void AnswerAndClose(int fd, int status);
 
 class HttpReceiver {
  public:

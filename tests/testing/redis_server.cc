@@ -1,6 +1,7 @@
 #include "tests/testing/redis_server.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -90,6 +91,14 @@ absl::Status RedisServer::Launch() {
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, nullptr);
+    // Not the test's stdout and stderr: a server outliving a crashed test would hold ctest's
+    // output pipe open, and ctest would wait for it until its timeout. It logs to its file.
+    int devnull = open("/dev/null", O_RDWR);
+    if (devnull >= 0) {
+      dup2(devnull, STDIN_FILENO);
+      dup2(devnull, STDOUT_FILENO);
+      dup2(devnull, STDERR_FILENO);
+    }
     execvp("redis-server", argv.data());
     _exit(127);
   }
