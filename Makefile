@@ -35,7 +35,7 @@ test: deps-test configure
 
 # Fuzzing: a separate clang build with libFuzzer, ASan and UBSan, of the fuzz targets only.
 FUZZ_BUILD_DIR ?= build-fuzz
-FUZZ_SECONDS ?= 12
+FUZZ_SECONDS ?= 6
 FUZZ_LONG_SECONDS ?= 300
 
 $(FUZZ_BUILD_DIR)/CMakeCache.txt:
