@@ -32,8 +32,9 @@ void RunMatchingScenarios(const BenchConfig& config, Report* report) {
     double p50 = b.value("p50_ms", 0.0), p99 = b.value("p99_ms", 0.0);
     int threads = b.value("threads", 1);
     double per_iteration_ns = b.value("real_time", 0.0);
-    // Each of `threads` threads runs one query per iteration, all at once.
-    double qps = per_iteration_ns > 0 ? threads * 1e9 / per_iteration_ns : 0;
+    // Google Benchmark divides the wall time by the iterations of all threads together: with
+    // UseRealTime, real_time is already the time per query of the whole process.
+    double qps = per_iteration_ns > 0 ? 1e9 / per_iteration_ns : 0;
     if (name.rfind("BM_FindPartners/", 0) == 0) {
       bool saturated = threads > 1;
       report->Add({"matching",

@@ -35,11 +35,12 @@ struct BenchmarkWorld {
     for (int i = 0; i < 256; ++i) {
       one_role_needs.push_back(GenerateNeed(random, 1 + static_cast<int>(random.Below(3))));
     }
-    std::printf(
-        "index: %zu organisations, %zu projects, loaded in %.2f s, %zu bytes in all, "
-        "%zu bytes per organisation\n",
-        index.organization_count(), registry.projects.size(), load_seconds,
-        index.ApproximateMemoryBytes(), index.ApproximateBytesPerOrganization());
+    // On stderr: stdout carries the JSON that `stp-bench` parses.
+    std::fprintf(stderr,
+                 "index: %zu organisations, %zu projects, loaded in %.2f s, %zu bytes in all, "
+                 "%zu bytes per organisation\n",
+                 index.organization_count(), registry.projects.size(), load_seconds,
+                 index.ApproximateMemoryBytes(), index.ApproximateBytesPerOrganization());
   }
 
   OrganizationIndex index;
