@@ -128,18 +128,18 @@ std::string RedisRegistryStore::IndexKey(Kind kind, int partition, const std::st
 }
 
 absl::StatusOr<std::vector<std::optional<StoredResource>>> RedisRegistryStore::GetMany(
-    Kind kind, const std::vector<std::string>& ids, absl::Time deadline) {
+    const std::vector<ResourceRef>& refs, absl::Time deadline) {
   std::vector<std::vector<std::string>> commands;
-  commands.reserve(ids.size());
-  for (const auto& id : ids)
-    commands.push_back({"HMGET", ResourceKey(kind, id), "pb", "etag", "rev"});
+  commands.reserve(refs.size());
+  for (const auto& ref : refs)
+    commands.push_back({"HMGET", ResourceKey(ref.kind, ref.id), "pb", "etag", "rev"});
   STP_ASSIGN_OR_RETURN(auto replies, redis_->Pipeline(commands, deadline));
-  std::vector<std::optional<StoredResource>> out(ids.size());
-  for (size_t i = 0; i < ids.size(); ++i) {
+  std::vector<std::optional<StoredResource>> out(refs.size());
+  for (size_t i = 0; i < refs.size(); ++i) {
     const redisReply* r = replies[i].get();
     if (redis::IsErrorReply(r)) return redis::ErrorReplyStatus(Str(r));
     if (redis::IsNil(At(r, 0))) continue;
-    out[i] = StoredResource{ids[i], StrCopy(At(r, 0)), StrCopy(At(r, 1)), Int(At(r, 2))};
+    out[i] = StoredResource{refs[i].id, StrCopy(At(r, 0)), StrCopy(At(r, 1)), Int(At(r, 2))};
   }
   return out;
 }

@@ -21,8 +21,9 @@ class RedisRegistryStore final : public RegistryStore {
   RedisRegistryStore(redis::RedisClient* redis, redis::Keyspace keyspace, int64_t stream_retention,
                      absl::Duration request_ttl = absl::Hours(24));
 
+  using RegistryStore::GetMany;
   absl::StatusOr<std::vector<std::optional<StoredResource>>> GetMany(
-      Kind kind, const std::vector<std::string>& ids, absl::Time deadline) override;
+      const std::vector<ResourceRef>& refs, absl::Time deadline) override;
   absl::StatusOr<std::vector<WriteResult>> Write(const std::vector<WriteOp>& ops,
                                                  absl::Time deadline) override;
   absl::StatusOr<std::vector<std::string>> FindExternalIds(

@@ -502,34 +502,34 @@ absl::Status Registry::CheckReferences(v1::Project* project, const std::string& 
   };
   flows(project->financing().commitments(), "commitments");
   flows(project->financing().disbursements(), "disbursements");
-  std::vector<std::string> ids;
+  // The organisations and the park, in one round trip.
+  std::vector<ResourceRef> reads;
   std::vector<size_t> checked;
   for (size_t i = 0; i < refs.size(); ++i) {
     if (IsResourceName(refs[i].second, "organizations")) {
-      ids.push_back(IdOf(refs[i].second, "organizations"));
+      reads.push_back({Kind::kOrganization, IdOf(refs[i].second, "organizations")});
       checked.push_back(i);
     }
   }
-  if (!ids.empty()) {
-    STP_ASSIGN_OR_RETURN(auto found, store_->GetMany(Kind::kOrganization, ids, rc.deadline));
-    for (size_t j = 0; j < checked.size(); ++j) {
-      size_t i = checked[j];
-      if (!found[j].has_value()) {
-        v->Add(refs[i].first, refs[i].second + " does not exist");
-        continue;
-      }
-      if (static_cast<int>(i) < project->participants_size()) {
-        v1::Organization org;
-        if (org.ParseFromString(found[j]->data)) {
-          project->mutable_participants(static_cast<int>(i))->set_display_name(org.display_name());
-        }
+  const bool park_named = IsResourceName(project->park(), "parks");
+  if (park_named) reads.push_back({Kind::kPark, IdOf(project->park(), "parks")});
+  if (reads.empty()) return absl::OkStatus();
+  STP_ASSIGN_OR_RETURN(auto found, store_->GetMany(reads, rc.deadline));
+  for (size_t j = 0; j < checked.size(); ++j) {
+    size_t i = checked[j];
+    if (!found[j].has_value()) {
+      v->Add(refs[i].first, refs[i].second + " does not exist");
+      continue;
+    }
+    if (static_cast<int>(i) < project->participants_size()) {
+      v1::Organization org;
+      if (org.ParseFromString(found[j]->data)) {
+        project->mutable_participants(static_cast<int>(i))->set_display_name(org.display_name());
       }
     }
   }
-  if (IsResourceName(project->park(), "parks")) {
-    STP_ASSIGN_OR_RETURN(
-        auto park, store_->GetMany(Kind::kPark, {IdOf(project->park(), "parks")}, rc.deadline));
-    if (!park[0].has_value()) v->Add(path + ".park", project->park() + " does not exist");
+  if (park_named && !found.back().has_value()) {
+    v->Add(path + ".park", project->park() + " does not exist");
   }
   return absl::OkStatus();
 }

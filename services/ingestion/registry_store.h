@@ -59,12 +59,27 @@ struct ListPosition {
   std::string id;
 };
 
+// One resource to read: its kind and id.
+struct ResourceRef {
+  Kind kind;
+  std::string id;
+};
+
 class RegistryStore {
  public:
   virtual ~RegistryStore() = default;
 
+  // Resources of any kinds, in one round trip; nullopt for each one that does not exist.
   virtual absl::StatusOr<std::vector<std::optional<StoredResource>>> GetMany(
-      Kind kind, const std::vector<std::string>& ids, absl::Time deadline) = 0;
+      const std::vector<ResourceRef>& refs, absl::Time deadline) = 0;
+  // Resources of one kind.
+  absl::StatusOr<std::vector<std::optional<StoredResource>>> GetMany(
+      Kind kind, const std::vector<std::string>& ids, absl::Time deadline) {
+    std::vector<ResourceRef> refs;
+    refs.reserve(ids.size());
+    for (const auto& id : ids) refs.push_back({kind, id});
+    return GetMany(refs, deadline);
+  }
   // Applies each op atomically (ops are independent of each other; one round trip).
   virtual absl::StatusOr<std::vector<WriteResult>> Write(const std::vector<WriteOp>& ops,
                                                          absl::Time deadline) = 0;

@@ -297,13 +297,22 @@ TEST_F(IngestionTest, EveryValidationProblemIsNamedInOneError) {
   create.mutable_project()->clear_planned_end();
   create.mutable_project()->clear_financing();
   create.mutable_project()->clear_dac_sectors();
+  // An existing organisation beside a missing one and a missing park: one lookup reads them
+  // all, and each answer must land on its own field.
+  create.mutable_project()->add_participants()->set_organization(AddOrg("Real Org").name());
+  create.mutable_project()->mutable_participants(1)->set_role(
+      stp::common::v1::PARTNER_ROLE_TECHNOLOGY_PARTNER);
+  create.mutable_project()->set_park("parks/0000000000000000");
   s = Call([&](auto* c) { return stub_->CreateProject(c, create, &resp); });
   ASSERT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   fields.clear();
   for (const auto& v : GetFieldViolations(FromGrpcStatus(s))) fields.insert(v.field);
   EXPECT_TRUE(fields.count("project.host_country"));
   EXPECT_TRUE(fields.count("project.participants[0].organization"));
-  EXPECT_TRUE(Events().size() == 6u);  // only the six countries: nothing written for bad input
+  EXPECT_FALSE(fields.count("project.participants[1].organization"));
+  EXPECT_TRUE(fields.count("project.park"));
+  // Only the six countries and the organisation: nothing written for bad input.
+  EXPECT_EQ(Events().size(), 7u);
 }
 
 TEST_F(IngestionTest, PaginationOverThousandsWithFilters) {
