@@ -385,6 +385,8 @@ class MutualTlsTest : public ::testing::Test {
     leaf("server", "ca", "DNS:localhost,IP:127.0.0.1");
     leaf("partner", "ca", "URI:spiffe://stp/partner-a");
     leaf("intruder", "foreign", "URI:spiffe://stp/partner-a");
+    // The server's next certificate, from another CA, for the reload test.
+    leaf("server-next", "foreign", "DNS:localhost,IP:127.0.0.1");
     auto server = testing::RedisServer::Start();
     ASSERT_TRUE(server.ok());
     redis_ = std::move(*server);
@@ -400,6 +402,7 @@ class MutualTlsTest : public ::testing::Test {
       c->server.tls_client_ca_file = d + "/ca.crt";
       c->server.require_client_cert = true;
       c->client_cert_principals_file = d + "/principals";
+      c->server.tls_reload_seconds = 1;
     });
     ASSERT_NE(stack_, nullptr);
   }
@@ -415,16 +418,19 @@ class MutualTlsTest : public ::testing::Test {
     return s.str();
   }
 
-  grpc::Status CallWith(const std::string& client) {
+  // A call on a new channel presenting `client`'s certificate (none when empty) and trusting
+  // only `root` for the server's.
+  grpc::Status CallWith(const std::string& client, const std::string& root = "ca") {
     grpc::SslCredentialsOptions opts;
-    opts.pem_root_certs = Read("ca.crt");
+    opts.pem_root_certs = Read(root + ".crt");
     if (!client.empty()) {
       opts.pem_private_key = Read(client + ".key");
       opts.pem_cert_chain = Read(client + ".crt");
     }
     grpc::ChannelArguments args;
     args.SetSslTargetNameOverride("localhost");
-    args.SetInt("stp.test.client", static_cast<int>(std::hash<std::string>()(client)));
+    // A distinct argument per call: a new connection, never a pooled one with an old handshake.
+    args.SetInt("stp.test.client", ++channels_);
     auto channel = grpc::CreateCustomChannel("127.0.0.1:" + std::to_string(stack_->port()),
                                              grpc::SslCredentials(opts), args);
     auto stub = iv1::IngestionService::NewStub(channel);
@@ -437,6 +443,7 @@ class MutualTlsTest : public ::testing::Test {
   std::filesystem::path dir_;
   std::unique_ptr<testing::RedisServer> redis_;
   std::unique_ptr<TestStack> stack_;
+  int channels_ = 0;
 };
 
 TEST_F(MutualTlsTest, AGoodClientCertificateIsAPrincipalAndNoneOrAForeignOneIsRefused) {
@@ -444,6 +451,31 @@ TEST_F(MutualTlsTest, AGoodClientCertificateIsAPrincipalAndNoneOrAForeignOneIsRe
   EXPECT_TRUE(good.ok()) << good.error_message();
   EXPECT_EQ(CallWith("").error_code(), grpc::StatusCode::UNAVAILABLE);
   EXPECT_EQ(CallWith("intruder").error_code(), grpc::StatusCode::UNAVAILABLE);
+}
+
+// Certificates are rotated by replacing their files: the running server picks the new ones up
+// (within --tls-reload-seconds) and hands them to new connections, without a restart.
+TEST_F(MutualTlsTest, ServerCertificateFilesAreReloadedWithoutARestart) {
+  ASSERT_TRUE(CallWith("partner").ok());
+  EXPECT_EQ(CallWith("partner", "foreign").error_code(), grpc::StatusCode::UNAVAILABLE)
+      << "a client trusting only the next CA must not accept the current certificate";
+  // Written aside and renamed into place, the way a Secret volume or cert-manager swaps them.
+  for (const char* ext : {".key", ".crt"}) {
+    std::filesystem::copy_file(dir_ / (std::string("server-next") + ext),
+                               dir_ / (std::string("server.tmp") + ext));
+    std::filesystem::rename(dir_ / (std::string("server.tmp") + ext),
+                            dir_ / (std::string("server") + ext));
+  }
+  grpc::Status next;
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        next = CallWith("partner", "foreign");
+        return next.ok();
+      },
+      absl::Seconds(20), absl::Milliseconds(250)))
+      << "the new certificate was not served: " << next.error_message();
+  EXPECT_EQ(CallWith("partner").error_code(), grpc::StatusCode::UNAVAILABLE)
+      << "the old certificate is still served";
 }
 
 }  // namespace

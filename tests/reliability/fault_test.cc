@@ -593,8 +593,9 @@ TEST(ScoringFaults, AReplicaKilledMidBatchIsFinishedByTheOtherOncePerRevision) {
   const int projects = Scaled(240, 2000);
   const int threads = 4;
   std::atomic<int> created{0};
-  // Writers write at least `projects`, and go on (up to four times as many) until the kills are
-  // done: a kill only lands mid-batch while events are flowing.
+  // Writers write at least `projects`, then go on at a trickle (one write per thread every
+  // 20 ms, for at most two minutes) until the kills are done: a kill only lands mid-batch while
+  // events are flowing, and a fast machine would otherwise finish the writes first.
   std::atomic<bool> kills_done{false};
   std::atomic<int> writers_running{threads};
   std::vector<std::thread> writers;
@@ -606,8 +607,10 @@ TEST(ScoringFaults, AReplicaKilledMidBatchIsFinishedByTheOtherOncePerRevision) {
   });
   for (int t = 0; t < threads; ++t) {
     writers.emplace_back([&, t] {
-      const int at_least = projects / threads, at_most = 4 * at_least;
-      for (int i = 0; i < at_most && (i < at_least || !kills_done.load()); ++i) {
+      const int at_least = projects / threads;
+      const absl::Time give_up = absl::Now() + absl::Minutes(2);
+      for (int i = 0; i < at_least || (!kills_done.load() && absl::Now() < give_up); ++i) {
+        if (i >= at_least) absl::SleepFor(absl::Milliseconds(20));
         std::string id = absl::StrCat("scoring-t", t, "-", i);
         Operation op = workload.Create(id, "Scored project " + id);
         ++created;
