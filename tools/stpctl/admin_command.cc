@@ -39,14 +39,11 @@ int CreateKey(Invocation& inv) {
   if (!connection.ok()) return inv.Usage(std::string(connection.status().message()));
   auto created = client::AdminClient(*connection).CreateApiKey(request);
   if (!created.ok()) return inv.Fail(created.status());
-  if (inv.json()) {
-    inv.PrintJson(*created);
-  } else {
+  return inv.Print(*created, [&] {
     std::fprintf(stderr, "%s issued (%s); the secret is shown only now:\n",
                  created->api_key().name().c_str(), KeyState(created->api_key()).c_str());
     std::printf("%s\n", created->secret().c_str());
-  }
-  return kExitOk;
+  });
 }
 
 int ListKeys(Invocation& inv) {
@@ -96,12 +93,7 @@ int RevokeKey(Invocation& inv) {
   request.set_name(ResourceName("apiKeys", words[0]));
   auto revoked = client::AdminClient(*connection).RevokeApiKey(request);
   if (!revoked.ok()) return inv.Fail(revoked.status());
-  if (inv.json()) {
-    inv.PrintJson(*revoked);
-  } else {
-    std::printf("%s revoked\n", revoked->name().c_str());
-  }
-  return kExitOk;
+  return inv.Print(*revoked, [&] { std::printf("%s revoked\n", revoked->name().c_str()); });
 }
 
 int Keys(Invocation& inv) {

@@ -83,12 +83,7 @@ int List(Invocation& inv) {
       },
       [&] { return all.countries_size(); });
   if (!listed.ok()) return inv.Fail(listed);
-  if (inv.json()) {
-    inv.PrintJson(all);
-  } else {
-    PrintCountries({all.countries().begin(), all.countries().end()});
-  }
-  return kExitOk;
+  return inv.Print(all, [&] { PrintCountries({all.countries().begin(), all.countries().end()}); });
 }
 
 int Get(Invocation& inv) {
@@ -209,13 +204,10 @@ int Upsert(Invocation& inv) {
   if (!connection.ok()) return inv.Usage(std::string(connection.status().message()));
   auto stored = client::IngestionClient(*connection).UpsertCountry(request);
   if (!stored.ok()) return inv.Fail(stored.status());
-  if (inv.json()) {
-    inv.PrintJson(*stored);
-  } else {
+  return inv.Print(*stored, [&] {
     std::printf("%s %s (etag %s)\n", stored->name().c_str(), stored->display_name().c_str(),
                 stored->etag().c_str());
-  }
-  return kExitOk;
+  });
 }
 
 int Load(Invocation& inv) {

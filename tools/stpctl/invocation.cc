@@ -253,6 +253,16 @@ int Invocation::Fail(const absl::Status& status) const {
   return ExitCodeOf(status);
 }
 
+int Invocation::Print(const google::protobuf::Message& message,
+                      const std::function<void()>& for_people) const {
+  if (json()) {
+    PrintJson(message);
+  } else {
+    for_people();
+  }
+  return kExitOk;
+}
+
 void Invocation::PrintJson(const google::protobuf::Message& message, bool one_line) const {
   google::protobuf::util::JsonPrintOptions options;
   options.add_whitespace = !one_line;

@@ -103,6 +103,10 @@ class Invocation {
 
   // Protobuf JSON on stdout: indented for one document, one line per message for streams.
   void PrintJson(const google::protobuf::Message& message, bool one_line = false) const;
+  // A command's result: `message` as JSON under --json, otherwise what `for_people` prints.
+  // Answers kExitOk.
+  int Print(const google::protobuf::Message& message,
+            const std::function<void()>& for_people) const;
 
  private:
   GlobalFlags globals_;

@@ -178,12 +178,7 @@ int Get(Invocation& inv) {
   request.set_name(ResourceName("organizations", words[0]));
   auto org = client::IngestionClient(*connection).GetOrganization(request);
   if (!org.ok()) return inv.Fail(org.status());
-  if (inv.json()) {
-    inv.PrintJson(*org);
-  } else {
-    PrintOrganization(*org);
-  }
-  return kExitOk;
+  return inv.Print(*org, [&] { PrintOrganization(*org); });
 }
 
 int Create(Invocation& inv) {
@@ -208,12 +203,9 @@ int Create(Invocation& inv) {
   if (!connection.ok()) return inv.Usage(std::string(connection.status().message()));
   auto org = client::IngestionClient(*connection).CreateOrganization(request);
   if (!org.ok()) return inv.Fail(org.status());
-  if (inv.json()) {
-    inv.PrintJson(*org);
-  } else {
+  return inv.Print(*org, [&] {
     std::printf("%s created: %s\n", org->name().c_str(), org->display_name().c_str());
-  }
-  return kExitOk;
+  });
 }
 
 int Update(Invocation& inv) {
@@ -263,12 +255,9 @@ int Update(Invocation& inv) {
   request.set_request_id(request_id);
   auto updated = registry.UpdateOrganization(request);
   if (!updated.ok()) return inv.Fail(updated.status());
-  if (inv.json()) {
-    inv.PrintJson(*updated);
-  } else {
+  return inv.Print(*updated, [&] {
     std::printf("%s updated: %s\n", updated->name().c_str(), absl::StrJoin(touched, ", ").c_str());
-  }
-  return kExitOk;
+  });
 }
 
 int Delete(Invocation& inv) {
@@ -286,12 +275,7 @@ int Delete(Invocation& inv) {
   request.set_request_id(request_id);
   auto deleted = client::IngestionClient(*connection).DeleteOrganization(request);
   if (!deleted.ok()) return inv.Fail(deleted.status());
-  if (inv.json()) {
-    inv.PrintJson(*deleted);
-  } else {
-    std::printf("%s deleted\n", deleted->name().c_str());
-  }
-  return kExitOk;
+  return inv.Print(*deleted, [&] { std::printf("%s deleted\n", deleted->name().c_str()); });
 }
 
 }  // namespace

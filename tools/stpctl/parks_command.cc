@@ -100,12 +100,7 @@ int Get(Invocation& inv) {
   request.set_name(ResourceName("parks", words[0]));
   auto park = client::IngestionClient(*connection).GetPark(request);
   if (!park.ok()) return inv.Fail(park.status());
-  if (inv.json()) {
-    inv.PrintJson(*park);
-  } else {
-    PrintPark(*park);
-  }
-  return kExitOk;
+  return inv.Print(*park, [&] { PrintPark(*park); });
 }
 
 int Create(Invocation& inv) {
@@ -181,12 +176,9 @@ int Create(Invocation& inv) {
   if (!connection.ok()) return inv.Usage(std::string(connection.status().message()));
   auto created = client::IngestionClient(*connection).CreatePark(request);
   if (!created.ok()) return inv.Fail(created.status());
-  if (inv.json()) {
-    inv.PrintJson(*created);
-  } else {
+  return inv.Print(*created, [&] {
     std::printf("%s created: %s\n", created->name().c_str(), created->display_name().c_str());
-  }
-  return kExitOk;
+  });
 }
 
 int Delete(Invocation& inv) {
@@ -204,12 +196,7 @@ int Delete(Invocation& inv) {
   request.set_request_id(request_id);
   auto deleted = client::IngestionClient(*connection).DeletePark(request);
   if (!deleted.ok()) return inv.Fail(deleted.status());
-  if (inv.json()) {
-    inv.PrintJson(*deleted);
-  } else {
-    std::printf("%s deleted\n", deleted->name().c_str());
-  }
-  return kExitOk;
+  return inv.Print(*deleted, [&] { std::printf("%s deleted\n", deleted->name().c_str()); });
 }
 
 }  // namespace

@@ -284,12 +284,7 @@ int List(Invocation& inv) {
       },
       [&] { return all.projects_size(); });
   if (!listed.ok()) return inv.Fail(listed);
-  if (inv.json()) {
-    inv.PrintJson(all);
-  } else {
-    PrintProjects(all.projects());
-  }
-  return kExitOk;
+  return inv.Print(all, [&] { PrintProjects(all.projects()); });
 }
 
 int Get(Invocation& inv) {
@@ -302,12 +297,7 @@ int Get(Invocation& inv) {
   request.set_name(ResourceName("projects", words[0]));
   auto project = client::IngestionClient(*connection).GetProject(request);
   if (!project.ok()) return inv.Fail(project.status());
-  if (inv.json()) {
-    inv.PrintJson(*project);
-  } else {
-    PrintProject(*project);
-  }
-  return kExitOk;
+  return inv.Print(*project, [&] { PrintProject(*project); });
 }
 
 int Create(Invocation& inv) {
@@ -334,13 +324,10 @@ int Create(Invocation& inv) {
   if (!connection.ok()) return inv.Usage(std::string(connection.status().message()));
   auto project = client::IngestionClient(*connection).CreateProject(request);
   if (!project.ok()) return inv.Fail(project.status());
-  if (inv.json()) {
-    inv.PrintJson(*project);
-  } else {
+  return inv.Print(*project, [&] {
     std::printf("%s created (revision %lld, etag %s)\n", project->name().c_str(),
                 static_cast<long long>(project->revision()), project->etag().c_str());
-  }
-  return kExitOk;
+  });
 }
 
 int Update(Invocation& inv) {
@@ -396,14 +383,11 @@ int Update(Invocation& inv) {
   request.set_request_id(request_id);
   auto updated = registry.UpdateProject(request);
   if (!updated.ok()) return inv.Fail(updated.status());
-  if (inv.json()) {
-    inv.PrintJson(*updated);
-  } else {
+  return inv.Print(*updated, [&] {
     std::printf("%s updated: %s (revision %lld, etag %s)\n", updated->name().c_str(),
                 absl::StrJoin(touched, ", ").c_str(), static_cast<long long>(updated->revision()),
                 updated->etag().c_str());
-  }
-  return kExitOk;
+  });
 }
 
 int Delete(Invocation& inv) {
@@ -421,12 +405,7 @@ int Delete(Invocation& inv) {
   request.set_request_id(request_id);
   auto deleted = client::IngestionClient(*connection).DeleteProject(request);
   if (!deleted.ok()) return inv.Fail(deleted.status());
-  if (inv.json()) {
-    inv.PrintJson(*deleted);
-  } else {
-    std::printf("%s deleted\n", deleted->name().c_str());
-  }
-  return kExitOk;
+  return inv.Print(*deleted, [&] { std::printf("%s deleted\n", deleted->name().c_str()); });
 }
 
 int History(Invocation& inv) {

@@ -142,12 +142,7 @@ int RunScore(Invocation& inv) {
     }
   }
   if (!score.ok()) return inv.Fail(score.status());
-  if (inv.json()) {
-    inv.PrintJson(*score);
-  } else {
-    PrintScore(*score);
-  }
-  return kExitOk;
+  return inv.Print(*score, [&] { PrintScore(*score); });
 }
 
 int RunRank(Invocation& inv) {

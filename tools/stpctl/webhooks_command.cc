@@ -37,13 +37,10 @@ int Create(Invocation& inv) {
   if (!connection.ok()) return inv.Usage(std::string(connection.status().message()));
   auto hook = client::NotificationClient(*connection).CreateWebhook(request);
   if (!hook.ok()) return inv.Fail(hook.status());
-  if (inv.json()) {
-    inv.PrintJson(*hook);
-  } else {
+  return inv.Print(*hook, [&] {
     std::printf("%s created for %s (owner %s)\n", hook->name().c_str(), hook->url().c_str(),
                 hook->owner().empty() ? "-" : hook->owner().c_str());
-  }
-  return kExitOk;
+  });
 }
 
 int List(Invocation& inv) {
@@ -92,12 +89,7 @@ int Delete(Invocation& inv) {
   request.set_request_id(request_id);
   auto deleted = client::NotificationClient(*connection).DeleteWebhook(request);
   if (!deleted.ok()) return inv.Fail(deleted.status());
-  if (inv.json()) {
-    inv.PrintJson(*deleted);
-  } else {
-    std::printf("%s deleted\n", deleted->name().c_str());
-  }
-  return kExitOk;
+  return inv.Print(*deleted, [&] { std::printf("%s deleted\n", deleted->name().c_str()); });
 }
 
 int Deliveries(Invocation& inv) {
