@@ -179,6 +179,70 @@ TEST(OrganizationIndexTest, HiddenProjectsNeverChangeATrackRecord) {
   }
 }
 
+// The value and reason of host experience for `org` against a need hosted in `host`.
+std::pair<double, std::string> HostExperience(const OrganizationIndex& index,
+                                              const std::string& host, const std::string& org) {
+  const Matcher matcher(&index, MatchingConfig::Default());
+  Need need = GreenNeed();
+  need.host_country = host;
+  auto found = matcher.FindPartners(need, 100);
+  EXPECT_TRUE(found.ok()) << found.status();
+  if (!found.ok()) return {};
+  for (const auto& candidate : found->candidates()) {
+    if (candidate.organization() != "organizations/" + org) continue;
+    for (const auto& criterion : candidate.criteria()) {
+      if (criterion.criterion() == stp::matching::v1::CRITERION_HOST_EXPERIENCE) {
+        return {criterion.value(), criterion.reason()};
+      }
+    }
+  }
+  ADD_FAILURE() << org << " not found for host " << host;
+  return {};
+}
+
+stp::ingestion::v1::Country MakeCountry(const std::string& code, const std::string& region,
+                                        const std::string& sub_region) {
+  stp::ingestion::v1::Country country;
+  country.set_name("countries/" + code);
+  country.set_display_name(code);
+  country.set_income_group(stp::common::v1::INCOME_GROUP_LOWER_MIDDLE);
+  country.set_region(region);
+  country.set_sub_region(sub_region);
+  return country;
+}
+
+// Host experience by region follows the host country's region, including when a country's
+// region is learnt after its projects or changes.
+TEST(OrganizationIndexTest, HostExperienceFollowsRegionChanges) {
+  OrganizationIndex index;
+  index.UpsertCountry(MakeCountry("MA", "Africa", "Northern Africa"));
+  index.UpsertCountry(MakeCountry("KE", "Africa", "Eastern Africa"));
+  index.UpsertCountry(MakeCountry("SA", "Asia", "Western Asia"));
+  index.UpsertOrganization(MakeOrganization("solar", "countries/CN"));
+  // Two projects in Egypt before Egypt itself is known: no region yet.
+  index.UpsertProject(MakeProject("p1", "countries/EG", {"solar"}, {}));
+  index.UpsertProject(MakeProject("p2", "countries/EG", {"solar"}, {}));
+  EXPECT_EQ(HostExperience(index, "countries/MA", "solar").second,
+            "no projects in MA or its region");
+  EXPECT_EQ(HostExperience(index, "countries/EG", "solar").second, "2 projects in countries/EG");
+
+  index.UpsertCountry(MakeCountry("EG", "Africa", "Northern Africa"));
+  EXPECT_EQ(HostExperience(index, "countries/MA", "solar").second,
+            "0 projects in MA, 2 elsewhere in Northern Africa");
+  EXPECT_EQ(HostExperience(index, "countries/KE", "solar").second,
+            "0 projects in KE, 2 elsewhere in Africa");
+  EXPECT_EQ(HostExperience(index, "countries/EG", "solar").second, "2 projects in EG");
+
+  index.UpsertCountry(MakeCountry("EG", "Asia", "Western Asia"));
+  EXPECT_EQ(HostExperience(index, "countries/MA", "solar").first, 0);
+  EXPECT_EQ(HostExperience(index, "countries/SA", "solar").second,
+            "0 projects in SA, 2 elsewhere in Western Asia");
+  index.RemoveProject("projects/p1");
+  EXPECT_EQ(HostExperience(index, "countries/SA", "solar").second,
+            "0 projects in SA, 1 elsewhere in Western Asia");
+  EXPECT_EQ(HostExperience(index, "countries/EG", "solar").second, "1 project in EG");
+}
+
 TEST(OrganizationIndexTest, MemoryEstimateTracksTheHeap) {
 #if defined(__SANITIZE_ADDRESS__)
   GTEST_SKIP() << "AddressSanitizer replaces malloc: mallinfo2() does not see its heap";

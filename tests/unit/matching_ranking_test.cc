@@ -303,6 +303,56 @@ TEST_F(RankingTest, SkippingByBoundNeverChangesTheRanking) {
   }
 }
 
+// Host experience is summed per query from per-zone tables kept by the index; it must equal
+// counting every visible project of every shown candidate by hand.
+TEST_F(RankingTest, HostExperienceCountsEveryProjectInTheRegionOnce) {
+  struct Place {
+    std::string region, sub_region;
+  };
+  absl::flat_hash_map<std::string, Place> places;
+  for (const auto& country : registry_->countries) {
+    places[country.name()] = {country.region(), country.sub_region()};
+  }
+  const MatchingConfig config = MatchingConfig::Default();
+  int checked = 0, with_experience = 0;
+  for (const Need& need : Needs(12, 20)) {
+    const Place& host = places.at(need.host_country);
+    const FindPartnersResponse found = Find(need, 100);
+    for (const Candidate& candidate : found.candidates()) {
+      double in_host = 0, in_sub_region = 0, in_region = 0;
+      for (const auto& project : registry_->projects) {
+        if (project.visibility() == stp::ingestion::v1::VISIBILITY_PARTICIPANTS) continue;
+        const bool takes_part = std::any_of(
+            project.participants().begin(), project.participants().end(),
+            [&](const auto& p) { return p.organization() == candidate.organization(); });
+        if (!takes_part) continue;
+        const Place& place = places.at(project.host_country());
+        if (project.host_country() == need.host_country) {
+          ++in_host;
+        } else if (!host.sub_region.empty() && place.sub_region == host.sub_region) {
+          ++in_sub_region;
+        } else if (!host.region.empty() && place.region == host.region) {
+          ++in_region;
+        }
+      }
+      const double expected =
+          std::min(1.0, (in_host + config.sub_region_experience * in_sub_region +
+                         config.region_experience * in_region) /
+                            config.host_experience_saturation);
+      for (const auto& criterion : candidate.criteria()) {
+        if (criterion.criterion() != stp::matching::v1::CRITERION_HOST_EXPERIENCE) continue;
+        EXPECT_DOUBLE_EQ(criterion.value(), expected)
+            << candidate.organization() << " for host " << need.host_country << ": "
+            << criterion.reason();
+        ++checked;
+        if (expected > 0) ++with_experience;
+      }
+    }
+  }
+  EXPECT_EQ(checked, 2000);
+  EXPECT_GT(with_experience, 200);  // the check is not only of zeros
+}
+
 TEST_F(RankingTest, PageSizeIsBounded) {
   const Need need = Needs(6, 1).front();
   EXPECT_EQ(Find(need, 0).candidates_size(), 20);

@@ -25,15 +25,19 @@ constexpr uint8_t kBitCount[64] = {0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 
                                    3, 4, 2, 3, 3, 4, 3, 4, 4, 5, 1, 2, 2, 3, 2, 3, 3, 4, 2, 3, 3, 4,
                                    3, 4, 4, 5, 2, 3, 3, 4, 3, 4, 4, 5, 3, 4, 4, 5, 4, 5, 5, 6};
 
-// The three project counts packed into one host_hits_ word: 10 bits each, saturating.
-constexpr int kHostBits = 10;
-constexpr uint32_t kHostMax = (1u << kHostBits) - 1;
+// The three project counts packed into one host_hits_ word, 21 bits each, and read back
+// saturating at 1,023 (host experience saturates long before).
+constexpr int kHostBits = 21;
+constexpr uint64_t kHostFieldMask = (uint64_t{1} << kHostBits) - 1;
+constexpr uint32_t kHostMax = 1023;
 
-uint32_t HostField(uint32_t hits, int field) { return (hits >> (field * kHostBits)) & kHostMax; }
+uint32_t HostField(uint64_t hits, int field) {
+  return static_cast<uint32_t>(
+      std::min<uint64_t>((hits >> (field * kHostBits)) & kHostFieldMask, kHostMax));
+}
 
-void AddToHostField(uint32_t& hits, int field, uint32_t projects) {
-  const uint32_t sum = std::min(kHostMax, HostField(hits, field) + std::min(projects, kHostMax));
-  hits = (hits & ~(kHostMax << (field * kHostBits))) | (sum << (field * kHostBits));
+uint64_t HostFieldValue(uint64_t projects, int field) {
+  return std::min(projects, kHostFieldMask) << (field * kHostBits);
 }
 
 int IncomeLevel(stp::common::v1::IncomeGroup group) {
@@ -138,25 +142,35 @@ CandidateEvaluator::CandidateEvaluator(const IndexData& data, const NeedProfile&
       }
     }
   }
-  if (need_.host_id != kNoId) {
-    host_hits_.assign(slots, 0);
-    for (size_t c = 0; c < data_.by_host_country.size(); ++c) {
-      int field = -1;
-      if (c == need_.host_id) {
-        field = 0;
-      } else if (need_.host != nullptr) {
-        const CountryEntry& country = data_.countries[c];
-        if (need_.host->sub_region != kNoId && country.sub_region == need_.host->sub_region) {
-          field = 1;
-        } else if (need_.host->region != kNoId && country.region == need_.host->region) {
-          field = 2;
-        }
-      }
-      if (field < 0) continue;
-      for (const auto& [slot, projects] : data_.by_host_country[c]) {
-        AddToHostField(host_hits_[slot], field, projects);
-      }
+  if (need_.host_id != kNoId) BuildHostHits(slots);
+}
+
+void CandidateEvaluator::BuildHostHits(size_t slots) {
+  // Elsewhere in the host's sub-region (field 1) and region (field 2), zone by zone in slot
+  // order; then the host country's own postings (field 0), taken back out of the field its
+  // zone was summed into.
+  host_hits_.assign(slots, 0);
+  const CountryEntry* host = need_.host;
+  auto field_of = [&](uint16_t region, uint16_t sub_region) {
+    if (host == nullptr) return -1;
+    if (host->sub_region != kNoId && sub_region == host->sub_region) return 1;
+    if (host->region != kNoId && region == host->region) return 2;
+    return -1;
+  };
+  for (const HostZone& zone : data_.host_zones) {
+    const int field = field_of(zone.region, zone.sub_region);
+    if (field < 0) continue;
+    const size_t n = std::min(slots, zone.projects.size());
+    const int shift = field * kHostBits;
+    for (size_t slot = 0; slot < n; ++slot) {
+      host_hits_[slot] += static_cast<uint64_t>(zone.projects[slot]) << shift;
     }
+  }
+  // A field past 2^21 - 1 projects would carry into the next; no organisation comes near.
+  const int own_zone_field = host == nullptr ? -1 : field_of(host->region, host->sub_region);
+  for (const auto& [slot, projects] : data_.by_host_country[need_.host_id]) {
+    host_hits_[slot] += HostFieldValue(projects, 0);
+    if (own_zone_field > 0) host_hits_[slot] -= HostFieldValue(projects, own_zone_field);
   }
 }
 
@@ -203,7 +217,7 @@ inline double CandidateEvaluator::TrackRecordValue(const OrganizationHot& org) c
 }
 
 inline double CandidateEvaluator::HostExperienceValue(uint32_t slot) const {
-  const uint32_t hits = host_hits_[slot];
+  const uint64_t hits = host_hits_[slot];
   const double experience = HostField(hits, 0) +
                             config_.sub_region_experience * HostField(hits, 1) +
                             config_.region_experience * HostField(hits, 2);
@@ -413,7 +427,7 @@ std::string CandidateEvaluator::TrackRecordReason(const OrganizationHot& org) co
 
 std::string CandidateEvaluator::HostExperienceReason(uint32_t slot) const {
   if (!counted_[v1::CRITERION_HOST_EXPERIENCE]) return "the need names no host country";
-  const uint32_t hits = host_hits_[slot];
+  const uint64_t hits = host_hits_[slot];
   const uint32_t in_host = HostField(hits, 0);
   const uint32_t in_sub_region = HostField(hits, 1);
   const uint32_t in_region = HostField(hits, 2);

@@ -89,6 +89,9 @@ class CandidateEvaluator {
   ABSL_ATTRIBUTE_ALWAYS_INLINE double Score(double shared_weighted_sum, double role_fit,
                                             bool with_financing, double financing) const;
 
+  // Fills host_hits_ for a need with a host country.
+  void BuildHostHits(size_t slots);
+
   std::string CapabilityReason(uint32_t slot) const;
   std::string TrackRecordReason(const OrganizationHot& org) const;
   std::string HostExperienceReason(uint32_t slot) const;
@@ -130,11 +133,11 @@ class CandidateEvaluator {
   // Per slot: wanted sectors matched exactly (low 16 bits) and by 3-digit category, exact
   // ones included (high 16 bits). Empty when the need names no sector.
   std::vector<uint32_t> sector_hits_;
-  // Per slot: visible projects in the host country (bits 0-9), elsewhere in its sub-region
-  // (10-19) and elsewhere in its region (20-29), each saturating at 1,023 (host experience
-  // saturates long before). Integers, so the sums cannot depend on the order the postings are
-  // read in. Empty when the host is unknown.
-  std::vector<uint32_t> host_hits_;
+  // Per slot: visible projects in the host country (bits 0-20), elsewhere in its sub-region
+  // (21-41) and elsewhere in its region (42-62), read back saturating at 1,023 (host
+  // experience saturates long before). Integers, so the sums cannot depend on the order the
+  // postings are read in. Empty when the host is unknown.
+  std::vector<uint64_t> host_hits_;
 };
 
 }  // namespace stp::matching

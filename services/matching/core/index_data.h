@@ -41,8 +41,20 @@ struct CountryEntry {
   stp::common::v1::IncomeGroup income_group = stp::common::v1::INCOME_GROUP_UNSPECIFIED;
   uint16_t region = kNoId;
   uint16_t sub_region = kNoId;
+  // Its entry in IndexData::host_zones; kNoId when it has neither region nor sub-region.
+  uint16_t zone = kNoId;
   // False while the country is only named by an organisation or project, not yet upserted.
   bool known = false;
+};
+
+// The countries that share one (region, sub-region) pair, as hosts: per organisation slot, how
+// many of its visible projects they host. A query reads host experience in the host's
+// sub-region and region from the few zones there are, in slot order, instead of walking every
+// country's postings (a region can hold a third of all participations).
+struct HostZone {
+  uint16_t region = kNoId;
+  uint16_t sub_region = kNoId;
+  std::vector<uint32_t> projects;  // by slot; may be shorter than the slot array (zeros)
 };
 
 // What ranking reads for every candidate, packed into one cache line per organisation and
@@ -129,6 +141,7 @@ struct IndexData {
   // hosts. A query sums host experience from the postings of the host's region at once,
   // rather than walking each candidate's projects.
   std::vector<absl::flat_hash_map<uint32_t, uint32_t>> by_host_country;
+  std::vector<HostZone> host_zones;
 
   const CountryEntry* country(uint16_t id) const {
     return id == kNoId || id >= countries.size() ? nullptr : &countries[id];

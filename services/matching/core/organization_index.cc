@@ -148,6 +148,36 @@ void OrganizationIndex::UpsertCountry(const stp::ingestion::v1::Country& country
   entry.region = InternRegion(country.region());
   entry.sub_region = InternRegion(country.sub_region());
   entry.known = true;
+  const uint16_t zone = ZoneFor(entry.region, entry.sub_region);
+  if (zone != entry.zone) {
+    // The projects it hosts move to the zone of its new region.
+    for (const auto& [slot, projects] : data_.by_host_country[id]) {
+      AddToZone(entry.zone, slot, -static_cast<int64_t>(projects));
+      AddToZone(zone, slot, projects);
+    }
+    entry.zone = zone;
+  }
+}
+
+uint16_t OrganizationIndex::ZoneFor(uint16_t region, uint16_t sub_region) {
+  if (region == kNoId && sub_region == kNoId) return kNoId;
+  for (size_t z = 0; z < data_.host_zones.size(); ++z) {
+    const HostZone& zone = data_.host_zones[z];
+    if (zone.region == region && zone.sub_region == sub_region) return static_cast<uint16_t>(z);
+  }
+  if (data_.host_zones.size() >= kNoId) return kNoId;
+  HostZone zone;
+  zone.region = region;
+  zone.sub_region = sub_region;
+  data_.host_zones.push_back(std::move(zone));
+  return static_cast<uint16_t>(data_.host_zones.size() - 1);
+}
+
+void OrganizationIndex::AddToZone(uint16_t zone, uint32_t slot, int64_t projects) {
+  if (zone == kNoId || projects == 0) return;
+  std::vector<uint32_t>& counts = data_.host_zones[zone].projects;
+  if (slot >= counts.size()) counts.resize(std::max<size_t>(slot + 1, data_.hot.size()), 0);
+  counts[slot] += static_cast<uint32_t>(projects);  // wraps back for a negative step
 }
 
 bool OrganizationIndex::HasCountry(absl::string_view name) const {
@@ -323,6 +353,7 @@ void OrganizationIndex::ApplyProject(const std::string& project_name, const Proj
       auto [it, inserted] = hosted.try_emplace(slot, 0);
       it->second += step;
       if (it->second == 0) hosted.erase(it);
+      AddToZone(data_.countries[project.host_country].zone, slot, sign);
     }
     if (sign < 0) ReleaseIfUnused(slot);
   }
@@ -425,6 +456,8 @@ size_t OrganizationIndex::ApproximateMemoryBytes() const {
   for (const Posting& p : data_.by_country) bytes += HeapBytes(p);
   bytes += HeapBytes(data_.by_host_country);
   for (const auto& hosted : data_.by_host_country) bytes += TableBytes(hosted);
+  bytes += HeapBytes(data_.host_zones);
+  for (const HostZone& zone : data_.host_zones) bytes += HeapBytes(zone.projects);
 
   return bytes;
 }

@@ -65,6 +65,10 @@ class OrganizationIndex {
  private:
   uint16_t InternCountry(const std::string& name) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   uint16_t InternRegion(const std::string& region) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The host zone of a (region, sub-region) pair, made on first use; kNoId for neither.
+  uint16_t ZoneFor(uint16_t region, uint16_t sub_region) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Adds `projects` (may be negative) to the slot's count in the zone; kNoId does nothing.
+  void AddToZone(uint16_t zone, uint32_t slot, int64_t projects) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   uint32_t SlotFor(const std::string& name) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ReleaseIfUnused(uint32_t slot) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void AddPostings(uint32_t slot) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
