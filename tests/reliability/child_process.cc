@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "grpc/health/v1/health.grpc.pb.h"
+#include "tests/testing/grpc_testing.h"
 #include "tests/testing/redis_server.h"
 
 extern char** environ;
@@ -112,8 +113,7 @@ absl::StatusOr<std::unique_ptr<ServiceProcess>> ServiceProcess::Start(
     auto child = ChildProcess::Start(argv, log_path);
     if (!child.ok()) return child.status();
     service->child_ = *std::move(child);
-    auto channel = grpc::CreateChannel(service->address(), grpc::InsecureChannelCredentials());
-    auto health = grpc::health::v1::Health::NewStub(channel);
+    auto health = grpc::health::v1::Health::NewStub(testing::StartupChannel(service->address()));
     absl::Time deadline = absl::Now() + ready_within;
     while (absl::Now() < deadline && service->child_->Running()) {
       grpc::ClientContext ctx;

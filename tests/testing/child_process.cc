@@ -8,6 +8,7 @@
 
 #include "absl/time/clock.h"
 #include "grpc/health/v1/health.grpc.pb.h"
+#include "tests/testing/grpc_testing.h"
 
 namespace stp::testing {
 
@@ -31,8 +32,7 @@ absl::Status ChildProcess::Start(const std::vector<std::string>& argv, const std
     _exit(127);
   }
   pid_ = pid;
-  auto stub = grpc::health::v1::Health::NewStub(
-      grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+  auto stub = grpc::health::v1::Health::NewStub(StartupChannel(address));
   absl::Time deadline = absl::Now() + timeout;
   while (absl::Now() < deadline) {
     if (waitpid(pid_, nullptr, WNOHANG) == pid_) {

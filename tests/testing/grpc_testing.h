@@ -32,6 +32,16 @@ inline std::shared_ptr<grpc::Channel> LocalChannel(int port) {
                                    grpc::InsecureChannelCredentials(), args);
 }
 
+// A channel for waiting on a server that is still starting: gRPC's default reconnect backoff
+// (1 s, then 1.6 s, 2.6 s, ...) would keep calls failing for seconds after the server is up.
+inline std::shared_ptr<grpc::Channel> StartupChannel(const std::string& address) {
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 20);
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 20);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 100);
+  return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+}
+
 // Polls `condition` until it holds or `timeout` passes; returns whether it held.
 inline bool WaitFor(const std::function<bool()>& condition,
                     absl::Duration timeout = absl::Seconds(10),
