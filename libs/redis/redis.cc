@@ -169,6 +169,41 @@ Script::Script(std::string source) : source_(std::move(source)) {
   sha_ = HexEncode(absl::string_view(reinterpret_cast<const char*>(digest), SHA_DIGEST_LENGTH));
 }
 
+namespace {
+
+// ARGV[1] and ARGV[2] give the keys and arguments per item; `item` sees only its own. A nil
+// result becomes false so that the array of results has no hole (Redis would cut it there).
+std::string WrapItemScript(const std::string& item_source) {
+  return absl::StrCat("local function item(KEYS, ARGV)\n", item_source, R"lua(
+end
+local nk, na = tonumber(ARGV[1]), tonumber(ARGV[2])
+local out = {}
+for i = 0, (#ARGV - 2) / na - 1 do
+  local k, a = {}, {}
+  for j = 1, nk do k[j] = KEYS[i * nk + j] end
+  for j = 1, na do a[j] = ARGV[2 + i * na + j] end
+  local ok, r = pcall(item, k, a)
+  if not ok then
+    r = redis.error_reply(type(r) == 'table' and r.err or tostring(r))
+  elseif r == nil then
+    r = false
+  end
+  out[i + 1] = r
+end
+return out
+)lua");
+}
+
+}  // namespace
+
+ItemScript::ItemScript(const std::string& item_source) : batch_(WrapItemScript(item_source)) {}
+
+const redisReply* ItemReplies::operator[](size_t i) const {
+  const auto [call, element] = items_[i];
+  const redisReply* reply = calls_[call].get();
+  return element == ~uint32_t{0} ? reply : At(reply, element);
+}
+
 // ---------------------------------------------------------------- RedisClient
 
 RedisClient::RedisClient(RedisOptions options, Metrics* metrics)
@@ -288,25 +323,27 @@ absl::StatusOr<ReplyPtr> RedisClient::Eval(const Script& script,
 absl::StatusOr<std::vector<ReplyPtr>> RedisClient::EvalMany(
     const Script& script, const std::vector<std::vector<std::string>>& keys,
     const std::vector<std::vector<std::string>>& args, absl::Time deadline) {
+  std::vector<std::vector<std::string>> commands;
+  commands.reserve(keys.size());
+  for (size_t i = 0; i < keys.size(); ++i) {
+    std::vector<std::string> cmd;
+    cmd.reserve(3 + keys[i].size() + args[i].size());
+    cmd.push_back("EVALSHA");
+    cmd.push_back(script.sha());
+    cmd.push_back(std::to_string(keys[i].size()));
+    cmd.insert(cmd.end(), keys[i].begin(), keys[i].end());
+    cmd.insert(cmd.end(), args[i].begin(), args[i].end());
+    commands.push_back(std::move(cmd));
+  }
+  return EvalCommands(script, std::move(commands), deadline);
+}
+
+absl::StatusOr<std::vector<ReplyPtr>> RedisClient::EvalCommands(
+    const Script& script, std::vector<std::vector<std::string>> commands, absl::Time deadline) {
   absl::Time start = absl::Now();
   STP_ASSIGN_OR_RETURN(absl::Duration timeout, TimeoutFor(deadline));
-  auto build = [&](bool by_sha) {
-    std::vector<std::vector<std::string>> commands;
-    commands.reserve(keys.size());
-    for (size_t i = 0; i < keys.size(); ++i) {
-      std::vector<std::string> cmd;
-      cmd.reserve(3 + keys[i].size() + args[i].size());
-      cmd.push_back(by_sha ? "EVALSHA" : "EVAL");
-      cmd.push_back(by_sha ? script.sha() : script.source());
-      cmd.push_back(std::to_string(keys[i].size()));
-      cmd.insert(cmd.end(), keys[i].begin(), keys[i].end());
-      cmd.insert(cmd.end(), args[i].begin(), args[i].end());
-      commands.push_back(std::move(cmd));
-    }
-    return commands;
-  };
   STP_ASSIGN_OR_RETURN(std::unique_ptr<Connection> conn, Acquire(deadline));
-  auto replies = conn->Pipeline(build(true), timeout);
+  auto replies = conn->Pipeline(commands, timeout);
   if (replies.ok()) {
     // NOSCRIPT fails the call before the script runs, so re-running those calls is safe.
     std::vector<size_t> missing;
@@ -315,10 +352,14 @@ absl::StatusOr<std::vector<ReplyPtr>> RedisClient::EvalMany(
       if (IsErrorReply(r) && absl::StartsWith(Str(r), "NOSCRIPT")) missing.push_back(i);
     }
     if (!missing.empty()) {
-      std::vector<std::vector<std::string>> commands;
-      auto all = build(false);
-      for (size_t i : missing) commands.push_back(std::move(all[i]));
-      auto retried = conn->Pipeline(commands, timeout);
+      std::vector<std::vector<std::string>> retry;
+      for (size_t i : missing) {
+        std::vector<std::string> cmd = std::move(commands[i]);
+        cmd[0] = "EVAL";
+        cmd[1] = script.source();
+        retry.push_back(std::move(cmd));
+      }
+      auto retried = conn->Pipeline(retry, timeout);
       if (!retried.ok()) {
         replies = retried.status();
       } else {
@@ -330,6 +371,66 @@ absl::StatusOr<std::vector<ReplyPtr>> RedisClient::EvalMany(
   Release(std::move(conn));
   Observe("script", start, !replies.ok());
   return replies;
+}
+
+absl::StatusOr<ItemReplies> RedisClient::EvalEach(const ItemScript& script,
+                                                  std::vector<std::vector<std::string>> keys,
+                                                  std::vector<std::vector<std::string>> args,
+                                                  const std::vector<int>& groups, size_t max_items,
+                                                  absl::Time deadline) {
+  ItemReplies out;
+  if (keys.empty()) return out;
+  if (args.size() != keys.size() || (!groups.empty() && groups.size() != keys.size()) ||
+      max_items == 0) {
+    return absl::InternalError("EvalEach: keys, args and groups differ in length");
+  }
+  const size_t nk = keys.front().size();
+  const size_t na = args.front().size();
+  if (na == 0) return absl::InternalError("EvalEach: an item needs at least one argument");
+  for (size_t i = 0; i < keys.size(); ++i) {
+    if (keys[i].size() != nk || args[i].size() != na) {
+      return absl::InternalError("EvalEach: items differ in their number of keys or arguments");
+    }
+  }
+  // Each call: EVALSHA sha numkeys <every item's keys> nk na <every item's arguments>. The
+  // items' strings (scores and events of kilobytes) are moved, not copied.
+  std::vector<std::vector<std::string>> commands;
+  std::vector<size_t> first_item;  // per call
+  for (size_t begin = 0; begin < keys.size();) {
+    size_t end = begin + 1;
+    while (end < keys.size() && end - begin < max_items &&
+           (groups.empty() || groups[end] == groups[begin])) {
+      ++end;
+    }
+    std::vector<std::string> cmd;
+    cmd.reserve(5 + (end - begin) * (nk + na));
+    cmd.push_back("EVALSHA");
+    cmd.push_back(script.batch().sha());
+    cmd.push_back(std::to_string((end - begin) * nk));
+    for (size_t i = begin; i < end; ++i) {
+      for (std::string& key : keys[i]) cmd.push_back(std::move(key));
+    }
+    cmd.push_back(std::to_string(nk));
+    cmd.push_back(std::to_string(na));
+    for (size_t i = begin; i < end; ++i) {
+      for (std::string& arg : args[i]) cmd.push_back(std::move(arg));
+    }
+    commands.push_back(std::move(cmd));
+    first_item.push_back(begin);
+    begin = end;
+  }
+  STP_ASSIGN_OR_RETURN(out.calls_, EvalCommands(script.batch(), std::move(commands), deadline));
+  first_item.push_back(keys.size());
+  for (size_t c = 0; c + 1 < first_item.size(); ++c) {
+    const redisReply* reply = out.calls_[c].get();
+    const size_t count = first_item[c + 1] - first_item[c];
+    const bool whole = reply->type != REDIS_REPLY_ARRAY || reply->elements != count;
+    for (size_t j = 0; j < count; ++j) {
+      out.items_.emplace_back(static_cast<uint32_t>(c),
+                              whole ? ~uint32_t{0} : static_cast<uint32_t>(j));
+    }
+  }
+  return out;
 }
 
 absl::Status RedisClient::Ping(absl::Time deadline) {

@@ -102,6 +102,33 @@ class Script {
   std::string sha_;
 };
 
+// A script written for one item (its own KEYS and ARGV, numbered from 1), run for many items
+// in one EVALSHA: Redis pays a script call's fixed cost (about 50 µs with its argument
+// conversion) once per call instead of once per item. Items run in order; an item that
+// raises an error gets an error reply of its own and the next items still run (as separate
+// scripts would have), with whatever writes it made before the error kept, as for one script.
+class ItemScript {
+ public:
+  explicit ItemScript(const std::string& item_source);
+  const Script& batch() const { return batch_; }
+
+ private:
+  Script batch_;
+};
+
+// One reply per item of RedisClient::EvalEach.
+class ItemReplies {
+ public:
+  size_t size() const { return items_.size(); }
+  // The item's reply; the call's own reply when the call failed as a whole.
+  const redisReply* operator[](size_t i) const;
+
+ private:
+  friend class RedisClient;
+  std::vector<ReplyPtr> calls_;
+  std::vector<std::pair<uint32_t, uint32_t>> items_;  // (call, element); element ~0: the call
+};
+
 // The pool-backed client services use. Thread-safe.
 class RedisClient {
  public:
@@ -124,6 +151,16 @@ class RedisClient {
                                                  const std::vector<std::vector<std::string>>& keys,
                                                  const std::vector<std::vector<std::string>>& args,
                                                  absl::Time deadline = absl::InfiniteFuture());
+  // Runs an ItemScript for every item, up to `max_items` per call, in one round trip. A call
+  // holds items of one `groups` value only (a partition, so that every key of a call shares a
+  // hash tag); `groups` may be empty (one group) and should keep a group's items together, as
+  // every change of value starts a new call. Every item must have as many keys and arguments
+  // as the first.
+  absl::StatusOr<ItemReplies> EvalEach(const ItemScript& script,
+                                       std::vector<std::vector<std::string>> keys,
+                                       std::vector<std::vector<std::string>> args,
+                                       const std::vector<int>& groups, size_t max_items,
+                                       absl::Time deadline = absl::InfiniteFuture());
   absl::Status Ping(absl::Time deadline);
 
   // A connection outside the pool, for blocking reads (XREAD BLOCK) that would hold a pooled
@@ -136,6 +173,11 @@ class RedisClient {
 
  private:
   class Lease;
+  // Pipelines EVALSHA commands ([EVALSHA, sha, ...]), re-sending those that meet NOSCRIPT
+  // as EVAL with the source.
+  absl::StatusOr<std::vector<ReplyPtr>> EvalCommands(const Script& script,
+                                                     std::vector<std::vector<std::string>> commands,
+                                                     absl::Time deadline);
   absl::StatusOr<std::unique_ptr<Connection>> Acquire(absl::Time deadline);
   void Release(std::unique_ptr<Connection> conn);
   absl::StatusOr<absl::Duration> TimeoutFor(absl::Time deadline) const;

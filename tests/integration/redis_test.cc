@@ -1,6 +1,7 @@
 // The Redis layer against a real redis-server started by the test.
 #include "libs/redis/redis.h"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <thread>
@@ -88,6 +89,52 @@ TEST_F(RedisTest, ScriptsRunBySha1AndReloadAfterFlush) {
   auto many = client_->EvalMany(script, {{"m"}, {"m"}, {"m"}}, {{"1"}, {"1"}, {"1"}});
   ASSERT_TRUE(many.ok());
   EXPECT_EQ(Int((*many)[2].get()), 3);
+}
+
+TEST_F(RedisTest, ItemScriptsRunEachItemInOrderAcrossCallsAndGroups) {
+  // Each item appends its argument to its key and answers with the new length, or nil, or
+  // an error of its own.
+  ItemScript script(R"lua(
+if ARGV[1] == 'fail' then return redis.error_reply('BAD item ' .. KEYS[1]) end
+if ARGV[1] == 'raise' then redis.call('NOSUCHCOMMAND') end
+if ARGV[1] == 'none' then return nil end
+return redis.call('APPEND', KEYS[1], ARGV[1])
+)lua");
+  std::vector<std::vector<std::string>> keys, args;
+  std::vector<int> groups;
+  for (int i = 0; i < 25; ++i) {
+    keys.push_back({i < 12 ? "{a}x" : "{b}y"});
+    args.push_back({i == 5 ? "fail" : i == 6 ? "raise" : i == 7 ? "none" : "z"});
+    groups.push_back(i < 12 ? 0 : 1);
+  }
+  auto replies = client_->EvalEach(script, keys, args, groups, 4);
+  ASSERT_TRUE(replies.ok()) << replies.status();
+  ASSERT_EQ(replies->size(), 25u);
+  EXPECT_EQ(Int((*replies)[0]), 1);
+  EXPECT_EQ(Int((*replies)[4]), 5);
+  EXPECT_TRUE(IsErrorReply((*replies)[5]));
+  EXPECT_THAT(std::string(Str((*replies)[5])), ::testing::HasSubstr("BAD item {a}x"));
+  EXPECT_TRUE(IsErrorReply((*replies)[6]));
+  EXPECT_TRUE(IsNil((*replies)[7]));
+  EXPECT_EQ(Int((*replies)[8]), 6);  // the items after the failures still ran
+  EXPECT_EQ(Int((*replies)[11]), 9);
+  EXPECT_EQ(Int((*replies)[12]), 1);  // a new group starts a new call on its own key
+  EXPECT_EQ(Int((*replies)[24]), 13);
+  EXPECT_EQ(Str(client_->Command({"GET", "{a}x"})->get()), std::string(9, 'z'));
+
+  // Nothing to do is no call; items of different shapes are refused before anything runs.
+  auto none = client_->EvalEach(script, {}, {}, {}, 4);
+  ASSERT_TRUE(none.ok());
+  EXPECT_EQ(none->size(), 0u);
+  auto mixed = client_->EvalEach(script, {{"{a}x"}, {"{a}x", "{a}w"}}, {{"z"}, {"z"}}, {}, 4);
+  EXPECT_FALSE(mixed.ok());
+  EXPECT_EQ(Str(client_->Command({"GET", "{a}x"})->get()), std::string(9, 'z'));
+
+  // After a SCRIPT FLUSH the batch script is loaded again and runs once.
+  ASSERT_TRUE(client_->Command({"SCRIPT", "FLUSH"}).ok());
+  auto again = client_->EvalEach(script, {{"{a}x"}}, {{"z"}}, {}, 4);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(Int((*again)[0]), 10);
 }
 
 TEST_F(RedisTest, ScriptErrorIsAStatusAndWritesNothingAfterIt) {
