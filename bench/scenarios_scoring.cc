@@ -1,6 +1,7 @@
 // Scoring: how fast the consumer catches up with a backlog of project events, how long a
 // country change takes to rescore 10,000 projects, and GetProjectScore against the echo ceiling.
 #include <atomic>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -149,20 +150,43 @@ void RunScoringScenarios(const BenchConfig& config, Report* report) {
   }
   Import(ingestion.get(), projects, "bench-scoring");
   int64_t backlog = n + 200 + static_cast<int64_t>(gen.Countries().size());
+  // The rate is taken while the backlog goes from 10 % to 90 % scored, so that it measures
+  // keeping up, not the process start (reported apart). A thread of its own watches, as
+  // the process may be well into the backlog before it reports SERVING.
   absl::Time start = absl::Now();
-  if (auto st = StartScoring(cfg, &s); !st.ok()) {
-    report->Add({"scoring", "restart", std::string(st.message()), "", "", "FAILED", ""});
+  absl::Time at_10 = absl::InfiniteFuture(), at_90 = absl::InfiniteFuture();
+  int64_t scored_at_10 = 0, scored_at_90 = 0;
+  std::thread watcher([&] {
+    redis::RedisClient watch(ro);
+    for (int64_t scored = 0; scored < n && absl::Now() - start < absl::Minutes(5);) {
+      absl::SleepFor(absl::Milliseconds(5));
+      scored = HashLen(watch, "stp:{p0}:scoring:facts");
+      if (scored >= n / 10 && at_10 == absl::InfiniteFuture()) {
+        at_10 = absl::Now();
+        scored_at_10 = scored;
+      }
+      if (scored >= n * 9 / 10 && at_90 == absl::InfiniteFuture()) {
+        at_90 = absl::Now();
+        scored_at_90 = scored;
+      }
+    }
+  });
+  const absl::Status restarted = StartScoring(cfg, &s);
+  watcher.join();
+  if (!restarted.ok()) {
+    report->Add({"scoring", "restart", std::string(restarted.message()), "", "", "FAILED", ""});
     return;
   }
-  while (HashLen(redis, "stp:{p0}:scoring:facts") < n && absl::Now() - start < absl::Minutes(5)) {
-    absl::SleepFor(absl::Milliseconds(20));
-  }
-  double catch_up = backlog / absl::ToDoubleSeconds(absl::Now() - start);
-  report->Add({"scoring",
-               absl::StrFormat("catch-up: %d project events (plus orgs, countries) backlog", n),
-               absl::StrFormat("%.0f events/s (%.1f s, includes process start)", catch_up,
-                               absl::ToDoubleSeconds(absl::Now() - start)),
-               "", ">= 10,000 events/s", AtLeast(catch_up, 10000), ""});
+  const double total_seconds = absl::ToDoubleSeconds(absl::Now() - start);
+  // Project events only: the organisation and country events come first in the streams.
+  const double catch_up =
+      at_90 > at_10 ? (scored_at_90 - scored_at_10) / absl::ToDoubleSeconds(at_90 - at_10) : 0;
+  report->Add(
+      {"scoring", absl::StrFormat("catch-up: %d project events (plus orgs, countries) backlog", n),
+       absl::StrFormat("%.0f events/s while catching up (10%% to 90%% of the backlog); all %d "
+                       "events in %.1f s including process start",
+                       catch_up, backlog, total_seconds),
+       "", ">= 10,000 events/s", AtLeast(catch_up, 10000), ""});
 
   // A country's income group changes: every project hosted there is rescored.
   absl::Time changed = absl::Now();

@@ -31,8 +31,8 @@ const char* KindName(ModelKind kind) {
 // event arriving after a newer listing, changes nothing.
 // KEYS: 1 record, 2 partition project set. ARGV: 1 revision, 2 deleted (0/1), 3 data, 4 id,
 // 5 is project (0/1).
-const redis::Script& ApplyScript() {
-  static const auto* script = new redis::Script(R"lua(
+const redis::ItemScript& ApplyScript() {
+  static const auto* script = new redis::ItemScript(R"lua(
 local stored = redis.call('HGET', KEYS[1], 'rev')
 if stored and tonumber(stored) >= tonumber(ARGV[1]) then return {0, false} end
 local previous = redis.call('HGET', KEYS[1], 'pb')
@@ -53,8 +53,8 @@ return {1, previous}
 // ARGV: 1 id, 2 score, 3 compact score, 4 project revision, 5 emit, 6 event, 7 maxlen,
 // 8 digest of the score without its compute time. Replicas that score the same revision at
 // the same moment compute the same score: the second one writes and emits nothing.
-const redis::Script& ScoreScript() {
-  static const auto* script = new redis::Script(R"lua(
+const redis::ItemScript& ScoreScript() {
+  static const auto* script = new redis::ItemScript(R"lua(
 local stored = redis.call('HMGET', KEYS[1], 'rev', 'sum')
 if stored[1] and tonumber(stored[1]) > tonumber(ARGV[4]) then return 0 end
 if stored[1] and tonumber(stored[1]) == tonumber(ARGV[4]) and stored[2] == ARGV[8] then
@@ -70,6 +70,20 @@ end
 return 1
 )lua");
   return *script;
+}
+
+// Items per script call: enough that a call's fixed cost is small beside its items, few
+// enough that one call holds Redis for about a millisecond.
+constexpr size_t kItemsPerCall = 64;
+
+// The order that keeps each partition's items together (and in their own order), so that
+// every script call stays within one partition.
+std::vector<size_t> ByPartition(const std::vector<int>& partitions) {
+  std::vector<size_t> order(partitions.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t a, size_t b) { return partitions[a] < partitions[b]; });
+  return order;
 }
 
 }  // namespace
@@ -95,18 +109,26 @@ std::string ScoreStore::ModelKey(ModelKind kind, const std::string& id) const {
 
 absl::StatusOr<std::vector<AppliedChange>> ScoreStore::Apply(
     const std::vector<ReadModelChange>& changes, absl::Time deadline) {
+  std::vector<int> partitions;
+  for (const auto& c : changes) partitions.push_back(keyspace_.PartitionOf(c.id));
+  const std::vector<size_t> order = ByPartition(partitions);
   std::vector<std::vector<std::string>> keys, args;
-  for (const auto& c : changes) {
-    keys.push_back({ModelKey(c.kind, c.id),
-                    keyspace_.Key(keyspace_.PartitionOf(c.id), "scoring", "projects")});
+  std::vector<int> groups;
+  for (size_t i : order) {
+    const ReadModelChange& c = changes[i];
+    keys.push_back({ModelKey(c.kind, c.id), keyspace_.Key(partitions[i], "scoring", "projects")});
     args.push_back({absl::StrCat(c.revision), c.deleted ? "1" : "0", c.data, c.id,
                     c.kind == ModelKind::kProject ? "1" : "0"});
+    groups.push_back(partitions[i]);
   }
-  STP_ASSIGN_OR_RETURN(auto replies, redis_->EvalMany(ApplyScript(), keys, args, deadline));
-  std::vector<AppliedChange> out;
-  for (const auto& r : replies) {
-    if (redis::IsErrorReply(r.get())) return redis::ErrorReplyStatus(Str(r.get()));
-    out.push_back({Int(At(r.get(), 0)) == 1, StrCopy(At(r.get(), 1))});
+  STP_ASSIGN_OR_RETURN(auto replies,
+                       redis_->EvalEach(ApplyScript(), std::move(keys), std::move(args), groups,
+                                        kItemsPerCall, deadline));
+  std::vector<AppliedChange> out(changes.size());
+  for (size_t j = 0; j < order.size(); ++j) {
+    const redisReply* r = replies[j];
+    if (redis::IsErrorReply(r)) return redis::ErrorReplyStatus(Str(r));
+    out[order[j]] = {Int(At(r, 0)) == 1, StrCopy(At(r, 1))};
   }
   return out;
 }
@@ -217,30 +239,68 @@ absl::StatusOr<std::vector<std::optional<v1::Score>>> ScoreStore::LoadScores(
   return out;
 }
 
-absl::Status ScoreStore::WriteScores(const std::vector<ScoreWrite>& writes, absl::Time deadline) {
-  constexpr size_t kChunk = 500;
-  for (size_t begin = 0; begin < writes.size(); begin += kChunk) {
-    std::vector<std::vector<std::string>> keys, args;
-    for (size_t i = begin; i < std::min(writes.size(), begin + kChunk); ++i) {
-      const ScoreWrite& w = writes[i];
-      int p = keyspace_.PartitionOf(w.project_id);
-      keys.push_back({keyspace_.Key(p, "scoring", "score", w.project_id),
-                      keyspace_.Key(p, "scoring", "facts"), keyspace_.Events(p),
-                      keyspace_.Key(p, "scoring", "hist", w.project_id)});
-      v1::Score timeless = w.score;
-      timeless.clear_compute_time();
-      args.push_back({w.project_id, w.score.SerializeAsString(),
-                      Compact(w.score).SerializeAsString(),
-                      absl::StrCat(w.score.project_revision()), w.emit ? "1" : "0", w.event,
-                      absl::StrCat(stream_retention_),
-                      absl::StrCat(absl::Hex(StableHash(timeless.SerializeAsString())))});
-    }
-    STP_ASSIGN_OR_RETURN(auto replies, redis_->EvalMany(ScoreScript(), keys, args, deadline));
-    for (const auto& r : replies) {
-      if (redis::IsErrorReply(r.get())) return redis::ErrorReplyStatus(Str(r.get()));
-    }
+absl::StatusOr<std::vector<std::optional<StoredScore>>> ScoreStore::LoadStoredScores(
+    const std::vector<std::string>& ids, absl::Time deadline) {
+  std::vector<std::vector<std::string>> commands;
+  for (const auto& id : ids) {
+    commands.push_back(
+        {"HMGET", keyspace_.Key(keyspace_.PartitionOf(id), "scoring", "score", id), "pb", "sum"});
+  }
+  STP_ASSIGN_OR_RETURN(auto replies, redis_->Pipeline(commands, deadline));
+  std::vector<std::optional<StoredScore>> out(ids.size());
+  for (size_t i = 0; i < ids.size(); ++i) {
+    const redisReply* r = replies[i].get();
+    if (redis::IsErrorReply(r)) return redis::ErrorReplyStatus(Str(r));
+    const redisReply* pb = At(r, 0);
+    if (pb == nullptr || redis::IsNil(pb)) continue;
+    StoredScore stored;
+    if (!stored.score.ParseFromArray(pb->str, static_cast<int>(pb->len))) continue;
+    stored.digest = StrCopy(At(r, 1));
+    out[i] = std::move(stored);
+  }
+  return out;
+}
+
+absl::Status ScoreStore::WriteScores(std::vector<ScoreWrite> writes, absl::Time deadline) {
+  std::vector<int> partitions;
+  for (const ScoreWrite& w : writes) partitions.push_back(keyspace_.PartitionOf(w.project_id));
+  std::vector<std::vector<std::string>> keys, args;
+  std::vector<int> groups;
+  const std::string maxlen = absl::StrCat(stream_retention_);
+  for (size_t i : ByPartition(partitions)) {
+    ScoreWrite& w = writes[i];
+    const int p = partitions[i];
+    keys.push_back({keyspace_.Key(p, "scoring", "score", w.project_id),
+                    keyspace_.Key(p, "scoring", "facts"), keyspace_.Events(p),
+                    keyspace_.Key(p, "scoring", "hist", w.project_id)});
+    std::string digest = w.digest.empty() ? ScoreDigest(w.score) : std::move(w.digest);
+    std::string full = w.score.SerializeAsString();
+    // The compact form is the score without its components: lent out and put back, not copied.
+    google::protobuf::RepeatedPtrField<v1::ComponentScore> components;
+    components.Swap(w.score.mutable_components());
+    std::string compact = w.score.SerializeAsString();
+    components.Swap(w.score.mutable_components());
+    args.push_back({w.project_id, std::move(full), std::move(compact),
+                    absl::StrCat(w.score.project_revision()), w.emit ? "1" : "0",
+                    std::move(w.event), maxlen, std::move(digest)});
+    groups.push_back(p);
+  }
+  STP_ASSIGN_OR_RETURN(auto replies,
+                       redis_->EvalEach(ScoreScript(), std::move(keys), std::move(args), groups,
+                                        kItemsPerCall, deadline));
+  for (size_t j = 0; j < replies.size(); ++j) {
+    if (redis::IsErrorReply(replies[j])) return redis::ErrorReplyStatus(Str(replies[j]));
   }
   return absl::OkStatus();
+}
+
+std::string ScoreDigest(const v1::Score& score) {
+  if (!score.has_compute_time()) {
+    return absl::StrCat(absl::Hex(StableHash(score.SerializeAsString())));
+  }
+  v1::Score timeless = score;
+  timeless.clear_compute_time();
+  return absl::StrCat(absl::Hex(StableHash(timeless.SerializeAsString())));
 }
 
 absl::Status ScoreStore::DeleteScore(const std::string& project_id) {

@@ -44,8 +44,15 @@ struct AppliedChange {
 struct ScoreWrite {
   std::string project_id;
   stp::scoring::v1::Score score;
-  bool emit = false;  // write a SCORE_CHANGED event with it
-  std::string event;  // the serialized event, when emit
+  bool emit = false;   // write a SCORE_CHANGED event with it
+  std::string event;   // the serialized event, when emit
+  std::string digest;  // ScoreDigest(score); computed by WriteScores when empty
+};
+
+// A stored score and the digest it was stored with (empty for scores stored before digests).
+struct StoredScore {
+  stp::scoring::v1::Score score;
+  std::string digest;
 };
 
 class ScoreStore {
@@ -76,9 +83,12 @@ class ScoreStore {
 
   absl::StatusOr<std::vector<std::optional<stp::scoring::v1::Score>>> LoadScores(
       const std::vector<std::string>& project_ids, absl::Time deadline = absl::InfiniteFuture());
+  // The same with each score's stored digest, one round trip.
+  absl::StatusOr<std::vector<std::optional<StoredScore>>> LoadStoredScores(
+      const std::vector<std::string>& project_ids, absl::Time deadline = absl::InfiniteFuture());
   // Each write atomic with its event; a write computed from an older project revision than the
   // stored score's is skipped.
-  absl::Status WriteScores(const std::vector<ScoreWrite>& writes,
+  absl::Status WriteScores(std::vector<ScoreWrite> writes,
                            absl::Time deadline = absl::InfiniteFuture());
   absl::Status DeleteScore(const std::string& project_id);
   // Every stored score without components, all partitions.
@@ -105,6 +115,8 @@ class ScoreStore {
 
 // The resource id in a name: "projects/abc" -> "abc", "countries/EG" -> "EG".
 std::string IdOfName(const std::string& name);
+// A digest of the score without its compute time: equal digests, equal scores.
+std::string ScoreDigest(const stp::scoring::v1::Score& score);
 // A score without components, for facts and history.
 stp::scoring::v1::Score Compact(const stp::scoring::v1::Score& score);
 

@@ -3,11 +3,13 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
+#include <thread>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
-#include "google/protobuf/util/message_differencer.h"
 #include "libs/common/grpc_status.h"
 #include "libs/common/logging.h"
 #include "services/scoring/core/prefetched_records.h"
@@ -25,20 +27,6 @@ google::protobuf::Timestamp ToProto(absl::Time t) {
   ts.set_seconds(ns / 1000000000);
   ts.set_nanos(static_cast<int32_t>(ns % 1000000000));
   return ts;
-}
-
-std::string DefaultConsumer() {
-  char host[256] = {0};
-  gethostname(host, sizeof(host) - 1);
-  return absl::StrCat(host, "-", getpid());
-}
-
-// Same score apart from when it was computed.
-bool SameScore(const v1::Score& a, const v1::Score& b) {
-  v1::Score x = a, y = b;
-  x.clear_compute_time();
-  y.clear_compute_time();
-  return google::protobuf::util::MessageDifferencer::Equals(x, y);
 }
 
 // A change partners care about: the total, the tier, or what a component says.
@@ -81,6 +69,13 @@ void DirectDependencies(const std::string& data, std::vector<std::string>* orgs,
   ScoringModel::Dependencies(p, orgs, countries);
 }
 
+void DirectDependencies(const iv1::Project* project, std::vector<std::string>* orgs,
+                        std::vector<std::string>* countries) {
+  orgs->clear();
+  countries->clear();
+  if (project != nullptr) ScoringModel::Dependencies(*project, orgs, countries);
+}
+
 }  // namespace
 
 ScoringEngine::ScoringEngine(ScoreStore* store, const ScoringModel* model,
@@ -94,6 +89,12 @@ ScoringEngine::ScoringEngine(ScoreStore* store, const ScoringModel* model,
 }
 
 ScoringEngine::~ScoringEngine() { Stop(); }
+
+std::string ScoringEngine::DefaultConsumer() {
+  char host[256] = {0};
+  gethostname(host, sizeof(host) - 1);
+  return absl::StrCat(host, "-", getpid());
+}
 
 absl::Status ScoringEngine::EnsureGroups() {
   for (const auto& stream : store_->keyspace().AllEventStreams()) {
@@ -144,6 +145,17 @@ absl::Status ScoringEngine::Handle(const std::vector<redis::StreamEntry>& entrie
   }
   if (changes.empty()) return absl::OkStatus();
   STP_ASSIGN_OR_RETURN(auto applied, store_->Apply(changes));
+  // The snapshot an event carried is the read model's state when the event was applied (the
+  // last one of a project in the batch wins), so rescoring reads it instead of Redis.
+  ProjectSnapshots snapshots;
+  for (size_t i = 0; i < changes.size(); ++i) {
+    if (changes[i].kind != ModelKind::kProject) continue;
+    if (applied[i].applied && !changes[i].deleted) {
+      snapshots[changes[i].id] = &events[i].project();
+    } else {
+      snapshots.erase(changes[i].id);
+    }
+  }
   std::set<std::string> affected;
   std::map<std::string, std::string> traceparents;
   std::vector<ScoreStore::DependencyChange> dependency_changes;
@@ -157,7 +169,7 @@ absl::Status ScoringEngine::Handle(const std::vector<redis::StreamEntry>& entrie
       std::vector<std::string> old_orgs, old_countries, new_orgs, new_countries;
       DirectDependencies(applied[i].applied ? applied[i].previous : std::string(), &old_orgs,
                          &old_countries);
-      DirectDependencies(c.data, &new_orgs, &new_countries);
+      DirectDependencies(c.deleted ? nullptr : &events[i].project(), &new_orgs, &new_countries);
       ScoreStore::DependencyChange d;
       d.project_id = c.id;
       std::tie(d.orgs_removed, d.orgs_added) = Diff(old_orgs, new_orgs);
@@ -182,21 +194,75 @@ absl::Status ScoringEngine::Handle(const std::vector<redis::StreamEntry>& entrie
   }
   STP_RETURN_IF_ERROR(store_->UpdateDependents(dependency_changes));
   if (affected.empty()) return absl::OkStatus();
-  return Rescore({affected.begin(), affected.end()}, traceparents).status();
+  return Rescore({affected.begin(), affected.end()}, traceparents, &snapshots).status();
 }
 
 absl::StatusOr<int> ScoringEngine::Rescore(const std::vector<std::string>& ids,
-                                           const std::map<std::string, std::string>& traceparents) {
-  constexpr size_t kChunk = 1000;
+                                           const std::map<std::string, std::string>& traceparents,
+                                           const ProjectSnapshots* snapshots) {
+  // Chunks are independent (each reads its own projects and writes its own scores), so a
+  // large rescore (a country's every project) runs on two threads: one computes while the
+  // other waits for Redis.
+  constexpr size_t kChunk = 500;
+  const size_t chunks = (ids.size() + kChunk - 1) / kChunk;
+  auto chunk_at = [&](size_t c) {
+    return std::vector<std::string>(ids.begin() + c * kChunk,
+                                    ids.begin() + std::min(ids.size(), (c + 1) * kChunk));
+  };
+  if (chunks <= 1) return chunks == 0 ? 0 : RescoreChunk(chunk_at(0), traceparents, snapshots);
+  std::atomic<size_t> next{0};
+  std::atomic<int> material{0};
+  absl::Mutex mu;
+  absl::Status first_error;
+  auto work = [&] {
+    for (size_t c = next++; c < chunks; c = next++) {
+      auto done = RescoreChunk(chunk_at(c), traceparents, snapshots);
+      if (done.ok()) {
+        material += *done;
+        continue;
+      }
+      absl::MutexLock lock(&mu);
+      if (first_error.ok()) first_error = done.status();
+      next = chunks;  // stop both threads
+    }
+  };
+  std::thread helper(work);
+  work();
+  helper.join();
+  if (!first_error.ok()) return first_error;
+  return material.load();
+}
+
+absl::StatusOr<int> ScoringEngine::RescoreChunk(
+    const std::vector<std::string>& chunk, const std::map<std::string, std::string>& traceparents,
+    const ProjectSnapshots* snapshots) {
   int material = 0;
-  for (size_t begin = 0; begin < ids.size(); begin += kChunk) {
-    std::vector<std::string> chunk(ids.begin() + begin,
-                                   ids.begin() + std::min(ids.size(), begin + kChunk));
-    STP_ASSIGN_OR_RETURN(auto projects, store_->LoadProjects(chunk));
+  {
+    // Projects whose snapshot is at hand are not read back from Redis.
+    std::vector<const iv1::Project*> projects(chunk.size(), nullptr);
+    std::vector<std::string> to_load;
+    std::vector<size_t> loaded_at;
+    for (size_t i = 0; i < chunk.size(); ++i) {
+      if (snapshots != nullptr) {
+        auto it = snapshots->find(chunk[i]);
+        if (it != snapshots->end()) projects[i] = it->second;
+      }
+      if (projects[i] == nullptr) {
+        to_load.push_back(chunk[i]);
+        loaded_at.push_back(i);
+      }
+    }
+    std::vector<std::optional<iv1::Project>> loaded;
+    if (!to_load.empty()) {
+      STP_ASSIGN_OR_RETURN(loaded, store_->LoadProjects(to_load));
+      for (size_t j = 0; j < loaded.size(); ++j) {
+        if (loaded[j].has_value()) projects[loaded_at[j]] = &*loaded[j];
+      }
+    }
     // Prefetch every organisation, then every country (the organisations name theirs).
     std::set<std::string> org_names, country_names;
-    for (const auto& p : projects) {
-      if (!p.has_value()) continue;
+    for (const iv1::Project* p : projects) {
+      if (p == nullptr) continue;
       std::vector<std::string> orgs, countries;
       ScoringModel::Dependencies(*p, &orgs, &countries);
       org_names.insert(orgs.begin(), orgs.end());
@@ -215,19 +281,24 @@ absl::StatusOr<int> ScoringEngine::Rescore(const std::vector<std::string>& ids,
     for (auto& c : countries) {
       if (c.has_value()) records.AddCountry(std::move(*c));
     }
-    STP_ASSIGN_OR_RETURN(auto old_scores, store_->LoadScores(chunk));
+    STP_ASSIGN_OR_RETURN(auto old_scores, store_->LoadStoredScores(chunk));
     absl::Time now = clock_();
     ScoringContext ctx = records.Context(absl::ToCivilDay(now, absl::UTCTimeZone()));
     std::vector<ScoreWrite> writes;
     for (size_t i = 0; i < chunk.size(); ++i) {
-      if (!projects[i].has_value()) continue;
+      if (projects[i] == nullptr) continue;
       v1::Score score = model_->Compute(*projects[i], ctx);
+      // The digest leaves the compute time out; a stored score with the same digest is this
+      // score (scores stored before digests were kept have none, and are written again).
+      std::string digest = ScoreDigest(score);
       *score.mutable_compute_time() = ToProto(now);
-      const auto& old = old_scores[i];
-      if (old.has_value() && SameScore(*old, score)) continue;
+      std::optional<StoredScore>& stored = old_scores[i];
+      if (stored.has_value() && stored->digest == digest) continue;
+      v1::Score* old = stored.has_value() ? &stored->score : nullptr;
       ScoreWrite w;
       w.project_id = chunk[i];
-      w.emit = !old.has_value() || Material(*old, score);
+      w.digest = std::move(digest);
+      w.emit = old == nullptr || Material(*old, score);
       if (w.emit) {
         ev::Event e;
         e.set_type(ev::EVENT_TYPE_SCORE_CHANGED);
@@ -238,15 +309,17 @@ absl::StatusOr<int> ScoringEngine::Rescore(const std::vector<std::string>& ids,
         e.set_revision(projects[i]->revision());
         auto tp = traceparents.find(chunk[i]);
         if (tp != traceparents.end()) e.set_traceparent(tp->second);
-        if (old.has_value()) *e.mutable_score_change()->mutable_previous() = *old;
-        *e.mutable_score_change()->mutable_current() = score;
+        // Both scores are lent to the event for its serialization rather than copied into it.
+        if (old != nullptr) e.mutable_score_change()->mutable_previous()->Swap(old);
+        e.mutable_score_change()->mutable_current()->Swap(&score);
         w.event = e.SerializeAsString();
+        e.mutable_score_change()->mutable_current()->Swap(&score);
         ++material;
       }
       w.score = std::move(score);
       writes.push_back(std::move(w));
     }
-    STP_RETURN_IF_ERROR(store_->WriteScores(writes));
+    STP_RETURN_IF_ERROR(store_->WriteScores(std::move(writes)));
   }
   return material;
 }

@@ -15,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/notification.h"
 #include "libs/redis/streams.h"
@@ -40,14 +41,21 @@ class ScoringEngine {
                 EngineOptions options, Clock clock);
   ~ScoringEngine();
 
+  // host-pid: the consumer name when none is configured.
+  static std::string DefaultConsumer();
+
   // Creates the consumer groups (at the end of each stream) if they do not exist.
   absl::Status EnsureGroups();
   // Applies stream entries to the read model and rescores what they affect. Does not ack.
   absl::Status Handle(const std::vector<redis::StreamEntry>& entries);
-  // Scores the given projects from the read model; writes what changed. Returns how many
-  // scores changed materially (and so emitted SCORE_CHANGED).
+  // Project id -> its current read-model state, when the caller holds it already.
+  using ProjectSnapshots = absl::flat_hash_map<std::string, const stp::ingestion::v1::Project*>;
+  // Scores the given projects from the read model (or `snapshots`, for the projects they
+  // hold); writes what changed. Returns how many scores changed materially (and so emitted
+  // SCORE_CHANGED).
   absl::StatusOr<int> Rescore(const std::vector<std::string>& project_ids,
-                              const std::map<std::string, std::string>& traceparents = {});
+                              const std::map<std::string, std::string>& traceparents = {},
+                              const ProjectSnapshots* snapshots = nullptr);
   // Builds the read model from the ingestion service's listings and scores everything, once
   // per deployment (guarded by a flag and a lock in Redis). Events that arrive meanwhile wait in
   // the consumer group, created before the listing starts, so none is missed.
@@ -66,6 +74,10 @@ class ScoringEngine {
   const EngineOptions& options() const { return options_; }
 
  private:
+  // Rescore for one chunk of at most a few hundred projects.
+  absl::StatusOr<int> RescoreChunk(const std::vector<std::string>& chunk,
+                                   const std::map<std::string, std::string>& traceparents,
+                                   const ProjectSnapshots* snapshots);
   void Loop();
   absl::Status ReclaimAndMeasure();
   absl::Status Ack(const std::string& stream, const std::vector<std::string>& ids);

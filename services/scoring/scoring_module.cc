@@ -3,6 +3,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "libs/common/status.h"
 #include "services/scoring/scoring_engine.h"
@@ -25,6 +26,10 @@ class ScoringModule : public Module {
         "scoring-reclaim-idle", &engine_.reclaim_idle,
         "how long an event may sit unacknowledged with a consumer before another takes it over");
     flags->Int("scoring-batch", &engine_.batch, "events read per batch");
+    flags->Int("scoring-consumers", &consumers_,
+               "consumers in this process (each is one more member of the group, named "
+               "<consumer>-<i> after the first), so that one computes while another waits "
+               "for Redis");
     flags->Duration("scoring-snapshot-age", &snapshot_age_,
                     "how stale the score snapshot behind rankings and portfolios may be");
     flags->String("scoring-ingestion-address", &ingestion_address_,
@@ -47,21 +52,35 @@ class ScoringModule : public Module {
     }
     store_ = std::make_unique<ScoreStore>(&process.redis(), process.keyspace(),
                                           process.config().stream_retention);
-    engine_impl_ = std::make_unique<ScoringEngine>(store_.get(), model_.get(), &process.redis(),
-                                                   engine_, [] { return absl::Now(); });
+    if (consumers_ < 1 || consumers_ > 16) {
+      return absl::InvalidArgumentError("--scoring-consumers must be between 1 and 16");
+    }
+    for (int i = 0; i < consumers_; ++i) {
+      EngineOptions options = engine_;
+      if (i > 0) {
+        if (options.consumer.empty()) options.consumer = ScoringEngine::DefaultConsumer();
+        options.consumer = absl::StrCat(options.consumer, "-", i);
+      }
+      engines_.push_back(std::make_unique<ScoringEngine>(
+          store_.get(), model_.get(), &process.redis(), options, [] { return absl::Now(); }));
+    }
     CallHandler* handler = process.NewCallHandler("scoring", workers_, workers_ * 64);
     service_ =
         std::make_unique<ScoringServiceImpl>(handler, store_.get(), model_.get(), snapshot_age_);
     process.runner().AddService(service_.get(), "stp.scoring.v1.ScoringService");
     if (!ingestion_address_.empty())
       process.SetRemoteAddress("ingestion", ingestion_address_, ingestion_plaintext_);
-    ScoringEngine* engine = engine_impl_.get();
+    // The group's lag is the same for every consumer; the first one's reading is reported.
+    const ScoringEngine* first = engines_.front().get();
     process.metrics().callbacks().Add(
         "stp_stream_consumer_lag", "Events not yet delivered to a consumer group",
-        {{"group", engine_.group}}, [engine] { return double(engine->lag()); });
+        {{"group", engine_.group}}, [first] { return double(first->lag()); });
     process.metrics().callbacks().Add("stp_scoring_events_handled",
-                                      "Events the scoring consumer has handled", {},
-                                      [engine] { return double(engine->handled()); });
+                                      "Events the scoring consumers have handled", {}, [this] {
+                                        double handled = 0;
+                                        for (const auto& e : engines_) handled += e->handled();
+                                        return handled;
+                                      });
     return absl::OkStatus();
   }
 
@@ -71,14 +90,16 @@ class ScoringModule : public Module {
       ingestion = stp::ingestion::v1::IngestionService::NewStub(process.ChannelTo("ingestion"));
     }
     std::string key = process.outgoing_credential();
-    engine_impl_->Start(ingestion, [key](grpc::ClientContext* ctx) {
-      if (!key.empty()) ctx->AddMetadata("authorization", "Bearer " + key);
-    });
+    for (const auto& engine : engines_) {
+      engine->Start(ingestion, [key](grpc::ClientContext* ctx) {
+        if (!key.empty()) ctx->AddMetadata("authorization", "Bearer " + key);
+      });
+    }
     return absl::OkStatus();
   }
 
   void Stop() override {
-    if (engine_impl_) engine_impl_->Stop();
+    for (const auto& engine : engines_) engine->Stop();
   }
 
  private:
@@ -90,7 +111,8 @@ class ScoringModule : public Module {
   bool ingestion_plaintext_ = false;
   std::unique_ptr<ScoringModel> model_;
   std::unique_ptr<ScoreStore> store_;
-  std::unique_ptr<ScoringEngine> engine_impl_;
+  int consumers_ = 2;
+  std::vector<std::unique_ptr<ScoringEngine>> engines_;
   std::unique_ptr<ScoringServiceImpl> service_;
 };
 

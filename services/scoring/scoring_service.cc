@@ -51,7 +51,7 @@ absl::StatusOr<v1::Score> ScoringServiceImpl::DoGetProjectScore(
   STP_ASSIGN_OR_RETURN(auto scores, store_->LoadScores({id}, rc.deadline));
   if (!scores[0].has_value() || !ScoreVisible(rc.principal, *scores[0]))
     return NotScored(req.project());
-  return *scores[0];
+  return std::move(*scores[0]);
 }
 
 absl::StatusOr<v1::Score> ScoringServiceImpl::DoScoreProject(const RequestContext& rc,
