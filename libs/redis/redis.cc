@@ -3,6 +3,8 @@
 #include <openssl/sha.h>
 #include <sys/time.h>
 
+#include <algorithm>
+
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -171,24 +173,28 @@ Script::Script(std::string source) : source_(std::move(source)) {
 
 namespace {
 
-// ARGV[1] and ARGV[2] give the keys and arguments per item; `item` sees only its own. A nil
-// result becomes false so that the array of results has no hole (Redis would cut it there).
+// ARGV[1] is the number of items n, ARGV[2..2n+1] each item's number of keys and arguments,
+// and the items' arguments follow; `item` sees only its own. A nil result becomes false so
+// that the array of results has no hole (Redis would cut it there).
 std::string WrapItemScript(const std::string& item_source) {
   return absl::StrCat("local function item(KEYS, ARGV)\n", item_source, R"lua(
 end
-local nk, na = tonumber(ARGV[1]), tonumber(ARGV[2])
+local n = tonumber(ARGV[1])
+local kpos, apos = 0, 1 + 2 * n
 local out = {}
-for i = 0, (#ARGV - 2) / na - 1 do
+for i = 1, n do
+  local nk, na = tonumber(ARGV[2 * i]), tonumber(ARGV[2 * i + 1])
   local k, a = {}, {}
-  for j = 1, nk do k[j] = KEYS[i * nk + j] end
-  for j = 1, na do a[j] = ARGV[2 + i * na + j] end
+  for j = 1, nk do k[j] = KEYS[kpos + j] end
+  for j = 1, na do a[j] = ARGV[apos + j] end
+  kpos, apos = kpos + nk, apos + na
   local ok, r = pcall(item, k, a)
   if not ok then
     r = redis.error_reply(type(r) == 'table' and r.err or tostring(r))
   elseif r == nil then
     r = false
   end
-  out[i + 1] = r
+  out[i] = r
 end
 return out
 )lua");
@@ -384,50 +390,57 @@ absl::StatusOr<ItemReplies> RedisClient::EvalEach(const ItemScript& script,
       max_items == 0) {
     return absl::InternalError("EvalEach: keys, args and groups differ in length");
   }
-  const size_t nk = keys.front().size();
-  const size_t na = args.front().size();
-  if (na == 0) return absl::InternalError("EvalEach: an item needs at least one argument");
-  for (size_t i = 0; i < keys.size(); ++i) {
-    if (keys[i].size() != nk || args[i].size() != na) {
-      return absl::InternalError("EvalEach: items differ in their number of keys or arguments");
-    }
+  // Items of one group together, each group's in the caller's order.
+  std::vector<size_t> order(keys.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  if (!groups.empty()) {
+    std::stable_sort(order.begin(), order.end(),
+                     [&](size_t a, size_t b) { return groups[a] < groups[b]; });
   }
-  // Each call: EVALSHA sha numkeys <every item's keys> nk na <every item's arguments>. The
-  // items' strings (scores and events of kilobytes) are moved, not copied.
+  // Each call: EVALSHA sha numkeys <keys> n <counts> <arguments>. The items' strings (records
+  // and events of kilobytes) are moved, not copied.
   std::vector<std::vector<std::string>> commands;
-  std::vector<size_t> first_item;  // per call
-  for (size_t begin = 0; begin < keys.size();) {
+  std::vector<std::pair<size_t, size_t>> calls;  // [begin, end) in `order`
+  for (size_t begin = 0; begin < order.size();) {
     size_t end = begin + 1;
-    while (end < keys.size() && end - begin < max_items &&
-           (groups.empty() || groups[end] == groups[begin])) {
+    while (end < order.size() && end - begin < max_items &&
+           (groups.empty() || groups[order[end]] == groups[order[begin]])) {
       ++end;
     }
+    size_t key_count = 0, arg_count = 0;
+    for (size_t j = begin; j < end; ++j) {
+      key_count += keys[order[j]].size();
+      arg_count += args[order[j]].size();
+    }
     std::vector<std::string> cmd;
-    cmd.reserve(5 + (end - begin) * (nk + na));
+    cmd.reserve(4 + key_count + 2 * (end - begin) + arg_count);
     cmd.push_back("EVALSHA");
     cmd.push_back(script.batch().sha());
-    cmd.push_back(std::to_string((end - begin) * nk));
-    for (size_t i = begin; i < end; ++i) {
-      for (std::string& key : keys[i]) cmd.push_back(std::move(key));
+    cmd.push_back(std::to_string(key_count));
+    for (size_t j = begin; j < end; ++j) {
+      for (std::string& key : keys[order[j]]) cmd.push_back(std::move(key));
     }
-    cmd.push_back(std::to_string(nk));
-    cmd.push_back(std::to_string(na));
-    for (size_t i = begin; i < end; ++i) {
-      for (std::string& arg : args[i]) cmd.push_back(std::move(arg));
+    cmd.push_back(std::to_string(end - begin));
+    for (size_t j = begin; j < end; ++j) {
+      cmd.push_back(std::to_string(keys[order[j]].size()));
+      cmd.push_back(std::to_string(args[order[j]].size()));
+    }
+    for (size_t j = begin; j < end; ++j) {
+      for (std::string& arg : args[order[j]]) cmd.push_back(std::move(arg));
     }
     commands.push_back(std::move(cmd));
-    first_item.push_back(begin);
+    calls.emplace_back(begin, end);
     begin = end;
   }
   STP_ASSIGN_OR_RETURN(out.calls_, EvalCommands(script.batch(), std::move(commands), deadline));
-  first_item.push_back(keys.size());
-  for (size_t c = 0; c + 1 < first_item.size(); ++c) {
+  out.items_.resize(keys.size());
+  for (size_t c = 0; c < calls.size(); ++c) {
     const redisReply* reply = out.calls_[c].get();
-    const size_t count = first_item[c + 1] - first_item[c];
-    const bool whole = reply->type != REDIS_REPLY_ARRAY || reply->elements != count;
-    for (size_t j = 0; j < count; ++j) {
-      out.items_.emplace_back(static_cast<uint32_t>(c),
-                              whole ? ~uint32_t{0} : static_cast<uint32_t>(j));
+    const auto [begin, end] = calls[c];
+    const bool whole = reply->type != REDIS_REPLY_ARRAY || reply->elements != end - begin;
+    for (size_t j = begin; j < end; ++j) {
+      out.items_[order[j]] = {static_cast<uint32_t>(c),
+                              whole ? ~uint32_t{0} : static_cast<uint32_t>(j - begin)};
     }
   }
   return out;

@@ -153,9 +153,9 @@ class RedisClient {
                                                  absl::Time deadline = absl::InfiniteFuture());
   // Runs an ItemScript for every item, up to `max_items` per call, in one round trip. A call
   // holds items of one `groups` value only (a partition, so that every key of a call shares a
-  // hash tag); `groups` may be empty (one group) and should keep a group's items together, as
-  // every change of value starts a new call. Every item must have as many keys and arguments
-  // as the first.
+  // hash tag; empty `groups`: one group): items are grouped, each group's kept in order, and
+  // the replies come back in the caller's order. Items may differ in their numbers of keys
+  // and arguments.
   absl::StatusOr<ItemReplies> EvalEach(const ItemScript& script,
                                        std::vector<std::vector<std::string>> keys,
                                        std::vector<std::vector<std::string>> args,

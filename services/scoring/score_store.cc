@@ -76,16 +76,6 @@ return 1
 // enough that one call holds Redis for about a millisecond.
 constexpr size_t kItemsPerCall = 64;
 
-// The order that keeps each partition's items together (and in their own order), so that
-// every script call stays within one partition.
-std::vector<size_t> ByPartition(const std::vector<int>& partitions) {
-  std::vector<size_t> order(partitions.size());
-  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
-  std::stable_sort(order.begin(), order.end(),
-                   [&](size_t a, size_t b) { return partitions[a] < partitions[b]; });
-  return order;
-}
-
 }  // namespace
 
 std::string IdOfName(const std::string& name) {
@@ -109,26 +99,23 @@ std::string ScoreStore::ModelKey(ModelKind kind, const std::string& id) const {
 
 absl::StatusOr<std::vector<AppliedChange>> ScoreStore::Apply(
     const std::vector<ReadModelChange>& changes, absl::Time deadline) {
-  std::vector<int> partitions;
-  for (const auto& c : changes) partitions.push_back(keyspace_.PartitionOf(c.id));
-  const std::vector<size_t> order = ByPartition(partitions);
   std::vector<std::vector<std::string>> keys, args;
-  std::vector<int> groups;
-  for (size_t i : order) {
-    const ReadModelChange& c = changes[i];
-    keys.push_back({ModelKey(c.kind, c.id), keyspace_.Key(partitions[i], "scoring", "projects")});
+  std::vector<int> partitions;
+  for (const ReadModelChange& c : changes) {
+    const int p = keyspace_.PartitionOf(c.id);
+    keys.push_back({ModelKey(c.kind, c.id), keyspace_.Key(p, "scoring", "projects")});
     args.push_back({absl::StrCat(c.revision), c.deleted ? "1" : "0", c.data, c.id,
                     c.kind == ModelKind::kProject ? "1" : "0"});
-    groups.push_back(partitions[i]);
+    partitions.push_back(p);
   }
   STP_ASSIGN_OR_RETURN(auto replies,
-                       redis_->EvalEach(ApplyScript(), std::move(keys), std::move(args), groups,
+                       redis_->EvalEach(ApplyScript(), std::move(keys), std::move(args), partitions,
                                         kItemsPerCall, deadline));
-  std::vector<AppliedChange> out(changes.size());
-  for (size_t j = 0; j < order.size(); ++j) {
-    const redisReply* r = replies[j];
+  std::vector<AppliedChange> out;
+  for (size_t i = 0; i < replies.size(); ++i) {
+    const redisReply* r = replies[i];
     if (redis::IsErrorReply(r)) return redis::ErrorReplyStatus(Str(r));
-    out[order[j]] = {Int(At(r, 0)) == 1, StrCopy(At(r, 1))};
+    out.push_back({Int(At(r, 0)) == 1, StrCopy(At(r, 1))});
   }
   return out;
 }
@@ -262,14 +249,11 @@ absl::StatusOr<std::vector<std::optional<StoredScore>>> ScoreStore::LoadStoredSc
 }
 
 absl::Status ScoreStore::WriteScores(std::vector<ScoreWrite> writes, absl::Time deadline) {
-  std::vector<int> partitions;
-  for (const ScoreWrite& w : writes) partitions.push_back(keyspace_.PartitionOf(w.project_id));
   std::vector<std::vector<std::string>> keys, args;
   std::vector<int> groups;
   const std::string maxlen = absl::StrCat(stream_retention_);
-  for (size_t i : ByPartition(partitions)) {
-    ScoreWrite& w = writes[i];
-    const int p = partitions[i];
+  for (ScoreWrite& w : writes) {
+    const int p = keyspace_.PartitionOf(w.project_id);
     keys.push_back({keyspace_.Key(p, "scoring", "score", w.project_id),
                     keyspace_.Key(p, "scoring", "facts"), keyspace_.Events(p),
                     keyspace_.Key(p, "scoring", "hist", w.project_id)});

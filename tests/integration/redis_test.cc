@@ -122,13 +122,26 @@ return redis.call('APPEND', KEYS[1], ARGV[1])
   EXPECT_EQ(Int((*replies)[24]), 13);
   EXPECT_EQ(Str(client_->Command({"GET", "{a}x"})->get()), std::string(9, 'z'));
 
-  // Nothing to do is no call; items of different shapes are refused before anything runs.
+  // Nothing to do is no call.
   auto none = client_->EvalEach(script, {}, {}, {}, 4);
   ASSERT_TRUE(none.ok());
   EXPECT_EQ(none->size(), 0u);
-  auto mixed = client_->EvalEach(script, {{"{a}x"}, {"{a}x", "{a}w"}}, {{"z"}, {"z"}}, {}, 4);
-  EXPECT_FALSE(mixed.ok());
-  EXPECT_EQ(Str(client_->Command({"GET", "{a}x"})->get()), std::string(9, 'z'));
+
+  // Items of different shapes, and groups given out of order: each group's items run in
+  // their order, and the replies come back in the caller's.
+  ItemScript append_all(R"lua(
+local n = 0
+for i = 1, #KEYS do n = redis.call('APPEND', KEYS[i], ARGV[i]) end
+return n
+)lua");
+  auto mixed = client_->EvalEach(append_all, {{"{c}1"}, {"{d}1", "{d}2"}, {"{c}1"}, {"{d}1"}},
+                                 {{"a"}, {"b", "cc"}, {"dd"}, {"eee"}}, {7, 3, 7, 3}, 10);
+  ASSERT_TRUE(mixed.ok()) << mixed.status();
+  ASSERT_EQ(mixed->size(), 4u);
+  EXPECT_EQ(Int((*mixed)[0]), 1);  // "a"
+  EXPECT_EQ(Int((*mixed)[1]), 2);  // "{d}2" = "cc"
+  EXPECT_EQ(Int((*mixed)[2]), 3);  // "a" + "dd"
+  EXPECT_EQ(Int((*mixed)[3]), 4);  // "b" + "eee"
 
   // After a SCRIPT FLUSH the batch script is loaded again and runs once.
   ASSERT_TRUE(client_->Command({"SCRIPT", "FLUSH"}).ok());
