@@ -205,6 +205,63 @@ TEST_F(ScoringTest, ACountryIncomeChangeRescoresEveryProjectOfThatCountry) {
   EXPECT_EQ(h.scores(1).total(), before[ethiopian[0]]);
 }
 
+// More projects than one rescore chunk (500): the chunks run on two threads, and every
+// project is still rescored exactly once, with one event each. The process runs two consumers,
+// both members of the group.
+TEST_F(ScoringTest, ALargeRescoreRunsInParallelChunksAndScoresEachProjectOnce) {
+  StartStack();
+  Country("ET", stp::common::v1::INCOME_GROUP_LOW, 20);
+  Country("DE", stp::common::v1::INCOME_GROUP_HIGH);
+  std::string tech = Org("Berlin Robotics", "countries/DE", iv1::ORGANIZATION_TYPE_PRIVATE_SECTOR);
+  constexpr int kProjects = 1150;
+  std::vector<std::string> names;
+  for (int i = 0; i < kProjects; ++i) {
+    names.push_back(Project("Addis hub " + std::to_string(i), "countries/ET", tech).name());
+  }
+  ASSERT_TRUE(
+      WaitFor([&] { return ScoreEvents().size() == size_t{kProjects}; }, absl::Seconds(60)));
+  std::map<std::string, double> before;
+  for (const auto& n : names) before[n] = ScoreOf(n)->total();
+
+  Country("ET", stp::common::v1::INCOME_GROUP_LOWER_MIDDLE, 20);
+  ASSERT_TRUE(
+      WaitFor([&] { return ScoreEvents().size() >= size_t{2 * kProjects}; }, absl::Seconds(60)));
+  absl::SleepFor(absl::Milliseconds(300));  // nothing more may come
+  const std::vector<Event> events = ScoreEvents();
+  ASSERT_EQ(events.size(), size_t{2 * kProjects});
+  std::map<std::string, int> rescored;
+  for (size_t i = kProjects; i < events.size(); ++i) {
+    ++rescored[events[i].resource()];
+    EXPECT_TRUE(events[i].score_change().has_previous());
+  }
+  EXPECT_EQ(rescored.size(), size_t{kProjects});
+  for (const auto& n : names) {
+    EXPECT_EQ(rescored[n], 1) << n;
+    EXPECT_NE(ScoreOf(n)->total(), before[n]) << n;
+  }
+
+  redis::RedisOptions o;
+  o.address = redis_->address();
+  redis::RedisClient client(o);
+  auto consumers = client.Command({"XINFO", "CONSUMERS", "stp:{p0}:events", "scoring"});
+  ASSERT_TRUE(consumers.ok()) << consumers.status();
+  std::vector<std::string> consumer_names;
+  for (size_t i = 0; i < redis::Size(consumers->get()); ++i) {
+    const redisReply* c = redis::At(consumers->get(), i);
+    for (size_t k = 0; k + 1 < redis::Size(c); k += 2) {
+      if (redis::Str(redis::At(c, k)) == "name") {
+        consumer_names.push_back(redis::StrCopy(redis::At(c, k + 1)));
+      }
+      if (redis::Str(redis::At(c, k)) == "pending") {
+        EXPECT_EQ(redis::Int(redis::At(c, k + 1)), 0);
+      }
+    }
+  }
+  ASSERT_EQ(consumer_names.size(), 2u);
+  std::sort(consumer_names.begin(), consumer_names.end());
+  EXPECT_EQ(consumer_names[1], consumer_names[0] + "-1");
+}
+
 TEST_F(ScoringTest, ADeadConsumersPendingEventsAreReclaimedAndReplayChangesNothing) {
   StartStack(/*with_scoring=*/false);
   Country("KE", stp::common::v1::INCOME_GROUP_LOWER_MIDDLE);
