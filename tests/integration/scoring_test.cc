@@ -51,6 +51,18 @@ class ScoringTest : public ::testing::Test {
     ASSERT_NE(stack_, nullptr);
     ingestion_ = iv1::IngestionService::NewStub(stack_->channel());
     scoring_ = v1::ScoringService::NewStub(stack_->channel());
+    if (with_scoring) {
+      // A fresh deployment first builds its read model from the registry listing; what a test
+      // writes meanwhile can be scored from the listing, without its event's trace. Tests are
+      // about the event path, so they start once that build is done.
+      redis::RedisOptions o;
+      o.address = redis_->address();
+      redis::RedisClient client(o);
+      ASSERT_TRUE(WaitFor([&] {
+        auto done = client.Command({"EXISTS", "stp:{g}:scoring:bootstrapped"});
+        return done.ok() && redis::Int(done->get()) == 1;
+      })) << "the scoring read model was never built";
+    }
   }
 
   template <typename Fn>
