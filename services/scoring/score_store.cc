@@ -209,19 +209,10 @@ absl::StatusOr<std::vector<std::string>> ScoreStore::AllProjectIds() {
 
 absl::StatusOr<std::vector<std::optional<v1::Score>>> ScoreStore::LoadScores(
     const std::vector<std::string>& ids, absl::Time deadline) {
-  std::vector<std::vector<std::string>> commands;
-  for (const auto& id : ids) {
-    commands.push_back(
-        {"HGET", keyspace_.Key(keyspace_.PartitionOf(id), "scoring", "score", id), "pb"});
-  }
-  STP_ASSIGN_OR_RETURN(auto replies, redis_->Pipeline(commands, deadline));
-  std::vector<std::optional<v1::Score>> out(ids.size());
-  for (size_t i = 0; i < ids.size(); ++i) {
-    const redisReply* r = replies[i].get();
-    if (redis::IsErrorReply(r)) return redis::ErrorReplyStatus(Str(r));
-    if (redis::IsNil(r)) continue;
-    v1::Score s;
-    if (s.ParseFromArray(r->str, static_cast<int>(r->len))) out[i] = std::move(s);
+  STP_ASSIGN_OR_RETURN(auto stored, LoadStoredScores(ids, deadline));
+  std::vector<std::optional<v1::Score>> out(stored.size());
+  for (size_t i = 0; i < stored.size(); ++i) {
+    if (stored[i].has_value()) out[i] = std::move(stored[i]->score);
   }
   return out;
 }

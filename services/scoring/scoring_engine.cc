@@ -60,20 +60,19 @@ std::pair<std::vector<std::string>, std::vector<std::string>> Diff(std::vector<s
 
 // Organisations and countries a project reads, as far as the project itself says (the
 // organisations' own countries are tracked through the organisations).
-void DirectDependencies(const std::string& data, std::vector<std::string>* orgs,
-                        std::vector<std::string>* countries) {
-  orgs->clear();
-  countries->clear();
-  iv1::Project p;
-  if (data.empty() || !p.ParseFromString(data)) return;
-  ScoringModel::Dependencies(p, orgs, countries);
-}
-
 void DirectDependencies(const iv1::Project* project, std::vector<std::string>* orgs,
                         std::vector<std::string>* countries) {
   orgs->clear();
   countries->clear();
   if (project != nullptr) ScoringModel::Dependencies(*project, orgs, countries);
+}
+
+// The same for a serialized project (none when empty or unreadable).
+void DirectDependencies(const std::string& data, std::vector<std::string>* orgs,
+                        std::vector<std::string>* countries) {
+  iv1::Project p;
+  const bool readable = !data.empty() && p.ParseFromString(data);
+  DirectDependencies(readable ? &p : nullptr, orgs, countries);
 }
 
 }  // namespace
@@ -237,90 +236,88 @@ absl::StatusOr<int> ScoringEngine::RescoreChunk(
     const std::vector<std::string>& chunk, const std::map<std::string, std::string>& traceparents,
     const ProjectSnapshots* snapshots) {
   int material = 0;
-  {
-    // Projects whose snapshot is at hand are not read back from Redis.
-    std::vector<const iv1::Project*> projects(chunk.size(), nullptr);
-    std::vector<std::string> to_load;
-    std::vector<size_t> loaded_at;
-    for (size_t i = 0; i < chunk.size(); ++i) {
-      if (snapshots != nullptr) {
-        auto it = snapshots->find(chunk[i]);
-        if (it != snapshots->end()) projects[i] = it->second;
-      }
-      if (projects[i] == nullptr) {
-        to_load.push_back(chunk[i]);
-        loaded_at.push_back(i);
-      }
+  // Projects whose snapshot is at hand are not read back from Redis.
+  std::vector<const iv1::Project*> projects(chunk.size(), nullptr);
+  std::vector<std::string> to_load;
+  std::vector<size_t> loaded_at;
+  for (size_t i = 0; i < chunk.size(); ++i) {
+    if (snapshots != nullptr) {
+      auto it = snapshots->find(chunk[i]);
+      if (it != snapshots->end()) projects[i] = it->second;
     }
-    std::vector<std::optional<iv1::Project>> loaded;
-    if (!to_load.empty()) {
-      STP_ASSIGN_OR_RETURN(loaded, store_->LoadProjects(to_load));
-      for (size_t j = 0; j < loaded.size(); ++j) {
-        if (loaded[j].has_value()) projects[loaded_at[j]] = &*loaded[j];
-      }
+    if (projects[i] == nullptr) {
+      to_load.push_back(chunk[i]);
+      loaded_at.push_back(i);
     }
-    // Prefetch every organisation, then every country (the organisations name theirs).
-    std::set<std::string> org_names, country_names;
-    for (const iv1::Project* p : projects) {
-      if (p == nullptr) continue;
-      std::vector<std::string> orgs, countries;
-      ScoringModel::Dependencies(*p, &orgs, &countries);
-      org_names.insert(orgs.begin(), orgs.end());
-      country_names.insert(countries.begin(), countries.end());
-    }
-    PrefetchedRecords records;
-    std::vector<std::string> org_list(org_names.begin(), org_names.end());
-    STP_ASSIGN_OR_RETURN(auto orgs, store_->LoadOrganizations(org_list));
-    for (auto& o : orgs) {
-      if (!o.has_value()) continue;
-      if (!o->country().empty()) country_names.insert(o->country());
-      records.AddOrganization(std::move(*o));
-    }
-    std::vector<std::string> country_list(country_names.begin(), country_names.end());
-    STP_ASSIGN_OR_RETURN(auto countries, store_->LoadCountries(country_list));
-    for (auto& c : countries) {
-      if (c.has_value()) records.AddCountry(std::move(*c));
-    }
-    STP_ASSIGN_OR_RETURN(auto old_scores, store_->LoadStoredScores(chunk));
-    absl::Time now = clock_();
-    ScoringContext ctx = records.Context(absl::ToCivilDay(now, absl::UTCTimeZone()));
-    std::vector<ScoreWrite> writes;
-    for (size_t i = 0; i < chunk.size(); ++i) {
-      if (projects[i] == nullptr) continue;
-      v1::Score score = model_->Compute(*projects[i], ctx);
-      // The digest leaves the compute time out; a stored score with the same digest is this
-      // score (scores stored before digests were kept have none, and are written again).
-      std::string digest = ScoreDigest(score);
-      *score.mutable_compute_time() = ToProto(now);
-      std::optional<StoredScore>& stored = old_scores[i];
-      if (stored.has_value() && stored->digest == digest) continue;
-      v1::Score* old = stored.has_value() ? &stored->score : nullptr;
-      ScoreWrite w;
-      w.project_id = chunk[i];
-      w.digest = std::move(digest);
-      w.emit = old == nullptr || Material(*old, score);
-      if (w.emit) {
-        ev::Event e;
-        e.set_type(ev::EVENT_TYPE_SCORE_CHANGED);
-        e.set_resource(projects[i]->name());
-        *e.mutable_occur_time() = ToProto(now);
-        e.set_actor("service:scoring");
-        e.set_partition(store_->keyspace().PartitionOf(chunk[i]));
-        e.set_revision(projects[i]->revision());
-        auto tp = traceparents.find(chunk[i]);
-        if (tp != traceparents.end()) e.set_traceparent(tp->second);
-        // Both scores are lent to the event for its serialization rather than copied into it.
-        if (old != nullptr) e.mutable_score_change()->mutable_previous()->Swap(old);
-        e.mutable_score_change()->mutable_current()->Swap(&score);
-        w.event = e.SerializeAsString();
-        e.mutable_score_change()->mutable_current()->Swap(&score);
-        ++material;
-      }
-      w.score = std::move(score);
-      writes.push_back(std::move(w));
-    }
-    STP_RETURN_IF_ERROR(store_->WriteScores(std::move(writes)));
   }
+  std::vector<std::optional<iv1::Project>> loaded;
+  if (!to_load.empty()) {
+    STP_ASSIGN_OR_RETURN(loaded, store_->LoadProjects(to_load));
+    for (size_t j = 0; j < loaded.size(); ++j) {
+      if (loaded[j].has_value()) projects[loaded_at[j]] = &*loaded[j];
+    }
+  }
+  // Prefetch every organisation, then every country (the organisations name theirs).
+  std::set<std::string> org_names, country_names;
+  for (const iv1::Project* p : projects) {
+    if (p == nullptr) continue;
+    std::vector<std::string> orgs, countries;
+    ScoringModel::Dependencies(*p, &orgs, &countries);
+    org_names.insert(orgs.begin(), orgs.end());
+    country_names.insert(countries.begin(), countries.end());
+  }
+  PrefetchedRecords records;
+  std::vector<std::string> org_list(org_names.begin(), org_names.end());
+  STP_ASSIGN_OR_RETURN(auto orgs, store_->LoadOrganizations(org_list));
+  for (auto& o : orgs) {
+    if (!o.has_value()) continue;
+    if (!o->country().empty()) country_names.insert(o->country());
+    records.AddOrganization(std::move(*o));
+  }
+  std::vector<std::string> country_list(country_names.begin(), country_names.end());
+  STP_ASSIGN_OR_RETURN(auto countries, store_->LoadCountries(country_list));
+  for (auto& c : countries) {
+    if (c.has_value()) records.AddCountry(std::move(*c));
+  }
+  STP_ASSIGN_OR_RETURN(auto old_scores, store_->LoadStoredScores(chunk));
+  absl::Time now = clock_();
+  ScoringContext ctx = records.Context(absl::ToCivilDay(now, absl::UTCTimeZone()));
+  std::vector<ScoreWrite> writes;
+  for (size_t i = 0; i < chunk.size(); ++i) {
+    if (projects[i] == nullptr) continue;
+    v1::Score score = model_->Compute(*projects[i], ctx);
+    // The digest leaves the compute time out; a stored score with the same digest is this
+    // score (scores stored before digests were kept have none, and are written again).
+    std::string digest = ScoreDigest(score);
+    *score.mutable_compute_time() = ToProto(now);
+    std::optional<StoredScore>& stored = old_scores[i];
+    if (stored.has_value() && stored->digest == digest) continue;
+    v1::Score* old = stored.has_value() ? &stored->score : nullptr;
+    ScoreWrite w;
+    w.project_id = chunk[i];
+    w.digest = std::move(digest);
+    w.emit = old == nullptr || Material(*old, score);
+    if (w.emit) {
+      ev::Event e;
+      e.set_type(ev::EVENT_TYPE_SCORE_CHANGED);
+      e.set_resource(projects[i]->name());
+      *e.mutable_occur_time() = ToProto(now);
+      e.set_actor("service:scoring");
+      e.set_partition(store_->keyspace().PartitionOf(chunk[i]));
+      e.set_revision(projects[i]->revision());
+      auto tp = traceparents.find(chunk[i]);
+      if (tp != traceparents.end()) e.set_traceparent(tp->second);
+      // Both scores are lent to the event for its serialization rather than copied into it.
+      if (old != nullptr) e.mutable_score_change()->mutable_previous()->Swap(old);
+      e.mutable_score_change()->mutable_current()->Swap(&score);
+      w.event = e.SerializeAsString();
+      e.mutable_score_change()->mutable_current()->Swap(&score);
+      ++material;
+    }
+    w.score = std::move(score);
+    writes.push_back(std::move(w));
+  }
+  STP_RETURN_IF_ERROR(store_->WriteScores(std::move(writes)));
   return material;
 }
 

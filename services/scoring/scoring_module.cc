@@ -90,8 +90,10 @@ class ScoringModule : public Module {
       ingestion = stp::ingestion::v1::IngestionService::NewStub(process.ChannelTo("ingestion"));
     }
     std::string key = process.outgoing_credential();
-    for (const auto& engine : engines_) {
-      engine->Start(ingestion, [key](grpc::ClientContext* ctx) {
+    // Only the first consumer builds the read model on a fresh deployment; the others consume
+    // meanwhile, as another replica's would.
+    for (size_t i = 0; i < engines_.size(); ++i) {
+      engines_[i]->Start(i == 0 ? ingestion : nullptr, [key](grpc::ClientContext* ctx) {
         if (!key.empty()) ctx->AddMetadata("authorization", "Bearer " + key);
       });
     }

@@ -1,7 +1,6 @@
 #include "tests/reliability/child_process.h"
 
 #include <fcntl.h>
-#include <grpcpp/grpcpp.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -12,8 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "grpc/health/v1/health.grpc.pb.h"
-#include "tests/testing/grpc_testing.h"
+#include "tests/testing/child_process.h"
 #include "tests/testing/redis_server.h"
 
 extern char** environ;
@@ -113,18 +111,9 @@ absl::StatusOr<std::unique_ptr<ServiceProcess>> ServiceProcess::Start(
     auto child = ChildProcess::Start(argv, log_path);
     if (!child.ok()) return child.status();
     service->child_ = *std::move(child);
-    auto health = grpc::health::v1::Health::NewStub(testing::StartupChannel(service->address()));
-    absl::Time deadline = absl::Now() + ready_within;
-    while (absl::Now() < deadline && service->child_->Running()) {
-      grpc::ClientContext ctx;
-      ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(500));
-      grpc::health::v1::HealthCheckRequest req;
-      grpc::health::v1::HealthCheckResponse resp;
-      if (health->Check(&ctx, req, &resp).ok() &&
-          resp.status() == grpc::health::v1::HealthCheckResponse::SERVING) {
-        return service;
-      }
-      absl::SleepFor(absl::Milliseconds(50));
+    if (testing::WaitUntilServing(service->address(), absl::Now() + ready_within,
+                                  [&] { return service->child_->Running(); })) {
+      return service;
     }
     last = absl::UnavailableError(absl::StrCat(binary, " did not become SERVING on port ",
                                                service->port_, "; log tail:\n",

@@ -12,6 +12,23 @@
 
 namespace stp::testing {
 
+bool WaitUntilServing(const std::string& address, absl::Time deadline,
+                      const std::function<bool()>& alive) {
+  auto stub = grpc::health::v1::Health::NewStub(StartupChannel(address));
+  while (absl::Now() < deadline && alive()) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(500));
+    grpc::health::v1::HealthCheckRequest req;
+    grpc::health::v1::HealthCheckResponse resp;
+    if (stub->Check(&ctx, req, &resp).ok() &&
+        resp.status() == grpc::health::v1::HealthCheckResponse::SERVING) {
+      return true;
+    }
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  return false;
+}
+
 absl::Status ChildProcess::Start(const std::vector<std::string>& argv, const std::string& address,
                                  const std::string& log_file, absl::Duration timeout) {
   pid_t pid = fork();
@@ -32,23 +49,13 @@ absl::Status ChildProcess::Start(const std::vector<std::string>& argv, const std
     _exit(127);
   }
   pid_ = pid;
-  auto stub = grpc::health::v1::Health::NewStub(StartupChannel(address));
-  absl::Time deadline = absl::Now() + timeout;
-  while (absl::Now() < deadline) {
-    if (waitpid(pid_, nullptr, WNOHANG) == pid_) {
-      pid_ = -1;
-      return absl::UnavailableError(argv[0] + " exited during start; see " + log_file);
-    }
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(500));
-    grpc::health::v1::HealthCheckRequest req;
-    grpc::health::v1::HealthCheckResponse resp;
-    if (stub->Check(&ctx, req, &resp).ok() &&
-        resp.status() == grpc::health::v1::HealthCheckResponse::SERVING) {
-      return absl::OkStatus();
-    }
-    absl::SleepFor(absl::Milliseconds(50));
-  }
+  auto alive = [this] {
+    if (waitpid(pid_, nullptr, WNOHANG) != pid_) return true;
+    pid_ = -1;
+    return false;
+  };
+  if (WaitUntilServing(address, absl::Now() + timeout, alive)) return absl::OkStatus();
+  if (pid_ < 0) return absl::UnavailableError(argv[0] + " exited during start; see " + log_file);
   return absl::DeadlineExceededError(argv[0] + " did not become SERVING; see " + log_file);
 }
 

@@ -4,6 +4,7 @@
 
 #include <sys/types.h>
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -11,6 +12,11 @@
 #include "absl/time/time.h"
 
 namespace stp::testing {
+
+// Polls the gRPC health check of `address` until it answers SERVING (true), or `deadline`
+// passes or `alive` says the server's process is gone (false).
+bool WaitUntilServing(const std::string& address, absl::Time deadline,
+                      const std::function<bool()>& alive);
 
 class ChildProcess {
  public:
