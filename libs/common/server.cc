@@ -291,6 +291,14 @@ void CallHandler::Record(const char* method, const absl::Status& status, absl::T
 
 grpc::ServerUnaryReactor* CallHandler::Unary(grpc::CallbackServerContext* ctx, const char* method,
                                              AccessRole min_role, Body body) {
+  return UnaryAsync(
+      ctx, method, min_role,
+      [body = std::move(body)](const RequestContext& rc, Done done) { done(body(rc)); });
+}
+
+grpc::ServerUnaryReactor* CallHandler::UnaryAsync(grpc::CallbackServerContext* ctx,
+                                                  const char* method, AccessRole min_role,
+                                                  AsyncBody body) {
   auto* reactor = ctx->DefaultReactor();
   absl::Time start = absl::Now();
   if (in_flight_ != nullptr) in_flight_->Increment();
@@ -307,22 +315,25 @@ grpc::ServerUnaryReactor* CallHandler::Unary(grpc::CallbackServerContext* ctx, c
       finish(rc.status(), "");
       return;
     }
-    ScopedLogContext log_ctx({rc->request_id, rc->trace_id, rc->principal.id, method});
-    absl::Status status;
+    LogContext log{rc->request_id, rc->trace_id, rc->principal.id, method};
+    ScopedLogContext log_ctx(log);
+    // Runs where the body answers: this thread, or the one its reply arrived on.
+    Done done = [finish, log = std::move(log)](const absl::Status& status) {
+      ScopedLogContext log_ctx(log);
+      if (status.code() == absl::StatusCode::kInternal ||
+          status.code() == absl::StatusCode::kUnknown) {
+        LogError("call failed", {{"code", absl::StatusCodeToString(status.code())},
+                                 {"error", std::string(status.message())}});
+      } else if (LogEnabled(LogLevel::kDebug)) {
+        LogDebug("call", {{"code", absl::StatusCodeToString(status.code())}});
+      }
+      finish(status, log.request_id);
+    };
     if (absl::Now() >= rc->deadline) {
-      status =
-          absl::DeadlineExceededError("the call's deadline passed while it waited in the queue");
-    } else {
-      status = body(*rc);
+      done(absl::DeadlineExceededError("the call's deadline passed while it waited in the queue"));
+      return;
     }
-    if (status.code() == absl::StatusCode::kInternal ||
-        status.code() == absl::StatusCode::kUnknown) {
-      LogError("call failed", {{"code", absl::StatusCodeToString(status.code())},
-                               {"error", std::string(status.message())}});
-    } else if (LogEnabled(LogLevel::kDebug)) {
-      LogDebug("call", {{"code", absl::StatusCodeToString(status.code())}});
-    }
-    finish(status, rc->request_id);
+    body(*rc, std::move(done));
   });
   if (!queued) {
     finish(

@@ -92,6 +92,15 @@ class CallHandler {
   grpc::ServerUnaryReactor* Unary(grpc::CallbackServerContext* ctx, const char* method,
                                   AccessRole min_role, Body body);
 
+  // A body that answers later, from any thread, by calling `done` exactly once: a call that
+  // only waits for Redis then does not hold a worker thread asleep (a sleep and a wake per
+  // call, which on a busy two-core machine cost more than the read). The RequestContext lives
+  // until the body returns; copy what `done`'s path needs.
+  using Done = std::function<void(const absl::Status&)>;
+  using AsyncBody = std::function<void(const RequestContext&, Done)>;
+  grpc::ServerUnaryReactor* UnaryAsync(grpc::CallbackServerContext* ctx, const char* method,
+                                       AccessRole min_role, AsyncBody body);
+
   // For streaming methods: authenticates and builds the context synchronously (call it from a
   // worker thread). Records nothing; pair it with Record().
   absl::StatusOr<RequestContext> Begin(const grpc::ServerContextBase& ctx, const char* method,
@@ -123,6 +132,26 @@ grpc::ServerUnaryReactor* ServeUnary(CallHandler* handler, grpc::CallbackServerC
                           *response = *std::move(result);
                           return absl::OkStatus();
                         });
+}
+
+// ServeUnary for a core call that answers later: `fn(rc, reply)` calls
+// `reply(absl::StatusOr<Response>)` once, from any thread.
+template <typename Response, typename Fn>
+grpc::ServerUnaryReactor* ServeUnaryAsync(CallHandler* handler, grpc::CallbackServerContext* ctx,
+                                          const char* method, AccessRole min_role,
+                                          Response* response, Fn fn) {
+  return handler->UnaryAsync(
+      ctx, method, min_role,
+      [response, fn = std::move(fn)](const RequestContext& rc, CallHandler::Done done) {
+        fn(rc, [response, done = std::move(done)](absl::StatusOr<Response> result) {
+          if (!result.ok()) {
+            done(result.status());
+            return;
+          }
+          *response = *std::move(result);
+          done(absl::OkStatus());
+        });
+      });
 }
 
 // Transport and lifecycle settings, shared by every binary (and so by its flags).

@@ -141,20 +141,30 @@ absl::StatusOr<ReplyPtr> Connection::Command(const std::vector<std::string>& arg
 
 absl::StatusOr<std::vector<ReplyPtr>> Connection::Pipeline(
     const std::vector<std::vector<std::string>>& commands, absl::Duration timeout) {
+  return Pipeline(std::vector<const std::vector<std::vector<std::string>>*>{&commands}, timeout);
+}
+
+absl::StatusOr<std::vector<ReplyPtr>> Connection::Pipeline(
+    const std::vector<const std::vector<std::vector<std::string>>*>& parts,
+    absl::Duration timeout) {
   if (broken_) return Unavailable("connection broken");
   STP_RETURN_IF_ERROR(SetTimeout(timeout));
   std::vector<const char*> argv;
   std::vector<size_t> lens;
-  for (const auto& args : commands) {
-    BuildArgv(args, &argv, &lens);
-    if (redisAppendCommandArgv(ctx_, static_cast<int>(argv.size()), argv.data(), lens.data()) !=
-        REDIS_OK) {
-      return IoError("pipeline append");
+  size_t count = 0;
+  for (const auto* commands : parts) {
+    for (const auto& args : *commands) {
+      BuildArgv(args, &argv, &lens);
+      if (redisAppendCommandArgv(ctx_, static_cast<int>(argv.size()), argv.data(), lens.data()) !=
+          REDIS_OK) {
+        return IoError("pipeline append");
+      }
     }
+    count += commands->size();
   }
   std::vector<ReplyPtr> replies;
-  replies.reserve(commands.size());
-  for (size_t i = 0; i < commands.size(); ++i) {
+  replies.reserve(count);
+  for (size_t i = 0; i < count; ++i) {
     void* reply = nullptr;
     if (redisGetReply(ctx_, &reply) != REDIS_OK || reply == nullptr)
       return IoError("pipeline read");
@@ -215,7 +225,14 @@ const redisReply* ItemReplies::operator[](size_t i) const {
 RedisClient::RedisClient(RedisOptions options, Metrics* metrics)
     : options_(std::move(options)), metrics_(metrics) {}
 
-RedisClient::~RedisClient() = default;
+RedisClient::~RedisClient() {
+  {
+    absl::MutexLock lock(&shared_mu_);
+    shared_stopping_ = true;
+  }
+  // The round-trip thread answers what is still queued, then ends.
+  if (shared_thread_.joinable()) shared_thread_.join();
+}
 
 absl::StatusOr<std::unique_ptr<Connection>> RedisClient::OpenDedicated() {
   auto conn = Connection::Open(options_);
@@ -314,6 +331,145 @@ absl::StatusOr<std::vector<ReplyPtr>> RedisClient::Pipeline(
   Release(std::move(conn));
   Observe("pipeline", start, !replies.ok());
   return replies;
+}
+
+struct RedisClient::SharedRequest {
+  enum class State { kQueued, kSent, kDone };
+  std::vector<std::vector<std::string>> owned;  // an asynchronous caller's commands
+  const std::vector<std::vector<std::string>>* commands = &owned;
+  absl::Time deadline = absl::InfiniteFuture();
+  // The deadline, or the command timeout counted from when the request was queued if that is
+  // sooner: time spent behind a round trip that Redis does not answer counts against it, so
+  // no request waits much longer than one command timeout on an unresponsive Redis.
+  absl::Time give_up = absl::InfiniteFuture();
+  SharedDone done;  // asynchronous callers; a waiting caller reads `result` once kDone
+  State state = State::kQueued;
+  absl::StatusOr<std::vector<ReplyPtr>> result = std::vector<ReplyPtr>();
+};
+
+void RedisClient::EnqueueShared(SharedRequest* request) {
+  request->give_up = std::min(request->deadline, absl::Now() + options_.command_timeout);
+  shared_queue_.push_back(request);
+  if (!shared_thread_.joinable()) shared_thread_ = std::thread([this] { SharedLoop(); });
+}
+
+absl::StatusOr<std::vector<ReplyPtr>> RedisClient::SharedPipeline(
+    const std::vector<std::vector<std::string>>& commands, absl::Time deadline) {
+  if (commands.empty()) return std::vector<ReplyPtr>();
+  using State = SharedRequest::State;
+  SharedRequest request;
+  request.commands = &commands;
+  request.deadline = deadline;
+  absl::MutexLock lock(&shared_mu_);
+  if (shared_stopping_) return Unavailable("the client is shutting down");
+  EnqueueShared(&request);
+  auto done = [&request]() { return request.state == State::kDone; };
+  auto sent_or_done = [&request]() { return request.state != State::kQueued; };
+  if (!shared_mu_.AwaitWithDeadline(absl::Condition(&sent_or_done), deadline)) {
+    shared_queue_.erase(std::find(shared_queue_.begin(), shared_queue_.end(), &request));
+    return absl::DeadlineExceededError("the deadline passed while waiting for the data store");
+  }
+  // Sent: the round trip's own timeout (the earliest deadline in it) bounds this wait.
+  shared_mu_.Await(absl::Condition(&done));
+  return std::move(request.result);
+}
+
+void RedisClient::SharedPipelineAsync(std::vector<std::vector<std::string>> commands,
+                                      absl::Time deadline, SharedDone done) {
+  if (commands.empty()) {
+    done(std::vector<ReplyPtr>());
+    return;
+  }
+  auto* request = new SharedRequest;
+  request->owned = std::move(commands);
+  request->deadline = deadline;
+  request->done = std::move(done);
+  {
+    absl::MutexLock lock(&shared_mu_);
+    if (!shared_stopping_) {
+      EnqueueShared(request);
+      return;
+    }
+  }
+  request->done(Unavailable("the client is shutting down"));
+  delete request;
+}
+
+void RedisClient::SharedLoop() {
+  using State = SharedRequest::State;
+  // Enough commands that a busy server's callers share a round trip, few enough that one
+  // batch's replies stay small.
+  constexpr size_t kMaxCommands = 256;
+  auto work = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(shared_mu_) {
+    return !shared_queue_.empty() || shared_stopping_;
+  };
+  shared_mu_.Lock();
+  while (true) {
+    shared_mu_.Await(absl::Condition(&work));
+    if (shared_queue_.empty()) break;  // stopping, and nothing left
+    std::vector<SharedRequest*> batch, expired;
+    std::vector<const std::vector<std::vector<std::string>>*> parts;
+    absl::Time earliest = absl::InfiniteFuture();
+    const absl::Time now = absl::Now();
+    size_t count = 0;
+    while (!shared_queue_.empty() && count < kMaxCommands) {
+      SharedRequest* r = shared_queue_.front();
+      shared_queue_.pop_front();
+      r->state = State::kSent;
+      if (r->give_up <= now) {
+        r->result =
+            r->deadline <= now
+                ? absl::DeadlineExceededError("the deadline passed before the data store was asked")
+                : Unavailable("no reply within the timeout (queued)");
+        expired.push_back(r);
+        continue;
+      }
+      batch.push_back(r);
+      parts.push_back(r->commands);
+      count += r->commands->size();
+      earliest = std::min(earliest, r->give_up);
+    }
+    shared_mu_.Unlock();
+    if (!batch.empty()) {
+      const absl::Time start = absl::Now();
+      absl::StatusOr<absl::Duration> timeout = TimeoutFor(earliest);
+      absl::StatusOr<std::unique_ptr<Connection>> conn =
+          timeout.ok() ? Acquire(earliest) : timeout.status();
+      absl::StatusOr<std::vector<ReplyPtr>> replies = std::vector<ReplyPtr>();
+      if (!conn.ok()) {
+        replies = conn.status();
+      } else {
+        replies = (*conn)->Pipeline(parts, *timeout);
+        Release(std::move(*conn));
+      }
+      Observe("shared", start, !replies.ok());
+      size_t next = 0;
+      for (SharedRequest* r : batch) {
+        if (!replies.ok()) {
+          r->result = replies.status();
+          continue;
+        }
+        std::vector<ReplyPtr> own;
+        own.reserve(r->commands->size());
+        for (size_t i = 0; i < r->commands->size(); ++i)
+          own.push_back(std::move((*replies)[next++]));
+        r->result = std::move(own);
+      }
+    }
+    // Asynchronous callers are answered here, outside the lock; waiting ones under it.
+    batch.insert(batch.end(), expired.begin(), expired.end());
+    for (SharedRequest*& r : batch) {
+      if (!r->done) continue;
+      r->done(std::move(r->result));
+      delete r;
+      r = nullptr;
+    }
+    shared_mu_.Lock();
+    for (SharedRequest* r : batch) {
+      if (r != nullptr) r->state = State::kDone;
+    }
+  }
+  shared_mu_.Unlock();
 }
 
 absl::StatusOr<ReplyPtr> RedisClient::Eval(const Script& script,

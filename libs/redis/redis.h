@@ -6,8 +6,11 @@
 #include <hiredis/hiredis.h>
 
 #include <atomic>
+#include <deque>
+#include <functional>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -78,6 +81,10 @@ class Connection {
   // Sends all commands, then reads all replies.
   absl::StatusOr<std::vector<ReplyPtr>> Pipeline(
       const std::vector<std::vector<std::string>>& commands, absl::Duration timeout);
+  // Pipeline over several callers' command lists, in order; the replies come back flat.
+  absl::StatusOr<std::vector<ReplyPtr>> Pipeline(
+      const std::vector<const std::vector<std::vector<std::string>>*>& parts,
+      absl::Duration timeout);
   bool broken() const { return broken_; }
 
  private:
@@ -142,6 +149,22 @@ class RedisClient {
   absl::StatusOr<std::vector<ReplyPtr>> Pipeline(
       const std::vector<std::vector<std::string>>& commands,
       absl::Time deadline = absl::InfiniteFuture());
+  // Pipeline for short reads that many threads make at once (a GetProject per call): the
+  // commands of callers that arrive while a round trip is in flight go together in the next
+  // one, on one connection, sent by a thread of the client's own. Redis then reads and answers
+  // a batch per system call instead of one command per client. A caller waits at most its
+  // deadline or the command timeout (counted from when it queued), whichever comes first, even
+  // behind a round trip that Redis does not answer.
+  absl::StatusOr<std::vector<ReplyPtr>> SharedPipeline(
+      const std::vector<std::vector<std::string>>& commands,
+      absl::Time deadline = absl::InfiniteFuture());
+  // The same without waiting: `done` gets the replies on the client's round-trip thread, so it
+  // must not block (parse, answer a call, hand work on) and must not call SharedPipeline. A caller
+  // thread that would only wait for Redis is then free for the next call instead of sleeping and
+  // waking once per command.
+  using SharedDone = std::function<void(absl::StatusOr<std::vector<ReplyPtr>>)>;
+  void SharedPipelineAsync(std::vector<std::vector<std::string>> commands, absl::Time deadline,
+                           SharedDone done);
   // EVALSHA, falling back to EVAL on NOSCRIPT. Error replies become statuses.
   absl::StatusOr<ReplyPtr> Eval(const Script& script, const std::vector<std::string>& keys,
                                 const std::vector<std::string>& args,
@@ -173,6 +196,12 @@ class RedisClient {
 
  private:
   class Lease;
+  struct SharedRequest;
+  // Queues a request and starts the round-trip thread on first use.
+  void EnqueueShared(SharedRequest* request) ABSL_EXCLUSIVE_LOCKS_REQUIRED(shared_mu_);
+  // The round-trip thread: sends what is queued (up to a bound) in one pipeline, hands out the
+  // replies, and starts over.
+  void SharedLoop();
   // Pipelines EVALSHA commands ([EVALSHA, sha, ...]), re-sending those that meet NOSCRIPT
   // as EVAL with the source.
   absl::StatusOr<std::vector<ReplyPtr>> EvalCommands(const Script& script,
@@ -191,6 +220,11 @@ class RedisClient {
   absl::Time next_connect_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   absl::Duration backoff_ ABSL_GUARDED_BY(mu_) = absl::ZeroDuration();
   std::atomic<bool> reachable_{true};
+
+  absl::Mutex shared_mu_;  // never held with mu_
+  std::deque<SharedRequest*> shared_queue_ ABSL_GUARDED_BY(shared_mu_);
+  bool shared_stopping_ ABSL_GUARDED_BY(shared_mu_) = false;
+  std::thread shared_thread_;  // started under shared_mu_ on first use
 };
 
 // Maps an error reply to a status: LOADING/MASTERDOWN/READONLY/BUSY are UNAVAILABLE (Redis

@@ -86,7 +86,11 @@ grpc::ServerUnaryReactor* IngestionServiceImpl::CreateProject(Ctx* c,
 }
 grpc::ServerUnaryReactor* IngestionServiceImpl::GetProject(Ctx* c, const v1::GetProjectRequest* q,
                                                            v1::Project* r) {
-  STP_UNARY(GetProject, kRead, registry_->GetProject(rc, q->name()));
+  // Answered on the Redis client's thread: the worker does not sleep through the read.
+  return ServeUnaryAsync(handler_, c, "GetProject", kRead, r,
+                         [this, q](const RequestContext& rc, auto reply) {
+                           registry_->GetProjectAsync(rc, q->name(), std::move(reply));
+                         });
 }
 grpc::ServerUnaryReactor* IngestionServiceImpl::ListProjects(Ctx* c,
                                                              const v1::ListProjectsRequest* q,

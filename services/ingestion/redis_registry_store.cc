@@ -127,21 +127,42 @@ std::string RedisRegistryStore::IndexKey(Kind kind, int partition, const std::st
   return keyspace_.Key(partition, "idx", KindName(kind), term.empty() ? "all" : term);
 }
 
+namespace {
+
+// A resource from its HMGET pb etag rev reply; nullopt when it does not exist.
+absl::StatusOr<std::optional<StoredResource>> ParseResource(const redisReply* r,
+                                                            const std::string& id) {
+  if (redis::IsErrorReply(r)) return redis::ErrorReplyStatus(Str(r));
+  if (redis::IsNil(At(r, 0))) return std::nullopt;
+  return StoredResource{id, StrCopy(At(r, 0)), StrCopy(At(r, 1)), Int(At(r, 2))};
+}
+
+}  // namespace
+
+std::vector<std::string> RedisRegistryStore::GetCommand(const ResourceRef& ref) const {
+  return {"HMGET", ResourceKey(ref.kind, ref.id), "pb", "etag", "rev"};
+}
+
 absl::StatusOr<std::vector<std::optional<StoredResource>>> RedisRegistryStore::GetMany(
     const std::vector<ResourceRef>& refs, absl::Time deadline) {
   std::vector<std::vector<std::string>> commands;
   commands.reserve(refs.size());
-  for (const auto& ref : refs)
-    commands.push_back({"HMGET", ResourceKey(ref.kind, ref.id), "pb", "etag", "rev"});
-  STP_ASSIGN_OR_RETURN(auto replies, redis_->Pipeline(commands, deadline));
+  for (const auto& ref : refs) commands.push_back(GetCommand(ref));
+  STP_ASSIGN_OR_RETURN(auto replies, redis_->SharedPipeline(commands, deadline));
   std::vector<std::optional<StoredResource>> out(refs.size());
   for (size_t i = 0; i < refs.size(); ++i) {
-    const redisReply* r = replies[i].get();
-    if (redis::IsErrorReply(r)) return redis::ErrorReplyStatus(Str(r));
-    if (redis::IsNil(At(r, 0))) continue;
-    out[i] = StoredResource{refs[i].id, StrCopy(At(r, 0)), StrCopy(At(r, 1)), Int(At(r, 2))};
+    STP_ASSIGN_OR_RETURN(out[i], ParseResource(replies[i].get(), refs[i].id));
   }
   return out;
+}
+
+void RedisRegistryStore::GetAsync(const ResourceRef& ref, absl::Time deadline, GetDone done) {
+  redis_->SharedPipelineAsync(
+      {GetCommand(ref)}, deadline,
+      [id = ref.id, done = std::move(done)](absl::StatusOr<std::vector<ReplyPtr>> replies) {
+        if (!replies.ok()) return done(replies.status());
+        done(ParseResource(replies->front().get(), id));
+      });
 }
 
 absl::StatusOr<std::vector<WriteResult>> RedisRegistryStore::Write(const std::vector<WriteOp>& ops,

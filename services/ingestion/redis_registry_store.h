@@ -24,6 +24,7 @@ class RedisRegistryStore final : public RegistryStore {
   using RegistryStore::GetMany;
   absl::StatusOr<std::vector<std::optional<StoredResource>>> GetMany(
       const std::vector<ResourceRef>& refs, absl::Time deadline) override;
+  void GetAsync(const ResourceRef& ref, absl::Time deadline, GetDone done) override;
   absl::StatusOr<std::vector<WriteResult>> Write(const std::vector<WriteOp>& ops,
                                                  absl::Time deadline) override;
   absl::StatusOr<std::vector<std::string>> FindExternalIds(
@@ -52,6 +53,7 @@ class RedisRegistryStore final : public RegistryStore {
  private:
   std::string ResourceKey(Kind kind, const std::string& id) const;
   std::string IndexKey(Kind kind, int partition, const std::string& term) const;
+  std::vector<std::string> GetCommand(const ResourceRef& ref) const;
   // Looks a field up in a per-partition hash, over every partition.
   absl::StatusOr<std::vector<std::string>> FindInPartitionHashes(
       const std::function<std::string(int)>& key_of, const std::vector<std::string>& fields,

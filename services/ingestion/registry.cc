@@ -378,16 +378,25 @@ std::string Registry::NewIdNear(const std::string& anchor) const {
   return id;
 }
 
+namespace {
+
 template <typename R>
-absl::StatusOr<R> Registry::Load(Kind kind, const std::string& id, absl::Time deadline) {
-  STP_ASSIGN_OR_RETURN(auto found, store_->GetMany(kind, {id}, deadline));
-  if (!found[0].has_value()) return NotFound(absl::StrCat(Traits<R>::kCollection, "/", id));
+absl::StatusOr<R> ParseLoaded(const std::string& id, std::optional<StoredResource> found) {
+  if (!found.has_value()) return NotFound(absl::StrCat(Traits<R>::kCollection, "/", id));
   R r;
-  if (!r.ParseFromString(found[0]->data)) {
+  if (!r.ParseFromString(found->data)) {
     return absl::DataLossError(
         absl::StrCat("stored ", Traits<R>::kCollection, "/", id, " is unreadable"));
   }
   return r;
+}
+
+}  // namespace
+
+template <typename R>
+absl::StatusOr<R> Registry::Load(Kind kind, const std::string& id, absl::Time deadline) {
+  STP_ASSIGN_OR_RETURN(auto found, store_->GetMany(kind, {id}, deadline));
+  return ParseLoaded<R>(id, std::move(found[0]));
 }
 
 template <typename R>
@@ -1267,6 +1276,21 @@ absl::StatusOr<v1::Project> Registry::GetProject(const RequestContext& rc,
   STP_ASSIGN_OR_RETURN(v1::Project p, Load<v1::Project>(Kind::kProject, id, rc.deadline));
   if (!Visible(rc.principal, p)) return NotFound(name);
   return p;
+}
+
+void Registry::GetProjectAsync(const RequestContext& rc, const std::string& name,
+                               std::function<void(absl::StatusOr<v1::Project>)> reply) {
+  std::string id = IdOf(name, "projects");
+  if (id.empty()) return reply(InvalidField("name", "must look like \"projects/{id}\""));
+  store_->GetAsync({Kind::kProject, id}, rc.deadline,
+                   [principal = rc.principal, name, id,
+                    reply = std::move(reply)](absl::StatusOr<std::optional<StoredResource>> found) {
+                     if (!found.ok()) return reply(found.status());
+                     absl::StatusOr<v1::Project> p =
+                         ParseLoaded<v1::Project>(id, std::move(*found));
+                     if (p.ok() && !Visible(principal, *p)) return reply(NotFound(name));
+                     reply(std::move(p));
+                   });
 }
 
 absl::StatusOr<v1::ListProjectsResponse> Registry::ListProjects(

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <utility>
@@ -80,6 +81,10 @@ class RegistryStore {
     for (const auto& id : ids) refs.push_back({kind, id});
     return GetMany(refs, deadline);
   }
+  // One resource, answered without holding the calling thread: `done` runs on the store's
+  // round-trip thread (see RedisClient::SharedPipelineAsync) and must not block.
+  using GetDone = std::function<void(absl::StatusOr<std::optional<StoredResource>>)>;
+  virtual void GetAsync(const ResourceRef& ref, absl::Time deadline, GetDone done) = 0;
   // Applies each op atomically (ops are independent of each other; one round trip).
   virtual absl::StatusOr<std::vector<WriteResult>> Write(const std::vector<WriteOp>& ops,
                                                          absl::Time deadline) = 0;

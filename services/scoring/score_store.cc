@@ -217,26 +217,50 @@ absl::StatusOr<std::vector<std::optional<v1::Score>>> ScoreStore::LoadScores(
   return out;
 }
 
+namespace {
+
+std::vector<std::string> LoadScoreCommand(const redis::Keyspace& keyspace, const std::string& id) {
+  return {"HMGET", keyspace.Key(keyspace.PartitionOf(id), "scoring", "score", id), "pb", "sum"};
+}
+
+// A stored score from its HMGET reply; nullopt when there is none (or it does not parse).
+absl::StatusOr<std::optional<StoredScore>> ParseStoredScore(const redisReply* r) {
+  if (redis::IsErrorReply(r)) return redis::ErrorReplyStatus(Str(r));
+  const redisReply* pb = At(r, 0);
+  if (pb == nullptr || redis::IsNil(pb)) return std::nullopt;
+  StoredScore stored;
+  if (!stored.score.ParseFromArray(pb->str, static_cast<int>(pb->len))) return std::nullopt;
+  stored.digest = StrCopy(At(r, 1));
+  return stored;
+}
+
+}  // namespace
+
 absl::StatusOr<std::vector<std::optional<StoredScore>>> ScoreStore::LoadStoredScores(
     const std::vector<std::string>& ids, absl::Time deadline) {
   std::vector<std::vector<std::string>> commands;
-  for (const auto& id : ids) {
-    commands.push_back(
-        {"HMGET", keyspace_.Key(keyspace_.PartitionOf(id), "scoring", "score", id), "pb", "sum"});
-  }
-  STP_ASSIGN_OR_RETURN(auto replies, redis_->Pipeline(commands, deadline));
+  commands.reserve(ids.size());
+  for (const auto& id : ids) commands.push_back(LoadScoreCommand(keyspace_, id));
+  STP_ASSIGN_OR_RETURN(auto replies, redis_->SharedPipeline(commands, deadline));
   std::vector<std::optional<StoredScore>> out(ids.size());
   for (size_t i = 0; i < ids.size(); ++i) {
-    const redisReply* r = replies[i].get();
-    if (redis::IsErrorReply(r)) return redis::ErrorReplyStatus(Str(r));
-    const redisReply* pb = At(r, 0);
-    if (pb == nullptr || redis::IsNil(pb)) continue;
-    StoredScore stored;
-    if (!stored.score.ParseFromArray(pb->str, static_cast<int>(pb->len))) continue;
-    stored.digest = StrCopy(At(r, 1));
-    out[i] = std::move(stored);
+    STP_ASSIGN_OR_RETURN(out[i], ParseStoredScore(replies[i].get()));
   }
   return out;
+}
+
+void ScoreStore::LoadScoreAsync(
+    const std::string& id, absl::Time deadline,
+    std::function<void(absl::StatusOr<std::optional<v1::Score>>)> done) {
+  redis_->SharedPipelineAsync(
+      {LoadScoreCommand(keyspace_, id)}, deadline,
+      [done = std::move(done)](absl::StatusOr<std::vector<redis::ReplyPtr>> replies) {
+        if (!replies.ok()) return done(replies.status());
+        auto stored = ParseStoredScore(replies->front().get());
+        if (!stored.ok()) return done(stored.status());
+        if (!stored->has_value()) return done(std::nullopt);
+        done(std::move((*stored)->score));
+      });
 }
 
 absl::Status ScoreStore::WriteScores(std::vector<ScoreWrite> writes, absl::Time deadline) {

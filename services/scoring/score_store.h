@@ -11,6 +11,7 @@
 //   stp:{p}:scoring:hist:<id>          LIST past scores without components, newest first (100)
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -86,6 +87,11 @@ class ScoreStore {
   // The same with each score's stored digest, one round trip.
   absl::StatusOr<std::vector<std::optional<StoredScore>>> LoadStoredScores(
       const std::vector<std::string>& project_ids, absl::Time deadline = absl::InfiniteFuture());
+  // One project's score, answered on the Redis client's round-trip thread without holding
+  // the caller's (see RedisClient::SharedPipelineAsync): `done` must not block.
+  void LoadScoreAsync(
+      const std::string& id, absl::Time deadline,
+      std::function<void(absl::StatusOr<std::optional<stp::scoring::v1::Score>>)> done);
   // Each write atomic with its event; a write computed from an older project revision than the
   // stored score's is skipped.
   absl::Status WriteScores(std::vector<ScoreWrite> writes,

@@ -44,14 +44,38 @@ ScoringServiceImpl::ScoringServiceImpl(CallHandler* handler, ScoreStore* store,
                                        const ScoringModel* model, absl::Duration snapshot_age)
     : handler_(handler), store_(store), model_(model), snapshot_(store, snapshot_age) {}
 
+namespace {
+
+// The score a caller may see, or NOT_FOUND: a score of a project the caller cannot see is
+// answered as if it did not exist.
+absl::StatusOr<v1::Score> ScoreFor(const Principal& principal, const std::string& project,
+                                   std::optional<v1::Score> score) {
+  if (!score.has_value() || !ScoreVisible(principal, *score)) return NotScored(project);
+  return std::move(*score);
+}
+
+}  // namespace
+
 absl::StatusOr<v1::Score> ScoringServiceImpl::DoGetProjectScore(
     const RequestContext& rc, const v1::GetProjectScoreRequest& req) {
   std::string id = ingestion::IdOf(req.project(), "projects");
   if (id.empty()) return InvalidField("project", "must look like \"projects/{id}\"");
   STP_ASSIGN_OR_RETURN(auto scores, store_->LoadScores({id}, rc.deadline));
-  if (!scores[0].has_value() || !ScoreVisible(rc.principal, *scores[0]))
-    return NotScored(req.project());
-  return std::move(*scores[0]);
+  return ScoreFor(rc.principal, req.project(), std::move(scores[0]));
+}
+
+void ScoringServiceImpl::GetProjectScoreAsync(
+    const RequestContext& rc, const v1::GetProjectScoreRequest& req,
+    std::function<void(absl::StatusOr<v1::Score>)> reply) {
+  std::string id = ingestion::IdOf(req.project(), "projects");
+  if (id.empty()) return reply(InvalidField("project", "must look like \"projects/{id}\""));
+  store_->LoadScoreAsync(
+      id, rc.deadline,
+      [principal = rc.principal, project = req.project(),
+       reply = std::move(reply)](absl::StatusOr<std::optional<v1::Score>> score) {
+        if (!score.ok()) return reply(score.status());
+        reply(ScoreFor(principal, project, std::move(*score)));
+      });
 }
 
 absl::StatusOr<v1::Score> ScoringServiceImpl::DoScoreProject(const RequestContext& rc,
@@ -189,7 +213,11 @@ absl::StatusOr<v1::ListScoreHistoryResponse> ScoringServiceImpl::DoListScoreHist
 grpc::ServerUnaryReactor* ScoringServiceImpl::GetProjectScore(Ctx* c,
                                                               const v1::GetProjectScoreRequest* q,
                                                               v1::Score* r) {
-  STP_SCORING_UNARY(GetProjectScore, DoGetProjectScore(rc, *q));
+  // Answered on the Redis client's thread: the worker does not sleep through the read.
+  return ServeUnaryAsync(handler_, c, "GetProjectScore", AccessRole::kReader, r,
+                         [this, q](const RequestContext& rc, auto reply) {
+                           GetProjectScoreAsync(rc, *q, std::move(reply));
+                         });
 }
 grpc::ServerUnaryReactor* ScoringServiceImpl::ScoreProject(Ctx* c, const v1::ScoreProjectRequest* q,
                                                            v1::Score* r) {

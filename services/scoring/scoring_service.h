@@ -50,6 +50,8 @@ class ScoringServiceImpl final : public v1::ScoringService::CallbackService {
   // The core of each method, callable without gRPC.
   absl::StatusOr<v1::Score> DoGetProjectScore(const RequestContext& rc,
                                               const v1::GetProjectScoreRequest& req);
+  void GetProjectScoreAsync(const RequestContext& rc, const v1::GetProjectScoreRequest& req,
+                            std::function<void(absl::StatusOr<v1::Score>)> reply);
   absl::StatusOr<v1::Score> DoScoreProject(const RequestContext& rc,
                                            const v1::ScoreProjectRequest& req);
   absl::StatusOr<v1::RankProjectsResponse> DoRankProjects(const RequestContext& rc,

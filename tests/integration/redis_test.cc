@@ -4,8 +4,11 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <thread>
 
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "libs/redis/keyspace.h"
 #include "libs/redis/streams.h"
@@ -72,6 +75,96 @@ TEST_F(RedisTest, PoolIsSafeForManyThreads) {
   }
   for (auto& t : threads) t.join();
   EXPECT_EQ(Int(client_->Command({"GET", "counter"})->get()), 1600);
+}
+
+TEST_F(RedisTest, SharedPipelineGivesEachCallerItsOwnRepliesOverOneConnection) {
+  std::vector<std::thread> threads;
+  std::atomic<int> wrong{0};
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([this, t, &wrong] {
+      const std::string key = "shared:" + std::to_string(t);
+      for (int i = 1; i <= 300; ++i) {
+        // Callers' lists differ in length, so a reply handed to the wrong caller shows.
+        std::vector<std::vector<std::string>> cmds = {{"INCR", key}};
+        for (int k = 0; k < t % 3; ++k) cmds.push_back({"GET", key});
+        auto replies = client_->SharedPipeline(cmds);
+        if (!replies.ok() || replies->size() != cmds.size() || Int((*replies)[0].get()) != i) {
+          ++wrong;
+          continue;
+        }
+        for (size_t k = 1; k < replies->size(); ++k) {
+          if (Int((*replies)[k].get()) != i) ++wrong;
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(wrong.load(), 0);
+  // One round trip at a time: the pool (4 connections) never had to open a second one.
+  auto info = client_->Command({"INFO", "clients"});
+  ASSERT_TRUE(info.ok());
+  EXPECT_THAT(std::string(Str(info->get())), ::testing::HasSubstr("connected_clients:1\r\n"));
+  auto empty = client_->SharedPipeline({});
+  ASSERT_TRUE(empty.ok());
+  EXPECT_TRUE(empty->empty());
+}
+
+TEST_F(RedisTest, SharedPipelineAsyncAnswersEveryCallerWithItsOwnReplies) {
+  absl::Mutex mu;
+  int answered = 0, wrong = 0;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 250; ++i) {
+        const std::string value = absl::StrCat(t, ":", i);
+        client_->SharedPipelineAsync(
+            {{"SET", "async:" + value, value}, {"GET", "async:" + value}}, absl::InfiniteFuture(),
+            [&, value](absl::StatusOr<std::vector<ReplyPtr>> replies) {
+              absl::MutexLock lock(&mu);
+              ++answered;
+              if (!replies.ok() || replies->size() != 2 || StrCopy((*replies)[1].get()) != value)
+                ++wrong;
+            });
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  absl::MutexLock lock(&mu);
+  auto all = [&] { return answered == 1000; };
+  EXPECT_TRUE(mu.AwaitWithTimeout(absl::Condition(&all), absl::Seconds(10)));
+  EXPECT_EQ(wrong, 0);
+}
+
+TEST_F(RedisTest, SharedPipelineAsyncAnswersUnavailableWhenRedisIsGone) {
+  server_->Kill();
+  absl::Notification answered;
+  absl::Status status;
+  client_->SharedPipelineAsync({{"PING"}}, absl::Now() + absl::Seconds(1),
+                               [&](absl::StatusOr<std::vector<ReplyPtr>> replies) {
+                                 status = replies.status();
+                                 answered.Notify();
+                               });
+  ASSERT_TRUE(answered.WaitForNotificationWithTimeout(absl::Seconds(5)));
+  EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable) << status;
+}
+
+TEST_F(RedisTest, SharedPipelineCallerLeavesTheQueueAtItsDeadline) {
+  ASSERT_TRUE(client_->Command({"PING"}).ok());
+  server_->Pause();
+  // The first caller leads a round trip that Redis does not answer (command timeout 500 ms);
+  // the second queues behind it and gives up at its own, shorter deadline.
+  std::thread leader([this] {
+    auto r = client_->SharedPipeline({{"PING"}});
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kUnavailable) << r.status();
+  });
+  absl::SleepFor(absl::Milliseconds(50));
+  absl::Time start = absl::Now();
+  auto queued = client_->SharedPipeline({{"PING"}}, absl::Now() + absl::Milliseconds(100));
+  EXPECT_EQ(queued.status().code(), absl::StatusCode::kDeadlineExceeded) << queued.status();
+  EXPECT_LT(absl::Now() - start, absl::Milliseconds(400));
+  leader.join();
+  server_->Resume();
+  EXPECT_TRUE(WaitFor([&] { return client_->SharedPipeline({{"PING"}}).ok(); }, absl::Seconds(5)));
 }
 
 TEST_F(RedisTest, ScriptsRunBySha1AndReloadAfterFlush) {
@@ -187,6 +280,30 @@ TEST_F(RedisTest, PausedRedisGivesUnavailableWithinTheDeadlineAndRecovers) {
   EXPECT_LT(absl::Now() - start, absl::Seconds(2));
   server_->Resume();
   EXPECT_TRUE(WaitFor([&] { return client_->Command({"PING"}).ok(); }, absl::Seconds(5)));
+}
+
+TEST_F(RedisTest, SharedPipelineCallersBehindAStuckRoundTripWaitOneCommandTimeoutAtMost) {
+  ASSERT_TRUE(client_->SharedPipeline({{"PING"}}).ok());
+  server_->Pause();
+  // Callers arrive one after another while the first round trip hangs; each must fail within
+  // about the command timeout (500 ms) of its own arrival, not wait for the round trip ahead
+  // of it and then for one of its own.
+  std::vector<std::thread> threads;
+  std::atomic<int> slow{0}, succeeded{0};
+  for (int t = 0; t < 6; ++t) {
+    threads.emplace_back([&, t] {
+      absl::SleepFor(absl::Milliseconds(60 * t));
+      absl::Time start = absl::Now();
+      auto r = client_->SharedPipeline({{"PING"}});
+      if (r.ok()) ++succeeded;
+      if (absl::Now() - start > absl::Milliseconds(750)) ++slow;
+    });
+  }
+  for (auto& t : threads) t.join();
+  server_->Resume();
+  EXPECT_EQ(succeeded.load(), 0);
+  EXPECT_EQ(slow.load(), 0);
+  EXPECT_TRUE(WaitFor([&] { return client_->SharedPipeline({{"PING"}}).ok(); }, absl::Seconds(5)));
 }
 
 TEST_F(RedisTest, StreamsAddTrimReadAckAndReclaim) {
