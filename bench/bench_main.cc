@@ -141,41 +141,21 @@ int Main(int argc, char** argv) {
     return 1;
   }
   Baselines& base = config.baselines;
-  {
-    auto channels = MakeChannels(echo_address, 4);
-    std::string payload(1024, 'e');
-    for (int concurrency : {1, 64}) {
-      LoadOptions lo{concurrency, 0, config.warmup, config.duration};
-      LoadResult r = RunLoad(
-          lo,
-          [&](int64_t slot, std::function<void(bool)> done) {
-            auto* ctx = new grpc::ClientContext();
-            auto* req = new stp::testing::v1::EchoRequest();
-            auto* resp = new stp::testing::v1::EchoResponse();
-            req->set_payload(payload);
-            stp::testing::v1::EchoService::NewStub(channels[slot % channels.size()])
-                ->async()
-                ->Echo(ctx, req, resp, [=](grpc::Status s) {
-                  delete ctx;
-                  delete req;
-                  delete resp;
-                  done(s.ok());
-                });
-          },
-          echo.pid());
-      if (concurrency == 1)
-        base.echo_single = r;
-      else
-        base.echo_unary = r;
-      report.Add({"baseline", absl::StrCat("echo unary, 1 KB, concurrency ", concurrency),
-                  r.Summary(), absl::StrFormat("%.1f CPU-s per 1M calls", r.CpuSecondsPerMillion()),
-                  "", "", ""});
-    }
-    base.echo_stream_rate = EchoStreamRate(channels, 100, config);
-    report.Add({"baseline", "echo server-streaming fan-out, 100 streams",
-                absl::StrFormat("%.0f msgs/s", base.echo_stream_rate), "", "", "", ""});
+  base.echo_address = echo_address;
+  base.echo_pid = echo.pid();
+  for (int concurrency : {1, 64}) {
+    LoadResult r = EchoUnary(config, concurrency);
+    if (concurrency == 1)
+      base.echo_single = r;
+    else
+      base.echo_unary = r;
+    report.Add({"baseline", absl::StrCat("echo unary, 1 KB, concurrency ", concurrency),
+                r.Summary(), absl::StrFormat("%.1f CPU-s per 1M calls", r.CpuSecondsPerMillion()),
+                "", "", ""});
   }
-  echo.Stop();
+  base.echo_stream_rate = EchoStreamRate(MakeChannels(echo_address, 4), 100, config);
+  report.Add({"baseline", "echo server-streaming fan-out, 100 streams",
+              absl::StrFormat("%.0f msgs/s", base.echo_stream_rate), "", "", "", ""});
   if (smoke) {
     report.Write(out, MachineDescription(), "smoke run: the harness only");
     std::printf("%s", report.Text().c_str());

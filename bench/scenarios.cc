@@ -3,6 +3,7 @@
 #include <atomic>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
@@ -76,6 +77,44 @@ double EchoStreamRate(const std::vector<std::shared_ptr<grpc::Channel>>& channel
   while (open.load() > 0 && absl::Now() - start < absl::Seconds(60))
     absl::SleepFor(absl::Milliseconds(5));
   return received.load() / absl::ToDoubleSeconds(absl::Now() - start);
+}
+
+LoadResult EchoUnary(const BenchConfig& config, int concurrency) {
+  const Baselines& base = config.baselines;
+  auto channels = MakeChannels(base.echo_address, 4);
+  std::vector<std::unique_ptr<stp::testing::v1::EchoService::Stub>> stubs;
+  for (const auto& c : channels) stubs.push_back(stp::testing::v1::EchoService::NewStub(c));
+  const std::string payload(1024, 'e');
+  LoadOptions lo{concurrency, 0, config.warmup, config.duration};
+  return RunLoad(
+      lo,
+      [&](int64_t slot, std::function<void(bool)> done) {
+        auto* ctx = new grpc::ClientContext();
+        auto* req = new stp::testing::v1::EchoRequest();
+        auto* resp = new stp::testing::v1::EchoResponse();
+        req->set_payload(payload);
+        stubs[slot % stubs.size()]->async()->Echo(ctx, req, resp, [=](grpc::Status s) {
+          delete ctx;
+          delete req;
+          delete resp;
+          done(s.ok());
+        });
+      },
+      base.echo_pid);
+}
+
+std::string EchoComparison::Describe() const {
+  return absl::StrFormat("%.2f of echo (%.0f/s before, %.0f/s after); %.1f CPU-s per 1M calls",
+                         ratio(), echo_before, echo_after, result.CpuSecondsPerMillion());
+}
+
+EchoComparison CompareWithEcho(const BenchConfig& config, int concurrency,
+                               const std::function<LoadResult()>& scenario) {
+  EchoComparison c;
+  c.echo_before = EchoUnary(config, concurrency).throughput();
+  c.result = scenario();
+  c.echo_after = EchoUnary(config, concurrency).throughput();
+  return c;
 }
 
 void RunAllScenarios(const BenchConfig& config, Report* report) {

@@ -136,53 +136,51 @@ void RunIngestionScenarios(const BenchConfig& config, Report* report) {
 
   // GetProject against echo, same concurrency.
   LoadOptions lo{64, 0, config.warmup, config.duration};
-  LoadResult get = RunLoad(
-      lo,
-      [&](int64_t slot, std::function<void(bool)> done) {
-        auto* ctx = new grpc::ClientContext();
-        auto* req = new v1::GetProjectRequest();
-        auto* resp = new v1::Project();
-        static std::atomic<uint64_t> next{0};
-        req->set_name(names[(next.fetch_add(1) * 7919) % names.size()]);
-        stubs[slot % stubs.size()]->async()->GetProject(ctx, req, resp, [=](grpc::Status s) {
-          delete ctx;
-          delete req;
-          delete resp;
-          done(s.ok());
-        });
-      },
-      server.pid());
-  double get_ratio = get.throughput() / base.echo_unary.throughput();
-  report->Add({"ingestion", "GetProject, concurrency 64", get.Summary(),
-               absl::StrFormat("%.2f of echo (%.0f/s); %.1f CPU-s per 1M calls", get_ratio,
-                               base.echo_unary.throughput(), get.CpuSecondsPerMillion()),
-               ">= 0.50 of echo", AtLeast(get_ratio, 0.5), ""});
+  EchoComparison get = CompareWithEcho(config, 64, [&] {
+    return RunLoad(
+        lo,
+        [&](int64_t slot, std::function<void(bool)> done) {
+          auto* ctx = new grpc::ClientContext();
+          auto* req = new v1::GetProjectRequest();
+          auto* resp = new v1::Project();
+          static std::atomic<uint64_t> next{0};
+          req->set_name(names[(next.fetch_add(1) * 7919) % names.size()]);
+          stubs[slot % stubs.size()]->async()->GetProject(ctx, req, resp, [=](grpc::Status s) {
+            delete ctx;
+            delete req;
+            delete resp;
+            done(s.ok());
+          });
+        },
+        server.pid());
+  });
+  report->Add({"ingestion", "GetProject, concurrency 64", get.result.Summary(), get.Describe(),
+               ">= 0.50 of echo", AtLeast(get.ratio(), 0.5), ""});
 
   // CreateProject with request ids.
   std::atomic<int> seq{0};
-  LoadResult create = RunLoad(
-      lo,
-      [&](int64_t slot, std::function<void(bool)> done) {
-        auto* ctx = new grpc::ClientContext();
-        auto* req = new v1::CreateProjectRequest();
-        auto* resp = new v1::Project();
-        int i = n + seq.fetch_add(1);
-        *req->mutable_project() = projects[i % n];
-        req->mutable_project()->mutable_external_ids(0)->set_value(absl::StrCat("create-", i));
-        req->set_request_id(absl::StrCat("bench-create-", i));
-        stubs[slot % stubs.size()]->async()->CreateProject(ctx, req, resp, [=](grpc::Status s) {
-          delete ctx;
-          delete req;
-          delete resp;
-          done(s.ok());
-        });
-      },
-      server.pid());
-  double create_ratio = create.throughput() / base.echo_unary.throughput();
-  report->Add({"ingestion", "CreateProject, 1 KB, concurrency 64", create.Summary(),
-               absl::StrFormat("%.2f of echo; %.1f CPU-s per 1M calls", create_ratio,
-                               create.CpuSecondsPerMillion()),
-               ">= 0.30 of echo", AtLeast(create_ratio, 0.3), ""});
+  EchoComparison create = CompareWithEcho(config, 64, [&] {
+    return RunLoad(
+        lo,
+        [&](int64_t slot, std::function<void(bool)> done) {
+          auto* ctx = new grpc::ClientContext();
+          auto* req = new v1::CreateProjectRequest();
+          auto* resp = new v1::Project();
+          int i = n + seq.fetch_add(1);
+          *req->mutable_project() = projects[i % n];
+          req->mutable_project()->mutable_external_ids(0)->set_value(absl::StrCat("create-", i));
+          req->set_request_id(absl::StrCat("bench-create-", i));
+          stubs[slot % stubs.size()]->async()->CreateProject(ctx, req, resp, [=](grpc::Status s) {
+            delete ctx;
+            delete req;
+            delete resp;
+            done(s.ok());
+          });
+        },
+        server.pid());
+  });
+  report->Add({"ingestion", "CreateProject, 1 KB, concurrency 64", create.result.Summary(),
+               create.Describe(), ">= 0.30 of echo", AtLeast(create.ratio(), 0.3), ""});
   server.Stop();
 }
 
