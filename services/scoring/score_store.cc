@@ -33,9 +33,9 @@ const char* KindName(ModelKind kind) {
 // 5 is project (0/1).
 const redis::ItemScript& ApplyScript() {
   static const auto* script = new redis::ItemScript(R"lua(
-local stored = redis.call('HGET', KEYS[1], 'rev')
-if stored and tonumber(stored) >= tonumber(ARGV[1]) then return {0, false} end
-local previous = redis.call('HGET', KEYS[1], 'pb')
+local stored = redis.call('HMGET', KEYS[1], 'rev', 'pb')
+if stored[1] and tonumber(stored[1]) >= tonumber(ARGV[1]) then return {0, false} end
+local previous = stored[2]
 if ARGV[2] == '1' then
   redis.call('HDEL', KEYS[1], 'pb')
   redis.call('HSET', KEYS[1], 'rev', ARGV[1], 'deleted', '1')
@@ -63,8 +63,7 @@ end
 redis.call('HSET', KEYS[1], 'pb', ARGV[2], 'rev', ARGV[4], 'sum', ARGV[8])
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
 if ARGV[5] == '1' then
-  redis.call('LPUSH', KEYS[4], ARGV[3])
-  redis.call('LTRIM', KEYS[4], 0, 99)
+  if redis.call('LPUSH', KEYS[4], ARGV[3]) > 100 then redis.call('LTRIM', KEYS[4], 0, 99) end
   redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[7], '*', 'e', ARGV[6])
 end
 return 1

@@ -274,6 +274,31 @@ TEST_F(ScoringTest, ALargeRescoreRunsInParallelChunksAndScoresEachProjectOnce) {
   EXPECT_EQ(consumer_names[1], consumer_names[0] + "-1");
 }
 
+TEST_F(ScoringTest, ScoreHistoryKeepsTheLastHundredChangesNewestFirst) {
+  StartStack(/*with_scoring=*/false);
+  redis::RedisOptions o;
+  o.address = redis_->address();
+  redis::RedisClient client(o);
+  ScoreStore store(&client, redis::Keyspace(), 100000);
+  std::vector<ScoreWrite> writes;
+  for (int rev = 1; rev <= 130; ++rev) {
+    ScoreWrite w;
+    w.project_id = "history-cap";
+    w.score.set_project("projects/history-cap");
+    w.score.set_project_revision(rev);
+    w.score.set_total(rev % 100);
+    w.emit = true;
+    w.event = "event";
+    writes.push_back(std::move(w));
+  }
+  ASSERT_TRUE(store.WriteScores(std::move(writes)).ok());
+  auto history = store.History("history-cap", 0, 1000, absl::InfiniteFuture());
+  ASSERT_TRUE(history.ok()) << history.status();
+  ASSERT_EQ(history->size(), 100u);
+  EXPECT_EQ(history->front().project_revision(), 130);
+  EXPECT_EQ(history->back().project_revision(), 31);
+}
+
 TEST_F(ScoringTest, ADeadConsumersPendingEventsAreReclaimedAndReplayChangesNothing) {
   StartStack(/*with_scoring=*/false);
   Country("KE", stp::common::v1::INCOME_GROUP_LOWER_MIDDLE);
