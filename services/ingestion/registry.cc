@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "absl/synchronization/notification.h"
 #include "libs/common/ids.h"
 #include "services/ingestion/validation.h"
 
@@ -588,28 +589,59 @@ bool LooksLikeDuplicate(const v1::Project& a, const v1::Project& b) {
 
 }  // namespace
 
-absl::Status Registry::FlagDuplicates(std::vector<v1::Project*> projects, absl::Time deadline) {
+struct Registry::DuplicateProbe {
   std::vector<std::string> terms;
   std::map<std::string, size_t> term_index;
-  std::vector<std::vector<std::string>> project_terms(projects.size());
+  std::vector<std::vector<std::string>> project_terms;  // per project
+  absl::Notification done;
+  absl::StatusOr<std::vector<std::vector<std::string>>> ids_by_term;
+};
+
+// A word shared by many projects of a country ("solar" in a solar-heavy portfolio) says
+// nothing about sameness: terms that fill the probe are ignored.
+constexpr int kDuplicateProbe = 48;
+
+std::shared_ptr<Registry::DuplicateProbe> Registry::StartDuplicateProbe(
+    const std::vector<const v1::Project*>& projects, absl::Time deadline) {
+  auto probe = std::make_shared<DuplicateProbe>();
+  probe->project_terms.resize(projects.size());
   for (size_t i = 0; i < projects.size(); ++i) {
     std::string cc = CountryCode(projects[i]->host_country());
     auto tokens = TitleTokens(projects[i]->title());
     if (tokens.size() < 2) continue;
     for (const auto& t : tokens) {
       std::string term = absl::StrCat("dup:", cc, ":", t);
-      if (term_index.emplace(term, terms.size()).second) terms.push_back(term);
-      project_terms[i].push_back(term);
+      if (probe->term_index.emplace(term, probe->terms.size()).second) probe->terms.push_back(term);
+      probe->project_terms[i].push_back(term);
     }
   }
-  if (terms.empty()) return absl::OkStatus();
-  // A word shared by many projects of a country ("solar" in a solar-heavy portfolio) says
-  // nothing about sameness: terms that fill the probe are ignored.
-  constexpr int kProbe = 48;
-  STP_ASSIGN_OR_RETURN(auto ids_by_term,
-                       store_->IdsOfTerms(Kind::kProject, terms, kProbe, deadline));
+  if (probe->terms.empty()) {
+    probe->ids_by_term = std::vector<std::vector<std::string>>();
+    probe->done.Notify();
+    return probe;
+  }
+  store_->IdsOfTermsAsync(Kind::kProject, probe->terms, kDuplicateProbe, deadline,
+                          [probe](absl::StatusOr<std::vector<std::vector<std::string>>> ids) {
+                            probe->ids_by_term = std::move(ids);
+                            probe->done.Notify();
+                          });
+  return probe;
+}
+
+absl::Status Registry::FlagDuplicates(std::vector<v1::Project*> projects, absl::Time deadline,
+                                      std::shared_ptr<DuplicateProbe> probe) {
+  if (probe == nullptr) {
+    probe = StartDuplicateProbe({projects.begin(), projects.end()}, deadline);
+  }
+  // The probe answers within its deadline or the Redis command timeout.
+  probe->done.WaitForNotification();
+  if (probe->terms.empty()) return absl::OkStatus();
+  if (!probe->ids_by_term.ok()) return probe->ids_by_term.status();
+  std::vector<std::vector<std::string>>& ids_by_term = *probe->ids_by_term;
+  std::map<std::string, size_t>& term_index = probe->term_index;
+  const std::vector<std::vector<std::string>>& project_terms = probe->project_terms;
   for (auto& ids : ids_by_term) {
-    if (static_cast<int>(ids.size()) >= kProbe) ids.clear();
+    if (static_cast<int>(ids.size()) >= kDuplicateProbe) ids.clear();
   }
   std::vector<std::vector<std::string>> candidates(projects.size());
   std::set<std::string> all;
@@ -1251,6 +1283,10 @@ absl::StatusOr<v1::Project> Registry::CreateProject(const RequestContext& rc,
   }
   FieldViolations v;
   ValidateProject(project, "project", &v);
+  // The duplicate probe's reads go out now, beside the reference checks' (they share a round
+  // trip when Redis is busy), instead of after them.
+  std::shared_ptr<DuplicateProbe> probe;
+  if (v.empty()) probe = StartDuplicateProbe({&project}, rc.deadline);
   STP_RETURN_IF_ERROR(CheckReferences(&project, "project", rc, &v));
   STP_RETURN_IF_ERROR(v.ToStatus());
   if (!rc.principal.is_operator() && !IsParticipant(rc.principal, project)) {
@@ -1263,7 +1299,7 @@ absl::StatusOr<v1::Project> Registry::CreateProject(const RequestContext& rc,
   // and a retry answers from the first write.
   std::string anchor =
       project.external_ids().empty() ? req.request_id() : ExternalIdKeys(project.external_ids())[0];
-  STP_RETURN_IF_ERROR(FlagDuplicates({&project}, rc.deadline));
+  STP_RETURN_IF_ERROR(FlagDuplicates({&project}, rc.deadline, std::move(probe)));
   PreparedWrite w = PrepareProjectWrite(rc, ChangeSource(), project, std::nullopt, {},
                                         req.request_id(), fingerprint, anchor);
   return Commit(rc, w.op, w.project);

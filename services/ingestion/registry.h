@@ -91,7 +91,14 @@ class Registry {
                                const RequestContext& rc, FieldViolations* v);
   // Fills possible_duplicates of each project (same host, overlapping dates, similar title,
   // another source). `self_ids` are the projects' own ids (empty for new ones).
-  absl::Status FlagDuplicates(std::vector<v1::Project*> projects, absl::Time deadline);
+  // `probe`, when given, is the one StartDuplicateProbe began for the same projects.
+  struct DuplicateProbe;
+  absl::Status FlagDuplicates(std::vector<v1::Project*> projects, absl::Time deadline,
+                              std::shared_ptr<DuplicateProbe> probe = nullptr);
+  // Sends FlagDuplicates' first read (the ids under each title word) without waiting for it,
+  // so that it travels with the caller's other reads.
+  std::shared_ptr<DuplicateProbe> StartDuplicateProbe(
+      const std::vector<const v1::Project*>& projects, absl::Time deadline);
   // Prepares the create or update of a project (metadata, event, history, indexes). `current`
   // is the stored state for an update. `mask` limits an update to some top-level fields
   // (empty: every writable field).
