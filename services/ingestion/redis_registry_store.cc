@@ -362,13 +362,6 @@ absl::StatusOr<std::vector<std::vector<std::string>>> RedisRegistryStore::TermId
   return out;
 }
 
-absl::StatusOr<std::vector<std::vector<std::string>>> RedisRegistryStore::IdsOfTerms(
-    Kind kind, const std::vector<std::string>& terms, int limit, absl::Time deadline) {
-  STP_ASSIGN_OR_RETURN(auto replies,
-                       redis_->SharedPipeline(TermIdsCommands(kind, terms, limit), deadline));
-  return TermIdsFromReplies(terms.size(), replies);
-}
-
 void RedisRegistryStore::IdsOfTermsAsync(Kind kind, const std::vector<std::string>& terms,
                                          int limit, absl::Time deadline, TermIdsDone done) {
   redis_->SharedPipelineAsync(TermIdsCommands(kind, terms, limit), deadline,

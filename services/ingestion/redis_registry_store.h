@@ -40,8 +40,6 @@ class RedisRegistryStore final : public RegistryStore {
   absl::StatusOr<std::vector<ListPosition>> ListIdsByUpdate(Kind kind, int64_t since_millis,
                                                             const ListPosition& after, int limit,
                                                             absl::Time deadline) override;
-  absl::StatusOr<std::vector<std::vector<std::string>>> IdsOfTerms(
-      Kind kind, const std::vector<std::string>& terms, int limit, absl::Time deadline) override;
   void IdsOfTermsAsync(Kind kind, const std::vector<std::string>& terms, int limit,
                        absl::Time deadline, TermIdsDone done) override;
   absl::StatusOr<std::vector<int64_t>> CountTerms(Kind kind, const std::vector<std::string>& terms,

@@ -90,7 +90,7 @@ class Registry {
   absl::Status CheckReferences(v1::Project* project, const std::string& path,
                                const RequestContext& rc, FieldViolations* v);
   // Fills possible_duplicates of each project (same host, overlapping dates, similar title,
-  // another source). `self_ids` are the projects' own ids (empty for new ones).
+  // another source); a project is never its own duplicate.
   // `probe`, when given, is the one StartDuplicateProbe began for the same projects.
   struct DuplicateProbe;
   absl::Status FlagDuplicates(std::vector<v1::Project*> projects, absl::Time deadline,

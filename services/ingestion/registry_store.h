@@ -108,10 +108,8 @@ class RegistryStore {
                                                                     const ListPosition& after,
                                                                     int limit,
                                                                     absl::Time deadline) = 0;
-  // The first `limit` ids under each term, all partitions together (one round trip).
-  virtual absl::StatusOr<std::vector<std::vector<std::string>>> IdsOfTerms(
-      Kind kind, const std::vector<std::string>& terms, int limit, absl::Time deadline) = 0;
-  // IdsOfTerms without holding the calling thread; `done` runs as GetAsync's does.
+  // The first `limit` ids under each term, all partitions together (one round trip), without
+  // holding the calling thread; `done` runs as GetAsync's does.
   using TermIdsDone = std::function<void(absl::StatusOr<std::vector<std::vector<std::string>>>)>;
   virtual void IdsOfTermsAsync(Kind kind, const std::vector<std::string>& terms, int limit,
                                absl::Time deadline, TermIdsDone done) = 0;
