@@ -3,6 +3,7 @@
 #include <google/protobuf/util/field_mask_util.h>
 
 #include <algorithm>
+#include <iterator>
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -116,10 +117,22 @@ absl::Status ImportSession::Add(const v1::ImportProjectsRequest& message) {
   return FlushIfFull();
 }
 
+ImportSession::~ImportSession() {
+  if (in_flight_ != nullptr) in_flight_->thread.join();
+}
+
 absl::StatusOr<v1::ImportSummary> ImportSession::Finish() {
   if (iati_) STP_RETURN_IF_ERROR(iati_->Finish());
   if (csv_) STP_RETURN_IF_ERROR(csv_->Finish());
   STP_RETURN_IF_ERROR(Flush());
+  STP_RETURN_IF_ERROR(WaitForCommit());
+  // A batch's write results are counted after the next batch was checked: list the problems
+  // in record order.
+  auto by_index = [](const auto& a, const auto& b) { return a.index() < b.index(); };
+  std::stable_sort(summary_.mutable_rejections()->begin(), summary_.mutable_rejections()->end(),
+                   by_index);
+  std::stable_sort(summary_.mutable_warnings()->begin(), summary_.mutable_warnings()->end(),
+                   by_index);
   return summary_;
 }
 
@@ -370,6 +383,9 @@ absl::Status ImportSession::Flush() {
     xids.push_back(ExternalIdKey(p));
   }
   if (ready.empty()) return absl::OkStatus();
+  // The write of the batch before may still be under way; this batch's reads wait for it only
+  // when they could see it.
+  if (DependsOnCommit(ready, xids)) STP_RETURN_IF_ERROR(WaitForCommit());
 
   // Match to stored projects.
   std::vector<std::string> lookup;
@@ -427,33 +443,84 @@ absl::Status ImportSession::Flush() {
   }
   STP_RETURN_IF_ERROR(registry_->FlagDuplicates(check_duplicates, rc_.deadline));
 
-  std::vector<WriteOp> ops;
-  std::vector<PreparedWrite> prepared;
+  auto commit = std::make_unique<Commit>();
   for (auto& [r, current] : writes) {
     std::string xid = ExternalIdKey(r->project);
     std::string request_id = RecordRequestId(*r);
     std::string anchor = current.has_value() ? current->id : (xid.empty() ? request_id : xid);
-    prepared.push_back(registry_->PrepareProjectWrite(rc_, change_source_, r->project, current,
-                                                      UpdateMask(r->project), request_id,
-                                                      Fingerprint(r->project), anchor));
-    ops.push_back(prepared.back().op);
+    PreparedWrite prepared = registry_->PrepareProjectWrite(
+        rc_, change_source_, r->project, current, UpdateMask(r->project), request_id,
+        Fingerprint(r->project), anchor);
+    commit->writes.push_back(static_cast<size_t>(r - live.data()));
+    commit->ops.push_back(std::move(prepared.op));
+    commit->created.push_back(prepared.created);
+    if (!xid.empty()) commit->external_ids.insert(xid);
+    std::set<std::string> sources;
+    for (const auto& x : r->project.external_ids()) sources.insert(x.source());
+    if (commit->ops.size() == 1) {
+      commit->common_sources = std::move(sources);
+    } else {
+      std::set<std::string> common;
+      std::set_intersection(commit->common_sources.begin(), commit->common_sources.end(),
+                            sources.begin(), sources.end(), std::inserter(common, common.end()));
+      commit->common_sources = std::move(common);
+    }
   }
   if (dry_run_) {
-    for (const auto& w : prepared) {
-      if (w.created)
+    for (bool created : commit->created) {
+      if (created)
         summary_.set_created(summary_.created() + 1);
       else
         summary_.set_updated(summary_.updated() + 1);
     }
     return absl::OkStatus();
   }
-  if (ops.empty()) return absl::OkStatus();
-  STP_ASSIGN_OR_RETURN(auto results, registry_->store()->Write(ops, rc_.deadline));
+  if (commit->ops.empty()) return absl::OkStatus();
+  commit->records = std::move(live);  // the buffer moves, so `writes` still point into it
+  // One batch in flight: this one's write starts once the one before has landed.
+  STP_RETURN_IF_ERROR(WaitForCommit());
+  StartCommit(std::move(commit));
+  return absl::OkStatus();
+}
+
+bool ImportSession::DependsOnCommit(const std::vector<ImportRecord*>& ready,
+                                    const std::vector<std::string>& xids) const {
+  if (in_flight_ == nullptr) return false;
+  for (const auto& x : xids) {
+    if (!x.empty() && in_flight_->external_ids.count(x)) return true;
+  }
+  // A project is never a duplicate of one from a source it names too (LooksLikeDuplicate):
+  // when each record here shares a source with every project being written, none of those
+  // can be flagged, and the duplicate probe need not see them.
+  for (const ImportRecord* r : ready) {
+    bool shares = false;
+    for (const auto& x : r->project.external_ids()) {
+      if (in_flight_->common_sources.count(x.source())) shares = true;
+    }
+    if (!shares) return true;
+  }
+  return false;
+}
+
+void ImportSession::StartCommit(std::unique_ptr<Commit> commit) {
+  in_flight_ = std::move(commit);
+  Commit* c = in_flight_.get();
+  RegistryStore* store = registry_->store();
+  const absl::Time deadline = rc_.deadline;
+  c->thread = std::thread([c, store, deadline] { c->results = store->Write(c->ops, deadline); });
+}
+
+absl::Status ImportSession::WaitForCommit() {
+  if (in_flight_ == nullptr) return absl::OkStatus();
+  std::unique_ptr<Commit> c = std::move(in_flight_);
+  c->thread.join();
+  if (!c->results.ok()) return c->results.status();
+  const std::vector<WriteResult>& results = *c->results;
   for (size_t i = 0; i < results.size(); ++i) {
-    const ImportRecord& r = *writes[i].first;
+    const ImportRecord& r = c->records[c->writes[i]];
     switch (results[i].code) {
       case WriteResult::Code::kOk:
-        if (prepared[i].created)
+        if (c->created[i])
           summary_.set_created(summary_.created() + 1);
         else
           summary_.set_updated(summary_.updated() + 1);
@@ -461,7 +528,8 @@ absl::Status ImportSession::Flush() {
       case WriteResult::Code::kDuplicateRequest: {
         // Written by an earlier attempt of this import, if the content is the same.
         std::string prior_fingerprint = results[i].detail.substr(results[i].detail.find('|') + 1);
-        std::string ours = ops[i].request_record.substr(ops[i].request_record.find('|') + 1);
+        const std::string& record = c->ops[i].request_record;
+        std::string ours = record.substr(record.find('|') + 1);
         if (prior_fingerprint == ours) {
           summary_.set_unchanged(summary_.unchanged() + 1);
         } else {

@@ -10,6 +10,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -43,6 +44,8 @@ class ImportSession {
   }
   // Parses what is left and writes the last batch.
   absl::StatusOr<v1::ImportSummary> Finish();
+  // Waits for the batch still being written, if any.
+  ~ImportSession();
 
  private:
   struct ResolvedOrg {
@@ -51,7 +54,27 @@ class ImportSession {
   };
 
   ImportSession(Registry* registry, RequestContext rc, const v1::ImportProjectsRequest& first);
+  // A batch whose write is under way on its own thread while the next batch is read,
+  // checked and prepared. Only one is in flight at a time.
+  struct Commit {
+    std::vector<ImportRecord> records;  // the batch's records; `records` of writes point here
+    std::vector<size_t> writes;         // index in `records` of each op
+    std::vector<WriteOp> ops;
+    std::vector<bool> created;
+    std::set<std::string> external_ids;    // of every record written
+    std::set<std::string> common_sources;  // sources every written project names
+    absl::StatusOr<std::vector<WriteResult>> results;
+    std::thread thread;
+  };
+
   void OnRecord(ImportRecord record);
+  // True when the batch `ready` could see the commit in flight: a record of it names an
+  // external id the commit writes, or could look like a duplicate of one of its projects.
+  bool DependsOnCommit(const std::vector<ImportRecord*>& ready,
+                       const std::vector<std::string>& xids) const;
+  void StartCommit(std::unique_ptr<Commit> commit);
+  // Waits for the commit in flight and counts its results into the summary.
+  absl::Status WaitForCommit();
   absl::Status FlushIfFull();
   absl::Status Flush();
   void Reject(const ImportRecord& record, const std::string& reason,
@@ -78,6 +101,7 @@ class ImportSession {
   std::map<std::string, ResolvedOrg> orgs_;  // OrgKey -> organisation
   std::map<std::string, bool> countries_;    // countries/XX -> known
   v1::ImportSummary summary_;
+  std::unique_ptr<Commit> in_flight_;
 };
 
 }  // namespace stp::ingestion

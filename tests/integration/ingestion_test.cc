@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "libs/common/grpc_status.h"
 #include "libs/redis/streams.h"
 #include "services/ingestion/ingestion_module.h"
@@ -438,6 +439,61 @@ TEST_F(IngestionTest, PossibleDuplicatesAcrossSourcesAreFlaggedNotMerged) {
   ASSERT_TRUE(Call([&](auto* ctx) { return stub_->CreateProject(ctx, c, &pc); }).ok());
   for (const auto& d : pc.possible_duplicates()) EXPECT_NE(d, pa.name());
   EXPECT_EQ(ListAll(v1::ListProjectsRequest()).size(), 3u);
+}
+
+// An import writes one batch while it reads and checks the next; a record that depends on the
+// batch still being written (the same external id, or a look-alike from another source) must
+// see it.
+TEST_F(IngestionTest, ARecordSeesTheBatchBeforeItsOwnWhileThatOneIsStillBeingWritten) {
+  v1::Organization org = AddOrg("Org");
+  grpc::ClientContext ctx;
+  testing::SetDeadline(&ctx, absl::Seconds(120));
+  v1::ImportSummary summary;
+  auto writer = stub_->ImportProjects(&ctx, &summary);
+  v1::ImportProjectsRequest first;
+  first.set_format(v1::IMPORT_FORMAT_PROJECTS);  // no request id: record 300 may edit record 10
+  writer->Write(first);
+  auto add = [&](const std::string& title, const std::string& source, const std::string& value) {
+    v1::ImportProjectsRequest msg;
+    *msg.mutable_project() = NewProject(title, org.name());
+    auto* x = msg.mutable_project()->add_external_ids();
+    x->set_source(source);
+    x->set_value(value);
+    return writer->Write(msg);
+  };
+  // Batch size is 256: records 0-255 are the first batch, 256-511 the second, and so on.
+  for (int i = 0; i < 700; ++i) {
+    std::string title = absl::StrCat("Bulk record ", i, " unique", i, "word");
+    if (i == 10) title = "Aswan desert greenhouse irrigation cooperation pilot";
+    if (i == 300) {
+      // The first batch's record 10 again, edited: an update, not a clash.
+      ASSERT_TRUE(add("Record ten, renamed in the second batch", "bulk", "10"));
+    } else if (i == 301) {
+      // Another source's record of the same undertaking as record 10 (still being written).
+      ASSERT_TRUE(add("Greenhouse irrigation pilot in the Aswan desert", "aiddata", "A-1"));
+    } else {
+      ASSERT_TRUE(add(title, "bulk", std::to_string(i)));
+    }
+  }
+  writer->WritesDone();
+  ASSERT_TRUE(writer->Finish().ok());
+  EXPECT_EQ(summary.received(), 700);
+  EXPECT_EQ(summary.created(), 699);
+  EXPECT_EQ(summary.updated(), 1);
+  EXPECT_EQ(summary.rejected(), 0) << summary.DebugString();
+  auto all = ListAll(v1::ListProjectsRequest());
+  ASSERT_EQ(all.size(), 699u);
+  const v1::Project* ten = nullptr;
+  const v1::Project* lookalike = nullptr;
+  for (const auto& p : all) {
+    if (p.title() == "Record ten, renamed in the second batch") ten = &p;
+    if (p.external_ids(0).source() == "aiddata") lookalike = &p;
+  }
+  ASSERT_NE(ten, nullptr);
+  ASSERT_NE(lookalike, nullptr);
+  // Flagged against record 10 as the first batch wrote it (the rename came later).
+  ASSERT_EQ(lookalike->possible_duplicates_size(), 1);
+  EXPECT_EQ(lookalike->possible_duplicates(0), ten->name());
 }
 
 TEST_F(IngestionTest, OrganizationsAndParksRoundTrip) {
