@@ -115,6 +115,14 @@ class RedisAuthenticator : public Authenticator {
     absl::Time until;
   };
   absl::flat_hash_map<std::string, Cached> cache_ ABSL_GUARDED_BY(mu_);
+  // Tokens this replica took from a principal's shared bucket and has not used yet.
+  static constexpr absl::Duration kLease = absl::Milliseconds(250);
+  struct Lease {
+    double tokens = 0;
+    absl::Time until;
+  };
+  absl::Mutex lease_mu_;
+  absl::flat_hash_map<std::string, Lease> leases_ ABSL_GUARDED_BY(lease_mu_);
 };
 
 }  // namespace stp

@@ -8,8 +8,12 @@
 #include <sstream>
 #include <thread>
 
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "libs/common/grpc_status.h"
+#include "libs/redis/redis.h"
 #include "services/admin/admin_module.h"
 #include "services/ingestion/ingestion_module.h"
 #include "services/matching/matching_module.h"
@@ -356,6 +360,38 @@ TEST_F(SecurityTest, RateLimitsAnswerResourceExhaustedWithRetryInfo) {
   EXPECT_TRUE(As(partner_a_, [&](auto* c) { return ingestion_->GetCountry(c, get, &out); }).ok());
   absl::SleepFor(delay + absl::Milliseconds(50));
   EXPECT_TRUE(As(reader_b_, [&](auto* c) { return ingestion_->GetCountry(c, get, &out); }).ok());
+}
+
+// A busy credential takes its tokens from the shared bucket a lease at a time, so that not
+// every call waits on Redis; the bucket still stops it (the test above).
+TEST_F(SecurityTest, ABusyCredentialTakesItsRateLimitTokensALeaseAtATime) {
+  auto scripts_run = [&] {
+    auto info = stack_->process().redis().Command({"INFO", "commandstats"});
+    EXPECT_TRUE(info.ok());
+    int64_t calls = 0;
+    for (absl::string_view line : absl::StrSplit(redis::Str(info->get()), "\r\n")) {
+      if (!absl::ConsumePrefix(&line, "cmdstat_evalsha:calls=") &&
+          !absl::ConsumePrefix(&line, "cmdstat_eval:calls=")) {
+        continue;
+      }
+      int64_t n = 0;
+      EXPECT_TRUE(absl::SimpleAtoi(line.substr(0, line.find(',')), &n));
+      calls += n;
+    }
+    return calls;
+  };
+  iv1::GetCountryRequest get;
+  get.set_name("countries/EG");
+  iv1::Country out;
+  const int64_t before = scripts_run();
+  for (int i = 0; i < 100; ++i) {
+    ASSERT_TRUE(As(partner_a_, [&](auto* c) { return ingestion_->GetCountry(c, get, &out); }).ok());
+  }
+  const int64_t used = scripts_run() - before;
+  // A partner's rate is 200/s: a lease holds 50 tokens for 250 ms. 100 calls need at least two
+  // leases; one script per call would be 100.
+  EXPECT_GE(used, 2);
+  EXPECT_LE(used, 25);
 }
 
 // ---------------------------------------------------------------- mutual TLS
