@@ -1,5 +1,7 @@
 #include "services/scoring/score_store.h"
 
+#include <map>
+
 #include "absl/strings/str_cat.h"
 #include "libs/common/ids.h"
 #include "libs/common/status.h"
@@ -120,18 +122,25 @@ absl::StatusOr<std::vector<AppliedChange>> ScoreStore::Apply(
 }
 
 absl::Status ScoreStore::UpdateDependents(const std::vector<DependencyChange>& changes) {
-  std::vector<std::vector<std::string>> commands;
   auto key = [&](const char* kind, const std::string& name) {
     std::string id = IdOfName(name);
     return keyspace_.Key(keyspace_.PartitionOf(id), "scoring", "dep", kind, id);
   };
+  // The last change of each (set, project) wins, as if applied in order; then one SREM and one
+  // SADD per set for the whole batch (an organisation's set gets many of a batch's projects).
+  std::map<std::string, std::map<std::string, bool>> final_state;  // set -> project -> member
   for (const auto& c : changes) {
-    for (const auto& o : c.orgs_removed) commands.push_back({"SREM", key("org", o), c.project_id});
-    for (const auto& o : c.orgs_added) commands.push_back({"SADD", key("org", o), c.project_id});
-    for (const auto& n : c.countries_removed)
-      commands.push_back({"SREM", key("country", n), c.project_id});
-    for (const auto& n : c.countries_added)
-      commands.push_back({"SADD", key("country", n), c.project_id});
+    for (const auto& o : c.orgs_removed) final_state[key("org", o)][c.project_id] = false;
+    for (const auto& o : c.orgs_added) final_state[key("org", o)][c.project_id] = true;
+    for (const auto& n : c.countries_removed) final_state[key("country", n)][c.project_id] = false;
+    for (const auto& n : c.countries_added) final_state[key("country", n)][c.project_id] = true;
+  }
+  std::vector<std::vector<std::string>> commands;
+  for (const auto& [set, members] : final_state) {
+    std::vector<std::string> add = {"SADD", set}, remove = {"SREM", set};
+    for (const auto& [project, member] : members) (member ? add : remove).push_back(project);
+    if (remove.size() > 2) commands.push_back(std::move(remove));
+    if (add.size() > 2) commands.push_back(std::move(add));
   }
   if (commands.empty()) return absl::OkStatus();
   STP_ASSIGN_OR_RETURN(auto replies, redis_->Pipeline(commands));

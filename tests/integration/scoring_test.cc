@@ -5,6 +5,7 @@
 
 #include <fstream>
 #include <map>
+#include <set>
 #include <sstream>
 
 #include "libs/common/status.h"
@@ -297,6 +298,44 @@ TEST_F(ScoringTest, ScoreHistoryKeepsTheLastHundredChangesNewestFirst) {
   ASSERT_EQ(history->size(), 100u);
   EXPECT_EQ(history->front().project_revision(), 130);
   EXPECT_EQ(history->back().project_revision(), 31);
+}
+
+// A batch's dependency changes go to Redis one SADD and one SREM per set; a project changed
+// twice in one batch ends as its last change says.
+TEST_F(ScoringTest, DependencySetsEndAsTheBatchsChangesInOrderSay) {
+  StartStack(/*with_scoring=*/false);
+  redis::RedisOptions o;
+  o.address = redis_->address();
+  redis::RedisClient client(o);
+  ScoreStore store(&client, redis::Keyspace("stp", 4), 100000);
+  auto change = [](const std::string& project, std::vector<std::string> added,
+                   std::vector<std::string> removed) {
+    ScoreStore::DependencyChange c;
+    c.project_id = project;
+    c.orgs_added = std::move(added);
+    c.orgs_removed = std::move(removed);
+    c.countries_added = {"countries/EG"};
+    return c;
+  };
+  const std::string a = "organizations/a", b = "organizations/b";
+  ASSERT_TRUE(store.UpdateDependents({change("p1", {a, b}, {}), change("p2", {a}, {})}).ok());
+  ASSERT_TRUE(store
+                  .UpdateDependents({change("p1", {}, {a}),      // leaves a
+                                     change("p3", {a}, {}),      // joins a, then
+                                     change("p3", {}, {a}),      // leaves it again
+                                     change("p4", {}, {a}),      // leaves (was not in), then
+                                     change("p4", {a, b}, {})})  // joins a and b
+                  .ok());
+  auto members = [&](const std::string& name) {
+    auto got = store.Dependents(name);
+    EXPECT_TRUE(got.ok()) << got.status();
+    std::set<std::string> out;
+    if (got.ok()) out.insert(got->begin(), got->end());
+    return out;
+  };
+  EXPECT_EQ(members(a), (std::set<std::string>{"p2", "p4"}));
+  EXPECT_EQ(members(b), (std::set<std::string>{"p1", "p4"}));
+  EXPECT_EQ(members("countries/EG"), (std::set<std::string>{"p1", "p2", "p3", "p4"}));
 }
 
 TEST_F(ScoringTest, ADeadConsumersPendingEventsAreReclaimedAndReplayChangesNothing) {
