@@ -452,11 +452,17 @@ absl::Status ImportSession::Flush() {
         rc_, change_source_, r->project, current, UpdateMask(r->project), request_id,
         Fingerprint(r->project), anchor);
     commit->writes.push_back(static_cast<size_t>(r - live.data()));
+    // Every external id the write claims or lets go of: a later record is matched by its
+    // first one, which may be any of these.
+    commit->external_ids.insert(prepared.op.external_ids_remove.begin(),
+                                prepared.op.external_ids_remove.end());
     commit->ops.push_back(std::move(prepared.op));
     commit->created.push_back(prepared.created);
-    if (!xid.empty()) commit->external_ids.insert(xid);
     std::set<std::string> sources;
-    for (const auto& x : r->project.external_ids()) sources.insert(x.source());
+    for (const auto& x : r->project.external_ids()) {
+      commit->external_ids.insert(absl::StrCat(x.source(), ":", x.value()));
+      sources.insert(x.source());
+    }
     if (commit->ops.size() == 1) {
       commit->common_sources = std::move(sources);
     } else {

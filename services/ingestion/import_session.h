@@ -61,7 +61,7 @@ class ImportSession {
     std::vector<size_t> writes;         // index in `records` of each op
     std::vector<WriteOp> ops;
     std::vector<bool> created;
-    std::set<std::string> external_ids;    // of every record written
+    std::set<std::string> external_ids;    // every one the writes claim or let go of
     std::set<std::string> common_sources;  // sources every written project names
     absl::StatusOr<std::vector<WriteResult>> results;
     std::thread thread;

@@ -2,6 +2,7 @@
 // called through a real channel.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <fstream>
 #include <map>
 #include <set>
@@ -442,8 +443,8 @@ TEST_F(IngestionTest, PossibleDuplicatesAcrossSourcesAreFlaggedNotMerged) {
 }
 
 // An import writes one batch while it reads and checks the next; a record that depends on the
-// batch still being written (the same external id, or a look-alike from another source) must
-// see it.
+// batch still being written must see it. Each batch below depends on the one before in one way
+// only, so that each reason to wait is tested on its own.
 TEST_F(IngestionTest, ARecordSeesTheBatchBeforeItsOwnWhileThatOneIsStillBeingWritten) {
   v1::Organization org = AddOrg("Org");
   grpc::ClientContext ctx;
@@ -451,49 +452,54 @@ TEST_F(IngestionTest, ARecordSeesTheBatchBeforeItsOwnWhileThatOneIsStillBeingWri
   v1::ImportSummary summary;
   auto writer = stub_->ImportProjects(&ctx, &summary);
   v1::ImportProjectsRequest first;
-  first.set_format(v1::IMPORT_FORMAT_PROJECTS);  // no request id: record 300 may edit record 10
+  first.set_format(v1::IMPORT_FORMAT_PROJECTS);  // no request id: a record may edit an earlier one
   writer->Write(first);
-  auto add = [&](const std::string& title, const std::string& source, const std::string& value) {
+  auto add = [&](const std::string& title,
+                 const std::vector<std::pair<std::string, std::string>>& ids) {
     v1::ImportProjectsRequest msg;
     *msg.mutable_project() = NewProject(title, org.name());
-    auto* x = msg.mutable_project()->add_external_ids();
-    x->set_source(source);
-    x->set_value(value);
+    for (const auto& [source, value] : ids) {
+      auto* x = msg.mutable_project()->add_external_ids();
+      x->set_source(source);
+      x->set_value(value);
+    }
     return writer->Write(msg);
   };
+  const std::string aswan = "Aswan desert greenhouse irrigation cooperation pilot";
   // Batch size is 256: records 0-255 are the first batch, 256-511 the second, and so on.
-  for (int i = 0; i < 700; ++i) {
-    std::string title = absl::StrCat("Bulk record ", i, " unique", i, "word");
-    if (i == 10) title = "Aswan desert greenhouse irrigation cooperation pilot";
-    if (i == 300) {
-      // The first batch's record 10 again, edited: an update, not a clash.
-      ASSERT_TRUE(add("Record ten, renamed in the second batch", "bulk", "10"));
-    } else if (i == 301) {
-      // Another source's record of the same undertaking as record 10 (still being written).
-      ASSERT_TRUE(add("Greenhouse irrigation pilot in the Aswan desert", "aiddata", "A-1"));
+  for (int i = 0; i < 800; ++i) {
+    const std::string n = std::to_string(i);
+    if (i == 20) {  // batch 1: two external ids
+      ASSERT_TRUE(add("Record twenty", {{"bulk", "20"}, {"alt", "20"}}));
+    } else if (i == 300) {  // batch 2: record 20 again, named by its second id
+      ASSERT_TRUE(add("Record twenty, renamed by its other id", {{"alt", "20"}, {"bulk", n}}));
+    } else if (i == 600) {  // batch 3: record 310 again, edited
+      ASSERT_TRUE(add("Record three hundred and ten, renamed", {{"bulk", "310"}}));
+    } else if (i == 610) {  // batch 3
+      ASSERT_TRUE(add(aswan, {{"bulk", n}}));
+    } else if (i == 790) {  // batch 4: another source's record of record 610's undertaking
+      ASSERT_TRUE(add("Greenhouse irrigation pilot in the Aswan desert", {{"aiddata", "A-1"}}));
     } else {
-      ASSERT_TRUE(add(title, "bulk", std::to_string(i)));
+      ASSERT_TRUE(add(absl::StrCat("Bulk record ", i, " unique", i, "word"), {{"bulk", n}}));
     }
   }
   writer->WritesDone();
   ASSERT_TRUE(writer->Finish().ok());
-  EXPECT_EQ(summary.received(), 700);
-  EXPECT_EQ(summary.created(), 699);
-  EXPECT_EQ(summary.updated(), 1);
+  EXPECT_EQ(summary.received(), 800);
+  EXPECT_EQ(summary.created(), 798);
+  EXPECT_EQ(summary.updated(), 2);
   EXPECT_EQ(summary.rejected(), 0) << summary.DebugString();
   auto all = ListAll(v1::ListProjectsRequest());
-  ASSERT_EQ(all.size(), 699u);
-  const v1::Project* ten = nullptr;
-  const v1::Project* lookalike = nullptr;
-  for (const auto& p : all) {
-    if (p.title() == "Record ten, renamed in the second batch") ten = &p;
-    if (p.external_ids(0).source() == "aiddata") lookalike = &p;
-  }
-  ASSERT_NE(ten, nullptr);
-  ASSERT_NE(lookalike, nullptr);
-  // Flagged against record 10 as the first batch wrote it (the rename came later).
+  ASSERT_EQ(all.size(), 798u);
+  std::map<std::string, const v1::Project*> by_title;
+  for (const auto& p : all) by_title[p.title()] = &p;
+  EXPECT_EQ(by_title.count("Record twenty, renamed by its other id"), 1u);
+  EXPECT_EQ(by_title.count("Record three hundred and ten, renamed"), 1u);
+  ASSERT_EQ(by_title.count(aswan), 1u);
+  ASSERT_EQ(by_title.count("Greenhouse irrigation pilot in the Aswan desert"), 1u);
+  const v1::Project* lookalike = by_title["Greenhouse irrigation pilot in the Aswan desert"];
   ASSERT_EQ(lookalike->possible_duplicates_size(), 1);
-  EXPECT_EQ(lookalike->possible_duplicates(0), ten->name());
+  EXPECT_EQ(lookalike->possible_duplicates(0), by_title[aswan]->name());
 }
 
 TEST_F(IngestionTest, OrganizationsAndParksRoundTrip) {
