@@ -499,7 +499,10 @@ void ScoringEngine::Loop() {
     if (status.ok() && !bootstrapped) {
       status = EnsureGroups();
       if (status.ok()) status = Bootstrap(ingestion_.get(), decorate_);
-      if (status.ok()) bootstrapped = true;
+      if (status.ok()) {
+        bootstrapped = true;
+        LogDebug("scoring consumer ready", {{"consumer", options_.consumer}});
+      }
     }
     if (status.ok() && conn == nullptr) {
       auto opened = redis_->OpenDedicated();
@@ -509,8 +512,12 @@ void ScoringEngine::Loop() {
         status = opened.status();
     }
     if (status.ok() && clock_() >= next_reclaim_) {
+      const absl::Time began = absl::Now();
       status = ReclaimAndMeasure();
       next_reclaim_ = clock_() + options_.reclaim_every;
+      LogDebug("scoring consumer reclaimed idle entries",
+               {{"consumer", options_.consumer},
+                {"ms", absl::ToDoubleMilliseconds(absl::Now() - began)}});
     }
     if (status.ok()) {
       // First this consumer's own unacknowledged entries (from before a restart), then new ones.
@@ -530,6 +537,7 @@ void ScoringEngine::Loop() {
         for (const auto& batch : *batches) {
           if (batch.entries.empty()) continue;
           any = true;
+          const absl::Time began = absl::Now();
           status = Handle(batch.entries);
           if (!status.ok()) break;
           std::vector<std::string> acked;
@@ -537,6 +545,12 @@ void ScoringEngine::Loop() {
           status = Ack(batch.stream, acked);
           if (!status.ok()) break;
           handled_.fetch_add(acked.size());
+          LogDebug("scoring batch handled",
+                   {{"consumer", options_.consumer},
+                    {"stream", batch.stream},
+                    {"events", acked.size()},
+                    {"own_pending", !own_pending_done},
+                    {"ms", absl::ToDoubleMilliseconds(absl::Now() - began)}});
         }
         if (!any && !own_pending_done) own_pending_done = true;
       }
