@@ -48,10 +48,9 @@ bool RoleFromText(absl::string_view text, AccessRole* role) {
   return true;
 }
 
-// A token bucket per credential, refilled from Redis's clock so that replicas agree.
-// KEYS: 1 bucket. ARGV: 1 rate per second, 2 capacity. Returns {allowed, wait ms}.
-// Takes up to ARGV[3] tokens from the principal's bucket (shared by every replica): replies
-// {granted, wait ms}, with wait the time until one token is there when none was granted.
+// A token bucket per credential, shared by every replica and refilled from Redis's clock so
+// that they agree. KEYS: 1 bucket. ARGV: 1 rate per second, 2 capacity, 3 tokens wanted.
+// Returns {granted, wait ms}: up to the wanted tokens, or none and the time until one is there.
 const redis::Script& BucketScript() {
   static const auto* s = new redis::Script(R"lua(
 local rate, capacity, want = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])

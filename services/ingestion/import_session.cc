@@ -24,7 +24,7 @@ google::protobuf::Timestamp Now(absl::Time t) {
 
 std::string ExternalIdKey(const v1::Project& p) {
   if (p.external_ids().empty()) return "";
-  return absl::StrCat(p.external_ids(0).source(), ":", p.external_ids(0).value());
+  return ExternalIdKeys(p.external_ids())[0];
 }
 
 // Index of a "pending:<k>" placeholder, or -1.
@@ -456,13 +456,12 @@ absl::Status ImportSession::Flush() {
     // first one, which may be any of these.
     commit->external_ids.insert(prepared.op.external_ids_remove.begin(),
                                 prepared.op.external_ids_remove.end());
+    for (auto& key : ExternalIdKeys(r->project.external_ids()))
+      commit->external_ids.insert(std::move(key));
     commit->ops.push_back(std::move(prepared.op));
     commit->created.push_back(prepared.created);
     std::set<std::string> sources;
-    for (const auto& x : r->project.external_ids()) {
-      commit->external_ids.insert(absl::StrCat(x.source(), ":", x.value()));
-      sources.insert(x.source());
-    }
+    for (const auto& x : r->project.external_ids()) sources.insert(x.source());
     if (commit->ops.size() == 1) {
       commit->common_sources = std::move(sources);
     } else {
@@ -498,14 +497,11 @@ bool ImportSession::DependsOnCommit(const std::vector<ImportRecord*>& ready,
   // A project is never a duplicate of one from a source it names too (LooksLikeDuplicate):
   // when each record here shares a source with every project being written, none of those
   // can be flagged, and the duplicate probe need not see them.
-  for (const ImportRecord* r : ready) {
-    bool shares = false;
-    for (const auto& x : r->project.external_ids()) {
-      if (in_flight_->common_sources.count(x.source())) shares = true;
-    }
-    if (!shares) return true;
-  }
-  return false;
+  const std::set<std::string>& common = in_flight_->common_sources;
+  return std::any_of(ready.begin(), ready.end(), [&](const ImportRecord* r) {
+    return std::none_of(r->project.external_ids().begin(), r->project.external_ids().end(),
+                        [&](const auto& x) { return common.count(x.source()) > 0; });
+  });
 }
 
 void ImportSession::StartCommit(std::unique_ptr<Commit> commit) {

@@ -339,37 +339,28 @@ absl::StatusOr<std::vector<ListPosition>> RedisRegistryStore::ListIdsByUpdate(
   return merged;
 }
 
-std::vector<std::vector<std::string>> RedisRegistryStore::TermIdsCommands(
-    Kind kind, const std::vector<std::string>& terms, int limit) const {
+void RedisRegistryStore::IdsOfTermsAsync(Kind kind, const std::vector<std::string>& terms,
+                                         int limit, absl::Time deadline, TermIdsDone done) {
   std::vector<std::vector<std::string>> commands;
   for (const auto& term : terms) {
     for (int p = 0; p < keyspace_.partitions(); ++p) {
       commands.push_back({"ZRANGE", IndexKey(kind, p, term), "0", absl::StrCat(limit - 1)});
     }
   }
-  return commands;
-}
-
-absl::StatusOr<std::vector<std::vector<std::string>>> RedisRegistryStore::TermIdsFromReplies(
-    size_t terms, const std::vector<ReplyPtr>& replies) const {
-  std::vector<std::vector<std::string>> out(terms);
-  for (size_t i = 0; i < replies.size(); ++i) {
-    const redisReply* r = replies[i].get();
-    if (redis::IsErrorReply(r)) return redis::ErrorReplyStatus(Str(r));
-    auto& ids = out[i / keyspace_.partitions()];
-    for (size_t j = 0; j < Size(r); ++j) ids.push_back(StrCopy(At(r, j)));
-  }
-  return out;
-}
-
-void RedisRegistryStore::IdsOfTermsAsync(Kind kind, const std::vector<std::string>& terms,
-                                         int limit, absl::Time deadline, TermIdsDone done) {
-  redis_->SharedPipelineAsync(TermIdsCommands(kind, terms, limit), deadline,
-                              [this, n = terms.size(), done = std::move(done)](
-                                  absl::StatusOr<std::vector<ReplyPtr>> replies) {
-                                if (!replies.ok()) return done(replies.status());
-                                done(TermIdsFromReplies(n, *replies));
-                              });
+  redis_->SharedPipelineAsync(
+      std::move(commands), deadline,
+      [n = terms.size(), partitions = keyspace_.partitions(),
+       done = std::move(done)](absl::StatusOr<std::vector<ReplyPtr>> replies) {
+        if (!replies.ok()) return done(replies.status());
+        std::vector<std::vector<std::string>> out(n);
+        for (size_t i = 0; i < replies->size(); ++i) {
+          const redisReply* r = (*replies)[i].get();
+          if (redis::IsErrorReply(r)) return done(redis::ErrorReplyStatus(Str(r)));
+          auto& ids = out[i / partitions];
+          for (size_t j = 0; j < Size(r); ++j) ids.push_back(StrCopy(At(r, j)));
+        }
+        done(std::move(out));
+      });
 }
 
 absl::StatusOr<std::vector<int64_t>> RedisRegistryStore::CountTerms(

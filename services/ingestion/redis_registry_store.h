@@ -54,11 +54,6 @@ class RedisRegistryStore final : public RegistryStore {
   std::string ResourceKey(Kind kind, const std::string& id) const;
   std::string IndexKey(Kind kind, int partition, const std::string& term) const;
   std::vector<std::string> GetCommand(const ResourceRef& ref) const;
-  std::vector<std::vector<std::string>> TermIdsCommands(Kind kind,
-                                                        const std::vector<std::string>& terms,
-                                                        int limit) const;
-  absl::StatusOr<std::vector<std::vector<std::string>>> TermIdsFromReplies(
-      size_t terms, const std::vector<redis::ReplyPtr>& replies) const;
   // Looks a field up in a per-partition hash, over every partition.
   absl::StatusOr<std::vector<std::string>> FindInPartitionHashes(
       const std::function<std::string(int)>& key_of, const std::vector<std::string>& fields,

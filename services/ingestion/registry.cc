@@ -163,13 +163,6 @@ std::pair<std::vector<std::string>, std::vector<std::string>> Diff(std::vector<s
   return {removed, added};
 }
 
-std::vector<std::string> ExternalIdKeys(
-    const google::protobuf::RepeatedPtrField<stp::common::v1::ExternalId>& ids) {
-  std::vector<std::string> out;
-  for (const auto& x : ids) out.push_back(absl::StrCat(x.source(), ":", x.value()));
-  return out;
-}
-
 std::string CountryCode(const std::string& country_name) {
   return country_name.size() == 12 ? country_name.substr(10) : "";
 }
@@ -249,6 +242,13 @@ absl::Status Denied(const std::string& message, const std::string& reason) {
 }  // namespace
 
 // ------------------------------------------------------------------ helpers
+
+std::vector<std::string> ExternalIdKeys(
+    const google::protobuf::RepeatedPtrField<stp::common::v1::ExternalId>& ids) {
+  std::vector<std::string> out;
+  for (const auto& x : ids) out.push_back(absl::StrCat(x.source(), ":", x.value()));
+  return out;
+}
 
 std::vector<std::string> IndexTerms(const v1::Country& c) {
   std::vector<std::string> terms = {""};

@@ -167,6 +167,9 @@ std::vector<std::string> IndexTerms(const v1::Country& c);
 std::vector<std::string> IndexTerms(const v1::Organization& o);
 std::vector<std::string> IndexTerms(const v1::Park& p);
 std::vector<std::string> IndexTerms(const v1::Project& p);
+// The keys ("source:value") under which external ids are registered.
+std::vector<std::string> ExternalIdKeys(
+    const google::protobuf::RepeatedPtrField<stp::common::v1::ExternalId>& ids);
 // Significant words of a title, for duplicate detection.
 std::vector<std::string> TitleTokens(absl::string_view title);
 
