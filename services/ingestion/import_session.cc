@@ -124,7 +124,8 @@ ImportSession::~ImportSession() {
 absl::StatusOr<v1::ImportSummary> ImportSession::Finish() {
   if (iati_) STP_RETURN_IF_ERROR(iati_->Finish());
   if (csv_) STP_RETURN_IF_ERROR(csv_->Finish());
-  STP_RETURN_IF_ERROR(Flush());
+  // Each pass writes at least the first record of every project still pending.
+  while (!pending_.empty()) STP_RETURN_IF_ERROR(Flush());
   STP_RETURN_IF_ERROR(WaitForCommit());
   // A batch's write results are counted after the next batch was checked: list the problems
   // in record order.
@@ -138,6 +139,10 @@ absl::StatusOr<v1::ImportSummary> ImportSession::Finish() {
 
 void ImportSession::OnRecord(ImportRecord record) {
   record.index = next_index_++;
+  if (!request_id_.empty()) {
+    std::string key = ExternalIdKey(record.project);
+    if (!key.empty()) record.occurrence = ++occurrences_[key];
+  }
   summary_.set_received(summary_.received() + 1);
   pending_.push_back(std::move(record));
 }
@@ -174,7 +179,10 @@ std::string ImportSession::OrgKey(const ImportedOrganization& org) const {
 std::string ImportSession::RecordRequestId(const ImportRecord& record) const {
   if (request_id_.empty()) return "";
   std::string key = ExternalIdKey(record.project);
-  return absl::StrCat(request_id_, ":", key.empty() ? absl::StrCat("#", record.index) : key);
+  if (key.empty()) return absl::StrCat(request_id_, ":#", record.index);
+  // A retry of the import numbers the records of one project the same way.
+  if (record.occurrence > 1) absl::StrAppend(&key, "#", record.occurrence);
+  return absl::StrCat(request_id_, ":", key);
 }
 
 std::vector<std::string> ImportSession::UpdateMask(const v1::Project& incoming) const {
@@ -346,6 +354,8 @@ absl::Status ImportSession::Flush() {
       resolve(f.mutable_source_organization());
     for (auto& f : *p.mutable_financing()->mutable_disbursements())
       resolve(f.mutable_source_organization());
+    // Before the source is stamped with the time: a retry of the import reads the same record.
+    if (r.fingerprint.empty()) r.fingerprint = Fingerprint(p);
     if (p.sources().empty() && format_ != v1::IMPORT_FORMAT_PROJECTS) {
       auto* src = p.add_sources();
       src->set_source(format_ == v1::IMPORT_FORMAT_IATI_XML ? "iati" : "aiddata");
@@ -405,12 +415,15 @@ absl::Status ImportSession::Flush() {
 
   std::vector<v1::Project*> check_duplicates;
   std::vector<std::pair<ImportRecord*, std::optional<StoredResource>>> writes;
+  // A project's later record in this batch goes to the next batch, which sees this one's
+  // write and updates the project, as a later record in a later batch does.
   std::set<std::string> batch_xids;
+  std::vector<ImportRecord> deferred;
   for (size_t i = 0; i < ready.size(); ++i) {
     ImportRecord& r = *ready[i];
     if (!xids[i].empty() && !batch_xids.insert(xids[i]).second) {
-      Reject(r, "the same external id appears twice in one import; the later record was skipped",
-             {"project.external_ids"});
+      r.warnings.clear();  // listed already
+      deferred.push_back(std::move(r));
       continue;
     }
     std::optional<StoredResource> current;
@@ -441,6 +454,7 @@ absl::Status ImportSession::Flush() {
     }
     writes.emplace_back(&r, current);
   }
+  for (auto& r : deferred) pending_.push_back(std::move(r));
   STP_RETURN_IF_ERROR(registry_->FlagDuplicates(check_duplicates, rc_.deadline));
 
   auto commit = std::make_unique<Commit>();
@@ -448,9 +462,9 @@ absl::Status ImportSession::Flush() {
     std::string xid = ExternalIdKey(r->project);
     std::string request_id = RecordRequestId(*r);
     std::string anchor = current.has_value() ? current->id : (xid.empty() ? request_id : xid);
-    PreparedWrite prepared = registry_->PrepareProjectWrite(
-        rc_, change_source_, r->project, current, UpdateMask(r->project), request_id,
-        Fingerprint(r->project), anchor);
+    PreparedWrite prepared =
+        registry_->PrepareProjectWrite(rc_, change_source_, r->project, current,
+                                       UpdateMask(r->project), request_id, r->fingerprint, anchor);
     commit->writes.push_back(static_cast<size_t>(r - live.data()));
     // Every external id the write claims or lets go of: a later record is matched by its
     // first one, which may be any of these.

@@ -13,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "libs/common/call_context.h"
 #include "services/ingestion/import/aiddata_parser.h"
@@ -97,7 +98,9 @@ class ImportSession {
   std::unique_ptr<AidDataCsvParser> csv_;
   int next_index_ = 0;
   std::vector<ImportRecord> pending_;
-  std::set<std::string> pending_external_ids_;
+  // With a request id: records so far per first external id, so that a project's second
+  // record in one import gets a request key of its own (one entry per distinct id).
+  absl::flat_hash_map<std::string, int> occurrences_;
   std::map<std::string, ResolvedOrg> orgs_;  // OrgKey -> organisation
   std::map<std::string, bool> countries_;    // countries/XX -> known
   v1::ImportSummary summary_;
