@@ -450,6 +450,20 @@ absl::Status ImportSession::Flush() {
       r.project = std::move(merged);
       r.project.mutable_possible_duplicates()->CopyFrom(before.possible_duplicates());
     } else {
+      if (dry_run_ && !xids[i].empty()) {
+        // Nothing is written in a dry run, so a project's later record finds no project;
+        // count it as the real import would.
+        auto [it, first] = dry_run_projects_.try_emplace(xids[i], r.fingerprint);
+        if (!first) {
+          if (it->second == r.fingerprint) {
+            summary_.set_unchanged(summary_.unchanged() + 1);
+          } else {
+            summary_.set_updated(summary_.updated() + 1);
+            it->second = r.fingerprint;
+          }
+          continue;
+        }
+      }
       check_duplicates.push_back(&r.project);
     }
     writes.emplace_back(&r, current);

@@ -101,6 +101,8 @@ class ImportSession {
   // With a request id: records so far per first external id, so that a project's second
   // record in one import gets a request key of its own (one entry per distinct id).
   absl::flat_hash_map<std::string, int> occurrences_;
+  // Dry run: first external id -> fingerprint of the last record of each project it creates.
+  absl::flat_hash_map<std::string, std::string> dry_run_projects_;
   std::map<std::string, ResolvedOrg> orgs_;  // OrgKey -> organisation
   std::map<std::string, bool> countries_;    // countries/XX -> known
   v1::ImportSummary summary_;

@@ -122,7 +122,7 @@ class IngestionTest : public ::testing::Test {
 
   // A PROJECTS import of `projects`, in order.
   v1::ImportSummary ImportMessages(const std::vector<v1::Project>& projects,
-                                   const std::string& request_id) {
+                                   const std::string& request_id, bool dry_run = false) {
     grpc::ClientContext ctx;
     testing::SetDeadline(&ctx, absl::Seconds(120));
     v1::ImportSummary summary;
@@ -130,6 +130,7 @@ class IngestionTest : public ::testing::Test {
     v1::ImportProjectsRequest first;
     first.set_format(v1::IMPORT_FORMAT_PROJECTS);
     first.set_request_id(request_id);
+    first.set_dry_run(dry_run);
     EXPECT_TRUE(writer->Write(first));
     for (const auto& p : projects) {
       v1::ImportProjectsRequest msg;
@@ -495,7 +496,8 @@ TEST_F(IngestionTest, ARecordSeesTheBatchBeforeItsOwnWhileThatOneIsStillBeingWri
 // retry with the same request id changes nothing, however often the import names a project.
 TEST_F(IngestionTest, AProjectsLaterRecordsInOneImportUpdateItAndARetryChangesNothing) {
   v1::Organization org = AddOrg("Org");
-  auto import = [&](const std::string& source, const std::string& request_id) {
+  auto import = [&](const std::string& source, const std::string& request_id,
+                    bool dry_run = false) {
     std::vector<v1::Project> projects;
     auto add = [&](int id, const std::string& title) {
       projects.push_back(NewProject(title, org.name()));
@@ -511,7 +513,7 @@ TEST_F(IngestionTest, AProjectsLaterRecordsInOneImportUpdateItAndARetryChangesNo
       if (i == 11) add(7, absl::StrCat(source, " record 7 unique7word"));
       if (i == 280) add(5, "Record five, third version");
     }
-    return ImportMessages(projects, request_id);
+    return ImportMessages(projects, request_id, dry_run);
   };
   auto title_of_five = [&](const std::string& source) {
     for (const auto& p : ListAll(v1::ListProjectsRequest())) {
@@ -525,15 +527,20 @@ TEST_F(IngestionTest, AProjectsLaterRecordsInOneImportUpdateItAndARetryChangesNo
     return n;
   };
 
-  for (const std::string request_id : {"import-1", ""}) {
-    SCOPED_TRACE(request_id.empty() ? "without a request id" : "with a request id");
-    const std::string source = request_id.empty() ? "plain" : "keyed";
-    v1::ImportSummary s = import(source, request_id);
+  auto expect_counts = [](const v1::ImportSummary& s) {
     EXPECT_EQ(s.received(), 303);
     EXPECT_EQ(s.created(), 300);
     EXPECT_EQ(s.updated(), 2);
     EXPECT_EQ(s.unchanged(), 1);
     EXPECT_EQ(s.rejected(), 0) << s.DebugString();
+  };
+  // A dry run counts the same and writes nothing.
+  expect_counts(import("dry", "", /*dry_run=*/true));
+  EXPECT_TRUE(ListAll(v1::ListProjectsRequest()).empty());
+  for (const std::string request_id : {"import-1", ""}) {
+    SCOPED_TRACE(request_id.empty() ? "without a request id" : "with a request id");
+    const std::string source = request_id.empty() ? "plain" : "keyed";
+    expect_counts(import(source, request_id));
     v1::Project five = title_of_five(source);
     EXPECT_EQ(five.title(), "Record five, third version");
     EXPECT_EQ(five.revision(), 3);
