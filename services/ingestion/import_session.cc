@@ -106,7 +106,7 @@ absl::Status ImportSession::Add(const v1::ImportProjectsRequest& message) {
       absl::Status fed = iati_ ? iati_->Feed(message.chunk()) : csv_->Feed(message.chunk());
       if (!fed.ok()) {
         // Records parsed before the fault are still written.
-        STP_RETURN_IF_ERROR(Flush());
+        STP_RETURN_IF_ERROR(FlushAll());
         return fed;
       }
       break;
@@ -124,8 +124,7 @@ ImportSession::~ImportSession() {
 absl::StatusOr<v1::ImportSummary> ImportSession::Finish() {
   if (iati_) STP_RETURN_IF_ERROR(iati_->Finish());
   if (csv_) STP_RETURN_IF_ERROR(csv_->Finish());
-  // Each pass writes at least the first record of every project still pending.
-  while (!pending_.empty()) STP_RETURN_IF_ERROR(Flush());
+  STP_RETURN_IF_ERROR(FlushAll());
   STP_RETURN_IF_ERROR(WaitForCommit());
   // A batch's write results are counted after the next batch was checked: list the problems
   // in record order.
@@ -139,9 +138,16 @@ absl::StatusOr<v1::ImportSummary> ImportSession::Finish() {
 
 void ImportSession::OnRecord(ImportRecord record) {
   record.index = next_index_++;
-  if (!request_id_.empty()) {
-    std::string key = ExternalIdKey(record.project);
-    if (!key.empty()) record.occurrence = ++occurrences_[key];
+  std::string key = ExternalIdKey(record.project);
+  if (!key.empty()) {
+    record.occurrence = ++occurrences_[key];
+    // Each later record of a project waits for the write of the one before: bound the waits.
+    if (record.occurrence > kMaxRecordsPerProject && record.rejection.empty()) {
+      record.rejection =
+          absl::StrCat("this import names the project more than ", kMaxRecordsPerProject,
+                       " times; the later records were skipped");
+      record.rejected_fields = {"project.external_ids"};
+    }
   }
   summary_.set_received(summary_.received() + 1);
   pending_.push_back(std::move(record));
@@ -180,8 +186,9 @@ std::string ImportSession::RecordRequestId(const ImportRecord& record) const {
   if (request_id_.empty()) return "";
   std::string key = ExternalIdKey(record.project);
   if (key.empty()) return absl::StrCat(request_id_, ":#", record.index);
-  // A retry of the import numbers the records of one project the same way.
-  if (record.occurrence > 1) absl::StrAppend(&key, "#", record.occurrence);
+  // A retry of the import numbers the records of one project the same way. "k#" cannot begin
+  // an external id key: sources have no '#'.
+  if (record.occurrence > 1) return absl::StrCat(request_id_, ":", record.occurrence, "#", key);
   return absl::StrCat(request_id_, ":", key);
 }
 
@@ -309,6 +316,12 @@ absl::Status ImportSession::ResolveOrganizations(std::vector<ImportRecord>* reco
   return absl::OkStatus();
 }
 
+absl::Status ImportSession::FlushAll() {
+  // Each pass writes at least the first record of every project still pending.
+  while (!pending_.empty()) STP_RETURN_IF_ERROR(Flush());
+  return absl::OkStatus();
+}
+
 absl::Status ImportSession::Flush() {
   if (pending_.empty()) return absl::OkStatus();
   std::vector<ImportRecord> records;
@@ -415,17 +428,20 @@ absl::Status ImportSession::Flush() {
 
   std::vector<v1::Project*> check_duplicates;
   std::vector<std::pair<ImportRecord*, std::optional<StoredResource>>> writes;
-  // A project's later record in this batch goes to the next batch, which sees this one's
-  // write and updates the project, as a later record in a later batch does.
+  // A record matched by an external id that an earlier record of this batch names (a
+  // project's later record) goes to the next batch, which sees this one's write and updates
+  // the project, as a later record in a later batch does.
   std::set<std::string> batch_xids;
   std::vector<ImportRecord> deferred;
+  std::vector<WriteOp> unchanged_requests;
   for (size_t i = 0; i < ready.size(); ++i) {
     ImportRecord& r = *ready[i];
-    if (!xids[i].empty() && !batch_xids.insert(xids[i]).second) {
+    if (!xids[i].empty() && batch_xids.count(xids[i])) {
       r.warnings.clear();  // listed already
       deferred.push_back(std::move(r));
       continue;
     }
+    for (auto& key : ExternalIdKeys(r.project.external_ids())) batch_xids.insert(std::move(key));
     std::optional<StoredResource> current;
     auto it = stored.find(existing_ids[i]);
     if (!existing_ids[i].empty() && it != stored.end()) current = it->second;
@@ -445,30 +461,27 @@ absl::Status ImportSession::Flush() {
       google::protobuf::util::FieldMaskUtil::MergeMessageTo(r.project, mask, options, &merged);
       if (Registry::ChangedFields(before, merged).empty()) {
         summary_.set_unchanged(summary_.unchanged() + 1);
+        // Its request id is kept all the same: were a later record of the project written
+        // and the import retried, this record must not be written over it.
+        if (!request_id_.empty() && !dry_run_) {
+          WriteOp remember;
+          remember.id = current->id;
+          remember.request_id = RecordRequestId(r);
+          remember.request_record = absl::StrCat(current->id, "|", r.fingerprint);
+          unchanged_requests.push_back(std::move(remember));
+        }
         continue;
       }
       r.project = std::move(merged);
       r.project.mutable_possible_duplicates()->CopyFrom(before.possible_duplicates());
     } else {
-      if (dry_run_ && !xids[i].empty()) {
-        // Nothing is written in a dry run, so a project's later record finds no project;
-        // count it as the real import would.
-        auto [it, first] = dry_run_projects_.try_emplace(xids[i], r.fingerprint);
-        if (!first) {
-          if (it->second == r.fingerprint) {
-            summary_.set_unchanged(summary_.unchanged() + 1);
-          } else {
-            summary_.set_updated(summary_.updated() + 1);
-            it->second = r.fingerprint;
-          }
-          continue;
-        }
-      }
       check_duplicates.push_back(&r.project);
     }
     writes.emplace_back(&r, current);
   }
   for (auto& r : deferred) pending_.push_back(std::move(r));
+  // Before any later record of these projects is written.
+  STP_RETURN_IF_ERROR(registry_->store()->RememberRequests(unchanged_requests, rc_.deadline));
   STP_RETURN_IF_ERROR(registry_->FlagDuplicates(check_duplicates, rc_.deadline));
 
   auto commit = std::make_unique<Commit>();

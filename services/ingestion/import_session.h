@@ -27,6 +27,7 @@ class ImportSession {
  public:
   static constexpr int kBatchSize = 256;
   static constexpr size_t kMaxChunkBytes = 1 << 20;
+  static constexpr int kMaxRecordsPerProject = 16;
 
   // `first` is the stream's first message: it fixes the format and options.
   static absl::StatusOr<std::unique_ptr<ImportSession>> Start(
@@ -77,6 +78,8 @@ class ImportSession {
   // Waits for the commit in flight and counts its results into the summary.
   absl::Status WaitForCommit();
   absl::Status FlushIfFull();
+  // Flushes until no record is pending (a project's later record waits for a later batch).
+  absl::Status FlushAll();
   absl::Status Flush();
   void Reject(const ImportRecord& record, const std::string& reason,
               const std::vector<std::string>& fields = {});
@@ -98,11 +101,9 @@ class ImportSession {
   std::unique_ptr<AidDataCsvParser> csv_;
   int next_index_ = 0;
   std::vector<ImportRecord> pending_;
-  // With a request id: records so far per first external id, so that a project's second
-  // record in one import gets a request key of its own (one entry per distinct id).
+  // Records so far per first external id: a project's later record in one import gets a
+  // request key of its own (one entry per distinct id).
   absl::flat_hash_map<std::string, int> occurrences_;
-  // Dry run: first external id -> fingerprint of the last record of each project it creates.
-  absl::flat_hash_map<std::string, std::string> dry_run_projects_;
   std::map<std::string, ResolvedOrg> orgs_;  // OrgKey -> organisation
   std::map<std::string, bool> countries_;    // countries/XX -> known
   v1::ImportSummary summary_;

@@ -260,6 +260,22 @@ absl::StatusOr<std::vector<std::string>> RedisRegistryStore::FindOrganizationNam
   return FindInPartitionHashes([&](int p) { return keyspace_.Key(p, "orgname"); }, names, deadline);
 }
 
+absl::Status RedisRegistryStore::RememberRequests(const std::vector<WriteOp>& requests,
+                                                  absl::Time deadline) {
+  std::vector<std::vector<std::string>> commands;
+  const std::string ttl = absl::StrCat(absl::ToInt64Seconds(request_ttl_));
+  for (const WriteOp& r : requests) {
+    commands.push_back({"SET", keyspace_.Key(keyspace_.PartitionOf(r.id), "req", r.request_id),
+                        r.request_record, "EX", ttl, "NX"});
+  }
+  if (commands.empty()) return absl::OkStatus();
+  STP_ASSIGN_OR_RETURN(auto replies, redis_->Pipeline(commands, deadline));
+  for (const auto& reply : replies) {
+    if (redis::IsErrorReply(reply.get())) return redis::ErrorReplyStatus(Str(reply.get()));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::optional<std::string>> RedisRegistryStore::FindRequest(
     const std::string& partition_key, const std::string& request_id, absl::Time deadline) {
   STP_ASSIGN_OR_RETURN(ReplyPtr reply,
