@@ -105,8 +105,9 @@ absl::Status ImportSession::Add(const v1::ImportProjectsRequest& message) {
       }
       absl::Status fed = iati_ ? iati_->Feed(message.chunk()) : csv_->Feed(message.chunk());
       if (!fed.ok()) {
-        // Records parsed before the fault are still written.
+        // Records parsed before the fault are still written, before the answer.
         STP_RETURN_IF_ERROR(FlushAll());
+        STP_RETURN_IF_ERROR(WaitForCommit());
         return fed;
       }
       break;
@@ -138,11 +139,12 @@ absl::StatusOr<v1::ImportSummary> ImportSession::Finish() {
 
 void ImportSession::OnRecord(ImportRecord record) {
   record.index = next_index_++;
-  std::string key = ExternalIdKey(record.project);
-  if (!key.empty()) {
-    record.occurrence = ++occurrences_[key];
+  record.first_external_id = ExternalIdKey(record.project);
+  // Records the parser rejected take no place in a project's count.
+  if (!record.first_external_id.empty() && record.rejection.empty()) {
+    record.occurrence = ++occurrences_[record.first_external_id];
     // Each later record of a project waits for the write of the one before: bound the waits.
-    if (record.occurrence > kMaxRecordsPerProject && record.rejection.empty()) {
+    if (record.occurrence > kMaxRecordsPerProject) {
       record.rejection =
           absl::StrCat("this import names the project more than ", kMaxRecordsPerProject,
                        " times; the later records were skipped");
@@ -182,13 +184,15 @@ std::string ImportSession::OrgKey(const ImportedOrganization& org) const {
   return "name:" + Registry::NormalizeName(org.name);
 }
 
-std::string ImportSession::RecordRequestId(const ImportRecord& record) const {
+std::string ImportSession::RecordRequestId(const ImportRecord& record, int occurrence) const {
   if (request_id_.empty()) return "";
-  std::string key = ExternalIdKey(record.project);
+  // From the record as read: an update replaces the record's external ids with the project's.
+  const std::string& key = record.first_external_id;
   if (key.empty()) return absl::StrCat(request_id_, ":#", record.index);
   // A retry of the import numbers the records of one project the same way. "k#" cannot begin
   // an external id key: sources have no '#'.
-  if (record.occurrence > 1) return absl::StrCat(request_id_, ":", record.occurrence, "#", key);
+  if (occurrence == 0) occurrence = record.occurrence;
+  if (occurrence > 1) return absl::StrCat(request_id_, ":", occurrence, "#", key);
   return absl::StrCat(request_id_, ":", key);
 }
 
@@ -433,7 +437,7 @@ absl::Status ImportSession::Flush() {
   // the project, as a later record in a later batch does.
   std::set<std::string> batch_xids;
   std::vector<ImportRecord> deferred;
-  std::vector<WriteOp> unchanged_requests;
+  std::vector<WriteOp> kept_requests;
   for (size_t i = 0; i < ready.size(); ++i) {
     ImportRecord& r = *ready[i];
     if (!xids[i].empty() && batch_xids.count(xids[i])) {
@@ -468,7 +472,7 @@ absl::Status ImportSession::Flush() {
           remember.id = current->id;
           remember.request_id = RecordRequestId(r);
           remember.request_record = absl::StrCat(current->id, "|", r.fingerprint);
-          unchanged_requests.push_back(std::move(remember));
+          kept_requests.push_back(std::move(remember));
         }
         continue;
       }
@@ -480,8 +484,6 @@ absl::Status ImportSession::Flush() {
     writes.emplace_back(&r, current);
   }
   for (auto& r : deferred) pending_.push_back(std::move(r));
-  // Before any later record of these projects is written.
-  STP_RETURN_IF_ERROR(registry_->store()->RememberRequests(unchanged_requests, rc_.deadline));
   STP_RETURN_IF_ERROR(registry_->FlagDuplicates(check_duplicates, rc_.deadline));
 
   auto commit = std::make_unique<Commit>();
@@ -499,6 +501,18 @@ absl::Status ImportSession::Flush() {
                                 prepared.op.external_ids_remove.end());
     for (auto& key : ExternalIdKeys(r->project.external_ids()))
       commit->external_ids.insert(std::move(key));
+    // The project's earlier records of this import that wrote nothing and kept no request
+    // id (they were rejected, perhaps for a reason a retry no longer has) are superseded by
+    // this one: a retry must not write them over it.
+    if (!request_id.empty() && !dry_run_) {
+      for (int k = 1; k < r->occurrence; ++k) {
+        WriteOp superseded;
+        superseded.id = prepared.op.id;
+        superseded.request_id = RecordRequestId(*r, k);
+        superseded.request_record = absl::StrCat(prepared.op.id, "|", kSuperseded);
+        kept_requests.push_back(std::move(superseded));
+      }
+    }
     commit->ops.push_back(std::move(prepared.op));
     commit->created.push_back(prepared.created);
     std::set<std::string> sources;
@@ -512,6 +526,8 @@ absl::Status ImportSession::Flush() {
       commit->common_sources = std::move(common);
     }
   }
+  // Before any later record of these projects is written.
+  STP_RETURN_IF_ERROR(registry_->store()->RememberRequests(kept_requests, rc_.deadline));
   if (dry_run_) {
     for (bool created : commit->created) {
       if (created)
@@ -569,11 +585,12 @@ absl::Status ImportSession::WaitForCommit() {
           summary_.set_updated(summary_.updated() + 1);
         break;
       case WriteResult::Code::kDuplicateRequest: {
-        // Written by an earlier attempt of this import, if the content is the same.
+        // Written by an earlier attempt of this import, if the content is the same, or
+        // superseded there by a later record of the project.
         std::string prior_fingerprint = results[i].detail.substr(results[i].detail.find('|') + 1);
         const std::string& record = c->ops[i].request_record;
         std::string ours = record.substr(record.find('|') + 1);
-        if (prior_fingerprint == ours) {
+        if (prior_fingerprint == ours || prior_fingerprint == kSuperseded) {
           summary_.set_unchanged(summary_.unchanged() + 1);
         } else {
           Reject(r,

@@ -87,7 +87,11 @@ class ImportSession {
   absl::Status ResolveOrganizations(std::vector<ImportRecord>* records);
   absl::Status KnownCountries(const std::set<std::string>& names);
   std::string OrgKey(const ImportedOrganization& org) const;
-  std::string RecordRequestId(const ImportRecord& record) const;
+  // The record's request key; `occurrence` 0 is the record's own (another: of the project's
+  // k-th record of this import).
+  std::string RecordRequestId(const ImportRecord& record, int occurrence = 0) const;
+  // The request record of a project's earlier record that a later one superseded.
+  static constexpr char kSuperseded[] = "superseded";
   std::vector<std::string> UpdateMask(const v1::Project& incoming) const;
 
   Registry* registry_;

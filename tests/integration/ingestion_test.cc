@@ -573,6 +573,26 @@ TEST_F(IngestionTest, AProjectsLaterRecordsInOneImportUpdateItAndARetryChangesNo
     EXPECT_EQ(title_of_five("keyed").revision(), 4);
   }
 
+  // An earlier record rejected for a reason the retry no longer has (its host country was
+  // unknown, then loaded): the retry must not write it over the later record.
+  v1::Project in_brazil = NewProject("Hosted where it was not yet known", org.name());
+  in_brazil.set_host_country("countries/BR");
+  auto* bx = in_brazil.add_external_ids();
+  bx->set_source("moved");
+  bx->set_value("1");
+  v1::Project in_egypt = in_brazil;
+  in_egypt.set_host_country("countries/EG");
+  v1::ImportSummary moved = ImportMessages({in_brazil, in_egypt}, "moved-1");
+  EXPECT_EQ(moved.rejected(), 1);
+  EXPECT_EQ(moved.created(), 1);
+  AddCountry("BR");
+  moved = ImportMessages({in_brazil, in_egypt}, "moved-1");
+  EXPECT_EQ(moved.unchanged(), 2) << moved.DebugString();
+  auto moved_project = ListAll(v1::ListProjectsRequest());
+  for (const auto& p : moved_project) {
+    if (p.external_ids(0).source() == "moved") EXPECT_EQ(p.host_country(), "countries/EG");
+  }
+
   // A record named by a project's second external id, in the batch of the project's first.
   v1::Project both = NewProject("Named by two ids", org.name());
   v1::Project by_second = NewProject("Named by two ids, renamed by its second", org.name());
@@ -603,7 +623,7 @@ TEST_F(IngestionTest, AProjectsLaterRecordsInOneImportUpdateItAndARetryChangesNo
 
 // A file that breaks after naming a project twice: both records are written before the
 // import ends with the parse error.
-TEST_F(IngestionTest, AFileThatBreaksStillWritesEveryRecordReadBeforeTheFault) {
+TEST_F(IngestionTest, AFileNamingAProjectTwiceIsWrittenBeforeAFaultAndARetryKeepsItsLastRecord) {
   AddCountry("EG");
   auto activity = [](const std::string& title) {
     return absl::StrCat(
@@ -622,6 +642,30 @@ TEST_F(IngestionTest, AFileThatBreaksStillWritesEveryRecordReadBeforeTheFault) {
   ASSERT_EQ(all.size(), 1u);
   EXPECT_EQ(all[0].title(), "Second title");
   EXPECT_EQ(all[0].revision(), 2);
+
+  // The project gets another first external id; the same file (without its fault) names it
+  // unchanged, then changed. The records' request ids come from the file, not from the
+  // project: a retry must not write the first record over the second.
+  v1::UpdateProjectRequest up;
+  *up.mutable_project() = all[0];
+  up.mutable_project()->clear_external_ids();
+  auto* partner = up.mutable_project()->add_external_ids();
+  partner->set_source("partner");
+  partner->set_value("SZ-1");
+  *up.mutable_project()->add_external_ids() = all[0].external_ids(0);
+  up.mutable_update_mask()->add_paths("external_ids");
+  v1::Project relabelled;
+  ASSERT_TRUE(Call([&](auto* c) { return stub_->UpdateProject(c, up, &relabelled); }).ok());
+  std::string twice = absl::StrCat("<iati-activities version=\"2.03\">", activity("Second title"),
+                                   activity("Third title"), "</iati-activities>");
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    v1::ImportSummary s = Import(v1::IMPORT_FORMAT_IATI_XML, twice, "relabelled");
+    EXPECT_EQ(s.unchanged(), attempt == 0 ? 1 : 2) << s.DebugString();
+    all = ListAll(v1::ListProjectsRequest());
+    ASSERT_EQ(all.size(), 1u);
+    EXPECT_EQ(all[0].title(), "Third title");
+    EXPECT_EQ(all[0].revision(), 4);
+  }
 }
 
 TEST_F(IngestionTest, OrganizationsAndParksRoundTrip) {

@@ -39,8 +39,10 @@ struct ImportRecord {
   std::vector<std::string> warnings;         // remarks; the record is still imported
   std::string rejection;                     // non-empty: reject the record with this reason
   std::vector<std::string> rejected_fields;  // project field paths at fault, when known
-  // Set by the import session: how many records of the stream so far carry this record's
-  // first external id, and a digest of the record as read (its identity across retries).
+  // Set by the import session, from the record as read: its first external id
+  // ("source:value"), how many records of the stream so far carry that id, and a digest of
+  // the record (its identity across retries).
+  std::string first_external_id;
   int occurrence = 1;
   std::string fingerprint;
 };
