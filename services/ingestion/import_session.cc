@@ -432,20 +432,22 @@ absl::Status ImportSession::Flush() {
 
   std::vector<v1::Project*> check_duplicates;
   std::vector<std::pair<ImportRecord*, std::optional<StoredResource>>> writes;
-  // A record matched by an external id that an earlier record of this batch names (a
-  // project's later record) goes to the next batch, which sees this one's write and updates
-  // the project, as a later record in a later batch does.
-  std::set<std::string> batch_xids;
+  // A record matched by an external id that an earlier record of this batch names, or to a
+  // project an earlier record of this batch updates (a project's later record), goes to the
+  // next batch, which sees this one's write, as a later record in a later batch does.
+  std::set<std::string> batch_xids, batch_projects;
   std::vector<ImportRecord> deferred;
   std::vector<WriteOp> kept_requests;
   for (size_t i = 0; i < ready.size(); ++i) {
     ImportRecord& r = *ready[i];
-    if (!xids[i].empty() && batch_xids.count(xids[i])) {
+    if ((!xids[i].empty() && batch_xids.count(xids[i])) ||
+        (!existing_ids[i].empty() && batch_projects.count(existing_ids[i]))) {
       r.warnings.clear();  // listed already
       deferred.push_back(std::move(r));
       continue;
     }
     for (auto& key : ExternalIdKeys(r.project.external_ids())) batch_xids.insert(std::move(key));
+    if (!existing_ids[i].empty()) batch_projects.insert(existing_ids[i]);
     std::optional<StoredResource> current;
     auto it = stored.find(existing_ids[i]);
     if (!existing_ids[i].empty() && it != stored.end()) current = it->second;

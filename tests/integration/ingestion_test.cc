@@ -607,6 +607,24 @@ TEST_F(IngestionTest, AProjectsLaterRecordsInOneImportUpdateItAndARetryChangesNo
   EXPECT_EQ(second_id.updated(), 1);
   EXPECT_EQ(second_id.rejected(), 0) << second_id.DebugString();
 
+  // Two records of one batch matched to one stored project by different ids: the second
+  // sees the first's write (which let go of the id it is matched by, so it creates a project).
+  v1::Project two_ids = NewProject("Stored with two ids", org.name());
+  for (const char* source : {"qa", "qb"}) {
+    auto* x = two_ids.add_external_ids();
+    x->set_source(source);
+    x->set_value("1");
+  }
+  ASSERT_EQ(ImportMessages({two_ids}, "").created(), 1);
+  v1::Project by_qa = NewProject("Stored with two ids, by its first", org.name());
+  *by_qa.add_external_ids() = two_ids.external_ids(0);
+  v1::Project by_qb = NewProject("Stored with two ids, by its second", org.name());
+  *by_qb.add_external_ids() = two_ids.external_ids(1);
+  v1::ImportSummary both_ids = ImportMessages({by_qa, by_qb}, "");
+  EXPECT_EQ(both_ids.updated(), 1);
+  EXPECT_EQ(both_ids.created(), 1);
+  EXPECT_EQ(both_ids.rejected(), 0) << both_ids.DebugString();
+
   // A project named more than 16 times: the later records are rejected.
   std::vector<v1::Project> many;
   for (int i = 0; i < 18; ++i) {
