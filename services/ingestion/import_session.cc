@@ -305,8 +305,7 @@ absl::Status ImportSession::ResolveOrganizations(std::vector<ImportRecord>* reco
         summary_.set_organizations_created(summary_.organizations_created() + 1);
         break;
       case WriteResult::Code::kDuplicateRequest:  // created by an earlier attempt of this import
-        orgs_[key] = {"organizations/" + results[j].detail.substr(0, results[j].detail.find('|')),
-                      create_display[j]};
+        orgs_[key] = {"organizations/" + RequestRecordId(results[j].detail), create_display[j]};
         break;
       case WriteResult::Code::kExternalIdTaken:  // created concurrently by another import
         orgs_[key] = {"organizations/" + results[j].detail.substr(results[j].detail.find('=') + 1),
@@ -346,7 +345,6 @@ absl::Status ImportSession::Flush() {
 
   // Resolve placeholders, check, and collect external ids to match.
   std::vector<ImportRecord*> ready;
-  std::vector<std::string> xids;
   absl::Time now = registry_->Now();
   for (auto& r : live) {
     v1::Project& p = r.project;
@@ -407,16 +405,18 @@ absl::Status ImportSession::Flush() {
       continue;
     }
     ready.push_back(&r);
-    xids.push_back(ExternalIdKey(p));
   }
   if (ready.empty()) return absl::OkStatus();
   // The write of the batch before may still be under way; this batch's reads wait for it only
   // when they could see it.
-  if (DependsOnCommit(ready, xids)) STP_RETURN_IF_ERROR(WaitForCommit());
+  if (DependsOnCommit(ready)) STP_RETURN_IF_ERROR(WaitForCommit());
 
   // Match to stored projects.
   std::vector<std::string> lookup;
-  for (const auto& x : xids) lookup.push_back(x.empty() ? std::string("-") : x);
+  for (const ImportRecord* r : ready) {
+    const std::string& x = r->first_external_id;
+    lookup.push_back(x.empty() ? std::string("-") : x);
+  }
   STP_ASSIGN_OR_RETURN(auto existing_ids,
                        registry_->store()->FindExternalIds(Kind::kProject, lookup, rc_.deadline));
   std::vector<std::string> to_load;
@@ -440,7 +440,8 @@ absl::Status ImportSession::Flush() {
   std::vector<WriteOp> kept_requests;
   for (size_t i = 0; i < ready.size(); ++i) {
     ImportRecord& r = *ready[i];
-    if ((!xids[i].empty() && batch_xids.count(xids[i])) ||
+    const std::string& xid = r.first_external_id;
+    if ((!xid.empty() && batch_xids.count(xid)) ||
         (!existing_ids[i].empty() && batch_projects.count(existing_ids[i]))) {
       r.warnings.clear();  // listed already
       deferred.push_back(std::move(r));
@@ -473,7 +474,7 @@ absl::Status ImportSession::Flush() {
           WriteOp remember;
           remember.id = current->id;
           remember.request_id = RecordRequestId(r);
-          remember.request_record = absl::StrCat(current->id, "|", r.fingerprint);
+          remember.request_record = RequestRecord(current->id, r.fingerprint);
           kept_requests.push_back(std::move(remember));
         }
         continue;
@@ -511,7 +512,7 @@ absl::Status ImportSession::Flush() {
         WriteOp superseded;
         superseded.id = prepared.op.id;
         superseded.request_id = RecordRequestId(*r, k);
-        superseded.request_record = absl::StrCat(prepared.op.id, "|", kSuperseded);
+        superseded.request_record = RequestRecord(prepared.op.id, kSuperseded);
         kept_requests.push_back(std::move(superseded));
       }
     }
@@ -547,11 +548,10 @@ absl::Status ImportSession::Flush() {
   return absl::OkStatus();
 }
 
-bool ImportSession::DependsOnCommit(const std::vector<ImportRecord*>& ready,
-                                    const std::vector<std::string>& xids) const {
+bool ImportSession::DependsOnCommit(const std::vector<ImportRecord*>& ready) const {
   if (in_flight_ == nullptr) return false;
-  for (const auto& x : xids) {
-    if (!x.empty() && in_flight_->external_ids.count(x)) return true;
+  for (const ImportRecord* r : ready) {
+    if (in_flight_->external_ids.count(r->first_external_id)) return true;
   }
   // A project is never a duplicate of one from a source it names too (LooksLikeDuplicate):
   // when each record here shares a source with every project being written, none of those
@@ -589,9 +589,8 @@ absl::Status ImportSession::WaitForCommit() {
       case WriteResult::Code::kDuplicateRequest: {
         // Written by an earlier attempt of this import, if the content is the same, or
         // superseded there by a later record of the project.
-        std::string prior_fingerprint = results[i].detail.substr(results[i].detail.find('|') + 1);
-        const std::string& record = c->ops[i].request_record;
-        std::string ours = record.substr(record.find('|') + 1);
+        std::string prior_fingerprint = RequestRecordFingerprint(results[i].detail);
+        std::string ours = RequestRecordFingerprint(c->ops[i].request_record);
         if (prior_fingerprint == ours || prior_fingerprint == kSuperseded) {
           summary_.set_unchanged(summary_.unchanged() + 1);
         } else {

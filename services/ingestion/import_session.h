@@ -72,8 +72,7 @@ class ImportSession {
   void OnRecord(ImportRecord record);
   // True when the batch `ready` could see the commit in flight: a record of it names an
   // external id the commit writes, or could look like a duplicate of one of its projects.
-  bool DependsOnCommit(const std::vector<ImportRecord*>& ready,
-                       const std::vector<std::string>& xids) const;
+  bool DependsOnCommit(const std::vector<ImportRecord*>& ready) const;
   void StartCommit(std::unique_ptr<Commit> commit);
   // Waits for the commit in flight and counts its results into the summary.
   absl::Status WaitForCommit();

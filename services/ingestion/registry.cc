@@ -415,7 +415,7 @@ absl::StatusOr<R> Registry::Replay(const RequestContext& rc, Kind kind, const st
 
 template <typename R>
 absl::StatusOr<R> Registry::Commit(const RequestContext& rc, WriteOp op, const R& resource) {
-  std::string fingerprint = op.request_record.substr(op.request_record.find('|') + 1);
+  std::string fingerprint = RequestRecordFingerprint(op.request_record);
   STP_ASSIGN_OR_RETURN(auto results, store_->Write({op}, rc.deadline));
   const WriteResult& result = results[0];
   switch (result.code) {
@@ -800,7 +800,7 @@ absl::StatusOr<R> Registry::UpdateResource(
     op.event = MakeEvent(rc, Traits<R>::kUpdated, merged, store_->PartitionOf(id), op.revision,
                          changed, now, req.request_id());
     op.request_id = req.request_id();
-    op.request_record = absl::StrCat(id, "|", fingerprint);
+    op.request_record = RequestRecord(id, fingerprint);
     absl::StatusOr<R> result = Commit(rc, op, merged);
     if (result.ok() || result.status().code() != absl::StatusCode::kAborted ||
         !req.etag().empty() || attempt + 1 >= kUpdateAttempts) {
@@ -865,7 +865,7 @@ absl::StatusOr<v1::DeleteResponse> Registry::DeleteResource(
   op.event = MakeEvent(rc, Traits<R>::kDeleted, current, store_->PartitionOf(id), op.revision, {},
                        now, request_id);
   op.request_id = request_id;
-  op.request_record = absl::StrCat(id, "|", fingerprint);
+  op.request_record = RequestRecord(id, fingerprint);
   STP_ASSIGN_OR_RETURN(auto results, store_->Write({op}, rc.deadline));
   switch (results[0].code) {
     case WriteResult::Code::kOk:
@@ -923,7 +923,7 @@ absl::StatusOr<v1::Country> Registry::UpsertCountry(const RequestContext& rc,
   op.event = MakeEvent(rc, Traits<v1::Country>::kCreated, input, store_->PartitionOf(id), 1, {},
                        now, req.request_id());
   op.request_id = req.request_id();
-  op.request_record = absl::StrCat(id, "|", fingerprint);
+  op.request_record = RequestRecord(id, fingerprint);
   absl::StatusOr<v1::Country> created = Commit(rc, op, input);
   if (!created.ok() && created.status().code() == absl::StatusCode::kAlreadyExists) {
     return UpsertCountry(rc, req);  // created concurrently: apply as an update
@@ -986,7 +986,7 @@ WriteOp Registry::PrepareOrganizationCreate(const RequestContext& rc, v1::Organi
   op.event = MakeEvent(rc, Traits<v1::Organization>::kCreated, *org, store_->PartitionOf(op.id), 1,
                        {}, now, request_id);
   op.request_id = request_id;
-  op.request_record = absl::StrCat(op.id, "|", fingerprint);
+  op.request_record = RequestRecord(op.id, fingerprint);
   return op;
 }
 
@@ -1129,7 +1129,7 @@ absl::StatusOr<v1::Park> Registry::CreatePark(const RequestContext& rc,
   op.event = MakeEvent(rc, Traits<v1::Park>::kCreated, park, store_->PartitionOf(op.id), 1, {}, now,
                        req.request_id());
   op.request_id = req.request_id();
-  op.request_record = absl::StrCat(op.id, "|", fingerprint);
+  op.request_record = RequestRecord(op.id, fingerprint);
   return Commit(rc, op, park);
 }
 
@@ -1270,7 +1270,7 @@ PreparedWrite Registry::PrepareProjectWrite(
   op.data = next.SerializeAsString();
   op.event =
       MakeEvent(rc, type, next, store_->PartitionOf(op.id), op.revision, changed, now, request_id);
-  op.request_record = absl::StrCat(op.id, "|", fingerprint);
+  op.request_record = RequestRecord(op.id, fingerprint);
   return out;
 }
 

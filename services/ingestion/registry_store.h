@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 
 namespace stp::ingestion {
@@ -45,8 +46,19 @@ struct WriteOp {
   std::string history_entry;   // serialized ProjectRevision, empty for other kinds
   std::string event;           // serialized stp.events.v1.Event
   std::string request_id;      // idempotency key, empty for none
-  std::string request_record;  // stored under the key: "<id>|<fingerprint>"
+  std::string request_record;  // stored under the key: RequestRecord(id, fingerprint)
 };
+
+// What a request id keeps: the resource's id and the request's fingerprint, "<id>|<fingerprint>".
+inline std::string RequestRecord(const std::string& id, const std::string& fingerprint) {
+  return absl::StrCat(id, "|", fingerprint);
+}
+inline std::string RequestRecordId(const std::string& record) {
+  return record.substr(0, record.find('|'));
+}
+inline std::string RequestRecordFingerprint(const std::string& record) {
+  return record.substr(record.find('|') + 1);
+}
 
 struct WriteResult {
   enum class Code { kOk, kDuplicateRequest, kExists, kNotFound, kEtagMismatch, kExternalIdTaken };
