@@ -171,6 +171,20 @@ void ImportSession::Reject(const ImportRecord& record, const std::string& reason
   for (const auto& f : fields) r->add_fields(f);
 }
 
+// Written by an earlier attempt of this import, if the content is the same, or superseded
+// there by a later record of the project.
+bool ImportSession::SameRequestContent(const std::string& prior, const std::string& ours) {
+  std::string prior_fingerprint = RequestRecordFingerprint(prior);
+  return prior_fingerprint == kSuperseded || prior_fingerprint == RequestRecordFingerprint(ours);
+}
+
+void ImportSession::RejectReusedRequest(const ImportRecord& record) {
+  Reject(record,
+         "this import's request_id was used before for different content of this record; import "
+         "with a new request_id",
+         {"request_id"});
+}
+
 void ImportSession::Warn(const ImportRecord& record, const std::string& message) {
   if (summary_.warnings_size() >= kMaxListedProblems) return;
   auto* w = summary_.add_warnings();
@@ -438,6 +452,7 @@ absl::Status ImportSession::Flush() {
   std::set<std::string> batch_xids, batch_projects;
   std::vector<ImportRecord> deferred;
   std::vector<WriteOp> kept_requests;
+  std::vector<const ImportRecord*> kept_for;  // per kept request: its unchanged record, if any
   for (size_t i = 0; i < ready.size(); ++i) {
     ImportRecord& r = *ready[i];
     const std::string& xid = r.first_external_id;
@@ -476,6 +491,7 @@ absl::Status ImportSession::Flush() {
           remember.request_id = RecordRequestId(r);
           remember.request_record = RequestRecord(current->id, r.fingerprint);
           kept_requests.push_back(std::move(remember));
+          kept_for.push_back(&r);
         }
         continue;
       }
@@ -514,6 +530,7 @@ absl::Status ImportSession::Flush() {
         superseded.request_id = RecordRequestId(*r, k);
         superseded.request_record = RequestRecord(prepared.op.id, kSuperseded);
         kept_requests.push_back(std::move(superseded));
+        kept_for.push_back(nullptr);
       }
     }
     commit->ops.push_back(std::move(prepared.op));
@@ -530,7 +547,17 @@ absl::Status ImportSession::Flush() {
     }
   }
   // Before any later record of these projects is written.
-  STP_RETURN_IF_ERROR(registry_->store()->RememberRequests(kept_requests, rc_.deadline));
+  STP_ASSIGN_OR_RETURN(auto prior,
+                       registry_->store()->RememberRequests(kept_requests, rc_.deadline));
+  // An unchanged record whose request id holds other content is answered as the write would
+  // answer it.
+  for (size_t i = 0; i < prior.size(); ++i) {
+    if (kept_for[i] == nullptr || !prior[i].has_value()) continue;
+    if (!SameRequestContent(*prior[i], kept_requests[i].request_record)) {
+      summary_.set_unchanged(summary_.unchanged() - 1);
+      RejectReusedRequest(*kept_for[i]);
+    }
+  }
   if (dry_run_) {
     for (bool created : commit->created) {
       if (created)
@@ -589,16 +616,10 @@ absl::Status ImportSession::WaitForCommit() {
       case WriteResult::Code::kDuplicateRequest: {
         // Written by an earlier attempt of this import, if the content is the same, or
         // superseded there by a later record of the project.
-        std::string prior_fingerprint = RequestRecordFingerprint(results[i].detail);
-        std::string ours = RequestRecordFingerprint(c->ops[i].request_record);
-        if (prior_fingerprint == ours || prior_fingerprint == kSuperseded) {
+        if (SameRequestContent(results[i].detail, c->ops[i].request_record)) {
           summary_.set_unchanged(summary_.unchanged() + 1);
         } else {
-          Reject(r,
-                 "this import's request_id was used before for different content of this record; "
-                 "import with "
-                 "a new request_id",
-                 {"request_id"});
+          RejectReusedRequest(r);
         }
         break;
       }

@@ -83,6 +83,9 @@ class ImportSession {
   void Reject(const ImportRecord& record, const std::string& reason,
               const std::vector<std::string>& fields = {});
   void Warn(const ImportRecord& record, const std::string& message);
+  // Whether a request record found under a record's request id answers this attempt.
+  static bool SameRequestContent(const std::string& prior, const std::string& ours);
+  void RejectReusedRequest(const ImportRecord& record);
   absl::Status ResolveOrganizations(std::vector<ImportRecord>* records);
   absl::Status KnownCountries(const std::set<std::string>& names);
   std::string OrgKey(const ImportedOrganization& org) const;

@@ -260,20 +260,24 @@ absl::StatusOr<std::vector<std::string>> RedisRegistryStore::FindOrganizationNam
   return FindInPartitionHashes([&](int p) { return keyspace_.Key(p, "orgname"); }, names, deadline);
 }
 
-absl::Status RedisRegistryStore::RememberRequests(const std::vector<WriteOp>& requests,
-                                                  absl::Time deadline) {
+absl::StatusOr<std::vector<std::optional<std::string>>> RedisRegistryStore::RememberRequests(
+    const std::vector<WriteOp>& requests, absl::Time deadline) {
+  std::vector<std::optional<std::string>> prior(requests.size());
+  if (requests.empty()) return prior;
   std::vector<std::vector<std::string>> commands;
   const std::string ttl = absl::StrCat(absl::ToInt64Seconds(request_ttl_));
   for (const WriteOp& r : requests) {
+    // NX with GET: sets only a new id, and answers the record already there.
     commands.push_back({"SET", keyspace_.Key(keyspace_.PartitionOf(r.id), "req", r.request_id),
-                        r.request_record, "EX", ttl, "NX"});
+                        r.request_record, "NX", "GET", "EX", ttl});
   }
-  if (commands.empty()) return absl::OkStatus();
   STP_ASSIGN_OR_RETURN(auto replies, redis_->Pipeline(commands, deadline));
-  for (const auto& reply : replies) {
-    if (redis::IsErrorReply(reply.get())) return redis::ErrorReplyStatus(Str(reply.get()));
+  for (size_t i = 0; i < replies.size(); ++i) {
+    const redisReply* reply = replies[i].get();
+    if (redis::IsErrorReply(reply)) return redis::ErrorReplyStatus(Str(reply));
+    if (!redis::IsNil(reply)) prior[i] = StrCopy(reply);
   }
-  return absl::OkStatus();
+  return prior;
 }
 
 absl::StatusOr<std::optional<std::string>> RedisRegistryStore::FindRequest(

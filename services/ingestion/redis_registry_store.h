@@ -31,7 +31,8 @@ class RedisRegistryStore final : public RegistryStore {
       Kind kind, const std::vector<std::string>& external_ids, absl::Time deadline) override;
   absl::StatusOr<std::vector<std::string>> FindOrganizationNames(
       const std::vector<std::string>& names, absl::Time deadline) override;
-  absl::Status RememberRequests(const std::vector<WriteOp>& requests, absl::Time deadline) override;
+  absl::StatusOr<std::vector<std::optional<std::string>>> RememberRequests(
+      const std::vector<WriteOp>& requests, absl::Time deadline) override;
   absl::StatusOr<std::optional<std::string>> FindRequest(const std::string& partition_key,
                                                          const std::string& request_id,
                                                          absl::Time deadline) override;

@@ -108,9 +108,10 @@ class RegistryStore {
       const std::vector<std::string>& names, absl::Time deadline) = 0;
   // Keeps the records of requests that needed no write, each under its request id in its
   // resource's partition for the request TTL (kept as is when the id is stored already), so
-  // that a retry answers them as the first attempt did.
-  virtual absl::Status RememberRequests(const std::vector<WriteOp>& requests,
-                                        absl::Time deadline) = 0;
+  // that a retry answers them as the first attempt did. Per request, the record stored
+  // before under its id, if any.
+  virtual absl::StatusOr<std::vector<std::optional<std::string>>> RememberRequests(
+      const std::vector<WriteOp>& requests, absl::Time deadline) = 0;
   // The record stored under a request id, if any.
   virtual absl::StatusOr<std::optional<std::string>> FindRequest(const std::string& partition_key,
                                                                  const std::string& request_id,

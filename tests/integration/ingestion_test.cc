@@ -590,7 +590,9 @@ TEST_F(IngestionTest, AProjectsLaterRecordsInOneImportUpdateItAndARetryChangesNo
   EXPECT_EQ(moved.unchanged(), 2) << moved.DebugString();
   auto moved_project = ListAll(v1::ListProjectsRequest());
   for (const auto& p : moved_project) {
-    if (p.external_ids(0).source() == "moved") EXPECT_EQ(p.host_country(), "countries/EG");
+    if (p.external_ids(0).source() == "moved") {
+      EXPECT_EQ(p.host_country(), "countries/EG");
+    }
   }
 
   // A record named by a project's second external id, in the batch of the project's first.
@@ -641,6 +643,31 @@ TEST_F(IngestionTest, AProjectsLaterRecordsInOneImportUpdateItAndARetryChangesNo
 
 // A file that breaks after naming a project twice: both records are written before the
 // import ends with the parse error.
+// A request id names one content: reused for other content it is refused, as a write would
+// refuse it, even when that content is what is stored already.
+TEST_F(IngestionTest, ARequestIdReusedForOtherContentIsRefusedEvenWhenNothingWouldChange) {
+  v1::Organization org = AddOrg("Org");
+  v1::Project first = NewProject("Reused request id, first version", org.name());
+  auto* x = first.add_external_ids();
+  x->set_source("reuse");
+  x->set_value("1");
+  v1::Project second = first;
+  second.set_title("Reused request id, second version");
+  EXPECT_EQ(ImportMessages({first}, "reuse-1").created(), 1);
+  EXPECT_EQ(ImportMessages({second}, "").updated(), 1);
+  v1::ImportSummary reused = ImportMessages({second}, "reuse-1");
+  EXPECT_EQ(reused.unchanged(), 0) << reused.DebugString();
+  ASSERT_EQ(reused.rejected(), 1);
+  ASSERT_EQ(reused.rejections_size(), 1);
+  EXPECT_EQ(reused.rejections(0).fields(0), "request_id");
+  EXPECT_TRUE(absl::StrContains(reused.rejections(0).reason(), "used before for different content"))
+      << reused.rejections(0).reason();
+  // The record the id was first used for is still answered as a retry of it.
+  EXPECT_EQ(ImportMessages({first}, "reuse-1").unchanged(), 1);
+  // A new request id for the stored content changes nothing, and says so.
+  EXPECT_EQ(ImportMessages({second}, "reuse-2").unchanged(), 1);
+}
+
 TEST_F(IngestionTest, AFileNamingAProjectTwiceIsWrittenBeforeAFaultAndARetryKeepsItsLastRecord) {
   AddCountry("EG");
   auto activity = [](const std::string& title) {
