@@ -104,12 +104,7 @@ absl::Status ImportSession::Add(const v1::ImportProjectsRequest& message) {
                             absl::StrCat("at most ", kMaxChunkBytes, " bytes per message"));
       }
       absl::Status fed = iati_ ? iati_->Feed(message.chunk()) : csv_->Feed(message.chunk());
-      if (!fed.ok()) {
-        // Records parsed before the fault are still written, before the answer.
-        STP_RETURN_IF_ERROR(FlushAll());
-        STP_RETURN_IF_ERROR(WaitForCommit());
-        return fed;
-      }
+      if (!fed.ok()) return WriteAllThen(fed);
       break;
     }
     case v1::ImportProjectsRequest::PAYLOAD_NOT_SET:
@@ -118,15 +113,20 @@ absl::Status ImportSession::Add(const v1::ImportProjectsRequest& message) {
   return FlushIfFull();
 }
 
+absl::Status ImportSession::WriteAllThen(absl::Status fault) {
+  // Records read before a fault (a truncated file too) are still written, before the answer.
+  STP_RETURN_IF_ERROR(FlushAll());
+  STP_RETURN_IF_ERROR(WaitForCommit());
+  return fault;
+}
+
 ImportSession::~ImportSession() {
   if (in_flight_ != nullptr) in_flight_->thread.join();
 }
 
 absl::StatusOr<v1::ImportSummary> ImportSession::Finish() {
-  if (iati_) STP_RETURN_IF_ERROR(iati_->Finish());
-  if (csv_) STP_RETURN_IF_ERROR(csv_->Finish());
-  STP_RETURN_IF_ERROR(FlushAll());
-  STP_RETURN_IF_ERROR(WaitForCommit());
+  absl::Status parsed = iati_ ? iati_->Finish() : csv_ ? csv_->Finish() : absl::OkStatus();
+  STP_RETURN_IF_ERROR(WriteAllThen(parsed));
   // A batch's write results are counted after the next batch was checked: list the problems
   // in record order.
   auto by_index = [](const auto& a, const auto& b) { return a.index() < b.index(); };
@@ -271,7 +271,8 @@ absl::Status ImportSession::ResolveOrganizations(std::vector<ImportRecord>* reco
   for (size_t i = 0; i < keys.size(); ++i) {
     std::string id = !by_ref[i].empty() ? by_ref[i] : by_name[i];
     const ImportedOrganization& org = unknown[keys[i]];
-    std::string display = org.name.empty() ? org.ref : org.name;
+    // The organisation's name and the participants' display name alike.
+    std::string display = Utf8Prefix(org.name.empty() ? org.ref : org.name, kMaxName);
     if (!id.empty()) {
       found_ids.push_back(id);
       found_keys.push_back(i);
@@ -284,16 +285,16 @@ absl::Status ImportSession::ResolveOrganizations(std::vector<ImportRecord>* reco
       continue;
     }
     v1::Organization created;
-    created.set_display_name(display.substr(0, kMaxName));
+    created.set_display_name(display);
     created.set_type(org.type);
     if (!org.country.empty() && countries_[org.country]) created.set_country(org.country);
     if (!org.ref.empty()) {
       auto* x = created.add_external_ids();
       x->set_source("iati");
-      x->set_value(org.ref.substr(0, 200));
+      x->set_value(Utf8Prefix(org.ref, 200));
     }
     std::string request_id = request_id_.empty() ? "" : absl::StrCat(request_id_, ":org:", keys[i]);
-    std::string anchor = org.ref.empty() ? keys[i] : "iati:" + org.ref.substr(0, 200);
+    std::string anchor = org.ref.empty() ? keys[i] : "iati:" + Utf8Prefix(org.ref, 200);
     creates.push_back(
         registry_->PrepareOrganizationCreate(rc_, &created, request_id, "import", anchor));
     create_keys.push_back(i);
@@ -470,7 +471,8 @@ absl::Status ImportSession::Flush() {
     if (current.has_value()) {
       v1::Project before;
       before.ParseFromString(current->data);
-      if (!rc_.principal.is_operator() && !Registry::Visible(rc_.principal, before)) {
+      // A partner updates only projects its organisation takes part in, as UpdateProject.
+      if (!rc_.principal.is_operator() && !Registry::IsParticipant(rc_.principal, before)) {
         Reject(r, "another organisation's project has this external id", {"project.external_ids"});
         continue;
       }

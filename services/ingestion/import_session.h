@@ -86,6 +86,8 @@ class ImportSession {
   // Whether a request record found under a record's request id answers this attempt.
   static bool SameRequestContent(const std::string& prior, const std::string& ours);
   void RejectReusedRequest(const ImportRecord& record);
+  // Writes every record read so far and waits for the writes, then answers `fault`.
+  absl::Status WriteAllThen(absl::Status fault);
   absl::Status ResolveOrganizations(std::vector<ImportRecord>* records);
   absl::Status KnownCountries(const std::set<std::string>& names);
   std::string OrgKey(const ImportedOrganization& org) const;

@@ -227,14 +227,6 @@ class TopLevelReporter : public google::protobuf::util::MessageDifferencer::Repo
   std::set<std::string>* fields_;
 };
 
-bool IsParticipant(const Principal& principal, const v1::Project& project) {
-  if (principal.organization.empty()) return false;
-  for (const auto& p : project.participants()) {
-    if (p.organization() == principal.organization) return true;
-  }
-  return false;
-}
-
 absl::Status Denied(const std::string& message, const std::string& reason) {
   return WithErrorInfo(absl::PermissionDeniedError(message), reason);
 }
@@ -361,6 +353,14 @@ std::vector<std::string> Registry::ChangedFields(const Message& a, const Message
   }
   differ.Compare(a, b);
   return {fields.begin(), fields.end()};
+}
+
+bool Registry::IsParticipant(const Principal& principal, const v1::Project& project) {
+  if (principal.organization.empty()) return false;
+  for (const auto& p : project.participants()) {
+    if (p.organization() == principal.organization) return true;
+  }
+  return false;
 }
 
 bool Registry::Visible(const Principal& principal, const v1::Project& project) {
@@ -635,6 +635,8 @@ absl::Status Registry::FlagDuplicates(std::vector<v1::Project*> projects, absl::
   }
   // The probe answers within its deadline or the Redis command timeout.
   probe->done.WaitForNotification();
+  // Flags are the probe's alone: none that a client sent, none that an earlier title earned.
+  for (v1::Project* p : projects) p->clear_possible_duplicates();
   if (probe->terms.empty()) return absl::OkStatus();
   if (!probe->ids_by_term.ok()) return probe->ids_by_term.status();
   std::vector<std::vector<std::string>>& ids_by_term = *probe->ids_by_term;
@@ -668,7 +670,6 @@ absl::Status Registry::FlagDuplicates(std::vector<v1::Project*> projects, absl::
     if (found[i].has_value()) loaded[ids[i]].ParseFromString(found[i]->data);
   }
   for (size_t i = 0; i < projects.size(); ++i) {
-    projects[i]->clear_possible_duplicates();
     for (const auto& id : candidates[i]) {
       auto it = loaded.find(id);
       if (it != loaded.end() && LooksLikeDuplicate(*projects[i], it->second)) {

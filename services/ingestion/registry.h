@@ -125,6 +125,8 @@ class Registry {
                                                 const google::protobuf::Message& b);
   // True when the caller may see the project (PUBLIC, an operator, or a participant).
   static bool Visible(const Principal& principal, const v1::Project& project);
+  // Whether the principal's organisation takes part in the project.
+  static bool IsParticipant(const Principal& principal, const v1::Project& project);
 
  private:
   template <typename R>

@@ -153,6 +153,14 @@ std::string IdOf(absl::string_view name, absl::string_view collection) {
   return IsResourceId(id) ? std::string(id) : "";
 }
 
+std::string Utf8Prefix(absl::string_view s, size_t max_bytes) {
+  if (s.size() <= max_bytes) return std::string(s);
+  size_t end = max_bytes;
+  // Back off continuation bytes (10xxxxxx) to the start of the character that crosses the end.
+  while (end > 0 && (static_cast<unsigned char>(s[end]) & 0xC0) == 0x80) --end;
+  return std::string(s.substr(0, end));
+}
+
 bool IsValidUtf8(absl::string_view s) {
   size_t i = 0;
   while (i < s.size()) {

@@ -21,6 +21,8 @@ bool IsResourceName(absl::string_view name, absl::string_view collection);  // p
 std::string IdOf(absl::string_view name, absl::string_view collection);
 
 bool IsValidUtf8(absl::string_view s);
+// The longest prefix of `s` of at most `max_bytes` that does not cut a UTF-8 character.
+std::string Utf8Prefix(absl::string_view s, size_t max_bytes);
 bool IsValidDate(const google::type::Date& d);
 // Days since 1970-01-01 of a valid date (for ordering and overlap checks).
 int64_t DateToDays(const google::type::Date& d);

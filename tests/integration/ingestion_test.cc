@@ -438,6 +438,27 @@ TEST_F(IngestionTest, PossibleDuplicatesAcrossSourcesAreFlaggedNotMerged) {
   ASSERT_TRUE(Call([&](auto* ctx) { return stub_->CreateProject(ctx, c, &pc); }).ok());
   for (const auto& d : pc.possible_duplicates()) EXPECT_NE(d, pa.name());
   EXPECT_EQ(ListAll(v1::ListProjectsRequest()).size(), 3u);
+
+  // A new title that looks like nothing else drops the flag its old title earned.
+  v1::UpdateProjectRequest retitle;
+  *retitle.mutable_project() = pb;
+  retitle.mutable_project()->set_title("Aswan vaccine research consortium");
+  retitle.mutable_update_mask()->add_paths("title");
+  v1::Project retitled;
+  ASSERT_TRUE(Call([&](auto* ctx) { return stub_->UpdateProject(ctx, retitle, &retitled); }).ok());
+  EXPECT_EQ(retitled.possible_duplicates_size(), 0);
+  // Flags a client sends are not taken, by an import as by CreateProject.
+  v1::Project forged = NewProject("Alexandria biotech incubator", org.name());
+  forged.add_possible_duplicates(pa.name());
+  auto* xf = forged.add_external_ids();
+  xf->set_source("iati");
+  xf->set_value("XM-3");
+  ASSERT_EQ(ImportMessages({forged}, "").created(), 1);
+  for (const auto& p : ListAll(v1::ListProjectsRequest())) {
+    if (p.title() == forged.title()) {
+      EXPECT_EQ(p.possible_duplicates_size(), 0);
+    }
+  }
 }
 
 // An import writes one batch while it reads and checks the next; a record that depends on the
@@ -666,6 +687,21 @@ TEST_F(IngestionTest, ARequestIdReusedForOtherContentIsRefusedEvenWhenNothingWou
   EXPECT_EQ(ImportMessages({first}, "reuse-1").unchanged(), 1);
   // A new request id for the stored content changes nothing, and says so.
   EXPECT_EQ(ImportMessages({second}, "reuse-2").unchanged(), 1);
+}
+
+TEST_F(IngestionTest, AFileCutShortStillWritesItsCompleteActivitiesBeforeTheError) {
+  AddCountry("EG");
+  std::string file = "<iati-activities version=\"2.03\">";
+  for (int i = 0; i < 3; ++i) {
+    absl::StrAppend(&file, "<iati-activity default-currency=\"USD\"><iati-identifier>XM-CUT-", i,
+                    "</iati-identifier><title><narrative>Cut short ", i,
+                    "</narrative></title><recipient-country code=\"EG\"/>"
+                    "<sector vocabulary=\"1\" code=\"23210\"/></iati-activity>");
+  }
+  grpc::Status status;
+  Import(v1::IMPORT_FORMAT_IATI_XML, file, "", &status);  // no closing </iati-activities>
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << status.error_message();
+  EXPECT_EQ(ListAll(v1::ListProjectsRequest()).size(), 3u);
 }
 
 TEST_F(IngestionTest, AFileNamingAProjectTwiceIsWrittenBeforeAFaultAndARetryKeepsItsLastRecord) {

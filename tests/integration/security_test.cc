@@ -192,10 +192,12 @@ TEST_F(SecurityTest, MissingMalformedUnknownRevokedAndExpiredKeysAreUnauthentica
 
 TEST_F(SecurityTest, PartnersWriteOnlyWhatTheyTakePartInAndReadersOnlyRead) {
   iv1::Project mine;
-  ASSERT_TRUE(As(partner_a_, [&](auto* c) {
-                return ingestion_->CreateProject(c, ProjectOf(org_a_, iv1::VISIBILITY_PUBLIC),
-                                                 &mine);
-              }).ok());
+  iv1::CreateProjectRequest create = ProjectOf(org_a_, iv1::VISIBILITY_PUBLIC);
+  auto* xid = create.mutable_project()->add_external_ids();
+  xid->set_source("iati");
+  xid->set_value("XM-A-1");
+  ASSERT_TRUE(
+      As(partner_a_, [&](auto* c) { return ingestion_->CreateProject(c, create, &mine); }).ok());
   EXPECT_NE(mine.updated_by().find(org_a_), std::string::npos);
   iv1::Project out;
   // Not a participant of the new project.
@@ -216,6 +218,29 @@ TEST_F(SecurityTest, PartnersWriteOnlyWhatTheyTakePartInAndReadersOnlyRead) {
   EXPECT_EQ(
       As(reader_b_, [&](auto* c) { return ingestion_->UpdateProject(c, up, &out); }).error_code(),
       grpc::StatusCode::PERMISSION_DENIED);
+  // Nor through an import naming it by its external id, with the partner's own organisation
+  // as its participant.
+  iv1::Project taken = ProjectOf(org_b_, iv1::VISIBILITY_PUBLIC).project();
+  *taken.add_external_ids() = mine.external_ids(0);
+  iv1::ImportSummary summary;
+  ASSERT_TRUE(As(partner_b_, [&](auto* c) {
+                auto writer = ingestion_->ImportProjects(c, &summary);
+                iv1::ImportProjectsRequest msg;
+                msg.set_format(iv1::IMPORT_FORMAT_PROJECTS);
+                writer->Write(msg);
+                *msg.mutable_project() = taken;
+                writer->Write(msg);
+                writer->WritesDone();
+                return writer->Finish();
+              }).ok());
+  EXPECT_EQ(summary.rejected(), 1) << summary.DebugString();
+  EXPECT_EQ(summary.updated(), 0);
+  iv1::GetProjectRequest get_mine;
+  get_mine.set_name(mine.name());
+  ASSERT_TRUE(
+      As(partner_a_, [&](auto* c) { return ingestion_->GetProject(c, get_mine, &out); }).ok());
+  EXPECT_EQ(out.title(), mine.title());
+  EXPECT_EQ(out.participants(0).organization(), org_a_);
   ASSERT_TRUE(As(partner_a_, [&](auto* c) { return ingestion_->UpdateProject(c, up, &out); }).ok());
   iv1::UpsertCountryRequest country;
   country.mutable_country()->set_alpha2("KE");

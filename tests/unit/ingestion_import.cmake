@@ -1,4 +1,5 @@
-# Unit tests of the ingestion service's import parsers (IATI XML, AidData CSV, sector table).
+# Unit tests of the ingestion service's import parsers (IATI XML, AidData CSV, sector table)
+# and validation helpers.
 # The real-data cases read ${STP_SHARED_DATA} (set by stp_test) and skip when it is absent.
 stp_test(ingestion_import_unit_test LABEL unit
   SOURCES
@@ -7,4 +8,5 @@ stp_test(ingestion_import_unit_test LABEL unit
     unit/import_iati_files_test.cc
     unit/import_aiddata_test.cc
     unit/import_value_parsing_test.cc
-  LIBS stp_ingestion_import)
+    unit/ingestion_validation_test.cc
+  LIBS stp_ingestion_import stp_ingestion_validation)
