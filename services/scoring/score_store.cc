@@ -51,12 +51,15 @@ return {1, previous}
   return *script;
 }
 
-// A score and its SCORE_CHANGED event, together. KEYS: 1 score, 2 facts, 3 events, 4 history.
-// ARGV: 1 id, 2 score, 3 compact score, 4 project revision, 5 emit, 6 event, 7 maxlen,
-// 8 digest of the score without its compute time. Replicas that score the same revision at
-// the same moment compute the same score: the second one writes and emits nothing.
+// A score and its SCORE_CHANGED event, together. KEYS: 1 score, 2 facts, 3 events, 4 history,
+// 5 the project's read-model record. ARGV: 1 id, 2 score, 3 compact score, 4 project revision,
+// 5 emit, 6 event, 7 maxlen, 8 digest of the score without its compute time. Replicas that
+// score the same revision at the same moment compute the same score: the second one writes
+// and emits nothing. A project deleted since it was read (by another consumer, after this one
+// loaded it) gets no score back.
 const redis::ItemScript& ScoreScript() {
   static const auto* script = new redis::ItemScript(R"lua(
+if redis.call('HGET', KEYS[5], 'deleted') == '1' then return 0 end
 local stored = redis.call('HMGET', KEYS[1], 'rev', 'sum')
 if stored[1] and tonumber(stored[1]) > tonumber(ARGV[4]) then return 0 end
 if stored[1] and tonumber(stored[1]) == tonumber(ARGV[4]) and stored[2] == ARGV[8] then
@@ -121,19 +124,28 @@ absl::StatusOr<std::vector<AppliedChange>> ScoreStore::Apply(
   return out;
 }
 
-absl::Status ScoreStore::UpdateDependents(const std::vector<DependencyChange>& changes) {
-  auto key = [&](const char* kind, const std::string& name) {
-    std::string id = IdOfName(name);
-    return keyspace_.Key(keyspace_.PartitionOf(id), "scoring", "dep", kind, id);
-  };
-  // The last change of each (set, project) wins, as if applied in order; then one SREM and one
+std::string ScoreStore::DependentsKey(const char* kind, const std::string& name) const {
+  std::string id = IdOfName(name);
+  return keyspace_.Key(keyspace_.PartitionOf(id), "scoring", "dep", kind, id);
+}
+
+absl::Status ScoreStore::UpdateDependents(const std::vector<DependencyChange>& changes,
+                                          const std::vector<OrganizationCountryChange>& moves) {
+  auto key = [&](const char* kind, const std::string& name) { return DependentsKey(kind, name); };
+  // The last change of each (set, member) wins, as if applied in order; then one SREM and one
   // SADD per set for the whole batch (an organisation's set gets many of a batch's projects).
-  std::map<std::string, std::map<std::string, bool>> final_state;  // set -> project -> member
+  std::map<std::string, std::map<std::string, bool>> final_state;  // set -> member -> in it
   for (const auto& c : changes) {
     for (const auto& o : c.orgs_removed) final_state[key("org", o)][c.project_id] = false;
     for (const auto& o : c.orgs_added) final_state[key("org", o)][c.project_id] = true;
     for (const auto& n : c.countries_removed) final_state[key("country", n)][c.project_id] = false;
     for (const auto& n : c.countries_added) final_state[key("country", n)][c.project_id] = true;
+  }
+  // A country's organisations: their names, in the country's "orgs" set.
+  for (const auto& m : moves) {
+    if (!m.country_removed.empty() && m.country_removed != m.country_added)
+      final_state[key("orgs", m.country_removed)][m.organization] = false;
+    if (!m.country_added.empty()) final_state[key("orgs", m.country_added)][m.organization] = true;
   }
   std::vector<std::vector<std::string>> commands;
   for (const auto& [set, members] : final_state) {
@@ -151,13 +163,32 @@ absl::Status ScoreStore::UpdateDependents(const std::vector<DependencyChange>& c
 }
 
 absl::StatusOr<std::vector<std::string>> ScoreStore::Dependents(const std::string& resource_name) {
-  std::string id = IdOfName(resource_name);
-  const char* kind = resource_name.rfind("countries/", 0) == 0 ? "country" : "org";
-  STP_ASSIGN_OR_RETURN(
-      auto reply, redis_->Command({"SMEMBERS", keyspace_.Key(keyspace_.PartitionOf(id), "scoring",
-                                                             "dep", kind, id)}));
+  auto members = [](const redisReply* r, std::vector<std::string>* out) -> absl::Status {
+    if (redis::IsErrorReply(r)) return redis::ErrorReplyStatus(Str(r));
+    for (size_t i = 0; i < Size(r); ++i) out->push_back(StrCopy(At(r, i)));
+    return absl::OkStatus();
+  };
   std::vector<std::string> out;
-  for (size_t i = 0; i < Size(reply.get()); ++i) out.push_back(StrCopy(At(reply.get(), i)));
+  if (resource_name.rfind("countries/", 0) != 0) {
+    STP_ASSIGN_OR_RETURN(auto reply,
+                         redis_->Command({"SMEMBERS", DependentsKey("org", resource_name)}));
+    STP_RETURN_IF_ERROR(members(reply.get(), &out));
+    return out;
+  }
+  std::vector<std::string> orgs;
+  STP_ASSIGN_OR_RETURN(auto replies,
+                       redis_->Pipeline({{"SMEMBERS", DependentsKey("country", resource_name)},
+                                         {"SMEMBERS", DependentsKey("orgs", resource_name)}}));
+  STP_RETURN_IF_ERROR(members(replies[0].get(), &out));
+  STP_RETURN_IF_ERROR(members(replies[1].get(), &orgs));
+  if (!orgs.empty()) {
+    std::vector<std::vector<std::string>> commands;
+    for (const auto& org : orgs) commands.push_back({"SMEMBERS", DependentsKey("org", org)});
+    STP_ASSIGN_OR_RETURN(auto of_orgs, redis_->Pipeline(commands));
+    for (const auto& r : of_orgs) STP_RETURN_IF_ERROR(members(r.get(), &out));
+    std::sort(out.begin(), out.end());
+    out.erase(std::unique(out.begin(), out.end()), out.end());
+  }
   return out;
 }
 
@@ -279,7 +310,8 @@ absl::Status ScoreStore::WriteScores(std::vector<ScoreWrite> writes, absl::Time 
     const int p = keyspace_.PartitionOf(w.project_id);
     keys.push_back({keyspace_.Key(p, "scoring", "score", w.project_id),
                     keyspace_.Key(p, "scoring", "facts"), keyspace_.Events(p),
-                    keyspace_.Key(p, "scoring", "hist", w.project_id)});
+                    keyspace_.Key(p, "scoring", "hist", w.project_id),
+                    ModelKey(ModelKind::kProject, w.project_id)});
     std::string digest = w.digest.empty() ? ScoreDigest(w.score) : std::move(w.digest);
     std::string full = w.score.SerializeAsString();
     // The compact form is the score without its components: lent out and put back, not copied.

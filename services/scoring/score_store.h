@@ -67,9 +67,18 @@ class ScoreStore {
     std::string project_id;
     std::vector<std::string> orgs_removed, orgs_added, countries_removed, countries_added;
   };
-  // Records many projects' dependency changes in one round trip.
-  absl::Status UpdateDependents(const std::vector<DependencyChange>& changes);
-  // Projects that read an organisation ("organizations/x") or a country ("countries/EG").
+  // An organisation's country, before and after a change ("countries/EG"; empty: none).
+  struct OrganizationCountryChange {
+    std::string organization;  // "organizations/x"
+    std::string country_removed, country_added;
+  };
+  // Records many projects' dependency changes, and organisations' moves between countries, in
+  // one round trip.
+  absl::Status UpdateDependents(const std::vector<DependencyChange>& changes,
+                                const std::vector<OrganizationCountryChange>& moves = {});
+  // Projects that read an organisation ("organizations/x") or a country ("countries/EG"). A
+  // country is read by the projects it hosts and by the projects of its organisations (a
+  // partner's income group counts in absorptive fit and the bridging test).
   absl::StatusOr<std::vector<std::string>> Dependents(const std::string& resource_name);
 
   absl::StatusOr<std::vector<std::optional<stp::ingestion::v1::Project>>> LoadProjects(
@@ -113,6 +122,8 @@ class ScoreStore {
                                                      const std::vector<std::string>& ids,
                                                      absl::Time deadline);
   std::string ModelKey(ModelKind kind, const std::string& id) const;
+  // The set of projects (or, for kind "orgs", organisations) that read `name`.
+  std::string DependentsKey(const char* kind, const std::string& name) const;
 
   redis::RedisClient* redis_;
   redis::Keyspace keyspace_;

@@ -158,6 +158,7 @@ absl::Status ScoringEngine::Handle(const std::vector<redis::StreamEntry>& entrie
   std::set<std::string> affected;
   std::map<std::string, std::string> traceparents;
   std::vector<ScoreStore::DependencyChange> dependency_changes;
+  std::vector<ScoreStore::OrganizationCountryChange> moves;
   for (size_t i = 0; i < changes.size(); ++i) {
     // A change seen before is a replay, typically of a batch whose handler died or failed after
     // updating the read model and before writing the scores: finish what it left undone.
@@ -182,6 +183,16 @@ absl::Status ScoringEngine::Handle(const std::vector<redis::StreamEntry>& entrie
         traceparents[c.id] = events[i].traceparent();
       }
     } else if (c.kind == ModelKind::kOrganization || c.kind == ModelKind::kCountry) {
+      if (c.kind == ModelKind::kOrganization) {
+        // A replay knows only where the organisation is now (as with projects, above).
+        iv1::Organization before;
+        ScoreStore::OrganizationCountryChange m;
+        m.organization = "organizations/" + c.id;
+        if (applied[i].applied && before.ParseFromString(applied[i].previous))
+          m.country_removed = before.country();
+        if (!c.deleted) m.country_added = events[i].organization().country();
+        moves.push_back(std::move(m));
+      }
       std::string name =
           c.kind == ModelKind::kCountry ? "countries/" + c.id : "organizations/" + c.id;
       STP_ASSIGN_OR_RETURN(auto dependents, store_->Dependents(name));
@@ -191,7 +202,7 @@ absl::Status ScoringEngine::Handle(const std::vector<redis::StreamEntry>& entrie
       }
     }
   }
-  STP_RETURN_IF_ERROR(store_->UpdateDependents(dependency_changes));
+  STP_RETURN_IF_ERROR(store_->UpdateDependents(dependency_changes, moves));
   if (affected.empty()) return absl::OkStatus();
   return Rescore({affected.begin(), affected.end()}, traceparents, &snapshots).status();
 }
@@ -321,19 +332,40 @@ absl::StatusOr<int> ScoringEngine::RescoreChunk(
   return material;
 }
 
-absl::Status ScoringEngine::Bootstrap(iv1::IngestionService::StubInterface* ingestion,
-                                      const std::function<void(grpc::ClientContext*)>& decorate) {
+absl::StatusOr<bool> ScoringEngine::Bootstrap(
+    iv1::IngestionService::StubInterface* ingestion,
+    const std::function<void(grpc::ClientContext*)>& decorate) {
   const std::string done_key = store_->keyspace().Global("scoring", "bootstrapped");
   const std::string lock_key = store_->keyspace().Global("scoring", "bootstrap-lock");
   STP_ASSIGN_OR_RETURN(auto done, redis_->Command({"GET", done_key}));
-  if (!redis::IsNil(done.get())) return absl::OkStatus();
+  if (!redis::IsNil(done.get())) return true;
+  const std::string lock_ttl = absl::StrCat(absl::ToInt64Seconds(kBootstrapLockTtl));
   STP_ASSIGN_OR_RETURN(auto lock,
-                       redis_->Command({"SET", lock_key, options_.consumer, "NX", "EX", "600"}));
+                       redis_->Command({"SET", lock_key, options_.consumer, "NX", "EX", lock_ttl}));
   if (redis::IsNil(lock.get())) {
     LogInfo("another replica is building the scoring read model");
-    return absl::OkStatus();
+    return false;
   }
   LogInfo("building the scoring read model from the registry");
+  absl::Status built = BuildReadModel(ingestion, decorate, [&] {
+    // Each page renews the lock, so a long build keeps it, and a dead builder's lapses.
+    return redis_->Command({"EXPIRE", lock_key, lock_ttl}).status();
+  });
+  if (built.ok()) built = redis_->Command({"SET", done_key, "1"}).status();
+  // The lock is let go of either way (if still ours): after a failure this replica or another
+  // builds again, from the start; stored records are applied again idempotently.
+  static const auto* release = new redis::Script(
+      "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end "
+      "return 0");
+  (void)redis_->Eval(*release, {lock_key}, {options_.consumer});
+  if (!built.ok()) return built;
+  return true;
+}
+
+absl::Status ScoringEngine::BuildReadModel(
+    iv1::IngestionService::StubInterface* ingestion,
+    const std::function<void(grpc::ClientContext*)>& decorate,
+    const std::function<absl::Status()>& renew_lock) {
   auto call = [&](auto fn) {
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
@@ -358,6 +390,7 @@ absl::Status ScoringEngine::Bootstrap(iv1::IngestionService::StubInterface* inge
       counts[0] += changes.size();
       STP_RETURN_IF_ERROR(apply(std::move(changes)));
       req.set_page_token(resp.next_page_token());
+      STP_RETURN_IF_ERROR(renew_lock());
     } while (!req.page_token().empty());
   }
   {
@@ -368,13 +401,17 @@ absl::Status ScoringEngine::Bootstrap(iv1::IngestionService::StubInterface* inge
       STP_RETURN_IF_ERROR(call(
           [&](grpc::ClientContext* c) { return ingestion->ListOrganizations(c, req, &resp); }));
       std::vector<ReadModelChange> changes;
+      std::vector<ScoreStore::OrganizationCountryChange> moves;
       for (const auto& x : resp.organizations()) {
         changes.push_back(
             {ModelKind::kOrganization, IdOfName(x.name()), 0, false, x.SerializeAsString()});
+        moves.push_back({x.name(), "", x.country()});
       }
       counts[1] += changes.size();
       STP_RETURN_IF_ERROR(apply(std::move(changes)));
+      STP_RETURN_IF_ERROR(store_->UpdateDependents({}, moves));
       req.set_page_token(resp.next_page_token());
+      STP_RETURN_IF_ERROR(renew_lock());
     } while (!req.page_token().empty());
   }
   {
@@ -389,6 +426,7 @@ absl::Status ScoringEngine::Bootstrap(iv1::IngestionService::StubInterface* inge
         changes.push_back({ModelKind::kPark, IdOfName(x.name()), 0, false, x.SerializeAsString()});
       STP_RETURN_IF_ERROR(apply(std::move(changes)));
       req.set_page_token(resp.next_page_token());
+      STP_RETURN_IF_ERROR(renew_lock());
     } while (!req.page_token().empty());
   }
   {
@@ -403,10 +441,11 @@ absl::Status ScoringEngine::Bootstrap(iv1::IngestionService::StubInterface* inge
         changes.push_back(
             {ModelKind::kProject, IdOfName(x.name()), x.revision(), false, x.SerializeAsString()});
       }
-      STP_ASSIGN_OR_RETURN(auto applied, store_->Apply(changes));
+      STP_RETURN_IF_ERROR(store_->Apply(changes).status());
       std::vector<ScoreStore::DependencyChange> dependency_changes;
+      // Every listed project's dependencies, applied or not: a build that failed part way
+      // stored some projects already, and runs again.
       for (size_t i = 0; i < changes.size(); ++i) {
-        if (!applied[i].applied) continue;
         ScoreStore::DependencyChange d;
         d.project_id = changes[i].id;
         DirectDependencies(changes[i].data, &d.orgs_added, &d.countries_added);
@@ -415,12 +454,11 @@ absl::Status ScoringEngine::Bootstrap(iv1::IngestionService::StubInterface* inge
       STP_RETURN_IF_ERROR(store_->UpdateDependents(dependency_changes));
       counts[2] += changes.size();
       req.set_page_token(resp.next_page_token());
+      STP_RETURN_IF_ERROR(renew_lock());
     } while (!req.page_token().empty());
   }
   STP_ASSIGN_OR_RETURN(auto ids, store_->AllProjectIds());
   STP_ASSIGN_OR_RETURN(int material, Rescore(ids));
-  STP_RETURN_IF_ERROR(redis_->Command({"SET", done_key, "1"}).status());
-  (void)redis_->Command({"DEL", lock_key});
   LogInfo("scoring read model built", {{"countries", counts[0]},
                                        {"organizations", counts[1]},
                                        {"projects", counts[2]},
@@ -486,6 +524,7 @@ void ScoringEngine::Stop() {
 void ScoringEngine::Loop() {
   absl::Duration backoff = absl::Milliseconds(100);
   bool bootstrapped = ingestion_ == nullptr;
+  absl::Time next_bootstrap_check = absl::InfinitePast();
   bool own_pending_done = false;
   std::unique_ptr<redis::Connection> conn;
   const auto streams = store_->keyspace().AllEventStreams();
@@ -496,12 +535,18 @@ void ScoringEngine::Loop() {
       status = EnsureGroups();
       groups_ready = status.ok();
     }
-    if (status.ok() && !bootstrapped) {
+    // While another replica builds the read model, this one handles events, and checks now
+    // and then that the build finished (or takes it over, when the builder died).
+    if (status.ok() && !bootstrapped && absl::Now() >= next_bootstrap_check) {
       status = EnsureGroups();
-      if (status.ok()) status = Bootstrap(ingestion_.get(), decorate_);
-      if (status.ok()) {
+      absl::StatusOr<bool> built = false;
+      if (status.ok()) built = Bootstrap(ingestion_.get(), decorate_);
+      if (!built.ok()) status = built.status();
+      if (status.ok() && *built) {
         bootstrapped = true;
         LogDebug("scoring consumer ready", {{"consumer", options_.consumer}});
+      } else if (status.ok()) {
+        next_bootstrap_check = absl::Now() + kBootstrapCheckEvery;
       }
     }
     if (status.ok() && conn == nullptr) {

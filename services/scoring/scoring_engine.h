@@ -58,9 +58,14 @@ class ScoringEngine {
                               const ProjectSnapshots* snapshots = nullptr);
   // Builds the read model from the ingestion service's listings and scores everything, once
   // per deployment (guarded by a flag and a lock in Redis). Events that arrive meanwhile wait in
-  // the consumer group, created before the listing starts, so none is missed.
-  absl::Status Bootstrap(stp::ingestion::v1::IngestionService::StubInterface* ingestion,
-                         const std::function<void(grpc::ClientContext*)>& decorate);
+  // the consumer group, created before the listing starts, so none is missed. True when the
+  // read model is built (now or before); false while another replica holds the lock. A failed
+  // build lets go of the lock and answers its error; a dead builder's lock lapses after
+  // kBootstrapLockTtl.
+  absl::StatusOr<bool> Bootstrap(stp::ingestion::v1::IngestionService::StubInterface* ingestion,
+                                 const std::function<void(grpc::ClientContext*)>& decorate);
+  static constexpr absl::Duration kBootstrapLockTtl = absl::Minutes(10);
+  static constexpr absl::Duration kBootstrapCheckEvery = absl::Seconds(5);
 
   // Runs the consumer loop (and bootstrap first, when a stub is given) on a thread.
   void Start(std::shared_ptr<stp::ingestion::v1::IngestionService::StubInterface> ingestion,
@@ -80,6 +85,11 @@ class ScoringEngine {
                                    const ProjectSnapshots* snapshots);
   void Loop();
   absl::Status ReclaimAndMeasure();
+  // Bootstrap's work under the lock: reads every listing into the read model, then scores
+  // every project. Calls `renew_lock` after each page.
+  absl::Status BuildReadModel(stp::ingestion::v1::IngestionService::StubInterface* ingestion,
+                              const std::function<void(grpc::ClientContext*)>& decorate,
+                              const std::function<absl::Status()>& renew_lock);
   absl::Status Ack(const std::string& stream, const std::vector<std::string>& ids);
 
   ScoreStore* store_;

@@ -216,6 +216,19 @@ TEST_F(ScoringTest, ACountryIncomeChangeRescoresEveryProjectOfThatCountry) {
   ASSERT_TRUE(Call([&](auto* c) { return scoring_->ListScoreHistory(c, hist, &h); }).ok());
   ASSERT_EQ(h.scores_size(), 2);
   EXPECT_EQ(h.scores(1).total(), before[ethiopian[0]]);
+
+  // The partner's country moves down a group: every project the partner takes part in reads
+  // that country (the income gap), wherever it is hosted, and is rescored.
+  std::map<std::string, double> partner_before;
+  for (const auto& n : ethiopian) partner_before[n] = ScoreOf(n)->total();
+  for (const auto& n : kenyan) partner_before[n] = ScoreOf(n)->total();
+  Country("DE", stp::common::v1::INCOME_GROUP_UPPER_MIDDLE);
+  ASSERT_TRUE(WaitFor([&] {
+    for (const auto& [n, total] : partner_before) {
+      if (ScoreOf(n)->total() == total) return false;
+    }
+    return true;
+  })) << "not every project of the German partner was rescored";
 }
 
 // More projects than one rescore chunk (500): the chunks run on two threads, and every
@@ -425,6 +438,82 @@ TEST_F(ScoringTest, AFreshReplicaOnAnExistingDataSetScoresEverything) {
     seen += page.scores_size();
   }
   EXPECT_EQ(seen, 31);
+}
+
+// A build that fails (here: the registry cannot be reached) lets go of its lock, so that the
+// next attempt, by this replica or another, builds the read model; a replica that finds the
+// lock taken is told so, and checks again later.
+TEST_F(ScoringTest, ABootstrapThatFailsLetsGoOfItsLockAndTheNextOneBuildsEverything) {
+  StartStack(/*with_scoring=*/false);
+  Country("KE", stp::common::v1::INCOME_GROUP_LOWER_MIDDLE);
+  Country("CN", stp::common::v1::INCOME_GROUP_UPPER_MIDDLE);
+  std::string tech =
+      Org("Shenzhen Payments", "countries/CN", iv1::ORGANIZATION_TYPE_PRIVATE_SECTOR);
+  std::vector<std::string> ids;
+  for (int i = 0; i < 5; ++i)
+    ids.push_back(IdOfName(Project("Hub " + std::to_string(i), "countries/KE", tech).name()));
+  redis::RedisOptions o;
+  o.address = redis_->address();
+  redis::RedisClient client(o);
+  redis::Keyspace ks;
+  ScoreStore store(&client, ks, 100000);
+  ScoringEngine engine(&store, &ScoringModel::Default(), &client, EngineOptions(),
+                       [] { return absl::Now(); });
+  ASSERT_TRUE(engine.EnsureGroups().ok());
+  const std::string lock = "stp:{g}:scoring:bootstrap-lock";
+
+  auto unreachable = iv1::IngestionService::NewStub(
+      grpc::CreateChannel("127.0.0.1:1", grpc::InsecureChannelCredentials()));
+  EXPECT_FALSE(engine.Bootstrap(unreachable.get(), nullptr).ok());
+  EXPECT_EQ(redis::Int(client.Command({"EXISTS", lock})->get()), 0) << "the lock was kept";
+
+  ASSERT_TRUE(client.Command({"SET", lock, "another-replica", "EX", "60"}).ok());
+  auto held = engine.Bootstrap(ingestion_.get(), nullptr);
+  ASSERT_TRUE(held.ok()) << held.status();
+  EXPECT_FALSE(*held);
+  ASSERT_TRUE(client.Command({"DEL", lock}).ok());
+
+  auto built = engine.Bootstrap(ingestion_.get(), nullptr);
+  ASSERT_TRUE(built.ok()) << built.status();
+  EXPECT_TRUE(*built);
+  auto scores = store.LoadScores(ids);
+  ASSERT_TRUE(scores.ok());
+  for (const auto& s : *scores) EXPECT_TRUE(s.has_value());
+  // The partner's country was read through the organisation, which the build recorded.
+  auto readers = store.Dependents("countries/CN");
+  ASSERT_TRUE(readers.ok());
+  EXPECT_EQ(std::set<std::string>(readers->begin(), readers->end()),
+            std::set<std::string>(ids.begin(), ids.end()));
+  EXPECT_EQ(redis::Int(client.Command({"EXISTS", lock})->get()), 0);
+}
+
+// A score computed from a project that another consumer deletes meanwhile is not written
+// after the delete: the project stays without a score.
+TEST_F(ScoringTest, AScoreWrittenAfterItsProjectWasDeletedIsDropped) {
+  StartStack(/*with_scoring=*/false);
+  redis::RedisOptions o;
+  o.address = redis_->address();
+  redis::RedisClient client(o);
+  ScoreStore store(&client, redis::Keyspace(), 100000);
+  iv1::Project project;
+  project.set_name("projects/0000000000000001");
+  project.set_revision(1);
+  ReadModelChange created{ModelKind::kProject, "0000000000000001", 1, false,
+                          project.SerializeAsString()};
+  ASSERT_TRUE(store.Apply({created}).ok());
+  ReadModelChange deleted{ModelKind::kProject, "0000000000000001", 2, true, ""};
+  ASSERT_TRUE(store.Apply({deleted}).ok());
+  ASSERT_TRUE(store.DeleteScore("0000000000000001").ok());
+  ScoreWrite late;
+  late.project_id = "0000000000000001";
+  late.score.set_project(project.name());
+  late.score.set_project_revision(1);
+  late.score.set_total(50);
+  late.emit = false;
+  ASSERT_TRUE(store.WriteScores({late}).ok());
+  auto scores = store.LoadScores({"0000000000000001"});
+  ASSERT_TRUE(scores.ok());
+  EXPECT_FALSE((*scores)[0].has_value());
 }
 
 TEST_F(ScoringTest, EgyptAndSouthAfricaSubsetScoresEndToEnd) {
