@@ -457,13 +457,48 @@ absl::Status ScoringEngine::BuildReadModel(
       STP_RETURN_IF_ERROR(renew_lock());
     } while (!req.page_token().empty());
   }
-  STP_ASSIGN_OR_RETURN(auto ids, store_->AllProjectIds());
-  STP_ASSIGN_OR_RETURN(int material, Rescore(ids));
+  STP_ASSIGN_OR_RETURN(int material, AllProjectsRescored());
+  // Today's rescore is this one.
+  STP_RETURN_IF_ERROR(redis_
+                          ->Command({"SET", DayKey(absl::ToCivilDay(clock_(), absl::UTCTimeZone())),
+                                     options_.consumer, "EX", "259200"})
+                          .status());
   LogInfo("scoring read model built", {{"countries", counts[0]},
                                        {"organizations", counts[1]},
                                        {"projects", counts[2]},
                                        {"scored", material}});
   return absl::OkStatus();
+}
+
+std::string ScoringEngine::DayKey(absl::CivilDay day) const {
+  return store_->keyspace().Global("scoring", "rescored", absl::FormatCivilTime(day));
+}
+
+absl::StatusOr<bool> ScoringEngine::RescoreForNewDay() {
+  const absl::CivilDay today = absl::ToCivilDay(clock_(), absl::UTCTimeZone());
+  absl::MutexLock lock(&day_mu_);
+  if (today <= rescored_day_) return false;
+  const std::string key = DayKey(today);
+  STP_ASSIGN_OR_RETURN(auto claimed,
+                       redis_->Command({"SET", key, options_.consumer, "NX", "EX", "259200"}));
+  if (redis::IsNil(claimed.get())) {
+    rescored_day_ = today;
+    return false;
+  }
+  LogInfo("rescoring every project for a new day", {{"day", absl::FormatCivilTime(today)}});
+  absl::StatusOr<int> material = AllProjectsRescored();
+  if (!material.ok()) {
+    (void)redis_->Command({"DEL", key});  // another attempt, by any replica, does it again
+    return material.status();
+  }
+  rescored_day_ = today;
+  LogInfo("rescored every project for a new day", {{"changed", *material}});
+  return true;
+}
+
+absl::StatusOr<int> ScoringEngine::AllProjectsRescored() {
+  STP_ASSIGN_OR_RETURN(auto ids, store_->AllProjectIds());
+  return Rescore(ids);
 }
 
 absl::Status ScoringEngine::Ack(const std::string& stream, const std::vector<std::string>& ids) {
@@ -559,6 +594,7 @@ void ScoringEngine::Loop() {
     if (status.ok() && clock_() >= next_reclaim_) {
       const absl::Time began = absl::Now();
       status = ReclaimAndMeasure();
+      if (status.ok() && bootstrapped) status = RescoreForNewDay().status();
       next_reclaim_ = clock_() + options_.reclaim_every;
       LogDebug("scoring consumer reclaimed idle entries",
                {{"consumer", options_.consumer},

@@ -17,7 +17,9 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
+#include "absl/time/civil_time.h"
 #include "libs/redis/streams.h"
 #include "services/scoring/core/scoring_model.h"
 #include "services/scoring/score_store.h"
@@ -64,6 +66,10 @@ class ScoringEngine {
   // kBootstrapLockTtl.
   absl::StatusOr<bool> Bootstrap(stp::ingestion::v1::IngestionService::StubInterface* ingestion,
                                  const std::function<void(grpc::ClientContext*)>& decorate);
+  // Once per calendar day (UTC) across the replicas: rescores every project, so that what the
+  // date alone changes (a milestone falling due) shows without waiting for an event. True when
+  // this call did the day's rescore; false when it was done already (by any replica).
+  absl::StatusOr<bool> RescoreForNewDay();
   static constexpr absl::Duration kBootstrapLockTtl = absl::Minutes(10);
   static constexpr absl::Duration kBootstrapCheckEvery = absl::Seconds(5);
 
@@ -85,6 +91,9 @@ class ScoringEngine {
                                    const ProjectSnapshots* snapshots);
   void Loop();
   absl::Status ReclaimAndMeasure();
+  // The flag of a day's rescore.
+  std::string DayKey(absl::CivilDay day) const;
+  absl::StatusOr<int> AllProjectsRescored();
   // Bootstrap's work under the lock: reads every listing into the read model, then scores
   // every project. Calls `renew_lock` after each page.
   absl::Status BuildReadModel(stp::ingestion::v1::IngestionService::StubInterface* ingestion,
@@ -103,6 +112,10 @@ class ScoringEngine {
   std::thread thread_;
   std::atomic<int64_t> handled_{0};
   std::atomic<int64_t> lag_{0};
+  // The last day this replica knows rescored (the loop's thread and callers of
+  // RescoreForNewDay).
+  absl::Mutex day_mu_;
+  absl::CivilDay rescored_day_ ABSL_GUARDED_BY(day_mu_) = absl::CivilDay(1970, 1, 1);
   absl::Time next_reclaim_ = absl::InfinitePast();
 };
 

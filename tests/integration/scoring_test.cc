@@ -516,6 +516,58 @@ TEST_F(ScoringTest, AScoreWrittenAfterItsProjectWasDeletedIsDropped) {
   EXPECT_FALSE((*scores)[0].has_value());
 }
 
+// What the date alone changes shows once a day: a milestone that falls due lowers the score
+// at the day's rescore, which one replica does per day.
+TEST_F(ScoringTest, ADaysRescoreShowsAMilestoneThatFellDue) {
+  StartStack(/*with_scoring=*/false);
+  Country("KE", stp::common::v1::INCOME_GROUP_LOWER_MIDDLE);
+  Country("CN", stp::common::v1::INCOME_GROUP_UPPER_MIDDLE);
+  std::string tech =
+      Org("Shenzhen Payments", "countries/CN", iv1::ORGANIZATION_TYPE_PRIVATE_SECTOR);
+  iv1::UpdateProjectRequest up;
+  *up.mutable_project() = Project("Hub with a milestone", "countries/KE", tech);
+  auto* milestone = up.mutable_project()->add_milestones();
+  milestone->set_name("incubator opens");
+  milestone->mutable_due_date()->set_year(2030);
+  milestone->mutable_due_date()->set_month(6);
+  milestone->mutable_due_date()->set_day(1);
+  up.mutable_update_mask()->add_paths("milestones");
+  iv1::Project project;
+  ASSERT_TRUE(Call([&](auto* c) { return ingestion_->UpdateProject(c, up, &project); }).ok());
+
+  redis::RedisOptions o;
+  o.address = redis_->address();
+  redis::RedisClient client(o);
+  ScoreStore store(&client, redis::Keyspace(), 100000);
+  std::atomic<int64_t> now_seconds{absl::ToUnixSeconds(
+      absl::FromCivil(absl::CivilSecond(2030, 5, 30, 12, 0, 0), absl::UTCTimeZone()))};
+  auto clock = [&] { return absl::FromUnixSeconds(now_seconds.load()); };
+  EngineOptions first_opts, second_opts;
+  first_opts.consumer = "first";
+  second_opts.consumer = "second";
+  ScoringEngine first(&store, &ScoringModel::Default(), &client, first_opts, clock);
+  ScoringEngine second(&store, &ScoringModel::Default(), &client, second_opts, clock);
+  ASSERT_TRUE(first.EnsureGroups().ok());
+  auto built = first.Bootstrap(ingestion_.get(), nullptr);
+  ASSERT_TRUE(built.ok() && *built) << built.status();
+  auto score = [&] {
+    auto s = store.LoadScores({IdOfName(project.name())});
+    EXPECT_TRUE(s.ok() && (*s)[0].has_value());
+    return s.ok() && (*s)[0].has_value() ? (*s)[0]->total() : -1.0;
+  };
+  const double on_time = score();
+  // The build was the day's rescore.
+  EXPECT_FALSE(*first.RescoreForNewDay());
+  EXPECT_FALSE(*second.RescoreForNewDay());
+
+  now_seconds += 3 * 24 * 3600;  // 2 June: the milestone is overdue
+  auto did = second.RescoreForNewDay();
+  ASSERT_TRUE(did.ok()) << did.status();
+  EXPECT_TRUE(*did);
+  EXPECT_FALSE(*first.RescoreForNewDay()) << "the day was rescored twice";
+  EXPECT_LT(score(), on_time);
+}
+
 TEST_F(ScoringTest, EgyptAndSouthAfricaSubsetScoresEndToEnd) {
   const char* env = std::getenv("STP_SHARED_DATA");
   std::string d = env ? env : "/work/shared/data";
