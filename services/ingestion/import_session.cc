@@ -152,11 +152,13 @@ void ImportSession::OnRecord(ImportRecord record) {
     }
   }
   summary_.set_received(summary_.received() + 1);
+  pending_bytes_ += record.project.ByteSizeLong();
   pending_.push_back(std::move(record));
 }
 
 absl::Status ImportSession::FlushIfFull() {
-  if (static_cast<int>(pending_.size()) >= kBatchSize) return Flush();
+  if (static_cast<int>(pending_.size()) >= kBatchSize || pending_bytes_ >= kMaxBatchBytes)
+    return Flush();
   return absl::OkStatus();
 }
 
@@ -344,6 +346,7 @@ absl::Status ImportSession::Flush() {
   if (pending_.empty()) return absl::OkStatus();
   std::vector<ImportRecord> records;
   records.swap(pending_);
+  pending_bytes_ = 0;
   std::vector<ImportRecord> live;
   for (auto& r : records) {
     for (const auto& w : r.warnings) Warn(r, w);
@@ -421,6 +424,7 @@ absl::Status ImportSession::Flush() {
     }
     ready.push_back(&r);
   }
+  STP_RETURN_IF_ERROR(CheckNamedReferences(&ready));
   if (ready.empty()) return absl::OkStatus();
   // The write of the batch before may still be under way; this batch's reads wait for it only
   // when they could see it.
@@ -504,7 +508,10 @@ absl::Status ImportSession::Flush() {
     }
     writes.emplace_back(&r, current);
   }
-  for (auto& r : deferred) pending_.push_back(std::move(r));
+  for (auto& r : deferred) {
+    pending_bytes_ += r.project.ByteSizeLong();
+    pending_.push_back(std::move(r));
+  }
   STP_RETURN_IF_ERROR(registry_->FlagDuplicates(check_duplicates, rc_.deadline));
 
   auto commit = std::make_unique<Commit>();
@@ -574,6 +581,97 @@ absl::Status ImportSession::Flush() {
   // One batch in flight: this one's write starts once the one before has landed.
   STP_RETURN_IF_ERROR(WaitForCommit());
   StartCommit(std::move(commit));
+  return absl::OkStatus();
+}
+
+absl::Status ImportSession::CheckNamedReferences(std::vector<ImportRecord*>* ready) {
+  // Organisations this import resolved (found or created, or in a dry run, would create) are
+  // known; any other name a record gives (a PROJECTS record's participants and sources, its
+  // park) must exist, as CreateProject asks.
+  std::set<std::string> resolved;
+  for (const auto& [key, org] : orgs_) resolved.insert(org.name);
+  struct Named {
+    size_t record;
+    std::string path, name;
+    int participant;  // -1: not a participant
+  };
+  std::vector<Named> named;
+  for (size_t i = 0; i < ready->size(); ++i) {
+    const v1::Project& p = (*ready)[i]->project;
+    for (int k = 0; k < p.participants_size(); ++k) {
+      const std::string& org = p.participants(k).organization();
+      if (!resolved.count(org))
+        named.push_back({i, absl::StrCat("project.participants[", k, "].organization"), org, k});
+    }
+    auto flows = [&](const auto& list, const char* field) {
+      for (int k = 0; k < list.size(); ++k) {
+        const std::string& org = list.Get(k).source_organization();
+        if (!org.empty() && !resolved.count(org)) {
+          named.push_back(
+              {i, absl::StrCat("project.financing.", field, "[", k, "].source_organization"), org,
+               -1});
+        }
+      }
+    };
+    flows(p.financing().commitments(), "commitments");
+    flows(p.financing().disbursements(), "disbursements");
+    if (!p.park().empty()) named.push_back({i, "project.park", p.park(), -1});
+  }
+  // Each name is read once per import (while the import's memory for it lasts).
+  std::map<std::string, std::optional<std::string>> batch;  // name -> display name, if it exists
+  for (const auto& n : named) {
+    auto known = known_refs_.find(n.name);
+    if (known != known_refs_.end()) batch[n.name] = known->second;
+  }
+  std::vector<ResourceRef> reads;
+  std::vector<std::string> read_names;
+  for (const auto& n : named) {
+    if (!batch.emplace(n.name, std::nullopt).second) continue;
+    const bool park = n.path == "project.park";
+    reads.push_back(
+        {park ? Kind::kPark : Kind::kOrganization, IdOf(n.name, park ? "parks" : "organizations")});
+    read_names.push_back(n.name);
+  }
+  if (!reads.empty()) {
+    STP_ASSIGN_OR_RETURN(auto found, registry_->store()->GetMany(reads, rc_.deadline));
+    for (size_t j = 0; j < reads.size(); ++j) {
+      if (!found[j].has_value()) continue;
+      std::string display;
+      v1::Organization org;
+      if (reads[j].kind == Kind::kOrganization && org.ParseFromString(found[j]->data))
+        display = org.display_name();
+      if (known_refs_.size() < kMaxKnownRefs) known_refs_[read_names[j]] = display;
+      batch[read_names[j]] = std::move(display);
+    }
+  }
+  std::map<size_t, std::vector<const Named*>> missing;  // record -> its missing references
+  for (const Named& n : named) {
+    const std::optional<std::string>& display = batch[n.name];
+    if (!display.has_value()) {
+      missing[n.record].push_back(&n);
+      continue;
+    }
+    // A participant shows the organisation's registered name, not one the record gives.
+    if (n.participant >= 0) {
+      (*ready)[n.record]->project.mutable_participants(n.participant)->set_display_name(*display);
+    }
+  }
+  if (missing.empty()) return absl::OkStatus();
+  std::vector<ImportRecord*> kept;
+  for (size_t i = 0; i < ready->size(); ++i) {
+    auto it = missing.find(i);
+    if (it == missing.end()) {
+      kept.push_back((*ready)[i]);
+      continue;
+    }
+    const std::vector<const Named*>& refs = it->second;
+    std::string reason = absl::StrCat(refs[0]->path, ": ", refs[0]->name, " does not exist");
+    if (refs.size() > 1) absl::StrAppend(&reason, " (and ", refs.size() - 1, " more)");
+    std::vector<std::string> fields;
+    for (const Named* n : refs) fields.push_back(n->path);
+    Reject(*(*ready)[i], reason, fields);
+  }
+  ready->swap(kept);
   return absl::OkStatus();
 }
 

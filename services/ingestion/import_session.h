@@ -26,6 +26,9 @@ namespace stp::ingestion {
 class ImportSession {
  public:
   static constexpr int kBatchSize = 256;
+  // A batch also ends at this many bytes of records, so that large records (a PROJECTS stream
+  // may send messages of megabytes) keep a stream's memory bounded: about two batches.
+  static constexpr size_t kMaxBatchBytes = 16 << 20;
   static constexpr size_t kMaxChunkBytes = 1 << 20;
   static constexpr int kMaxRecordsPerProject = 16;
 
@@ -42,7 +45,8 @@ class ImportSession {
   bool AddsWithoutIo(const v1::ImportProjectsRequest& message) const {
     return message.payload_case() == v1::ImportProjectsRequest::kProject &&
            format_ == v1::IMPORT_FORMAT_PROJECTS &&
-           static_cast<int>(pending_.size()) + 1 < kBatchSize;
+           static_cast<int>(pending_.size()) + 1 < kBatchSize &&
+           pending_bytes_ + message.project().ByteSizeLong() < kMaxBatchBytes;
   }
   // Parses what is left and writes the last batch.
   absl::StatusOr<v1::ImportSummary> Finish();
@@ -86,6 +90,9 @@ class ImportSession {
   // Whether a request record found under a record's request id answers this attempt.
   static bool SameRequestContent(const std::string& prior, const std::string& ours);
   void RejectReusedRequest(const ImportRecord& record);
+  // Rejects the records that name an organisation or park that does not exist (other than
+  // those this import resolved), and gives participants their organisation's registered name.
+  absl::Status CheckNamedReferences(std::vector<ImportRecord*>* ready);
   // Writes every record read so far and waits for the writes, then answers `fault`.
   absl::Status WriteAllThen(absl::Status fault);
   absl::Status ResolveOrganizations(std::vector<ImportRecord>* records);
@@ -113,7 +120,11 @@ class ImportSession {
   // request key of its own (one entry per distinct id).
   absl::flat_hash_map<std::string, int> occurrences_;
   std::map<std::string, ResolvedOrg> orgs_;  // OrgKey -> organisation
-  std::map<std::string, bool> countries_;    // countries/XX -> known
+  // Organisations and parks that records named and that exist: name -> display name.
+  std::map<std::string, std::string> known_refs_;
+  size_t pending_bytes_ = 0;  // serialized size of pending_'s projects
+  static constexpr size_t kMaxKnownRefs = 100000;
+  std::map<std::string, bool> countries_;  // countries/XX -> known
   v1::ImportSummary summary_;
   std::unique_ptr<Commit> in_flight_;
 };

@@ -689,6 +689,45 @@ TEST_F(IngestionTest, ARequestIdReusedForOtherContentIsRefusedEvenWhenNothingWou
   EXPECT_EQ(ImportMessages({second}, "reuse-2").unchanged(), 1);
 }
 
+// An imported record names organisations and parks that exist, as CreateProject asks, and
+// its participants show the organisations' registered names.
+TEST_F(IngestionTest, AnImportedRecordNamingAMissingOrganisationOrParkIsRejected) {
+  v1::Organization org = AddOrg("Registered Name Ltd");
+  auto record = [&](const std::string& value) {
+    v1::Project p = NewProject("Imported with references " + value, org.name());
+    p.mutable_participants(0)->set_display_name("A name the record gives");
+    auto* x = p.add_external_ids();
+    x->set_source("refs");
+    x->set_value(value);
+    return p;
+  };
+  v1::Project good = record("good");
+  v1::Project no_org = record("no-org");
+  no_org.mutable_participants(0)->set_organization("organizations/0000000000000000");
+  v1::Project no_park = record("no-park");
+  no_park.set_park("parks/0000000000000000");
+  auto* flow = no_park.mutable_financing()->add_commitments();
+  flow->set_source_organization("organizations/0000000000000001");
+  flow->mutable_amount()->set_currency_code("USD");
+  flow->mutable_amount()->set_units(5);
+  v1::ImportSummary s = ImportMessages({good, no_org, no_park}, "");
+  EXPECT_EQ(s.created(), 1);
+  ASSERT_EQ(s.rejected(), 2) << s.DebugString();
+  ASSERT_EQ(s.rejections_size(), 2);
+  EXPECT_EQ(s.rejections(0).index(), 1);
+  EXPECT_EQ(
+      std::vector<std::string>(s.rejections(0).fields().begin(), s.rejections(0).fields().end()),
+      std::vector<std::string>{"project.participants[0].organization"});
+  EXPECT_TRUE(absl::StrContains(s.rejections(0).reason(), "does not exist"))
+      << s.rejections(0).reason();
+  EXPECT_EQ(std::set<std::string>(s.rejections(1).fields().begin(), s.rejections(1).fields().end()),
+            (std::set<std::string>{"project.park",
+                                   "project.financing.commitments[0].source_organization"}));
+  auto all = ListAll(v1::ListProjectsRequest());
+  ASSERT_EQ(all.size(), 1u);
+  EXPECT_EQ(all[0].participants(0).display_name(), "Registered Name Ltd");
+}
+
 TEST_F(IngestionTest, AFileCutShortStillWritesItsCompleteActivitiesBeforeTheError) {
   AddCountry("EG");
   std::string file = "<iati-activities version=\"2.03\">";
