@@ -323,33 +323,52 @@ absl::StatusOr<std::vector<std::string>> RedisRegistryStore::ListIds(
 absl::StatusOr<std::vector<ListPosition>> RedisRegistryStore::ListIdsByUpdate(
     Kind kind, int64_t since_millis, const ListPosition& after, int limit, absl::Time deadline) {
   double min_score = std::max<double>(static_cast<double>(since_millis), after.score);
-  std::vector<std::vector<std::string>> commands;
-  for (int p = 0; p < keyspace_.partitions(); ++p) {
-    // Entries tied with `after` on score come back too and are skipped below; fetch extra so a
-    // run of ties cannot starve the page.
-    commands.push_back({"ZRANGE", keyspace_.Key(p, "idx", KindName(kind), "updated"),
-                        absl::StrCat(static_cast<int64_t>(min_score)), "+inf", "BYSCORE",
-                        "WITHSCORES", "LIMIT", "0", absl::StrCat(limit * 2 + 16)});
-  }
-  STP_ASSIGN_OR_RETURN(auto replies, redis_->Pipeline(commands, deadline));
-  std::vector<ListPosition> merged;
-  std::optional<ListPosition> bound;
   auto less = [](const ListPosition& a, const ListPosition& b) {
     return a.score < b.score || (a.score == b.score && a.id < b.id);
   };
-  for (const auto& r : replies) {
-    if (redis::IsErrorReply(r.get())) return redis::ErrorReplyStatus(Str(r.get()));
-    size_t n = Size(r.get()) / 2;
-    ListPosition last;
-    for (size_t i = 0; i < n; ++i) {
-      ListPosition pos;
-      pos.id = StrCopy(At(r.get(), 2 * i));
-      (void)absl::SimpleAtod(Str(At(r.get(), 2 * i + 1)), &pos.score);
-      last = pos;
-      if (!after.id.empty() && !less(after, pos)) continue;
-      merged.push_back(pos);
+  // Entries tied with `after` on score come back too and are skipped; a partition whose whole
+  // window was skipped (a run of ties longer than the window, such as a bulk write within one
+  // millisecond) reads its next window, until it passes the cursor or ends.
+  const int window = limit * 2 + 16;
+  const int partitions = keyspace_.partitions();
+  std::vector<int> offset(partitions, 0);
+  std::vector<int> reading(partitions);
+  for (int p = 0; p < partitions; ++p) reading[p] = p;
+  std::vector<ListPosition> merged;
+  std::optional<ListPosition> bound;
+  while (!reading.empty()) {
+    std::vector<std::vector<std::string>> commands;
+    for (int p : reading) {
+      commands.push_back({"ZRANGE", keyspace_.Key(p, "idx", KindName(kind), "updated"),
+                          absl::StrCat(static_cast<int64_t>(min_score)), "+inf", "BYSCORE",
+                          "WITHSCORES", "LIMIT", absl::StrCat(offset[p]), absl::StrCat(window)});
     }
-    if (static_cast<int>(n) == limit * 2 + 16 && (!bound || less(last, *bound))) bound = last;
+    STP_ASSIGN_OR_RETURN(auto replies, redis_->Pipeline(commands, deadline));
+    std::vector<int> again;
+    for (size_t k = 0; k < replies.size(); ++k) {
+      const redisReply* r = replies[k].get();
+      if (redis::IsErrorReply(r)) return redis::ErrorReplyStatus(Str(r));
+      size_t n = Size(r) / 2;
+      ListPosition last;
+      bool kept = false;
+      for (size_t i = 0; i < n; ++i) {
+        ListPosition pos;
+        pos.id = StrCopy(At(r, 2 * i));
+        (void)absl::SimpleAtod(Str(At(r, 2 * i + 1)), &pos.score);
+        last = pos;
+        if (!after.id.empty() && !less(after, pos)) continue;
+        merged.push_back(pos);
+        kept = true;
+      }
+      if (static_cast<int>(n) < window) continue;  // the partition's end
+      if (!kept) {
+        offset[reading[k]] += window;
+        again.push_back(reading[k]);
+      } else if (!bound || less(last, *bound)) {
+        bound = last;
+      }
+    }
+    reading.swap(again);
   }
   std::sort(merged.begin(), merged.end(), less);
   if (bound) {

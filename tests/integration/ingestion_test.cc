@@ -14,6 +14,7 @@
 #include "libs/common/grpc_status.h"
 #include "libs/redis/streams.h"
 #include "services/ingestion/ingestion_module.h"
+#include "services/ingestion/redis_registry_store.h"
 #include "services/ingestion/reference_data.h"
 #include "stp/events/v1/events.pb.h"
 #include "stp/ingestion/v1/ingestion_service.grpc.pb.h"
@@ -410,6 +411,36 @@ TEST_F(IngestionTest, PaginationOverThousandsWithFilters) {
   EXPECT_EQ(changed[0].name(), all[10].name());
   // Re-importing the same records changes nothing.
   EXPECT_EQ(ImportMessages({all[0]}, "").unchanged(), 1);
+}
+
+// Listing by update time pages through a run of entries written within one millisecond that
+// is longer than one read window (a bulk write), instead of ending the listing there.
+TEST_F(IngestionTest, ListingByUpdateTimePagesThroughALongRunOfTies) {
+  redis::RedisOptions o;
+  o.address = stack_->redis().address();
+  redis::RedisClient client(o);
+  RedisRegistryStore store(&client, redis::Keyspace(), 1000);
+  const std::string key = "stp:{p0}:idx:project:updated";
+  std::vector<std::string> zadd = {"ZADD", key};
+  for (int i = 0; i < 400; ++i) {
+    zadd.push_back("1700000000000");
+    zadd.push_back(absl::StrCat("id", 1000 + i));
+  }
+  ASSERT_TRUE(client.Command(zadd).ok());
+  ASSERT_TRUE(client.Command({"ZADD", key, "1700000000001", "later"}).ok());
+  std::vector<std::string> seen;
+  ListPosition after;
+  for (int guard = 0; guard < 1000; ++guard) {
+    auto page = store.ListIdsByUpdate(Kind::kProject, 0, after, 7, absl::InfiniteFuture());
+    ASSERT_TRUE(page.ok()) << page.status();
+    if (page->empty()) break;
+    for (const auto& p : *page) seen.push_back(p.id);
+    after = page->back();
+  }
+  ASSERT_EQ(seen.size(), 401u);
+  EXPECT_EQ(seen.front(), "id1000");
+  EXPECT_EQ(seen[399], "id1399");
+  EXPECT_EQ(seen.back(), "later");
 }
 
 TEST_F(IngestionTest, PossibleDuplicatesAcrossSourcesAreFlaggedNotMerged) {
