@@ -1466,12 +1466,26 @@ absl::StatusOr<v1::DeleteResponse> Registry::DeleteProject(const RequestContext&
 
 absl::StatusOr<v1::GetProjectHistoryResponse> Registry::GetProjectHistory(
     const RequestContext& rc, const v1::GetProjectHistoryRequest& req) {
-  STP_ASSIGN_OR_RETURN(v1::Project project, GetProject(rc, req.name()));
+  absl::StatusOr<v1::Project> project = GetProject(rc, req.name());
+  int64_t newest = 0;
+  if (project.ok()) {
+    newest = project->revision();
+  } else if (absl::IsNotFound(project.status()) && rc.principal.is_operator()) {
+    // A deleted project's history, its deletion last, stays readable by operators (whom the
+    // project's visibility, gone with it, would not have hidden it from).
+    STP_ASSIGN_OR_RETURN(auto last,
+                         store_->History(IdOf(req.name(), "projects"), 0, 1, rc.deadline));
+    v1::ProjectRevision deletion;
+    if (last.empty() || !deletion.ParseFromString(last[0])) return project.status();
+    newest = deletion.revision();
+  } else {
+    return project.status();
+  }
   if (req.page_size() < 0 || req.page_size() > kMaxPageSize) return InvalidPageSize();
   int page_size = PageSizeOf(req.page_size());
   // Revisions are numbered 1..N and stored newest first, so revision r sits at N - r: paging
   // by revision number stays exact while new revisions arrive.
-  int64_t before = project.revision() + 1;
+  int64_t before = newest + 1;
   if (!req.page_token().empty()) {
     double unused_score;
     std::string position;
@@ -1479,7 +1493,7 @@ absl::StatusOr<v1::GetProjectHistoryResponse> Registry::GetProjectHistory(
     if (!absl::SimpleAtoi(position, &before) || before < 1)
       return InvalidField("page_token", "is not valid");
   }
-  int offset = static_cast<int>(project.revision() + 1 - before);
+  int offset = static_cast<int>(newest + 1 - before);
   STP_ASSIGN_OR_RETURN(auto entries, store_->History(IdOf(req.name(), "projects"), offset,
                                                      page_size + 1, rc.deadline));
   v1::GetProjectHistoryResponse resp;

@@ -286,6 +286,17 @@ TEST_F(IngestionTest, ProjectRoundTripWithEventsHistoryEtagsAndRequestIds) {
   get.set_name(p.name());
   EXPECT_EQ(Call([&](auto* c) { return stub_->GetProject(c, get, &again); }).error_code(),
             grpc::StatusCode::NOT_FOUND);
+  // Its history, the deletion first, stays readable (by an operator, as here).
+  hist.clear_page_token();
+  hist.set_page_size(10);
+  ASSERT_TRUE(Call([&](auto* c) { return stub_->GetProjectHistory(c, hist, &h); }).ok());
+  ASSERT_EQ(h.revisions_size(), 4);
+  EXPECT_EQ(h.revisions(0).kind(), v1::ProjectRevision::KIND_DELETED);
+  EXPECT_EQ(h.revisions(0).revision(), 4);
+  EXPECT_EQ(h.revisions(3).kind(), v1::ProjectRevision::KIND_CREATED);
+  hist.set_name("projects/0000000000000000");
+  EXPECT_EQ(Call([&](auto* c) { return stub_->GetProjectHistory(c, hist, &h); }).error_code(),
+            grpc::StatusCode::NOT_FOUND);
 }
 
 TEST_F(IngestionTest, EveryValidationProblemIsNamedInOneError) {

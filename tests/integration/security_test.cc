@@ -257,6 +257,19 @@ TEST_F(SecurityTest, PartnersWriteOnlyWhatTheyTakePartInAndReadersOnlyRead) {
       As(reader_b_, [&](auto* c) { return ingestion_->GetProjectHistory(c, hist, &h); }).ok());
   ASSERT_EQ(h.revisions_size(), 2);
   EXPECT_NE(h.revisions(0).actor().find("apiKeys/"), std::string::npos);
+  // A deleted project's history is the operators' alone: its visibility went with it.
+  iv1::DeleteProjectRequest del;
+  del.set_name(mine.name());
+  iv1::DeleteResponse deleted;
+  ASSERT_TRUE(
+      As(operator_key_, [&](auto* c) { return ingestion_->DeleteProject(c, del, &deleted); }).ok());
+  EXPECT_EQ(As(partner_a_, [&](auto* c) { return ingestion_->GetProjectHistory(c, hist, &h); })
+                .error_code(),
+            grpc::StatusCode::NOT_FOUND);
+  ASSERT_TRUE(
+      As(operator_key_, [&](auto* c) { return ingestion_->GetProjectHistory(c, hist, &h); }).ok());
+  ASSERT_EQ(h.revisions_size(), 3);
+  EXPECT_EQ(h.revisions(0).kind(), iv1::ProjectRevision::KIND_DELETED);
 }
 
 TEST_F(SecurityTest, HiddenProjectsNeverShowToOutsiders) {
