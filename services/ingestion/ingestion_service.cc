@@ -4,12 +4,24 @@
 #include "libs/common/grpc_status.h"
 #include "libs/common/logging.h"
 #include "services/ingestion/import_session.h"
+#include "services/ingestion/validation.h"
 
 namespace stp::ingestion {
 
 namespace {
 constexpr AccessRole kRead = AccessRole::kReader;
 constexpr AccessRole kWrite = AccessRole::kPartner;
+
+// A request's request_id, where it has one: at most 64 bytes of UTF-8 without control
+// characters (as ImportProjects asks), since it is kept as part of a key.
+absl::Status CheckRequestId(const google::protobuf::Message& request) {
+  const auto* field = request.GetDescriptor()->FindFieldByName("request_id");
+  if (field == nullptr || field->type() != google::protobuf::FieldDescriptor::TYPE_STRING)
+    return absl::OkStatus();
+  FieldViolations v;
+  CheckString(request.GetReflection()->GetString(request, field), "request_id", 64, false, &v);
+  return v.ToStatus();
+}
 }  // namespace
 
 IngestionServiceImpl::IngestionServiceImpl(CallHandler* handler, Registry* registry,
@@ -20,9 +32,13 @@ IngestionServiceImpl::IngestionServiceImpl(CallHandler* handler, Registry* regis
       sectors_(sectors),
       max_concurrent_imports_(max_concurrent_imports) {}
 
-#define STP_UNARY(Method, Role, Call)              \
-  return ServeUnary(handler_, c, #Method, Role, r, \
-                    [this, q](const RequestContext& rc) { return Call; })
+#define STP_UNARY(Method, Role, Call)                                                    \
+  return ServeUnary(handler_, c, #Method, Role, r, [this, q](const RequestContext& rc) { \
+    auto call = [&] { return Call; };                                                    \
+    absl::Status bad_request_id = CheckRequestId(*q);                                    \
+    if (!bad_request_id.ok()) return decltype(call())(bad_request_id);                   \
+    return call();                                                                       \
+  })
 
 grpc::ServerUnaryReactor* IngestionServiceImpl::UpsertCountry(Ctx* c,
                                                               const v1::UpsertCountryRequest* q,

@@ -348,6 +348,15 @@ TEST_F(IngestionTest, EveryValidationProblemIsNamedInOneError) {
   EXPECT_TRUE(fields.count("project.participants[0].organization"));
   EXPECT_FALSE(fields.count("project.participants[1].organization"));
   EXPECT_TRUE(fields.count("project.park"));
+  // A request id is part of a key: bounded, on every method that takes one.
+  v1::DeleteProjectRequest del;
+  del.set_name("projects/0000000000000000");
+  del.set_request_id(std::string(65, 'r'));
+  v1::DeleteResponse deleted;
+  s = Call([&](auto* c) { return stub_->DeleteProject(c, del, &deleted); });
+  ASSERT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << s.error_message();
+  ASSERT_EQ(GetFieldViolations(FromGrpcStatus(s)).size(), 1u);
+  EXPECT_EQ(GetFieldViolations(FromGrpcStatus(s))[0].field, "request_id");
   // Only the six countries and the organisation: nothing written for bad input.
   EXPECT_EQ(Events().size(), 7u);
 }
