@@ -30,9 +30,10 @@ const char* KindName(ModelKind kind) {
 }
 
 // Applies a read-model change only when its revision is newer, so replaying an event, or an
-// event arriving after a newer listing, changes nothing.
-// KEYS: 1 record, 2 partition project set. ARGV: 1 revision, 2 deleted (0/1), 3 data, 4 id,
-// 5 is project (0/1).
+// event arriving after a newer listing, changes nothing. A change to anything but a project
+// counts up the partition's input generation (see ScoreScript).
+// KEYS: 1 record, 2 partition project set, 3 partition input generation. ARGV: 1 revision,
+// 2 deleted (0/1), 3 data, 4 id, 5 is project (0/1).
 const redis::ItemScript& ApplyScript() {
   static const auto* script = new redis::ItemScript(R"lua(
 local stored = redis.call('HMGET', KEYS[1], 'rev', 'pb')
@@ -46,6 +47,7 @@ else
   redis.call('HSET', KEYS[1], 'pb', ARGV[3], 'rev', ARGV[1], 'deleted', '0')
   if ARGV[5] == '1' then redis.call('SADD', KEYS[2], ARGV[4]) end
 end
+if ARGV[5] ~= '1' then redis.call('INCR', KEYS[3]) end
 return {1, previous}
 )lua");
   return *script;
@@ -53,19 +55,38 @@ return {1, previous}
 
 // A score and its SCORE_CHANGED event, together. KEYS: 1 score, 2 facts, 3 events, 4 history,
 // 5 the project's read-model record. ARGV: 1 id, 2 score, 3 compact score, 4 project revision,
-// 5 emit, 6 event, 7 maxlen, 8 digest of the score without its compute time. Replicas that
-// score the same revision at the same moment compute the same score: the second one writes
-// and emits nothing. A project deleted since it was read (by another consumer, after this one
-// loaded it) gets no score back.
+// 5 emit, 6 event, 7 maxlen, 8 digest of the score without its compute time, 9 the input
+// generations read before the inputs ("g0,g1,..." per partition).
+//
+// What a score saw is (project revision, generation of each partition): it saw every change
+// counted up to those. A score that saw less than the stored one in some part and nothing more
+// is stale and dropped (0): two consumers may score one project from inputs read at different
+// times, and the older must not land last. One that saw more in some part and less in another
+// is answered 2: computed again from fresh inputs. A score that saw the same as the stored one
+// and is the same score (same digest) writes and emits nothing, so replicas that score the
+// same inputs write once. A project deleted since it was read (by another consumer, after this
+// one loaded it) gets no score back. Returns 1 when written.
 const redis::ItemScript& ScoreScript() {
   static const auto* script = new redis::ItemScript(R"lua(
 if redis.call('HGET', KEYS[5], 'deleted') == '1' then return 0 end
-local stored = redis.call('HMGET', KEYS[1], 'rev', 'sum')
-if stored[1] and tonumber(stored[1]) > tonumber(ARGV[4]) then return 0 end
-if stored[1] and tonumber(stored[1]) == tonumber(ARGV[4]) and stored[2] == ARGV[8] then
-  return 0
+local stored = redis.call('HMGET', KEYS[1], 'rev', 'sum', 'gen')
+if stored[1] then
+  local function saw(rev, gens)
+    local t = {tonumber(rev)}
+    for g in string.gmatch(gens or '', '[^,]+') do t[#t + 1] = tonumber(g) end
+    return t
+  end
+  local ours, theirs = saw(ARGV[4], ARGV[9]), saw(stored[1], stored[3])
+  local ahead, behind = false, false
+  for i = 1, math.max(#ours, #theirs) do
+    local a, b = ours[i] or 0, theirs[i] or 0
+    if a > b then ahead = true elseif a < b then behind = true end
+  end
+  if ahead and behind then return 2 end
+  if behind then return 0 end
+  if not ahead and stored[2] == ARGV[8] then return 0 end
 end
-redis.call('HSET', KEYS[1], 'pb', ARGV[2], 'rev', ARGV[4], 'sum', ARGV[8])
+redis.call('HSET', KEYS[1], 'pb', ARGV[2], 'rev', ARGV[4], 'sum', ARGV[8], 'gen', ARGV[9])
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
 if ARGV[5] == '1' then
   if redis.call('LPUSH', KEYS[4], ARGV[3]) > 100 then redis.call('LTRIM', KEYS[4], 0, 99) end
@@ -107,7 +128,8 @@ absl::StatusOr<std::vector<AppliedChange>> ScoreStore::Apply(
   std::vector<int> partitions;
   for (const ReadModelChange& c : changes) {
     const int p = keyspace_.PartitionOf(c.id);
-    keys.push_back({ModelKey(c.kind, c.id), keyspace_.Key(p, "scoring", "projects")});
+    keys.push_back(
+        {ModelKey(c.kind, c.id), keyspace_.Key(p, "scoring", "projects"), GenerationKey(p)});
     args.push_back({absl::StrCat(c.revision), c.deleted ? "1" : "0", c.data, c.id,
                     c.kind == ModelKind::kProject ? "1" : "0"});
     partitions.push_back(p);
@@ -302,7 +324,25 @@ void ScoreStore::LoadScoreAsync(
       });
 }
 
-absl::Status ScoreStore::WriteScores(std::vector<ScoreWrite> writes, absl::Time deadline) {
+std::string ScoreStore::GenerationKey(int partition) const {
+  return keyspace_.Key(partition, "scoring", "gen");
+}
+
+absl::StatusOr<std::string> ScoreStore::InputGenerations(absl::Time deadline) {
+  std::vector<std::vector<std::string>> commands;
+  for (int p = 0; p < keyspace_.partitions(); ++p) commands.push_back({"GET", GenerationKey(p)});
+  STP_ASSIGN_OR_RETURN(auto replies, redis_->SharedPipeline(commands, deadline));
+  std::string out;
+  for (size_t p = 0; p < replies.size(); ++p) {
+    const redisReply* r = replies[p].get();
+    if (redis::IsErrorReply(r)) return redis::ErrorReplyStatus(Str(r));
+    absl::StrAppend(&out, p == 0 ? "" : ",", redis::IsNil(r) ? "0" : Str(r));
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<WriteOutcome>> ScoreStore::WriteScores(std::vector<ScoreWrite> writes,
+                                                                  absl::Time deadline) {
   std::vector<std::vector<std::string>> keys, args;
   std::vector<int> groups;
   const std::string maxlen = absl::StrCat(stream_retention_);
@@ -321,16 +361,22 @@ absl::Status ScoreStore::WriteScores(std::vector<ScoreWrite> writes, absl::Time 
     components.Swap(w.score.mutable_components());
     args.push_back({w.project_id, std::move(full), std::move(compact),
                     absl::StrCat(w.score.project_revision()), w.emit ? "1" : "0",
-                    std::move(w.event), maxlen, std::move(digest)});
+                    std::move(w.event), maxlen, std::move(digest), std::move(w.inputs)});
     groups.push_back(p);
   }
   STP_ASSIGN_OR_RETURN(auto replies,
                        redis_->EvalEach(ScoreScript(), std::move(keys), std::move(args), groups,
                                         kItemsPerCall, deadline));
+  std::vector<WriteOutcome> out;
+  out.reserve(replies.size());
   for (size_t j = 0; j < replies.size(); ++j) {
     if (redis::IsErrorReply(replies[j])) return redis::ErrorReplyStatus(Str(replies[j]));
+    const int64_t code = Int(replies[j]);
+    out.push_back(code == 1   ? WriteOutcome::kWritten
+                  : code == 2 ? WriteOutcome::kComputeAgain
+                              : WriteOutcome::kNotWritten);
   }
-  return absl::OkStatus();
+  return out;
 }
 
 std::string ScoreDigest(const v1::Score& score) {

@@ -48,6 +48,13 @@ struct ScoreWrite {
   bool emit = false;   // write a SCORE_CHANGED event with it
   std::string event;   // the serialized event, when emit
   std::string digest;  // ScoreDigest(score); computed by WriteScores when empty
+  std::string inputs;  // InputGenerations() read before the score's inputs were
+};
+
+enum class WriteOutcome {
+  kWritten,
+  kNotWritten,    // the same score was there, a fresher one was, or the project is deleted
+  kComputeAgain,  // the stored score saw a change this one did not, and the other way round
 };
 
 // A stored score and the digest it was stored with (empty for scores stored before digests).
@@ -101,10 +108,15 @@ class ScoreStore {
   void LoadScoreAsync(
       const std::string& id, absl::Time deadline,
       std::function<void(absl::StatusOr<std::optional<stp::scoring::v1::Score>>)> done);
-  // Each write atomic with its event; a write computed from an older project revision than the
-  // stored score's is skipped.
-  absl::Status WriteScores(std::vector<ScoreWrite> writes,
-                           absl::Time deadline = absl::InfiniteFuture());
+  // What each partition's read model has seen of organisations, countries and parks: read
+  // before a score's inputs, and written with it (see WriteScores).
+  absl::StatusOr<std::string> InputGenerations(absl::Time deadline = absl::InfiniteFuture());
+  // Each write atomic with its event. A write computed from older inputs than the stored
+  // score's (an older project revision, or fewer organisation and country changes seen) is
+  // skipped; one that saw some changes the stored score did not and missed others is to be
+  // computed again.
+  absl::StatusOr<std::vector<WriteOutcome>> WriteScores(
+      std::vector<ScoreWrite> writes, absl::Time deadline = absl::InfiniteFuture());
   absl::Status DeleteScore(const std::string& project_id);
   // Every stored score without components, all partitions.
   absl::StatusOr<std::vector<stp::scoring::v1::Score>> AllFacts(
@@ -122,6 +134,7 @@ class ScoreStore {
                                                      const std::vector<std::string>& ids,
                                                      absl::Time deadline);
   std::string ModelKey(ModelKind kind, const std::string& id) const;
+  std::string GenerationKey(int partition) const;
   // The set of projects (or, for kind "orgs", organisations) that read `name`.
   std::string DependentsKey(const char* kind, const std::string& name) const;
 

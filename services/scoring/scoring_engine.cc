@@ -245,8 +245,10 @@ absl::StatusOr<int> ScoringEngine::Rescore(const std::vector<std::string>& ids,
 
 absl::StatusOr<int> ScoringEngine::RescoreChunk(
     const std::vector<std::string>& chunk, const std::map<std::string, std::string>& traceparents,
-    const ProjectSnapshots* snapshots) {
+    const ProjectSnapshots* snapshots, int attempt) {
   int material = 0;
+  // Before any input is read: the score claims to have seen no more than this.
+  STP_ASSIGN_OR_RETURN(std::string inputs, store_->InputGenerations());
   // Projects whose snapshot is at hand are not read back from Redis.
   std::vector<const iv1::Project*> projects(chunk.size(), nullptr);
   std::vector<std::string> to_load;
@@ -326,9 +328,23 @@ absl::StatusOr<int> ScoringEngine::RescoreChunk(
       ++material;
     }
     w.score = std::move(score);
+    w.inputs = inputs;
     writes.push_back(std::move(w));
   }
-  STP_RETURN_IF_ERROR(store_->WriteScores(std::move(writes)));
+  std::vector<std::string> ids;
+  for (const auto& w : writes) ids.push_back(w.project_id);
+  STP_ASSIGN_OR_RETURN(auto outcomes, store_->WriteScores(std::move(writes)));
+  // Scores that raced another consumer's from inputs each read at other moments: computed
+  // again from the read model as it is now (a few times at most; the consumer that applied
+  // the change it missed scores it again too).
+  std::vector<std::string> again;
+  for (size_t i = 0; i < outcomes.size(); ++i) {
+    if (outcomes[i] == WriteOutcome::kComputeAgain) again.push_back(ids[i]);
+  }
+  if (!again.empty() && attempt < kMaxScoreAttempts) {
+    STP_ASSIGN_OR_RETURN(int more, RescoreChunk(again, traceparents, nullptr, attempt + 1));
+    material += more;
+  }
   return material;
 }
 

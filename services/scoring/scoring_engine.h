@@ -88,7 +88,8 @@ class ScoringEngine {
   // Rescore for one chunk of at most a few hundred projects.
   absl::StatusOr<int> RescoreChunk(const std::vector<std::string>& chunk,
                                    const std::map<std::string, std::string>& traceparents,
-                                   const ProjectSnapshots* snapshots);
+                                   const ProjectSnapshots* snapshots, int attempt = 1);
+  static constexpr int kMaxScoreAttempts = 3;
   void Loop();
   absl::Status ReclaimAndMeasure();
   // The flag of a day's rescore.

@@ -516,6 +516,58 @@ TEST_F(ScoringTest, AScoreWrittenAfterItsProjectWasDeletedIsDropped) {
   EXPECT_FALSE((*scores)[0].has_value());
 }
 
+// Two consumers score one project from inputs read at different moments: the score that saw
+// less never lands over the one that saw more, and one that saw a change the stored one did
+// not, but missed another, is to be computed again.
+TEST_F(ScoringTest, AScoreFromOlderInputsNeverLandsOverAFresherOne) {
+  StartStack(/*with_scoring=*/false);
+  redis::RedisOptions o;
+  o.address = redis_->address();
+  redis::RedisClient client(o);
+  ScoreStore store(&client, redis::Keyspace(), 100000);
+  const std::string id = "0000000000000001";
+  iv1::Project project;
+  project.set_name("projects/" + id);
+  ASSERT_TRUE(store.Apply({{ModelKind::kProject, id, 1, false, project.SerializeAsString()}}).ok());
+  auto generations = [&] {
+    auto g = store.InputGenerations();
+    EXPECT_TRUE(g.ok());
+    return g.ok() ? *g : std::string();
+  };
+  const std::string before_change = generations();
+  EXPECT_EQ(before_change, "0");
+  iv1::Country country;
+  country.set_alpha2("KE");
+  ASSERT_TRUE(
+      store.Apply({{ModelKind::kCountry, "KE", 1, false, country.SerializeAsString()}}).ok());
+  const std::string after_change = generations();
+  EXPECT_EQ(after_change, "1");
+  auto write = [&](int64_t revision, const std::string& inputs, double total) {
+    ScoreWrite w;
+    w.project_id = id;
+    w.score.set_project(project.name());
+    w.score.set_project_revision(revision);
+    w.score.set_total(total);
+    w.inputs = inputs;
+    auto out = store.WriteScores({w});
+    EXPECT_TRUE(out.ok()) << out.status();
+    return out.ok() ? (*out)[0] : WriteOutcome::kNotWritten;
+  };
+  auto stored_total = [&] { return (*store.LoadScores({id}))[0]->total(); };
+  EXPECT_EQ(write(1, after_change, 60), WriteOutcome::kWritten);
+  // Read before the country changed, written after the fresher score: dropped.
+  EXPECT_EQ(write(1, before_change, 40), WriteOutcome::kNotWritten);
+  EXPECT_EQ(stored_total(), 60);
+  // A newer project revision read with the older country: compute again.
+  EXPECT_EQ(write(2, before_change, 45), WriteOutcome::kComputeAgain);
+  EXPECT_EQ(stored_total(), 60);
+  // Both newer: written.
+  EXPECT_EQ(write(2, after_change, 65), WriteOutcome::kWritten);
+  EXPECT_EQ(stored_total(), 65);
+  // The same inputs and the same score again: nothing written.
+  EXPECT_EQ(write(2, after_change, 65), WriteOutcome::kNotWritten);
+}
+
 // What the date alone changes shows once a day: a milestone that falls due lowers the score
 // at the day's rescore, which one replica does per day.
 TEST_F(ScoringTest, ADaysRescoreShowsAMilestoneThatFellDue) {
