@@ -203,8 +203,41 @@ absl::Status ScoringEngine::Handle(const std::vector<redis::StreamEntry>& entrie
     }
   }
   STP_RETURN_IF_ERROR(store_->UpdateDependents(dependency_changes, moves));
+  STP_RETURN_IF_ERROR(RestoreOvertakenDependencies(dependency_changes, changes));
   if (affected.empty()) return absl::OkStatus();
   return Rescore({affected.begin(), affected.end()}, traceparents, &snapshots).status();
+}
+
+absl::Status ScoringEngine::RestoreOvertakenDependencies(
+    const std::vector<ScoreStore::DependencyChange>& recorded,
+    const std::vector<ReadModelChange>& changes) {
+  // Another consumer that applied a later revision of a project may have recorded its
+  // dependencies before this one recorded the removals of an earlier revision: what was
+  // removed here, the later revision may read again. Such projects get their current
+  // dependencies added back (a stale membership costs a needless rescore; a lost one would
+  // miss rescores).
+  std::map<std::string, int64_t> removed_at;  // project -> revision this batch applied
+  size_t d = 0;
+  for (const ReadModelChange& c : changes) {
+    if (c.kind != ModelKind::kProject) continue;
+    const ScoreStore::DependencyChange& dep = recorded[d++];
+    if (!dep.orgs_removed.empty() || !dep.countries_removed.empty()) {
+      removed_at[c.id] = std::max(removed_at[c.id], c.revision);
+    }
+  }
+  if (removed_at.empty()) return absl::OkStatus();
+  std::vector<std::string> ids;
+  for (const auto& [id, revision] : removed_at) ids.push_back(id);
+  STP_ASSIGN_OR_RETURN(auto current, store_->LoadProjects(ids));
+  std::vector<ScoreStore::DependencyChange> restore;
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (!current[i].has_value() || current[i]->revision() <= removed_at[ids[i]]) continue;
+    ScoreStore::DependencyChange again;
+    again.project_id = ids[i];
+    DirectDependencies(&*current[i], &again.orgs_added, &again.countries_added);
+    restore.push_back(std::move(again));
+  }
+  return store_->UpdateDependents(restore);
 }
 
 absl::StatusOr<int> ScoringEngine::Rescore(const std::vector<std::string>& ids,

@@ -58,6 +58,12 @@ class ScoringEngine {
   absl::StatusOr<int> Rescore(const std::vector<std::string>& project_ids,
                               const std::map<std::string, std::string>& traceparents = {},
                               const ProjectSnapshots* snapshots = nullptr);
+  // Handle's last step for a batch's recorded dependency changes (one per project change of
+  // `changes`, in order): a project whose removals a consumer applying a later revision may
+  // have overtaken gets its current dependencies added back.
+  absl::Status RestoreOvertakenDependencies(
+      const std::vector<ScoreStore::DependencyChange>& recorded,
+      const std::vector<ReadModelChange>& changes);
   // Builds the read model from the ingestion service's listings and scores everything, once
   // per deployment (guarded by a flag and a lock in Redis). Events that arrive meanwhile wait in
   // the consumer group, created before the listing starts, so none is missed. True when the

@@ -56,11 +56,9 @@ class ScoringTest : public ::testing::Test {
       // A fresh deployment first builds its read model from the registry listing; what a test
       // writes meanwhile can be scored from the listing, without its event's trace. Tests are
       // about the event path, so they start once that build is done.
-      redis::RedisOptions o;
-      o.address = redis_->address();
-      redis::RedisClient client(o);
+      auto client = Client();
       ASSERT_TRUE(WaitFor([&] {
-        auto done = client.Command({"EXISTS", "stp:{g}:scoring:bootstrapped"});
+        auto done = client->Command({"EXISTS", "stp:{g}:scoring:bootstrapped"});
         return done.ok() && redis::Int(done->get()) == 1;
       })) << "the scoring read model was never built";
     }
@@ -121,10 +119,8 @@ class ScoringTest : public ::testing::Test {
   }
 
   std::vector<Event> ScoreEvents() {
-    redis::RedisOptions o;
-    o.address = redis_->address();
-    redis::RedisClient client(o);
-    auto entries = redis::Range(client, "stp:{p0}:events", "-", "+", 1000000);
+    auto client = Client();
+    auto entries = redis::Range(*client, "stp:{p0}:events", "-", "+", 1000000);
     std::vector<Event> out;
     for (const auto& e : *entries) {
       Event ev;
@@ -132,6 +128,13 @@ class ScoringTest : public ::testing::Test {
       if (ev.type() == stp::events::v1::EVENT_TYPE_SCORE_CHANGED) out.push_back(ev);
     }
     return out;
+  }
+
+  // A client of the test's Redis, for tests that drive the store or an engine directly.
+  std::unique_ptr<redis::RedisClient> Client() {
+    redis::RedisOptions o;
+    o.address = redis_->address();
+    return std::make_unique<redis::RedisClient>(o);
   }
 
   std::unique_ptr<testing::RedisServer> redis_;
@@ -266,9 +269,8 @@ TEST_F(ScoringTest, ALargeRescoreRunsInParallelChunksAndScoresEachProjectOnce) {
     EXPECT_NE(ScoreOf(n)->total(), before[n]) << n;
   }
 
-  redis::RedisOptions o;
-  o.address = redis_->address();
-  redis::RedisClient client(o);
+  auto owned_client = Client();
+  redis::RedisClient& client = *owned_client;
   auto consumers = client.Command({"XINFO", "CONSUMERS", "stp:{p0}:events", "scoring"});
   ASSERT_TRUE(consumers.ok()) << consumers.status();
   std::vector<std::string> consumer_names;
@@ -290,9 +292,8 @@ TEST_F(ScoringTest, ALargeRescoreRunsInParallelChunksAndScoresEachProjectOnce) {
 
 TEST_F(ScoringTest, ScoreHistoryKeepsTheLastHundredChangesNewestFirst) {
   StartStack(/*with_scoring=*/false);
-  redis::RedisOptions o;
-  o.address = redis_->address();
-  redis::RedisClient client(o);
+  auto owned_client = Client();
+  redis::RedisClient& client = *owned_client;
   ScoreStore store(&client, redis::Keyspace(), 100000);
   std::vector<ScoreWrite> writes;
   for (int rev = 1; rev <= 130; ++rev) {
@@ -317,9 +318,8 @@ TEST_F(ScoringTest, ScoreHistoryKeepsTheLastHundredChangesNewestFirst) {
 // twice in one batch ends as its last change says.
 TEST_F(ScoringTest, DependencySetsEndAsTheBatchsChangesInOrderSay) {
   StartStack(/*with_scoring=*/false);
-  redis::RedisOptions o;
-  o.address = redis_->address();
-  redis::RedisClient client(o);
+  auto owned_client = Client();
+  redis::RedisClient& client = *owned_client;
   ScoreStore store(&client, redis::Keyspace("stp", 4), 100000);
   auto change = [](const std::string& project, std::vector<std::string> added,
                    std::vector<std::string> removed) {
@@ -351,13 +351,45 @@ TEST_F(ScoringTest, DependencySetsEndAsTheBatchsChangesInOrderSay) {
   EXPECT_EQ(members("countries/EG"), (std::set<std::string>{"p1", "p2", "p3", "p4"}));
 }
 
+// A project moves from Kenya to Egypt (revision 5, one consumer) and back (revision 6,
+// another), and the first consumer's dependency changes land last: Kenya's set lost the
+// project. The first consumer sees the later revision and adds its dependencies back.
+TEST_F(ScoringTest, DependenciesOvertakenByALaterRevisionAreAddedBack) {
+  StartStack(/*with_scoring=*/false);
+  auto owned_client = Client();
+  redis::RedisClient& client = *owned_client;
+  ScoreStore store(&client, redis::Keyspace(), 100000);
+  ScoringEngine engine(&store, &ScoringModel::Default(), &client, EngineOptions(),
+                       [] { return absl::Now(); });
+  iv1::Project back_in_kenya;
+  back_in_kenya.set_name("projects/p1");
+  back_in_kenya.set_host_country("countries/KE");
+  back_in_kenya.set_revision(6);
+  ASSERT_TRUE(
+      store.Apply({{ModelKind::kProject, "p1", 6, false, back_in_kenya.SerializeAsString()}}).ok());
+  ScoreStore::DependencyChange to_egypt, to_kenya;
+  to_egypt.project_id = to_kenya.project_id = "p1";
+  to_egypt.countries_removed = to_kenya.countries_added = {"countries/KE"};
+  to_egypt.countries_added = to_kenya.countries_removed = {"countries/EG"};
+  ASSERT_TRUE(store.UpdateDependents({to_kenya}).ok());  // the later revision's, first
+  ASSERT_TRUE(store.UpdateDependents({to_egypt}).ok());
+  EXPECT_TRUE(store.Dependents("countries/KE")->empty());
+  ReadModelChange revision5{ModelKind::kProject, "p1", 5, false, ""};
+  ASSERT_TRUE(engine.RestoreOvertakenDependencies({to_egypt}, {revision5}).ok());
+  EXPECT_EQ(*store.Dependents("countries/KE"), std::vector<std::string>{"p1"});
+  // A change that is still the latest needs nothing added back.
+  ASSERT_TRUE(store.UpdateDependents({to_egypt}).ok());
+  ReadModelChange revision6{ModelKind::kProject, "p1", 6, false, ""};
+  ASSERT_TRUE(engine.RestoreOvertakenDependencies({to_egypt}, {revision6}).ok());
+  EXPECT_TRUE(store.Dependents("countries/KE")->empty());
+}
+
 TEST_F(ScoringTest, ADeadConsumersPendingEventsAreReclaimedAndReplayChangesNothing) {
   StartStack(/*with_scoring=*/false);
   Country("KE", stp::common::v1::INCOME_GROUP_LOWER_MIDDLE);
   Country("CN", stp::common::v1::INCOME_GROUP_UPPER_MIDDLE);
-  redis::RedisOptions o;
-  o.address = redis_->address();
-  redis::RedisClient client(o);
+  auto owned_client = Client();
+  redis::RedisClient& client = *owned_client;
   redis::Keyspace ks;
   ScoreStore store(&client, ks, 100000);
   EngineOptions dead_opts;
@@ -452,9 +484,8 @@ TEST_F(ScoringTest, ABootstrapThatFailsLetsGoOfItsLockAndTheNextOneBuildsEveryth
   std::vector<std::string> ids;
   for (int i = 0; i < 5; ++i)
     ids.push_back(IdOfName(Project("Hub " + std::to_string(i), "countries/KE", tech).name()));
-  redis::RedisOptions o;
-  o.address = redis_->address();
-  redis::RedisClient client(o);
+  auto owned_client = Client();
+  redis::RedisClient& client = *owned_client;
   redis::Keyspace ks;
   ScoreStore store(&client, ks, 100000);
   ScoringEngine engine(&store, &ScoringModel::Default(), &client, EngineOptions(),
@@ -491,9 +522,8 @@ TEST_F(ScoringTest, ABootstrapThatFailsLetsGoOfItsLockAndTheNextOneBuildsEveryth
 // after the delete: the project stays without a score.
 TEST_F(ScoringTest, AScoreWrittenAfterItsProjectWasDeletedIsDropped) {
   StartStack(/*with_scoring=*/false);
-  redis::RedisOptions o;
-  o.address = redis_->address();
-  redis::RedisClient client(o);
+  auto owned_client = Client();
+  redis::RedisClient& client = *owned_client;
   ScoreStore store(&client, redis::Keyspace(), 100000);
   iv1::Project project;
   project.set_name("projects/0000000000000001");
@@ -521,9 +551,8 @@ TEST_F(ScoringTest, AScoreWrittenAfterItsProjectWasDeletedIsDropped) {
 // not, but missed another, is to be computed again.
 TEST_F(ScoringTest, AScoreFromOlderInputsNeverLandsOverAFresherOne) {
   StartStack(/*with_scoring=*/false);
-  redis::RedisOptions o;
-  o.address = redis_->address();
-  redis::RedisClient client(o);
+  auto owned_client = Client();
+  redis::RedisClient& client = *owned_client;
   ScoreStore store(&client, redis::Keyspace(), 100000);
   const std::string id = "0000000000000001";
   iv1::Project project;
@@ -587,9 +616,8 @@ TEST_F(ScoringTest, ADaysRescoreShowsAMilestoneThatFellDue) {
   iv1::Project project;
   ASSERT_TRUE(Call([&](auto* c) { return ingestion_->UpdateProject(c, up, &project); }).ok());
 
-  redis::RedisOptions o;
-  o.address = redis_->address();
-  redis::RedisClient client(o);
+  auto owned_client = Client();
+  redis::RedisClient& client = *owned_client;
   ScoreStore store(&client, redis::Keyspace(), 100000);
   std::atomic<int64_t> now_seconds{absl::ToUnixSeconds(
       absl::FromCivil(absl::CivilSecond(2030, 5, 30, 12, 0, 0), absl::UTCTimeZone()))};
