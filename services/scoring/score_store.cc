@@ -53,8 +53,8 @@ return {1, previous}
   return *script;
 }
 
-// A score and its SCORE_CHANGED event, together. KEYS: 1 score, 2 facts, 3 events, 4 history,
-// 5 the project's read-model record. ARGV: 1 id, 2 score, 3 compact score, 4 project revision,
+// A score and its SCORE_CHANGED event, together. KEYS: 1 score, 2 facts, 3 events,
+// 4 history. ARGV: 1 id, 2 score, 3 compact score, 4 project revision,
 // 5 emit, 6 event, 7 maxlen, 8 digest of the score without its compute time, 9 the input
 // generations read before the inputs ("g0,g1,..." per partition).
 //
@@ -65,11 +65,11 @@ return {1, previous}
 // is answered 2: computed again from fresh inputs. A score that saw the same as the stored one
 // and is the same score (same digest) writes and emits nothing, so replicas that score the
 // same inputs write once. A project deleted since it was read (by another consumer, after this
-// one loaded it) gets no score back. Returns 1 when written.
+// one loaded it) gets no score back: its score is a tombstone. Returns 1 when written.
 const redis::ItemScript& ScoreScript() {
   static const auto* script = new redis::ItemScript(R"lua(
-if redis.call('HGET', KEYS[5], 'deleted') == '1' then return 0 end
-local stored = redis.call('HMGET', KEYS[1], 'rev', 'sum', 'gen')
+local stored = redis.call('HMGET', KEYS[1], 'rev', 'sum', 'gen', 'deleted')
+if stored[4] == '1' then return 0 end
 if stored[1] then
   local function saw(rev, gens)
     local t = {tonumber(rev)}
@@ -350,8 +350,7 @@ absl::StatusOr<std::vector<WriteOutcome>> ScoreStore::WriteScores(std::vector<Sc
     const int p = keyspace_.PartitionOf(w.project_id);
     keys.push_back({keyspace_.Key(p, "scoring", "score", w.project_id),
                     keyspace_.Key(p, "scoring", "facts"), keyspace_.Events(p),
-                    keyspace_.Key(p, "scoring", "hist", w.project_id),
-                    ModelKey(ModelKind::kProject, w.project_id)});
+                    keyspace_.Key(p, "scoring", "hist", w.project_id)});
     std::string digest = w.digest.empty() ? ScoreDigest(w.score) : std::move(w.digest);
     std::string full = w.score.SerializeAsString();
     // The compact form is the score without its components: lent out and put back, not copied.
@@ -389,14 +388,18 @@ std::string ScoreDigest(const v1::Score& score) {
 }
 
 absl::Status ScoreStore::DeleteScore(const std::string& project_id) {
+  // The score gives way to a tombstone, at once: a score computed before the delete and
+  // written after it (by another consumer) is dropped by the score script.
+  static const auto* script = new redis::Script(
+      "redis.call('DEL', KEYS[1]) redis.call('HSET', KEYS[1], 'deleted', '1') "
+      "redis.call('HDEL', KEYS[2], ARGV[1]) return 1");
   int p = keyspace_.PartitionOf(project_id);
-  STP_ASSIGN_OR_RETURN(
-      auto replies, redis_->Pipeline({{"DEL", keyspace_.Key(p, "scoring", "score", project_id)},
-                                      {"HDEL", keyspace_.Key(p, "scoring", "facts"), project_id}}));
-  for (const auto& r : replies) {
-    if (redis::IsErrorReply(r.get())) return redis::ErrorReplyStatus(Str(r.get()));
-  }
-  return absl::OkStatus();
+  return redis_
+      ->Eval(
+          *script,
+          {keyspace_.Key(p, "scoring", "score", project_id), keyspace_.Key(p, "scoring", "facts")},
+          {project_id})
+      .status();
 }
 
 absl::StatusOr<std::vector<v1::Score>> ScoreStore::AllFacts(absl::Time deadline) {
