@@ -30,21 +30,27 @@ const char* KindName(ModelKind kind) {
 }
 
 // Applies a read-model change only when its revision is newer, so replaying an event, or an
-// event arriving after a newer listing, changes nothing. A change to anything but a project
-// counts up the partition's input generation (see ScoreScript).
+// event arriving after a newer listing, changes nothing; revision -1 (kReplace) replaces the
+// data and keeps the stored revision. A change to anything but a project counts up the
+// partition's input generation (see ScoreScript).
 // KEYS: 1 record, 2 partition project set, 3 partition input generation. ARGV: 1 revision,
 // 2 deleted (0/1), 3 data, 4 id, 5 is project (0/1).
 const redis::ItemScript& ApplyScript() {
   static const auto* script = new redis::ItemScript(R"lua(
 local stored = redis.call('HMGET', KEYS[1], 'rev', 'pb')
-if stored[1] and tonumber(stored[1]) >= tonumber(ARGV[1]) then return {0, false} end
+local rev = ARGV[1]
+if rev == '-1' then
+  rev = stored[1] or '0'
+elseif stored[1] and tonumber(stored[1]) >= tonumber(rev) then
+  return {0, false}
+end
 local previous = stored[2]
 if ARGV[2] == '1' then
   redis.call('HDEL', KEYS[1], 'pb')
-  redis.call('HSET', KEYS[1], 'rev', ARGV[1], 'deleted', '1')
+  redis.call('HSET', KEYS[1], 'rev', rev, 'deleted', '1')
   if ARGV[5] == '1' then redis.call('SREM', KEYS[2], ARGV[4]) end
 else
-  redis.call('HSET', KEYS[1], 'pb', ARGV[3], 'rev', ARGV[1], 'deleted', '0')
+  redis.call('HSET', KEYS[1], 'pb', ARGV[3], 'rev', rev, 'deleted', '0')
   if ARGV[5] == '1' then redis.call('SADD', KEYS[2], ARGV[4]) end
 end
 if ARGV[5] ~= '1' then redis.call('INCR', KEYS[3]) end

@@ -31,7 +31,10 @@ enum class ModelKind { kProject, kOrganization, kCountry, kPark };
 struct ReadModelChange {
   ModelKind kind = ModelKind::kProject;
   std::string id;        // resource id ("EG" for countries)
-  int64_t revision = 0;  // applied only when newer than what is stored
+  int64_t revision = 0;  // applied only when newer than what is stored, or kReplace
+  // Replaces the stored data whatever its revision, keeping the stored revision (a rebuild
+  // from listings that carry no revision).
+  static constexpr int64_t kReplace = -1;
   bool deleted = false;
   std::string data;  // serialized resource (empty when deleted)
 };

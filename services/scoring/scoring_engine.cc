@@ -401,6 +401,7 @@ absl::StatusOr<bool> ScoringEngine::Bootstrap(
     return redis_->Command({"EXPIRE", lock_key, lock_ttl}).status();
   });
   if (built.ok()) built = redis_->Command({"SET", done_key, "1"}).status();
+  if (built.ok()) rebuilding_.store(false);
   // The lock is let go of either way (if still ours): after a failure this replica or another
   // builds again, from the start; stored records are applied again idempotently.
   static const auto* release = new redis::Script(
@@ -425,6 +426,10 @@ absl::Status ScoringEngine::BuildReadModel(
     if (changes.empty()) return absl::OkStatus();
     return store_->Apply(changes).status();
   };
+  // Listings carry no revision for countries, organisations and parks: a first build stores
+  // them as revision 0 (any event's revision is newer); a rebuild after lost events replaces
+  // what the read model holds (ReadModelChange::kReplace).
+  const int64_t listed = rebuilding_.load() ? ReadModelChange::kReplace : 0;
   int64_t counts[3] = {0, 0, 0};
   {
     iv1::ListCountriesRequest req;
@@ -435,7 +440,7 @@ absl::Status ScoringEngine::BuildReadModel(
           call([&](grpc::ClientContext* c) { return ingestion->ListCountries(c, req, &resp); }));
       std::vector<ReadModelChange> changes;
       for (const auto& x : resp.countries())
-        changes.push_back({ModelKind::kCountry, x.alpha2(), 0, false, x.SerializeAsString()});
+        changes.push_back({ModelKind::kCountry, x.alpha2(), listed, false, x.SerializeAsString()});
       counts[0] += changes.size();
       STP_RETURN_IF_ERROR(apply(std::move(changes)));
       req.set_page_token(resp.next_page_token());
@@ -453,7 +458,7 @@ absl::Status ScoringEngine::BuildReadModel(
       std::vector<ScoreStore::OrganizationCountryChange> moves;
       for (const auto& x : resp.organizations()) {
         changes.push_back(
-            {ModelKind::kOrganization, IdOfName(x.name()), 0, false, x.SerializeAsString()});
+            {ModelKind::kOrganization, IdOfName(x.name()), listed, false, x.SerializeAsString()});
         moves.push_back({x.name(), "", x.country()});
       }
       counts[1] += changes.size();
@@ -472,7 +477,8 @@ absl::Status ScoringEngine::BuildReadModel(
           call([&](grpc::ClientContext* c) { return ingestion->ListParks(c, req, &resp); }));
       std::vector<ReadModelChange> changes;
       for (const auto& x : resp.parks())
-        changes.push_back({ModelKind::kPark, IdOfName(x.name()), 0, false, x.SerializeAsString()});
+        changes.push_back(
+            {ModelKind::kPark, IdOfName(x.name()), listed, false, x.SerializeAsString()});
       STP_RETURN_IF_ERROR(apply(std::move(changes)));
       req.set_page_token(resp.next_page_token());
       STP_RETURN_IF_ERROR(renew_lock());
@@ -580,16 +586,76 @@ absl::Status ScoringEngine::ReclaimAndMeasure() {
         const redisReply* group = redis::At(info->get(), g);
         bool ours = false;
         int64_t group_lag = 0;
+        std::string last_delivered;
+        std::optional<int64_t> entries_read;
         for (size_t k = 0; k + 1 < redis::Size(group); k += 2) {
           absl::string_view key = redis::Str(redis::At(group, k));
-          if (key == "name") ours = redis::Str(redis::At(group, k + 1)) == options_.group;
-          if (key == "lag") group_lag = redis::Int(redis::At(group, k + 1));
+          const redisReply* value = redis::At(group, k + 1);
+          if (key == "name") ours = redis::Str(value) == options_.group;
+          if (key == "lag") group_lag = redis::Int(value);
+          if (key == "last-delivered-id") last_delivered = std::string(redis::Str(value));
+          if (key == "entries-read" && value->type == REDIS_REPLY_INTEGER)
+            entries_read = value->integer;
         }
-        if (ours) lag += group_lag;
+        if (!ours) continue;
+        lag += group_lag;
+        if (entries_read.has_value()) {
+          STP_RETURN_IF_ERROR(CheckForLostEvents(stream, last_delivered, *entries_read));
+        }
       }
     }
   }
   lag_.store(lag);
+  return absl::OkStatus();
+}
+
+namespace {
+
+// A stream entry id ("ms-seq") as a comparable pair.
+std::pair<uint64_t, uint64_t> EntryId(absl::string_view id) {
+  std::pair<uint64_t, uint64_t> out{0, 0};
+  auto dash = id.find('-');
+  (void)absl::SimpleAtoi(id.substr(0, dash), &out.first);
+  if (dash != absl::string_view::npos) (void)absl::SimpleAtoi(id.substr(dash + 1), &out.second);
+  return out;
+}
+
+}  // namespace
+
+absl::Status ScoringEngine::CheckForLostEvents(const std::string& stream,
+                                               const std::string& last_delivered,
+                                               int64_t entries_read) {
+  STP_ASSIGN_OR_RETURN(auto info, redis_->Command({"XINFO", "STREAM", stream}));
+  int64_t length = 0, added = 0;
+  std::string first;
+  for (size_t k = 0; k + 1 < redis::Size(info.get()); k += 2) {
+    absl::string_view key = redis::Str(redis::At(info.get(), k));
+    const redisReply* value = redis::At(info.get(), k + 1);
+    if (key == "length") length = redis::Int(value);
+    if (key == "entries-added") added = redis::Int(value);
+    if (key == "first-entry" && redis::Size(value) > 0) first = redis::StrCopy(redis::At(value, 0));
+  }
+  // Entries the group never read that the stream no longer holds: trimmed (by the stream's
+  // retention) while scoring lagged behind it. Their changes are missing from the read model.
+  if (length > 0 && !(EntryId(last_delivered) < EntryId(first))) return absl::OkStatus();
+  const int64_t lost = added - entries_read - length;
+  if (lost <= 0) return absl::OkStatus();
+  // One replica reacts to each loss (the group reads on past it soon after).
+  static const auto* claim = new redis::Script(
+      "local seen = tonumber(redis.call('GET', KEYS[1]) or '0') "
+      "if seen >= tonumber(ARGV[1]) then return 0 end "
+      "redis.call('SET', KEYS[1], ARGV[1]) return 1");
+  STP_ASSIGN_OR_RETURN(auto mine,
+                       redis_->Eval(*claim, {store_->keyspace().Global("scoring", "lost", stream)},
+                                    {absl::StrCat(added)}));
+  if (redis::Int(mine.get()) != 1) return absl::OkStatus();
+  LogError("events were trimmed from a stream before scoring read them; rebuilding the read model",
+           {{"stream", stream}, {"lost", lost}, {"can_rebuild", ingestion_ != nullptr}});
+  if (ingestion_ == nullptr) return absl::OkStatus();
+  STP_RETURN_IF_ERROR(
+      redis_->Command({"DEL", store_->keyspace().Global("scoring", "bootstrapped")}).status());
+  rebuilding_.store(true);
+  rebuild_.store(true);
   return absl::OkStatus();
 }
 
@@ -643,6 +709,7 @@ void ScoringEngine::Loop() {
     if (status.ok() && clock_() >= next_reclaim_) {
       const absl::Time began = absl::Now();
       status = ReclaimAndMeasure();
+      if (status.ok() && rebuild_.exchange(false)) bootstrapped = false;  // events were lost
       if (status.ok() && bootstrapped) status = RescoreForNewDay().status();
       next_reclaim_ = clock_() + options_.reclaim_every;
       LogDebug("scoring consumer reclaimed idle entries",

@@ -98,6 +98,10 @@ class ScoringEngine {
   static constexpr int kMaxScoreAttempts = 3;
   void Loop();
   absl::Status ReclaimAndMeasure();
+  // Detects events of `stream` that were trimmed before the group read them, and then has
+  // the read model built again from the registry (by this replica, once per loss).
+  absl::Status CheckForLostEvents(const std::string& stream, const std::string& last_delivered,
+                                  int64_t entries_read);
   // The flag of a day's rescore.
   std::string DayKey(absl::CivilDay day) const;
   absl::StatusOr<int> AllProjectsRescored();
@@ -119,6 +123,8 @@ class ScoringEngine {
   std::thread thread_;
   std::atomic<int64_t> handled_{0};
   std::atomic<int64_t> lag_{0};
+  std::atomic<bool> rebuild_{false};     // the loop is to build the read model again
+  std::atomic<bool> rebuilding_{false};  // builds replace listed records (until one succeeds)
   // The last day this replica knows rescored (the loop's thread and callers of
   // RescoreForNewDay).
   absl::Mutex day_mu_;

@@ -518,6 +518,61 @@ TEST_F(ScoringTest, ABootstrapThatFailsLetsGoOfItsLockAndTheNextOneBuildsEveryth
   EXPECT_EQ(redis::Int(client.Command({"EXISTS", lock})->get()), 0);
 }
 
+// Events trimmed from a stream before scoring read them (it lagged behind the stream's
+// retention) are noticed, and the read model is built again from the registry: the projects
+// whose events were lost get scores all the same.
+TEST_F(ScoringTest, EventsTrimmedBeforeScoringReadThemAreNoticedAndTheReadModelRebuilt) {
+  StartStack(/*with_scoring=*/false);
+  Country("KE", stp::common::v1::INCOME_GROUP_LOWER_MIDDLE);
+  auto owned_client = Client();
+  redis::RedisClient& client = *owned_client;
+  redis::Keyspace ks;
+  ScoreStore store(&client, ks, 100000);
+  EngineOptions opts;
+  opts.consumer = "lagging";
+  opts.reclaim_every = absl::Milliseconds(100);
+  ScoringEngine engine(&store, &ScoringModel::Default(), &client, opts, [] { return absl::Now(); });
+  ASSERT_TRUE(engine.EnsureGroups().ok());
+  ASSERT_TRUE(client.Command({"SET", "stp:{g}:scoring:bootstrapped", "1"}).ok());
+  // The read model knew Kenya as it was before a change whose event is lost too.
+  iv1::Country stale_kenya;
+  stale_kenya.set_alpha2("KE");
+  stale_kenya.set_income_group(stp::common::v1::INCOME_GROUP_LOW);
+  ASSERT_TRUE(
+      store.Apply({{ModelKind::kCountry, "KE", 3, false, stale_kenya.SerializeAsString()}}).ok());
+  // The group reads (and acknowledges) one event, then falls behind: the next ones are
+  // trimmed before it reads them.
+  Country("CN", stp::common::v1::INCOME_GROUP_UPPER_MIDDLE);
+  auto conn = client.OpenDedicated();
+  ASSERT_TRUE(conn.ok());
+  auto read = redis::ReadGroup(**conn, "scoring", "lagging", {ks.Events(0)}, {">"}, 10,
+                               absl::ZeroDuration(), absl::Seconds(1));
+  ASSERT_TRUE(read.ok() && (*read)[0].entries.size() == 1u);
+  ASSERT_TRUE(client.Command({"XACK", ks.Events(0), "scoring", (*read)[0].entries[0].id}).ok());
+  std::string tech =
+      Org("Shenzhen Payments", "countries/CN", iv1::ORGANIZATION_TYPE_PRIVATE_SECTOR);
+  std::vector<std::string> ids;
+  for (int i = 0; i < 5; ++i)
+    ids.push_back(IdOfName(Project("Hub " + std::to_string(i), "countries/KE", tech).name()));
+  ASSERT_TRUE(client.Command({"XTRIM", ks.Events(0), "MAXLEN", "0"}).ok());
+
+  engine.Start(std::shared_ptr<iv1::IngestionService::StubInterface>(
+                   iv1::IngestionService::NewStub(stack_->channel())),
+               nullptr);
+  EXPECT_TRUE(WaitFor([&] {
+    auto scores = store.LoadScores(ids);
+    if (!scores.ok()) return false;
+    for (const auto& s : *scores) {
+      if (!s.has_value()) return false;
+    }
+    return true;
+  })) << "the projects whose events were trimmed were never scored";
+  auto kenya = store.LoadCountries({"countries/KE"});
+  ASSERT_TRUE(kenya.ok() && (*kenya)[0].has_value());
+  EXPECT_EQ((*kenya)[0]->income_group(), stp::common::v1::INCOME_GROUP_LOWER_MIDDLE);
+  engine.Stop();
+}
+
 // A score computed from a project that another consumer deletes meanwhile is not written
 // after the delete: the project stays without a score.
 TEST_F(ScoringTest, AScoreWrittenAfterItsProjectWasDeletedIsDropped) {
