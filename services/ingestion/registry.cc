@@ -821,15 +821,24 @@ absl::StatusOr<v1::DeleteResponse> Registry::DeleteResource(
     return InvalidField("name", absl::StrCat("must be a name such as \"", collection, "/{id}\""));
   v1::DeleteResponse response;
   response.set_name(name);
+  // A delete's request record keeps its time ("<id>@<unix millis>|<fingerprint>"), so that a
+  // retry gets the first answer.
+  auto replay = [&](const std::string& record) -> absl::StatusOr<v1::DeleteResponse> {
+    if (RequestRecordFingerprint(record) != fingerprint) {
+      return WithErrorInfo(InvalidField("request_id", "was already used for a different request"),
+                           "REQUEST_ID_REUSED");
+    }
+    const std::string at = RequestRecordId(record);
+    int64_t millis = 0;
+    if (auto sign = at.find('@');
+        sign != std::string::npos && absl::SimpleAtoi(at.substr(sign + 1), &millis)) {
+      *response.mutable_delete_time() = ToProto(absl::FromUnixMillis(millis));
+    }
+    return response;
+  };
   if (!request_id.empty()) {
     STP_ASSIGN_OR_RETURN(auto record, store_->FindRequest(id, request_id, rc.deadline));
-    if (record.has_value()) {
-      if (!absl::EndsWith(*record, "|" + fingerprint)) {
-        return WithErrorInfo(InvalidField("request_id", "was already used for a different request"),
-                             "REQUEST_ID_REUSED");
-      }
-      return response;
-    }
+    if (record.has_value()) return replay(*record);
   }
   STP_ASSIGN_OR_RETURN(auto stored, store_->GetMany(kind, {id}, rc.deadline));
   if (!stored[0].has_value()) return NotFound(name);
@@ -840,7 +849,8 @@ absl::StatusOr<v1::DeleteResponse> Registry::DeleteResource(
     return WithErrorInfo(absl::AbortedError(name + " has changed since it was read (stale etag)"),
                          "ETAG_MISMATCH", {{"current_etag", current.etag()}});
   }
-  absl::Time now = clock_();
+  // Whole milliseconds: the request record keeps the time, and a retry answers it.
+  absl::Time now = absl::FromUnixMillis(absl::ToUnixMillis(clock_()));
   WriteOp op;
   op.kind = kind;
   op.type = WriteOp::Type::kDelete;
@@ -866,13 +876,14 @@ absl::StatusOr<v1::DeleteResponse> Registry::DeleteResource(
   op.event = MakeEvent(rc, Traits<R>::kDeleted, current, store_->PartitionOf(id), op.revision, {},
                        now, request_id);
   op.request_id = request_id;
-  op.request_record = RequestRecord(id, fingerprint);
+  op.request_record = RequestRecord(absl::StrCat(id, "@", ToMillis(now)), fingerprint);
   STP_ASSIGN_OR_RETURN(auto results, store_->Write({op}, rc.deadline));
   switch (results[0].code) {
     case WriteResult::Code::kOk:
-    case WriteResult::Code::kDuplicateRequest:
       *response.mutable_delete_time() = ToProto(now);
       return response;
+    case WriteResult::Code::kDuplicateRequest:  // a retry that raced the first attempt
+      return replay(results[0].detail);
     case WriteResult::Code::kNotFound:
       return NotFound(name);
     default:

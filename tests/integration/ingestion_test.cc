@@ -279,8 +279,14 @@ TEST_F(IngestionTest, ProjectRoundTripWithEventsHistoryEtagsAndRequestIds) {
   del.set_request_id("req-del-1");
   v1::DeleteResponse dresp;
   ASSERT_TRUE(Call([&](auto* c) { return stub_->DeleteProject(c, del, &dresp); }).ok());
-  ASSERT_TRUE(
-      Call([&](auto* c) { return stub_->DeleteProject(c, del, &dresp); }).ok());  // retry is fine
+  v1::DeleteResponse retried;  // a retry is fine, and gets the first answer
+  ASSERT_TRUE(Call([&](auto* c) { return stub_->DeleteProject(c, del, &retried); }).ok());
+  EXPECT_TRUE(dresp.has_delete_time());
+  EXPECT_EQ(retried.SerializeAsString(), dresp.SerializeAsString());
+  del.set_etag("another request under the same id");
+  EXPECT_EQ(Call([&](auto* c) { return stub_->DeleteProject(c, del, &retried); }).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  del.clear_etag();
   EXPECT_EQ(Events().back().type(), stp::events::v1::EVENT_TYPE_PROJECT_DELETED);
   v1::GetProjectRequest get;
   get.set_name(p.name());
