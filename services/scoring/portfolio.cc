@@ -115,8 +115,10 @@ absl::StatusOr<v1::RankProjectsResponse> RankPage(std::vector<v1::Score> scores,
     return a.project() < b.project();
   };
   std::sort(scores.begin(), scores.end(), before);
-  // The token is the position (total, project) of the last entry returned, so a page stays
-  // right while scores change between calls.
+  // The token is the position (total, project) of the last entry returned, so other projects'
+  // score changes between calls neither skip nor repeat an entry. A project whose own score
+  // moves across the position between calls is missed (moved to pages already read) or seen
+  // twice (moved to pages still to come).
   size_t start = 0;
   if (!req.page_token().empty()) {
     std::string raw;
