@@ -8,6 +8,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/strip.h"
 #include "services/ingestion/validation.h"
 
@@ -356,10 +357,13 @@ absl::Status ImportSession::Flush() {
       live.push_back(std::move(r));
     }
   }
-  STP_RETURN_IF_ERROR(ResolveOrganizations(&live));
   std::set<std::string> hosts;
   for (const auto& r : live) hosts.insert(r.project.host_country());
   STP_RETURN_IF_ERROR(KnownCountries(hosts));
+  // What can be checked before the records' organisations are known is, so that a record
+  // rejected for it leaves no organisation created on its behalf.
+  live = RejectInvalidBeforeOrganizations(std::move(live));
+  STP_RETURN_IF_ERROR(ResolveOrganizations(&live));
 
   // Resolve placeholders, check, and collect external ids to match.
   std::vector<ImportRecord*> ready;
@@ -395,24 +399,7 @@ absl::Status ImportSession::Flush() {
       src->set_reference(source_reference_);
       *src->mutable_retrieved_time() = Now(now);
     }
-    FieldViolations v;
-    ValidateProject(p, "project", &v);
-    if (!v.empty()) {
-      std::vector<std::string> fields;
-      std::string reason;
-      for (const auto& fv : v.violations()) {
-        fields.push_back(fv.field);
-        if (reason.empty()) reason = fv.field + ": " + fv.description;
-      }
-      if (v.size() > 1) absl::StrAppend(&reason, " (and ", v.size() - 1, " more)");
-      Reject(r, reason, fields);
-      continue;
-    }
-    if (!countries_[p.host_country()]) {
-      Reject(r, p.host_country() + " is not a known country; load reference data first",
-             {"project.host_country"});
-      continue;
-    }
+    if (!Valid(r, p)) continue;
     if (!rc_.principal.is_operator() &&
         std::none_of(p.participants().begin(), p.participants().end(),
                      [&](const v1::Participant& x) {
@@ -582,6 +569,53 @@ absl::Status ImportSession::Flush() {
   STP_RETURN_IF_ERROR(WaitForCommit());
   StartCommit(std::move(commit));
   return absl::OkStatus();
+}
+
+bool ImportSession::Valid(const ImportRecord& r, const v1::Project& p) {
+  FieldViolations v;
+  ValidateProject(p, "project", &v);
+  if (!v.empty()) {
+    std::vector<std::string> fields;
+    std::string reason;
+    for (const auto& fv : v.violations()) {
+      fields.push_back(fv.field);
+      if (reason.empty()) reason = fv.field + ": " + fv.description;
+    }
+    if (v.size() > 1) absl::StrAppend(&reason, " (and ", v.size() - 1, " more)");
+    Reject(r, reason, fields);
+    return false;
+  }
+  if (!countries_[p.host_country()]) {
+    Reject(r, p.host_country() + " is not a known country; load reference data first",
+           {"project.host_country"});
+    return false;
+  }
+  return true;
+}
+
+std::vector<ImportRecord> ImportSession::RejectInvalidBeforeOrganizations(
+    std::vector<ImportRecord> records) {
+  std::vector<ImportRecord> kept;
+  kept.reserve(records.size());
+  for (auto& r : records) {
+    if (r.organizations.empty()) {  // names its organisations itself (PROJECTS): checked later
+      kept.push_back(std::move(r));
+      continue;
+    }
+    // Each organisation the record has yet to resolve stands in as a distinct valid name.
+    v1::Project probe = r.project;
+    auto stand_in = [](std::string* ref) {
+      int k = PendingIndex(*ref);
+      if (k >= 0) *ref = absl::StrCat("organizations/", absl::StrFormat("%016d", k));
+    };
+    for (auto& part : *probe.mutable_participants()) stand_in(part.mutable_organization());
+    for (auto& f : *probe.mutable_financing()->mutable_commitments())
+      stand_in(f.mutable_source_organization());
+    for (auto& f : *probe.mutable_financing()->mutable_disbursements())
+      stand_in(f.mutable_source_organization());
+    if (Valid(r, probe)) kept.push_back(std::move(r));
+  }
+  return kept;
 }
 
 absl::Status ImportSession::CheckNamedReferences(std::vector<ImportRecord*>* ready) {

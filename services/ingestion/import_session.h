@@ -90,6 +90,11 @@ class ImportSession {
   // Whether a request record found under a record's request id answers this attempt.
   static bool SameRequestContent(const std::string& prior, const std::string& ours);
   void RejectReusedRequest(const ImportRecord& record);
+  // ValidateProject and a known host country; a failing record is rejected (false).
+  bool Valid(const ImportRecord& r, const v1::Project& p);
+  // The records that pass what can be checked before their organisations are resolved (each
+  // unresolved organisation standing in as a distinct valid name); the others are rejected.
+  std::vector<ImportRecord> RejectInvalidBeforeOrganizations(std::vector<ImportRecord> records);
   // Rejects the records that name an organisation or park that does not exist (other than
   // those this import resolved), and gives participants their organisation's registered name.
   absl::Status CheckNamedReferences(std::vector<ImportRecord*>* ready);

@@ -785,6 +785,37 @@ TEST_F(IngestionTest, AnImportedRecordNamingAMissingOrganisationOrParkIsRejected
   EXPECT_EQ(all[0].participants(0).display_name(), "Registered Name Ltd");
 }
 
+// A record rejected for what does not depend on its organisations (here an unknown host
+// country) creates none of them; the same organisation named by a good record is created.
+TEST_F(IngestionTest, ARejectedRecordCreatesNoOrganisation) {
+  AddCountry("EG");
+  auto activity = [](const std::string& id, const std::string& country, const std::string& org) {
+    return absl::StrCat("<iati-activity default-currency=\"USD\"><iati-identifier>", id,
+                        "</iati-identifier><title><narrative>Activity ", id,
+                        "</narrative></title><participating-org ref=\"", org,
+                        "\" role=\"4\" type=\"70\"><narrative>Organisation ", org,
+                        "</narrative></participating-org><recipient-country code=\"", country,
+                        "\"/><sector vocabulary=\"1\" code=\"23210\"/></iati-activity>");
+  };
+  auto organizations = [&] {
+    v1::ListOrganizationsRequest req;
+    v1::ListOrganizationsResponse resp;
+    EXPECT_TRUE(Call([&](auto* c) { return stub_->ListOrganizations(c, req, &resp); }).ok());
+    std::set<std::string> names;
+    for (const auto& o : resp.organizations()) names.insert(o.display_name());
+    return names;
+  };
+  std::string file = absl::StrCat(
+      "<iati-activities version=\"2.03\">", activity("XM-NOWHERE", "BR", "XM-ORG-ONLY-HERE"),
+      activity("XM-SOMEWHERE", "EG", "XM-ORG-GOOD"), "</iati-activities>");
+  v1::ImportSummary s = Import(v1::IMPORT_FORMAT_IATI_XML, file, "");
+  EXPECT_EQ(s.created(), 1);
+  ASSERT_EQ(s.rejected(), 1) << s.DebugString();
+  EXPECT_EQ(s.rejections(0).fields(0), "project.host_country");
+  EXPECT_EQ(s.organizations_created(), 1);
+  EXPECT_EQ(organizations(), (std::set<std::string>{"Organisation XM-ORG-GOOD"}));
+}
+
 TEST_F(IngestionTest, AFileCutShortStillWritesItsCompleteActivitiesBeforeTheError) {
   AddCountry("EG");
   std::string file = "<iati-activities version=\"2.03\">";
