@@ -377,6 +377,10 @@ absl::StatusOr<int> ScoringEngine::RescoreChunk(
   if (!again.empty() && attempt < kMaxScoreAttempts) {
     STP_ASSIGN_OR_RETURN(int more, RescoreChunk(again, traceparents, nullptr, attempt + 1));
     material += more;
+  } else if (!again.empty()) {
+    // Left to the consumers still scoring them (each rescores after applying its change).
+    LogWarning("scores kept racing other consumers' and were left to them",
+               {{"projects", again.size()}, {"attempts", attempt}});
   }
   return material;
 }
@@ -387,7 +391,9 @@ absl::StatusOr<bool> ScoringEngine::Bootstrap(
   const std::string done_key = store_->keyspace().Global("scoring", "bootstrapped");
   const std::string lock_key = store_->keyspace().Global("scoring", "bootstrap-lock");
   STP_ASSIGN_OR_RETURN(auto done, redis_->Command({"GET", done_key}));
-  if (!redis::IsNil(done.get())) return true;
+  // A read model built by an older version (which kept no organisations per country) is
+  // built again once, from the listings, over what it holds.
+  if (!redis::IsNil(done.get()) && redis::Str(done.get()) == kReadModelVersion) return true;
   const std::string lock_ttl = absl::StrCat(absl::ToInt64Seconds(kBootstrapLockTtl));
   STP_ASSIGN_OR_RETURN(auto lock,
                        redis_->Command({"SET", lock_key, options_.consumer, "NX", "EX", lock_ttl}));
@@ -396,12 +402,18 @@ absl::StatusOr<bool> ScoringEngine::Bootstrap(
     return false;
   }
   LogInfo("building the scoring read model from the registry");
-  absl::Status built = BuildReadModel(ingestion, decorate, [&] {
-    // Each page renews the lock, so a long build keeps it, and a dead builder's lapses.
-    return redis_->Command({"EXPIRE", lock_key, lock_ttl}).status();
+  const std::string rebuild_key = store_->keyspace().Global("scoring", "rebuild");
+  STP_ASSIGN_OR_RETURN(auto rebuild, redis_->Command({"EXISTS", rebuild_key}));
+  static const auto* renew = new redis::Script(
+      "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('EXPIRE', KEYS[1], "
+      "ARGV[2]) end return 0");
+  absl::Status built = BuildReadModel(ingestion, decorate, redis::Int(rebuild.get()) == 1, [&] {
+    // Each page renews the lock (while it is ours), so a long build keeps it, and a dead
+    // builder's lapses.
+    return redis_->Eval(*renew, {lock_key}, {options_.consumer, lock_ttl}).status();
   });
-  if (built.ok()) built = redis_->Command({"SET", done_key, "1"}).status();
-  if (built.ok()) rebuilding_.store(false);
+  if (built.ok()) built = redis_->Command({"SET", done_key, kReadModelVersion}).status();
+  if (built.ok()) built = redis_->Command({"DEL", rebuild_key}).status();
   // The lock is let go of either way (if still ours): after a failure this replica or another
   // builds again, from the start; stored records are applied again idempotently.
   static const auto* release = new redis::Script(
@@ -414,7 +426,7 @@ absl::StatusOr<bool> ScoringEngine::Bootstrap(
 
 absl::Status ScoringEngine::BuildReadModel(
     iv1::IngestionService::StubInterface* ingestion,
-    const std::function<void(grpc::ClientContext*)>& decorate,
+    const std::function<void(grpc::ClientContext*)>& decorate, bool replace,
     const std::function<absl::Status()>& renew_lock) {
   auto call = [&](auto fn) {
     grpc::ClientContext ctx;
@@ -429,7 +441,7 @@ absl::Status ScoringEngine::BuildReadModel(
   // Listings carry no revision for countries, organisations and parks: a first build stores
   // them as revision 0 (any event's revision is newer); a rebuild after lost events replaces
   // what the read model holds (ReadModelChange::kReplace).
-  const int64_t listed = rebuilding_.load() ? ReadModelChange::kReplace : 0;
+  const int64_t listed = replace ? ReadModelChange::kReplace : 0;
   int64_t counts[3] = {0, 0, 0};
   {
     iv1::ListCountriesRequest req;
@@ -487,12 +499,15 @@ absl::Status ScoringEngine::BuildReadModel(
   {
     iv1::ListProjectsRequest req;
     req.set_page_size(1000);
+    const absl::Time listing_began = absl::Now();
+    std::set<std::string> listed_projects;
     do {
       iv1::ListProjectsResponse resp;
       STP_RETURN_IF_ERROR(
           call([&](grpc::ClientContext* c) { return ingestion->ListProjects(c, req, &resp); }));
       std::vector<ReadModelChange> changes;
       for (const auto& x : resp.projects()) {
+        if (replace) listed_projects.insert(IdOfName(x.name()));
         changes.push_back(
             {ModelKind::kProject, IdOfName(x.name()), x.revision(), false, x.SerializeAsString()});
       }
@@ -511,13 +526,14 @@ absl::Status ScoringEngine::BuildReadModel(
       req.set_page_token(resp.next_page_token());
       STP_RETURN_IF_ERROR(renew_lock());
     } while (!req.page_token().empty());
+    // A rebuild after lost events: projects the read model holds that the registry no longer
+    // lists were deleted in the lost window (those created since the listing began are new).
+    if (replace) STP_RETURN_IF_ERROR(ForgetUnlisted(listed_projects, listing_began));
   }
   STP_ASSIGN_OR_RETURN(int material, AllProjectsRescored());
   // Today's rescore is this one.
-  STP_RETURN_IF_ERROR(redis_
-                          ->Command({"SET", DayKey(absl::ToCivilDay(clock_(), absl::UTCTimeZone())),
-                                     options_.consumer, "EX", "259200"})
-                          .status());
+  const std::string today = DayKey(absl::ToCivilDay(clock_(), absl::UTCTimeZone()));
+  STP_RETURN_IF_ERROR(redis_->Command({"SET", today, "done", "EX", "259200"}).status());
   LogInfo("scoring read model built", {{"countries", counts[0]},
                                        {"organizations", counts[1]},
                                        {"projects", counts[2]},
@@ -534,10 +550,13 @@ absl::StatusOr<bool> ScoringEngine::RescoreForNewDay() {
   absl::MutexLock lock(&day_mu_);
   if (today <= rescored_day_) return false;
   const std::string key = DayKey(today);
+  // The day's key is a 15-minute lease while a replica rescores, then "done" for three days:
+  // a replica that dies part way leaves a lease that lapses, and another does the day.
   STP_ASSIGN_OR_RETURN(auto claimed,
-                       redis_->Command({"SET", key, options_.consumer, "NX", "EX", "259200"}));
+                       redis_->Command({"SET", key, options_.consumer, "NX", "EX", "900"}));
   if (redis::IsNil(claimed.get())) {
-    rescored_day_ = today;
+    STP_ASSIGN_OR_RETURN(auto value, redis_->Command({"GET", key}));
+    if (!redis::IsNil(value.get()) && redis::Str(value.get()) == "done") rescored_day_ = today;
     return false;
   }
   LogInfo("rescoring every project for a new day", {{"day", absl::FormatCivilTime(today)}});
@@ -546,9 +565,33 @@ absl::StatusOr<bool> ScoringEngine::RescoreForNewDay() {
     (void)redis_->Command({"DEL", key});  // another attempt, by any replica, does it again
     return material.status();
   }
+  STP_RETURN_IF_ERROR(redis_->Command({"SET", key, "done", "EX", "259200"}).status());
   rescored_day_ = today;
   LogInfo("rescored every project for a new day", {{"changed", *material}});
   return true;
+}
+
+absl::Status ScoringEngine::ForgetUnlisted(const std::set<std::string>& listed,
+                                           absl::Time listing_began) {
+  STP_ASSIGN_OR_RETURN(auto held, store_->AllProjectIds());
+  std::vector<std::string> unlisted;
+  for (const auto& id : held) {
+    if (!listed.count(id)) unlisted.push_back(id);
+  }
+  if (unlisted.empty()) return absl::OkStatus();
+  STP_ASSIGN_OR_RETURN(auto projects, store_->LoadProjects(unlisted));
+  std::vector<ReadModelChange> deletions;
+  for (size_t i = 0; i < unlisted.size(); ++i) {
+    if (projects[i].has_value() && projects[i]->has_create_time() &&
+        absl::FromUnixSeconds(projects[i]->create_time().seconds()) >= listing_began)
+      continue;
+    deletions.push_back({ModelKind::kProject, unlisted[i], ReadModelChange::kReplace, true, ""});
+  }
+  STP_RETURN_IF_ERROR(store_->Apply(deletions).status());
+  for (const auto& d : deletions) STP_RETURN_IF_ERROR(store_->DeleteScore(d.id));
+  if (!deletions.empty())
+    LogWarning("forgot projects deleted while events were lost", {{"projects", deletions.size()}});
+  return absl::OkStatus();
 }
 
 absl::StatusOr<int> ScoringEngine::AllProjectsRescored() {
@@ -652,9 +695,11 @@ absl::Status ScoringEngine::CheckForLostEvents(const std::string& stream,
   LogError("events were trimmed from a stream before scoring read them; rebuilding the read model",
            {{"stream", stream}, {"lost", lost}, {"can_rebuild", ingestion_ != nullptr}});
   if (ingestion_ == nullptr) return absl::OkStatus();
+  // Kept in Redis, so that whichever replica builds (after a restart too) replaces.
+  STP_RETURN_IF_ERROR(
+      redis_->Command({"SET", store_->keyspace().Global("scoring", "rebuild"), "1"}).status());
   STP_RETURN_IF_ERROR(
       redis_->Command({"DEL", store_->keyspace().Global("scoring", "bootstrapped")}).status());
-  rebuilding_.store(true);
   rebuild_.store(true);
   return absl::OkStatus();
 }

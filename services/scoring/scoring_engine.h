@@ -77,6 +77,9 @@ class ScoringEngine {
   // this call did the day's rescore; false when it was done already (by any replica).
   absl::StatusOr<bool> RescoreForNewDay();
   static constexpr absl::Duration kBootstrapLockTtl = absl::Minutes(10);
+  // The value of the "built" flag: a read model built by a version with another value is
+  // built again (2: organisations are kept per country).
+  static constexpr char kReadModelVersion[] = "2";
   static constexpr absl::Duration kBootstrapCheckEvery = absl::Seconds(5);
 
   // Runs the consumer loop (and bootstrap first, when a stub is given) on a thread.
@@ -102,14 +105,18 @@ class ScoringEngine {
   // the read model built again from the registry (by this replica, once per loss).
   absl::Status CheckForLostEvents(const std::string& stream, const std::string& last_delivered,
                                   int64_t entries_read);
+  // Marks deleted the read model's projects that are not in `listed` and were created before
+  // `listing_began`, and drops their scores.
+  absl::Status ForgetUnlisted(const std::set<std::string>& listed, absl::Time listing_began);
   // The flag of a day's rescore.
   std::string DayKey(absl::CivilDay day) const;
   absl::StatusOr<int> AllProjectsRescored();
   // Bootstrap's work under the lock: reads every listing into the read model, then scores
-  // every project. Calls `renew_lock` after each page.
+  // every project. Calls `renew_lock` after each page. With `replace`, listed countries,
+  // organisations and parks replace what the read model holds (a rebuild after lost events).
   absl::Status BuildReadModel(stp::ingestion::v1::IngestionService::StubInterface* ingestion,
                               const std::function<void(grpc::ClientContext*)>& decorate,
-                              const std::function<absl::Status()>& renew_lock);
+                              bool replace, const std::function<absl::Status()>& renew_lock);
   absl::Status Ack(const std::string& stream, const std::vector<std::string>& ids);
 
   ScoreStore* store_;
@@ -123,8 +130,7 @@ class ScoringEngine {
   std::thread thread_;
   std::atomic<int64_t> handled_{0};
   std::atomic<int64_t> lag_{0};
-  std::atomic<bool> rebuild_{false};     // the loop is to build the read model again
-  std::atomic<bool> rebuilding_{false};  // builds replace listed records (until one succeeds)
+  std::atomic<bool> rebuild_{false};  // the loop is to build the read model again
   // The last day this replica knows rescored (the loop's thread and callers of
   // RescoreForNewDay).
   absl::Mutex day_mu_;

@@ -516,6 +516,17 @@ TEST_F(ScoringTest, ABootstrapThatFailsLetsGoOfItsLockAndTheNextOneBuildsEveryth
   EXPECT_EQ(std::set<std::string>(readers->begin(), readers->end()),
             std::set<std::string>(ids.begin(), ids.end()));
   EXPECT_EQ(redis::Int(client.Command({"EXISTS", lock})->get()), 0);
+
+  // A read model an older version built (flag "1", no organisations kept per country) is
+  // built again once, over what it holds.
+  ASSERT_TRUE(client.Command({"SET", "stp:{g}:scoring:bootstrapped", "1"}).ok());
+  ASSERT_TRUE(client.Command({"DEL", "stp:{p0}:scoring:dep:orgs:CN"}).ok());
+  ASSERT_TRUE(store.Dependents("countries/CN")->empty());
+  auto upgraded = engine.Bootstrap(ingestion_.get(), nullptr);
+  ASSERT_TRUE(upgraded.ok() && *upgraded) << upgraded.status();
+  EXPECT_EQ(store.Dependents("countries/CN")->size(), ids.size());
+  EXPECT_EQ(redis::Str(client.Command({"GET", "stp:{g}:scoring:bootstrapped"})->get()),
+            ScoringEngine::kReadModelVersion);
 }
 
 // Events trimmed from a stream before scoring read them (it lagged behind the stream's
@@ -533,13 +544,28 @@ TEST_F(ScoringTest, EventsTrimmedBeforeScoringReadThemAreNoticedAndTheReadModelR
   opts.reclaim_every = absl::Milliseconds(100);
   ScoringEngine engine(&store, &ScoringModel::Default(), &client, opts, [] { return absl::Now(); });
   ASSERT_TRUE(engine.EnsureGroups().ok());
-  ASSERT_TRUE(client.Command({"SET", "stp:{g}:scoring:bootstrapped", "1"}).ok());
+  ASSERT_TRUE(
+      client.Command({"SET", "stp:{g}:scoring:bootstrapped", ScoringEngine::kReadModelVersion})
+          .ok());
   // The read model knew Kenya as it was before a change whose event is lost too.
   iv1::Country stale_kenya;
   stale_kenya.set_alpha2("KE");
   stale_kenya.set_income_group(stp::common::v1::INCOME_GROUP_LOW);
   ASSERT_TRUE(
       store.Apply({{ModelKind::kCountry, "KE", 3, false, stale_kenya.SerializeAsString()}}).ok());
+  // And a project, with its score, whose deletion is lost.
+  iv1::Project gone;
+  gone.set_name("projects/0000000000000009");
+  gone.set_host_country("countries/KE");
+  gone.mutable_create_time()->set_seconds(1600000000);
+  ASSERT_TRUE(
+      store.Apply({{ModelKind::kProject, "0000000000000009", 2, false, gone.SerializeAsString()}})
+          .ok());
+  ScoreWrite gone_score;
+  gone_score.project_id = "0000000000000009";
+  gone_score.score.set_project(gone.name());
+  gone_score.score.set_project_revision(2);
+  ASSERT_TRUE(store.WriteScores({gone_score}).ok());
   // The group reads (and acknowledges) one event, then falls behind: the next ones are
   // trimmed before it reads them.
   Country("CN", stp::common::v1::INCOME_GROUP_UPPER_MIDDLE);
@@ -570,6 +596,10 @@ TEST_F(ScoringTest, EventsTrimmedBeforeScoringReadThemAreNoticedAndTheReadModelR
   auto kenya = store.LoadCountries({"countries/KE"});
   ASSERT_TRUE(kenya.ok() && (*kenya)[0].has_value());
   EXPECT_EQ((*kenya)[0]->income_group(), stp::common::v1::INCOME_GROUP_LOWER_MIDDLE);
+  auto held = store.AllProjectIds();
+  ASSERT_TRUE(held.ok());
+  EXPECT_EQ(std::count(held->begin(), held->end(), "0000000000000009"), 0);
+  EXPECT_FALSE((*store.LoadScores({"0000000000000009"}))[0].has_value());
   engine.Stop();
 }
 
