@@ -360,8 +360,8 @@ absl::Status ImportSession::Flush() {
   std::set<std::string> hosts;
   for (const auto& r : live) hosts.insert(r.project.host_country());
   STP_RETURN_IF_ERROR(KnownCountries(hosts));
-  // What can be checked before the records' organisations are known is, so that a record
-  // rejected for it leaves no organisation created on its behalf.
+  // Every record is checked before its organisations are resolved, so that a rejected record
+  // leaves no organisation created on its behalf.
   live = RejectInvalidBeforeOrganizations(std::move(live));
   STP_RETURN_IF_ERROR(ResolveOrganizations(&live));
 
@@ -399,7 +399,6 @@ absl::Status ImportSession::Flush() {
       src->set_reference(source_reference_);
       *src->mutable_retrieved_time() = Now(now);
     }
-    if (!Valid(r, p)) continue;
     if (!rc_.principal.is_operator() &&
         std::none_of(p.participants().begin(), p.participants().end(),
                      [&](const v1::Participant& x) {
@@ -598,11 +597,12 @@ std::vector<ImportRecord> ImportSession::RejectInvalidBeforeOrganizations(
   std::vector<ImportRecord> kept;
   kept.reserve(records.size());
   for (auto& r : records) {
-    if (r.organizations.empty()) {  // names its organisations itself (PROJECTS): checked later
-      kept.push_back(std::move(r));
+    if (r.organizations.empty()) {  // names its organisations itself (PROJECTS)
+      if (Valid(r, r.project)) kept.push_back(std::move(r));
       continue;
     }
-    // Each organisation the record has yet to resolve stands in as a distinct valid name.
+    // Each organisation the record has yet to resolve stands in as a distinct valid name
+    // (resolving can only merge two names of one organisation, which no check minds).
     v1::Project probe = r.project;
     auto stand_in = [](std::string* ref) {
       int k = PendingIndex(*ref);

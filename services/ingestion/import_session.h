@@ -92,8 +92,9 @@ class ImportSession {
   void RejectReusedRequest(const ImportRecord& record);
   // ValidateProject and a known host country; a failing record is rejected (false).
   bool Valid(const ImportRecord& r, const v1::Project& p);
-  // The records that pass what can be checked before their organisations are resolved (each
-  // unresolved organisation standing in as a distinct valid name); the others are rejected.
+  // The records that pass the checks (Valid), made before their organisations are resolved
+  // (each unresolved organisation standing in as a distinct valid name); the others are
+  // rejected.
   std::vector<ImportRecord> RejectInvalidBeforeOrganizations(std::vector<ImportRecord> records);
   // Rejects the records that name an organisation or park that does not exist (other than
   // those this import resolved), and gives participants their organisation's registered name.

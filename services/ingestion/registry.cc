@@ -821,19 +821,14 @@ absl::StatusOr<v1::DeleteResponse> Registry::DeleteResource(
     return InvalidField("name", absl::StrCat("must be a name such as \"", collection, "/{id}\""));
   v1::DeleteResponse response;
   response.set_name(name);
-  // A delete's request record keeps its time ("<id>@<unix millis>|<fingerprint>"), so that a
-  // retry gets the first answer.
+  // A retry gets the first answer, from the request record (DeleteRequestRecord).
   auto replay = [&](const std::string& record) -> absl::StatusOr<v1::DeleteResponse> {
     if (RequestRecordFingerprint(record) != fingerprint) {
       return WithErrorInfo(InvalidField("request_id", "was already used for a different request"),
                            "REQUEST_ID_REUSED");
     }
-    const std::string at = RequestRecordId(record);
-    int64_t millis = 0;
-    if (auto sign = at.find('@');
-        sign != std::string::npos && absl::SimpleAtoi(at.substr(sign + 1), &millis)) {
-      *response.mutable_delete_time() = ToProto(absl::FromUnixMillis(millis));
-    }
+    if (auto millis = RequestRecordDeleteMillis(record))
+      *response.mutable_delete_time() = ToProto(absl::FromUnixMillis(*millis));
     return response;
   };
   if (!request_id.empty()) {
@@ -876,7 +871,7 @@ absl::StatusOr<v1::DeleteResponse> Registry::DeleteResource(
   op.event = MakeEvent(rc, Traits<R>::kDeleted, current, store_->PartitionOf(id), op.revision, {},
                        now, request_id);
   op.request_id = request_id;
-  op.request_record = RequestRecord(absl::StrCat(id, "@", ToMillis(now)), fingerprint);
+  op.request_record = DeleteRequestRecord(id, ToMillis(now), fingerprint);
   STP_ASSIGN_OR_RETURN(auto results, store_->Write({op}, rc.deadline));
   switch (results[0].code) {
     case WriteResult::Code::kOk:

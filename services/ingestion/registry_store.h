@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 
@@ -58,6 +59,21 @@ inline std::string RequestRecordId(const std::string& record) {
 }
 inline std::string RequestRecordFingerprint(const std::string& record) {
   return record.substr(record.find('|') + 1);
+}
+// A delete's keeps its time too, so that a retry gets the first answer:
+// "<id>@<unix millis>|<fingerprint>".
+inline std::string DeleteRequestRecord(const std::string& id, int64_t millis,
+                                       const std::string& fingerprint) {
+  return RequestRecord(absl::StrCat(id, "@", millis), fingerprint);
+}
+// The time a delete's request record keeps; nullopt for another record.
+inline std::optional<int64_t> RequestRecordDeleteMillis(const std::string& record) {
+  const std::string id = RequestRecordId(record);
+  const auto sign = id.find('@');
+  int64_t millis = 0;
+  if (sign == std::string::npos || !absl::SimpleAtoi(id.substr(sign + 1), &millis))
+    return std::nullopt;
+  return millis;
 }
 
 struct WriteResult {

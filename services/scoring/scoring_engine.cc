@@ -652,36 +652,16 @@ absl::Status ScoringEngine::ReclaimAndMeasure() {
   return absl::OkStatus();
 }
 
-namespace {
-
-// A stream entry id ("ms-seq") as a comparable pair.
-std::pair<uint64_t, uint64_t> EntryId(absl::string_view id) {
-  std::pair<uint64_t, uint64_t> out{0, 0};
-  auto dash = id.find('-');
-  (void)absl::SimpleAtoi(id.substr(0, dash), &out.first);
-  if (dash != absl::string_view::npos) (void)absl::SimpleAtoi(id.substr(dash + 1), &out.second);
-  return out;
-}
-
-}  // namespace
-
 absl::Status ScoringEngine::CheckForLostEvents(const std::string& stream,
                                                const std::string& last_delivered,
                                                int64_t entries_read) {
-  STP_ASSIGN_OR_RETURN(auto info, redis_->Command({"XINFO", "STREAM", stream}));
-  int64_t length = 0, added = 0;
-  std::string first;
-  for (size_t k = 0; k + 1 < redis::Size(info.get()); k += 2) {
-    absl::string_view key = redis::Str(redis::At(info.get(), k));
-    const redisReply* value = redis::At(info.get(), k + 1);
-    if (key == "length") length = redis::Int(value);
-    if (key == "entries-added") added = redis::Int(value);
-    if (key == "first-entry" && redis::Size(value) > 0) first = redis::StrCopy(redis::At(value, 0));
-  }
+  STP_ASSIGN_OR_RETURN(redis::StreamInfo info, redis::Info(*redis_, stream));
   // Entries the group never read that the stream no longer holds: trimmed (by the stream's
   // retention) while scoring lagged behind it. Their changes are missing from the read model.
-  if (length > 0 && !(EntryId(last_delivered) < EntryId(first))) return absl::OkStatus();
-  const int64_t lost = added - entries_read - length;
+  if (info.length > 0 && redis::CompareStreamIds(last_delivered, info.first_id) >= 0)
+    return absl::OkStatus();
+  const int64_t added = info.entries_added;
+  const int64_t lost = added - entries_read - info.length;
   if (lost <= 0) return absl::OkStatus();
   // One replica reacts to each loss (the group reads on past it soon after).
   static const auto* claim = new redis::Script(

@@ -130,6 +130,18 @@ class ScoringTest : public ::testing::Test {
     return out;
   }
 
+  // Kenya and China, a Shenzhen technology partner, and `n` Kenyan hubs it takes part in.
+  std::vector<iv1::Project> KenyanHubsWithAChinesePartner(int n) {
+    Country("KE", stp::common::v1::INCOME_GROUP_LOWER_MIDDLE);
+    Country("CN", stp::common::v1::INCOME_GROUP_UPPER_MIDDLE);
+    std::string tech =
+        Org("Shenzhen Payments", "countries/CN", iv1::ORGANIZATION_TYPE_PRIVATE_SECTOR);
+    std::vector<iv1::Project> hubs;
+    for (int i = 0; i < n; ++i)
+      hubs.push_back(Project("Hub " + std::to_string(i), "countries/KE", tech));
+    return hubs;
+  }
+
   // A client of the test's Redis, for tests that drive the store or an engine directly.
   std::unique_ptr<redis::RedisClient> Client() {
     redis::RedisOptions o;
@@ -436,13 +448,10 @@ TEST_F(ScoringTest, ADeadConsumersPendingEventsAreReclaimedAndReplayChangesNothi
 
 TEST_F(ScoringTest, AFreshReplicaOnAnExistingDataSetScoresEverything) {
   StartStack(/*with_scoring=*/false);
-  Country("KE", stp::common::v1::INCOME_GROUP_LOWER_MIDDLE);
-  Country("CN", stp::common::v1::INCOME_GROUP_UPPER_MIDDLE);
-  std::string tech =
-      Org("Shenzhen Payments", "countries/CN", iv1::ORGANIZATION_TYPE_PRIVATE_SECTOR);
+  const std::vector<iv1::Project> hubs = KenyanHubsWithAChinesePartner(30);
+  const std::string tech = hubs[0].participants(0).organization();
   std::vector<std::string> names;
-  for (int i = 0; i < 30; ++i)
-    names.push_back(Project("Hub " + std::to_string(i), "countries/KE", tech).name());
+  for (const auto& hub : hubs) names.push_back(hub.name());
   // Now scoring starts on the data already there (its events happened before it existed).
   StartStack(/*with_scoring=*/true);
   iv1::Project late = Project("Hub added during bootstrap", "countries/KE", tech);
@@ -477,13 +486,8 @@ TEST_F(ScoringTest, AFreshReplicaOnAnExistingDataSetScoresEverything) {
 // lock taken is told so, and checks again later.
 TEST_F(ScoringTest, ABootstrapThatFailsLetsGoOfItsLockAndTheNextOneBuildsEverything) {
   StartStack(/*with_scoring=*/false);
-  Country("KE", stp::common::v1::INCOME_GROUP_LOWER_MIDDLE);
-  Country("CN", stp::common::v1::INCOME_GROUP_UPPER_MIDDLE);
-  std::string tech =
-      Org("Shenzhen Payments", "countries/CN", iv1::ORGANIZATION_TYPE_PRIVATE_SECTOR);
   std::vector<std::string> ids;
-  for (int i = 0; i < 5; ++i)
-    ids.push_back(IdOfName(Project("Hub " + std::to_string(i), "countries/KE", tech).name()));
+  for (const auto& hub : KenyanHubsWithAChinesePartner(5)) ids.push_back(IdOfName(hub.name()));
   auto owned_client = Client();
   redis::RedisClient& client = *owned_client;
   redis::Keyspace ks;
@@ -686,12 +690,8 @@ TEST_F(ScoringTest, AScoreFromOlderInputsNeverLandsOverAFresherOne) {
 // at the day's rescore, which one replica does per day.
 TEST_F(ScoringTest, ADaysRescoreShowsAMilestoneThatFellDue) {
   StartStack(/*with_scoring=*/false);
-  Country("KE", stp::common::v1::INCOME_GROUP_LOWER_MIDDLE);
-  Country("CN", stp::common::v1::INCOME_GROUP_UPPER_MIDDLE);
-  std::string tech =
-      Org("Shenzhen Payments", "countries/CN", iv1::ORGANIZATION_TYPE_PRIVATE_SECTOR);
   iv1::UpdateProjectRequest up;
-  *up.mutable_project() = Project("Hub with a milestone", "countries/KE", tech);
+  *up.mutable_project() = KenyanHubsWithAChinesePartner(1)[0];
   auto* milestone = up.mutable_project()->add_milestones();
   milestone->set_name("incubator opens");
   milestone->mutable_due_date()->set_year(2030);
