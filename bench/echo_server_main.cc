@@ -8,7 +8,7 @@
 #include "tests/testing/echo_service.h"
 
 int main(int argc, char** argv) {
-  stp::ServerRunner::BlockTerminationSignals();
+  stp::ServerRunner::PrepareServingProcess();
   stp::ServerOptions options;
   options.plaintext = true;
   options.metrics_address = "";

@@ -207,6 +207,12 @@ class ServerRunner {
   // Blocks SIGTERM and SIGINT in the calling thread (call first in main, so every thread
   // inherits the mask), and waits for one of them.
   static void BlockTerminationSignals();
+  // What a serving process sets first in main: BlockTerminationSignals, and absl::Mutex's
+  // lock-order (deadlock) checking off. Debian builds Abseil without NDEBUG, which leaves
+  // that check on: every lock of every absl::Mutex, ours and gRPC's, then updates a
+  // process-wide lock graph under one global spin lock, about four times the cost of the
+  // lock itself. Tests keep the check; they do not call this.
+  static void PrepareServingProcess();
   static int WaitForTerminationSignal();
 
  private:

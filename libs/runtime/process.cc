@@ -182,7 +182,7 @@ int CreateOperatorKey(Process& process, const std::string& label, const std::str
 
 int RunModules(int argc, char** argv, const std::string& program, const std::string& summary,
                std::vector<std::unique_ptr<Module>> modules) {
-  ServerRunner::BlockTerminationSignals();
+  ServerRunner::PrepareServingProcess();
   ProcessConfig config;
   FlagSet flags(program, summary);
   config.RegisterFlags(&flags);
