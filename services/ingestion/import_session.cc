@@ -363,6 +363,19 @@ absl::Status ImportSession::Flush() {
   // Every record is checked before its organisations are resolved, so that a rejected record
   // leaves no organisation created on its behalf.
   live = RejectInvalidBeforeOrganizations(std::move(live));
+  // The duplicate probe's reads go out now, to travel while the batch is resolved and matched,
+  // unless the batch must see the write in flight first. It reads the title words of every
+  // record; only those of new projects are used.
+  std::shared_ptr<Registry::DuplicateProbe> probe;
+  {
+    std::vector<ImportRecord*> all;
+    std::vector<const v1::Project*> projects;
+    for (auto& r : live) {
+      all.push_back(&r);
+      projects.push_back(&r.project);
+    }
+    if (!DependsOnCommit(all)) probe = registry_->StartDuplicateProbe(projects, rc_.deadline);
+  }
   STP_RETURN_IF_ERROR(ResolveOrganizations(&live));
 
   // Resolve placeholders, check, and collect external ids to match.
@@ -498,7 +511,8 @@ absl::Status ImportSession::Flush() {
     pending_bytes_ += r.project.ByteSizeLong();
     pending_.push_back(std::move(r));
   }
-  STP_RETURN_IF_ERROR(registry_->FlagDuplicates(check_duplicates, rc_.deadline));
+  STP_RETURN_IF_ERROR(registry_->FlagDuplicates(check_duplicates, rc_.deadline, std::move(probe),
+                                                &known_projects_));
 
   auto commit = std::make_unique<Commit>();
   for (auto& [r, current] : writes) {
@@ -741,12 +755,16 @@ absl::Status ImportSession::WaitForCommit() {
   for (size_t i = 0; i < results.size(); ++i) {
     const ImportRecord& r = c->records[c->writes[i]];
     switch (results[i].code) {
-      case WriteResult::Code::kOk:
+      case WriteResult::Code::kOk: {
+        DuplicateSummary written = DuplicateSummary::Of(r.project);
+        written.name = "projects/" + c->ops[i].id;
+        known_projects_.Remember(c->ops[i].id, std::move(written));
         if (c->created[i])
           summary_.set_created(summary_.created() + 1);
         else
           summary_.set_updated(summary_.updated() + 1);
         break;
+      }
       case WriteResult::Code::kDuplicateRequest: {
         // Written by an earlier attempt of this import, if the content is the same, or
         // superseded there by a later record of the project.

@@ -128,6 +128,9 @@ class ImportSession {
   std::map<std::string, ResolvedOrg> orgs_;  // OrgKey -> organisation
   // Organisations and parks that records named and that exist: name -> display name.
   std::map<std::string, std::string> known_refs_;
+  // Stored projects this import compared with or wrote (duplicate detection reads each once).
+  DuplicateCandidates known_projects_{kMaxKnownProjects};
+  static constexpr size_t kMaxKnownProjects = 50000;
   size_t pending_bytes_ = 0;  // serialized size of pending_'s projects
   static constexpr size_t kMaxKnownRefs = 100000;
   std::map<std::string, bool> countries_;  // countries/XX -> known

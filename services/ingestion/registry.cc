@@ -546,53 +546,58 @@ absl::Status Registry::CheckReferences(v1::Project* project, const std::string& 
 
 // ------------------------------------------------------------------ duplicates
 
-namespace {
-
-struct Interval {
-  int64_t start = INT64_MIN;
-  int64_t end = INT64_MAX;
-};
-
-Interval DatesOf(const v1::Project& p) {
-  Interval i;
+DuplicateSummary DuplicateSummary::Of(const v1::Project& p) {
+  DuplicateSummary d;
+  d.name = p.name();
+  d.host_country = p.host_country();
   if (p.has_actual_start() && IsValidDate(p.actual_start()))
-    i.start = DateToDays(p.actual_start());
+    d.start = DateToDays(p.actual_start());
   else if (p.has_planned_start() && IsValidDate(p.planned_start()))
-    i.start = DateToDays(p.planned_start());
+    d.start = DateToDays(p.planned_start());
   if (p.has_actual_end() && IsValidDate(p.actual_end()))
-    i.end = DateToDays(p.actual_end());
+    d.end = DateToDays(p.actual_end());
   else if (p.has_planned_end() && IsValidDate(p.planned_end()))
-    i.end = DateToDays(p.planned_end());
-  return i;
+    d.end = DateToDays(p.planned_end());
+  d.tokens = TitleTokens(p.title());
+  for (const auto& x : p.external_ids()) d.sources.push_back(x.source());
+  std::sort(d.sources.begin(), d.sources.end());
+  d.sources.erase(std::unique(d.sources.begin(), d.sources.end()), d.sources.end());
+  return d;
 }
 
-std::set<std::string> SourcesOf(const v1::Project& p) {
-  std::set<std::string> out;
-  for (const auto& x : p.external_ids()) out.insert(x.source());
-  return out;
-}
-
-bool LooksLikeDuplicate(const v1::Project& a, const v1::Project& b) {
-  if (a.host_country() != b.host_country()) return false;
-  std::set<std::string> sa = SourcesOf(a), sb = SourcesOf(b);
-  for (const auto& s : sa) {
-    if (sb.count(s)) return false;  // one source never duplicates itself
-  }
-  Interval ia = DatesOf(a), ib = DatesOf(b);
-  if (ia.start > ib.end || ib.start > ia.end) return false;
-  std::vector<std::string> ta = TitleTokens(a.title()), tb = TitleTokens(b.title());
+bool LooksLikeDuplicate(const DuplicateSummary& a, const DuplicateSummary& b) {
+  if (a.host_country != b.host_country) return false;
+  // One source never duplicates itself.
+  std::vector<std::string> common;
+  std::set_intersection(a.sources.begin(), a.sources.end(), b.sources.begin(), b.sources.end(),
+                        std::back_inserter(common));
+  if (!common.empty()) return false;
+  if (a.start > b.end || b.start > a.end) return false;
   std::vector<std::string> shared;
-  std::set_intersection(ta.begin(), ta.end(), tb.begin(), tb.end(), std::back_inserter(shared));
-  size_t uni = ta.size() + tb.size() - shared.size();
+  std::set_intersection(a.tokens.begin(), a.tokens.end(), b.tokens.begin(), b.tokens.end(),
+                        std::back_inserter(shared));
+  size_t uni = a.tokens.size() + b.tokens.size() - shared.size();
   return shared.size() >= 2 && uni > 0 && 2 * shared.size() >= uni;
 }
 
-}  // namespace
+void DuplicateCandidates::Remember(const std::string& id, DuplicateSummary summary) {
+  if (!summary.CanMatch()) return;  // never anyone's duplicate: no need to keep it
+  auto it = by_id_.find(id);
+  if (it != by_id_.end()) {
+    it->second = std::move(summary);
+  } else if (by_id_.size() < capacity_) {
+    by_id_.emplace(id, std::move(summary));
+  }
+}
+
+const DuplicateSummary* DuplicateCandidates::Find(const std::string& id) const {
+  auto it = by_id_.find(id);
+  return it == by_id_.end() ? nullptr : &it->second;
+}
 
 struct Registry::DuplicateProbe {
   std::vector<std::string> terms;
   std::map<std::string, size_t> term_index;
-  std::vector<std::vector<std::string>> project_terms;  // per project
   absl::Notification done;
   absl::StatusOr<std::vector<std::vector<std::string>>> ids_by_term;
 };
@@ -601,18 +606,28 @@ struct Registry::DuplicateProbe {
 // nothing about sameness: terms that fill the probe are ignored.
 constexpr int kDuplicateProbe = 48;
 
+namespace {
+
+// The index terms under which a project's look-alikes are found: one per title word, in its
+// host country. None for a title of fewer than two words.
+std::vector<std::string> DuplicateTerms(const v1::Project& p) {
+  std::vector<std::string> out;
+  auto tokens = TitleTokens(p.title());
+  if (tokens.size() < 2) return out;
+  std::string cc = CountryCode(p.host_country());
+  for (const auto& t : tokens) out.push_back(absl::StrCat("dup:", cc, ":", t));
+  return out;
+}
+
+}  // namespace
+
 std::shared_ptr<Registry::DuplicateProbe> Registry::StartDuplicateProbe(
     const std::vector<const v1::Project*>& projects, absl::Time deadline) {
   auto probe = std::make_shared<DuplicateProbe>();
-  probe->project_terms.resize(projects.size());
-  for (size_t i = 0; i < projects.size(); ++i) {
-    std::string cc = CountryCode(projects[i]->host_country());
-    auto tokens = TitleTokens(projects[i]->title());
-    if (tokens.size() < 2) continue;
-    for (const auto& t : tokens) {
-      std::string term = absl::StrCat("dup:", cc, ":", t);
-      if (probe->term_index.emplace(term, probe->terms.size()).second) probe->terms.push_back(term);
-      probe->project_terms[i].push_back(term);
+  for (const v1::Project* p : projects) {
+    for (auto& term : DuplicateTerms(*p)) {
+      if (probe->term_index.emplace(term, probe->terms.size()).second)
+        probe->terms.push_back(std::move(term));
     }
   }
   if (probe->terms.empty()) {
@@ -629,51 +644,65 @@ std::shared_ptr<Registry::DuplicateProbe> Registry::StartDuplicateProbe(
 }
 
 absl::Status Registry::FlagDuplicates(std::vector<v1::Project*> projects, absl::Time deadline,
-                                      std::shared_ptr<DuplicateProbe> probe) {
-  if (probe == nullptr) {
-    probe = StartDuplicateProbe({projects.begin(), projects.end()}, deadline);
-  }
-  // The probe answers within its deadline or the Redis command timeout.
-  probe->done.WaitForNotification();
+                                      std::shared_ptr<DuplicateProbe> probe,
+                                      DuplicateCandidates* known) {
   // Flags are the probe's alone: none that a client sent, none that an earlier title earned.
   for (v1::Project* p : projects) p->clear_possible_duplicates();
+  std::vector<std::vector<std::string>> project_terms(projects.size());
+  bool covered = probe != nullptr;
+  for (size_t i = 0; i < projects.size(); ++i) {
+    project_terms[i] = DuplicateTerms(*projects[i]);
+    for (const auto& term : project_terms[i]) {
+      if (covered && !probe->term_index.count(term)) covered = false;
+    }
+  }
+  if (!covered) probe = StartDuplicateProbe({projects.begin(), projects.end()}, deadline);
+  // The probe answers within its deadline or the Redis command timeout.
+  probe->done.WaitForNotification();
   if (probe->terms.empty()) return absl::OkStatus();
   if (!probe->ids_by_term.ok()) return probe->ids_by_term.status();
-  std::vector<std::vector<std::string>>& ids_by_term = *probe->ids_by_term;
-  std::map<std::string, size_t>& term_index = probe->term_index;
-  const std::vector<std::vector<std::string>>& project_terms = probe->project_terms;
-  for (auto& ids : ids_by_term) {
-    if (static_cast<int>(ids.size()) >= kDuplicateProbe) ids.clear();
-  }
+  const std::vector<std::vector<std::string>>& ids_by_term = *probe->ids_by_term;
   std::vector<std::vector<std::string>> candidates(projects.size());
-  std::set<std::string> all;
+  std::set<std::string> to_read;
   for (size_t i = 0; i < projects.size(); ++i) {
-    std::map<std::string, int> hits;
-    std::string self = IdOf(projects[i]->name(), "projects");
+    absl::flat_hash_map<absl::string_view, int> hits;
+    const std::string self = IdOf(projects[i]->name(), "projects");
     for (const auto& term : project_terms[i]) {
-      for (const auto& id : ids_by_term[term_index[term]]) {
+      const auto& ids = ids_by_term[probe->term_index.at(term)];
+      if (static_cast<int>(ids.size()) >= kDuplicateProbe) continue;  // fills the probe
+      for (const auto& id : ids) {
         if (id != self) ++hits[id];
       }
     }
     for (const auto& [id, n] : hits) {
-      if (n >= 2) {
-        candidates[i].push_back(id);
-        all.insert(id);
-      }
+      if (n < 2) continue;
+      candidates[i].emplace_back(id);
+      if (known == nullptr || known->Find(candidates[i].back()) == nullptr) to_read.emplace(id);
     }
   }
-  if (all.empty()) return absl::OkStatus();
-  std::vector<std::string> ids(all.begin(), all.end());
-  STP_ASSIGN_OR_RETURN(auto found, store_->GetMany(Kind::kProject, ids, deadline));
-  std::map<std::string, v1::Project> loaded;
-  for (size_t i = 0; i < ids.size(); ++i) {
-    if (found[i].has_value()) loaded[ids[i]].ParseFromString(found[i]->data);
+  std::map<std::string, DuplicateSummary> read;
+  if (!to_read.empty()) {
+    std::vector<std::string> ids(to_read.begin(), to_read.end());
+    STP_ASSIGN_OR_RETURN(auto found, store_->GetMany(Kind::kProject, ids, deadline));
+    for (size_t i = 0; i < ids.size(); ++i) {
+      v1::Project stored;
+      if (!found[i].has_value() || !stored.ParseFromString(found[i]->data)) continue;
+      DuplicateSummary summary = DuplicateSummary::Of(stored);
+      if (known != nullptr) known->Remember(ids[i], summary);
+      read.emplace(ids[i], std::move(summary));
+    }
   }
   for (size_t i = 0; i < projects.size(); ++i) {
+    if (candidates[i].empty()) continue;
+    std::sort(candidates[i].begin(), candidates[i].end());  // flags in id order
+    DuplicateSummary ours = DuplicateSummary::Of(*projects[i]);
     for (const auto& id : candidates[i]) {
-      auto it = loaded.find(id);
-      if (it != loaded.end() && LooksLikeDuplicate(*projects[i], it->second)) {
-        projects[i]->add_possible_duplicates(it->second.name());
+      auto it = read.find(id);
+      const DuplicateSummary* other = it != read.end()   ? &it->second
+                                      : known != nullptr ? known->Find(id)
+                                                         : nullptr;
+      if (other != nullptr && LooksLikeDuplicate(ours, *other)) {
+        projects[i]->add_possible_duplicates(other->name);
       }
     }
   }

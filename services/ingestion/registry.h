@@ -4,7 +4,9 @@
 // possible duplicates across sources. No gRPC here: the adapter maps requests to these calls.
 #pragma once
 
+#include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -31,6 +33,36 @@ struct ChangeSource {
 };
 
 // A project prepared for writing by an import: validated, references resolved.
+// What duplicate detection compares of a project.
+struct DuplicateSummary {
+  std::string name;  // "projects/{id}"
+  std::string host_country;
+  int64_t start = INT64_MIN;  // days; unknown: open
+  int64_t end = INT64_MAX;
+  std::vector<std::string> tokens;   // TitleTokens
+  std::vector<std::string> sources;  // of its external ids, sorted
+
+  static DuplicateSummary Of(const v1::Project& project);
+  // A project with fewer title words than two is never anyone's duplicate.
+  bool CanMatch() const { return tokens.size() >= 2; }
+};
+bool LooksLikeDuplicate(const DuplicateSummary& a, const DuplicateSummary& b);
+
+// The stored projects an import has compared with or written, by id, so that each is read
+// and parsed once per import rather than once per batch that names its title words. Holds
+// at most `capacity` (later ones are read each time). Within one import a project is compared
+// as it was when first seen; a flag is advice to look, not a merge.
+class DuplicateCandidates {
+ public:
+  explicit DuplicateCandidates(size_t capacity) : capacity_(capacity) {}
+  void Remember(const std::string& id, DuplicateSummary summary);
+  const DuplicateSummary* Find(const std::string& id) const;
+
+ private:
+  size_t capacity_;
+  std::map<std::string, DuplicateSummary> by_id_;
+};
+
 struct PreparedWrite {
   WriteOp op;
   v1::Project project;  // the state after the write
@@ -91,10 +123,13 @@ class Registry {
                                const RequestContext& rc, FieldViolations* v);
   // Fills possible_duplicates of each project (same host, overlapping dates, similar title,
   // another source); a project is never its own duplicate.
-  // `probe`, when given, is the one StartDuplicateProbe began for the same projects.
+  // `probe`, when given, is one StartDuplicateProbe began for these projects (or more).
+  // `known`, when given, answers for the stored projects it holds instead of a read, and
+  // keeps those read.
   struct DuplicateProbe;
   absl::Status FlagDuplicates(std::vector<v1::Project*> projects, absl::Time deadline,
-                              std::shared_ptr<DuplicateProbe> probe = nullptr);
+                              std::shared_ptr<DuplicateProbe> probe = nullptr,
+                              DuplicateCandidates* known = nullptr);
   // Sends FlagDuplicates' first read (the ids under each title word) without waiting for it,
   // so that it travels with the caller's other reads.
   std::shared_ptr<DuplicateProbe> StartDuplicateProbe(
