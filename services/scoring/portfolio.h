@@ -4,10 +4,12 @@
 
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "libs/common/principal.h"
 #include "stp/scoring/v1/scoring_service.pb.h"
 
@@ -15,6 +17,10 @@ namespace stp::scoring {
 
 // True when the caller may see the project the score belongs to.
 bool ScoreVisible(const Principal& principal, const v1::Score& score);
+// ScoreVisible from a serialized Score, reading only its visibility and participants (no
+// parse of the whole message); nullopt when the bytes are not a Score.
+std::optional<bool> SerializedScoreVisible(const Principal& principal,
+                                           absl::string_view serialized);
 // INVALID_ARGUMENT naming each bad field of a filter.
 absl::Status ValidateFilter(const v1::ScoreFilter& filter, const std::string& path);
 bool Matches(const v1::ScoreFilter& filter, const v1::Score& score);

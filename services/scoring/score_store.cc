@@ -316,17 +316,17 @@ absl::StatusOr<std::vector<std::optional<StoredScore>>> ScoreStore::LoadStoredSc
   return out;
 }
 
-void ScoreStore::LoadScoreAsync(
+void ScoreStore::LoadSerializedScoreAsync(
     const std::string& id, absl::Time deadline,
-    std::function<void(absl::StatusOr<std::optional<v1::Score>>)> done) {
+    std::function<void(absl::StatusOr<std::optional<std::string>>)> done) {
   redis_->SharedPipelineAsync(
-      {LoadScoreCommand(keyspace_, id)}, deadline,
+      {{"HGET", keyspace_.Key(keyspace_.PartitionOf(id), "scoring", "score", id), "pb"}}, deadline,
       [done = std::move(done)](absl::StatusOr<std::vector<redis::ReplyPtr>> replies) {
         if (!replies.ok()) return done(replies.status());
-        auto stored = ParseStoredScore(replies->front().get());
-        if (!stored.ok()) return done(stored.status());
-        if (!stored->has_value()) return done(std::nullopt);
-        done(std::move((*stored)->score));
+        const redisReply* r = replies->front().get();
+        if (redis::IsErrorReply(r)) return done(redis::ErrorReplyStatus(Str(r)));
+        if (redis::IsNil(r)) return done(std::nullopt);
+        done(StrCopy(r));
       });
 }
 

@@ -108,9 +108,10 @@ class ScoreStore {
       const std::vector<std::string>& project_ids, absl::Time deadline = absl::InfiniteFuture());
   // One project's score, answered on the Redis client's round-trip thread without holding
   // the caller's (see RedisClient::SharedPipelineAsync): `done` must not block.
-  void LoadScoreAsync(
+  // The score as stored (a serialized Score), which is what GetProjectScore sends.
+  void LoadSerializedScoreAsync(
       const std::string& id, absl::Time deadline,
-      std::function<void(absl::StatusOr<std::optional<stp::scoring::v1::Score>>)> done);
+      std::function<void(absl::StatusOr<std::optional<std::string>>)> done);
   // What each partition's read model has seen of organisations, countries and parks: read
   // before a score's inputs, and written with it (see WriteScores).
   absl::StatusOr<std::string> InputGenerations(absl::Time deadline = absl::InfiniteFuture());

@@ -64,17 +64,21 @@ absl::StatusOr<v1::Score> ScoringServiceImpl::DoGetProjectScore(
   return ScoreFor(rc.principal, req.project(), std::move(scores[0]));
 }
 
-void ScoringServiceImpl::GetProjectScoreAsync(
+void ScoringServiceImpl::GetSerializedScoreAsync(
     const RequestContext& rc, const v1::GetProjectScoreRequest& req,
-    std::function<void(absl::StatusOr<v1::Score>)> reply) {
+    std::function<void(absl::StatusOr<std::string>)> reply) {
   std::string id = ingestion::IdOf(req.project(), "projects");
   if (id.empty()) return reply(InvalidField("project", "must look like \"projects/{id}\""));
-  store_->LoadScoreAsync(
+  store_->LoadSerializedScoreAsync(
       id, rc.deadline,
       [principal = rc.principal, project = req.project(),
-       reply = std::move(reply)](absl::StatusOr<std::optional<v1::Score>> score) {
+       reply = std::move(reply)](absl::StatusOr<std::optional<std::string>> score) {
         if (!score.ok()) return reply(score.status());
-        reply(ScoreFor(principal, project, std::move(*score)));
+        // As DoGetProjectScore: a score that does not parse is answered as none.
+        std::optional<bool> visible =
+            score->has_value() ? SerializedScoreVisible(principal, **score) : std::nullopt;
+        if (!visible.value_or(false)) return reply(NotScored(project));
+        reply(std::move(**score));
       });
 }
 
@@ -210,14 +214,26 @@ absl::StatusOr<v1::ListScoreHistoryResponse> ScoringServiceImpl::DoListScoreHist
   return ServeUnary(handler_, c, #Method, AccessRole::kReader, r, \
                     [this, q](const RequestContext& rc) { return Call; })
 
-grpc::ServerUnaryReactor* ScoringServiceImpl::GetProjectScore(Ctx* c,
-                                                              const v1::GetProjectScoreRequest* q,
-                                                              v1::Score* r) {
+grpc::ServerUnaryReactor* ScoringServiceImpl::GetProjectScore(Ctx* c, const grpc::ByteBuffer* q,
+                                                              grpc::ByteBuffer* r) {
   // Answered on the Redis client's thread: the worker does not sleep through the read.
-  return ServeUnaryAsync(handler_, c, "GetProjectScore", AccessRole::kReader, r,
-                         [this, q](const RequestContext& rc, auto reply) {
-                           GetProjectScoreAsync(rc, *q, std::move(reply));
-                         });
+  return handler_->UnaryAsync(
+      c, "GetProjectScore", AccessRole::kReader,
+      [this, q, r](const RequestContext& rc, CallHandler::Done done) {
+        grpc::ByteBuffer request(*q);  // shares the slices; Deserialize consumes its argument
+        v1::GetProjectScoreRequest req;
+        if (!grpc::SerializationTraits<v1::GetProjectScoreRequest>::Deserialize(&request, &req)
+                 .ok()) {
+          return done(absl::InvalidArgumentError("the request is not a GetProjectScoreRequest"));
+        }
+        GetSerializedScoreAsync(rc, req,
+                                [r, done = std::move(done)](absl::StatusOr<std::string> score) {
+                                  if (!score.ok()) return done(score.status());
+                                  grpc::Slice slice(*score);
+                                  *r = grpc::ByteBuffer(&slice, 1);
+                                  done(absl::OkStatus());
+                                });
+      });
 }
 grpc::ServerUnaryReactor* ScoringServiceImpl::ScoreProject(Ctx* c, const v1::ScoreProjectRequest* q,
                                                            v1::Score* r) {

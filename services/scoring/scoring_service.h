@@ -28,14 +28,19 @@ class ScoreSnapshot {
   absl::Time loaded_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
 };
 
-class ScoringServiceImpl final : public v1::ScoringService::CallbackService {
+// GetProjectScore is served raw: the stored Score's bytes go out as they are, without a parse
+// and a serialization in between. The other methods are typed.
+using ScoringServiceBase =
+    v1::ScoringService::WithRawCallbackMethod_GetProjectScore<v1::ScoringService::CallbackService>;
+
+class ScoringServiceImpl final : public ScoringServiceBase {
  public:
   ScoringServiceImpl(CallHandler* handler, ScoreStore* store, const ScoringModel* model,
                      absl::Duration snapshot_age);
 
   using Ctx = grpc::CallbackServerContext;
-  grpc::ServerUnaryReactor* GetProjectScore(Ctx* c, const v1::GetProjectScoreRequest* q,
-                                            v1::Score* r) override;
+  grpc::ServerUnaryReactor* GetProjectScore(Ctx* c, const grpc::ByteBuffer* q,
+                                            grpc::ByteBuffer* r) override;
   grpc::ServerUnaryReactor* ScoreProject(Ctx* c, const v1::ScoreProjectRequest* q,
                                          v1::Score* r) override;
   grpc::ServerUnaryReactor* RankProjects(Ctx* c, const v1::RankProjectsRequest* q,
@@ -50,8 +55,9 @@ class ScoringServiceImpl final : public v1::ScoringService::CallbackService {
   // The core of each method, callable without gRPC.
   absl::StatusOr<v1::Score> DoGetProjectScore(const RequestContext& rc,
                                               const v1::GetProjectScoreRequest& req);
-  void GetProjectScoreAsync(const RequestContext& rc, const v1::GetProjectScoreRequest& req,
-                            std::function<void(absl::StatusOr<v1::Score>)> reply);
+  // GetProjectScore's answer, serialized: the stored bytes of a score the caller may see.
+  void GetSerializedScoreAsync(const RequestContext& rc, const v1::GetProjectScoreRequest& req,
+                               std::function<void(absl::StatusOr<std::string>)> reply);
   absl::StatusOr<v1::Score> DoScoreProject(const RequestContext& rc,
                                            const v1::ScoreProjectRequest& req);
   absl::StatusOr<v1::RankProjectsResponse> DoRankProjects(const RequestContext& rc,

@@ -339,6 +339,19 @@ TEST_F(SecurityTest, HiddenProjectsNeverShowToOutsiders) {
   EXPECT_EQ(As(partner_b_, [&](auto* c) { return scoring->GetProjectScore(c, score_req, &score); })
                 .error_code(),
             grpc::StatusCode::NOT_FOUND);
+  // The score goes out as stored; who may read it is decided from its bytes.
+  score.Clear();
+  EXPECT_TRUE(As(operator_key_, [&](auto* c) {
+                return scoring->GetProjectScore(c, score_req, &score);
+              }).ok());
+  EXPECT_EQ(score.project(), hidden.name());
+  EXPECT_EQ(score.visibility(), iv1::VISIBILITY_PARTICIPANTS);
+  stp::scoring::v1::GetProjectScoreRequest open_req;
+  open_req.set_project(open.name());
+  EXPECT_TRUE(WaitFor([&] {
+    return As(partner_b_, [&](auto* c) { return scoring->GetProjectScore(c, open_req, &score); })
+        .ok();
+  }));
   stp::scoring::v1::RankProjectsResponse rank;
   ASSERT_TRUE(WaitFor([&] {
     return As(operator_key_,
