@@ -1,5 +1,8 @@
 #include "libs/common/principal.h"
 
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/wire_format_lite.h>
+
 #include "absl/strings/str_cat.h"
 #include "libs/common/status.h"
 
@@ -38,6 +41,53 @@ absl::Status RequireRole(const Principal& principal, AccessRole wanted) {
                                                " role; the credential ", principal.id, " has ",
                                                AccessRoleName(principal.role))),
       "ROLE_TOO_LOW", {{"required_role", AccessRoleName(wanted)}});
+}
+
+namespace {
+
+using google::protobuf::internal::WireFormatLite;
+
+// Scans one message: records the visibility (at the top level only) and whether the names at
+// `path` include `organization`. False when the bytes are malformed.
+bool ScanAccess(absl::string_view bytes, int visibility_field, const int* path, size_t depth,
+                const std::string& organization, SerializedAccess* out) {
+  google::protobuf::io::CodedInputStream in(reinterpret_cast<const uint8_t*>(bytes.data()),
+                                            static_cast<int>(bytes.size()));
+  while (uint32_t tag = in.ReadTag()) {
+    const int field = WireFormatLite::GetTagFieldNumber(tag);
+    const auto type = WireFormatLite::GetTagWireType(tag);
+    if (visibility_field > 0 && field == visibility_field &&
+        type == WireFormatLite::WIRETYPE_VARINT) {
+      uint32_t value = 0;
+      if (!in.ReadVarint32(&value)) return false;
+      out->visibility = static_cast<int>(value);
+    } else if (depth > 0 && field == path[0] && type == WireFormatLite::WIRETYPE_LENGTH_DELIMITED) {
+      std::string value;
+      if (!WireFormatLite::ReadString(&in, &value)) return false;
+      if (depth == 1) {
+        if (!organization.empty() && value == organization) out->names_organization = true;
+      } else if (!ScanAccess(value, 0, path + 1, depth - 1, organization, out)) {
+        return false;
+      }
+    } else if (!WireFormatLite::SkipField(&in, tag)) {
+      return false;
+    }
+  }
+  return in.ConsumedEntireMessage();
+}
+
+}  // namespace
+
+std::optional<SerializedAccess> ReadSerializedAccess(absl::string_view serialized,
+                                                     int visibility_field,
+                                                     std::initializer_list<int> organization_path,
+                                                     const std::string& organization) {
+  SerializedAccess access;
+  if (!ScanAccess(serialized, visibility_field, organization_path.begin(), organization_path.size(),
+                  organization, &access)) {
+    return std::nullopt;
+  }
+  return access;
 }
 
 }  // namespace stp

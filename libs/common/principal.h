@@ -1,10 +1,13 @@
 // Who is calling, as established by the authenticator, and what that caller may do.
 #pragma once
 
+#include <initializer_list>
+#include <optional>
 #include <string>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 
 namespace stp {
 
@@ -29,6 +32,20 @@ struct Principal {
   // the server) and the one every call gets when authentication is switched off.
   static Principal Service(const std::string& name);
 };
+
+// What decides whether a caller sees a stored resource, read from its serialized bytes
+// without parsing the rest (reads that answer with the stored bytes as they are): the value of
+// its visibility enum field, and whether `organization` is among the names at
+// `organization_path`: a repeated string field ({27}), or a string field of a repeated message
+// field ({participants, organization}). nullopt when the bytes are not a well-formed message.
+struct SerializedAccess {
+  int visibility = 0;
+  bool names_organization = false;
+};
+std::optional<SerializedAccess> ReadSerializedAccess(absl::string_view serialized,
+                                                     int visibility_field,
+                                                     std::initializer_list<int> organization_path,
+                                                     const std::string& organization);
 
 // PERMISSION_DENIED unless the principal has at least `wanted`.
 absl::Status RequireRole(const Principal& principal, AccessRole wanted);

@@ -20,6 +20,7 @@
 #include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
@@ -149,6 +150,34 @@ grpc::ServerUnaryReactor* ServeUnaryAsync(CallHandler* handler, grpc::CallbackSe
             return;
           }
           *response = *std::move(result);
+          done(absl::OkStatus());
+        });
+      });
+}
+
+// ServeUnaryAsync for a method registered raw (WithRawCallbackMethod_<Method>) whose answer
+// is a stored message: the request is parsed as `Request`, and `fn(rc, request, reply)` calls
+// `reply(absl::StatusOr<std::string>)` once with the serialized response, which is sent as
+// it is, without a parse and a re-serialization on the way.
+template <typename Request, typename Fn>
+grpc::ServerUnaryReactor* ServeSerializedUnaryAsync(CallHandler* handler,
+                                                    grpc::CallbackServerContext* ctx,
+                                                    const char* method, AccessRole min_role,
+                                                    const grpc::ByteBuffer* request,
+                                                    grpc::ByteBuffer* response, Fn fn) {
+  return handler->UnaryAsync(
+      ctx, method, min_role,
+      [request, response, fn = std::move(fn)](const RequestContext& rc, CallHandler::Done done) {
+        grpc::ByteBuffer bytes(*request);  // shares the slices; Deserialize consumes them
+        Request parsed;
+        if (!grpc::SerializationTraits<Request>::Deserialize(&bytes, &parsed).ok()) {
+          return done(absl::InvalidArgumentError(
+              absl::StrCat("the request is not a ", Request::descriptor()->full_name())));
+        }
+        fn(rc, parsed, [response, done = std::move(done)](absl::StatusOr<std::string> answer) {
+          if (!answer.ok()) return done(answer.status());
+          grpc::Slice slice(*answer);
+          *response = grpc::ByteBuffer(&slice, 1);
           done(absl::OkStatus());
         });
       });

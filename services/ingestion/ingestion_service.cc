@@ -100,13 +100,14 @@ grpc::ServerUnaryReactor* IngestionServiceImpl::CreateProject(Ctx* c,
                                                               v1::Project* r) {
   STP_UNARY(CreateProject, kWrite, registry_->CreateProject(rc, *q));
 }
-grpc::ServerUnaryReactor* IngestionServiceImpl::GetProject(Ctx* c, const v1::GetProjectRequest* q,
-                                                           v1::Project* r) {
+grpc::ServerUnaryReactor* IngestionServiceImpl::GetProject(Ctx* c, const grpc::ByteBuffer* q,
+                                                           grpc::ByteBuffer* r) {
   // Answered on the Redis client's thread: the worker does not sleep through the read.
-  return ServeUnaryAsync(handler_, c, "GetProject", kRead, r,
-                         [this, q](const RequestContext& rc, auto reply) {
-                           registry_->GetProjectAsync(rc, q->name(), std::move(reply));
-                         });
+  return ServeSerializedUnaryAsync<v1::GetProjectRequest>(
+      handler_, c, "GetProject", kRead, q, r,
+      [this](const RequestContext& rc, const v1::GetProjectRequest& req, auto reply) {
+        registry_->GetSerializedProjectAsync(rc, req.name(), std::move(reply));
+      });
 }
 grpc::ServerUnaryReactor* IngestionServiceImpl::ListProjects(Ctx* c,
                                                              const v1::ListProjectsRequest* q,

@@ -11,7 +11,11 @@
 
 namespace stp::ingestion {
 
-class IngestionServiceImpl final : public v1::IngestionService::CallbackService {
+// GetProject is served raw: the stored project's bytes go out as they are.
+using IngestionServiceBase =
+    v1::IngestionService::WithRawCallbackMethod_GetProject<v1::IngestionService::CallbackService>;
+
+class IngestionServiceImpl final : public IngestionServiceBase {
  public:
   IngestionServiceImpl(CallHandler* handler, Registry* registry, const SectorAvenueTable* sectors,
                        int max_concurrent_imports);
@@ -38,7 +42,7 @@ class IngestionServiceImpl final : public v1::IngestionService::CallbackService 
   Unary* UpdatePark(Ctx* c, const v1::UpdateParkRequest* q, v1::Park* r) override;
   Unary* DeletePark(Ctx* c, const v1::DeleteParkRequest* q, v1::DeleteResponse* r) override;
   Unary* CreateProject(Ctx* c, const v1::CreateProjectRequest* q, v1::Project* r) override;
-  Unary* GetProject(Ctx* c, const v1::GetProjectRequest* q, v1::Project* r) override;
+  Unary* GetProject(Ctx* c, const grpc::ByteBuffer* q, grpc::ByteBuffer* r) override;
   Unary* ListProjects(Ctx* c, const v1::ListProjectsRequest* q,
                       v1::ListProjectsResponse* r) override;
   Unary* UpdateProject(Ctx* c, const v1::UpdateProjectRequest* q, v1::Project* r) override;

@@ -1350,19 +1350,31 @@ absl::StatusOr<v1::Project> Registry::GetProject(const RequestContext& rc,
   return p;
 }
 
-void Registry::GetProjectAsync(const RequestContext& rc, const std::string& name,
-                               std::function<void(absl::StatusOr<v1::Project>)> reply) {
+void Registry::GetSerializedProjectAsync(const RequestContext& rc, const std::string& name,
+                                         std::function<void(absl::StatusOr<std::string>)> reply) {
   std::string id = IdOf(name, "projects");
   if (id.empty()) return reply(InvalidField("name", "must look like \"projects/{id}\""));
-  store_->GetAsync({Kind::kProject, id}, rc.deadline,
-                   [principal = rc.principal, name, id,
-                    reply = std::move(reply)](absl::StatusOr<std::optional<StoredResource>> found) {
-                     if (!found.ok()) return reply(found.status());
-                     absl::StatusOr<v1::Project> p =
-                         ParseLoaded<v1::Project>(id, std::move(*found));
-                     if (p.ok() && !Visible(principal, *p)) return reply(NotFound(name));
-                     reply(std::move(p));
-                   });
+  store_->GetAsync(
+      {Kind::kProject, id}, rc.deadline,
+      [principal = rc.principal, name, id,
+       reply = std::move(reply)](absl::StatusOr<std::optional<StoredResource>> found) {
+        if (!found.ok()) return reply(found.status());
+        if (!found->has_value()) return reply(NotFound(absl::StrCat("projects/", id)));
+        std::string& data = (*found)->data;
+        // What Visible decides, from the two fields it reads.
+        auto access = ReadSerializedAccess(
+            data, v1::Project::kVisibilityFieldNumber,
+            {v1::Project::kParticipantsFieldNumber, v1::Participant::kOrganizationFieldNumber},
+            principal.organization);
+        if (!access.has_value()) {
+          return reply(absl::DataLossError(absl::StrCat("stored projects/", id, " is unreadable")));
+        }
+        if (access->visibility == v1::VISIBILITY_PARTICIPANTS && !principal.is_operator() &&
+            !access->names_organization) {
+          return reply(NotFound(name));
+        }
+        reply(std::move(data));
+      });
 }
 
 absl::StatusOr<v1::ListProjectsResponse> Registry::ListProjects(

@@ -103,9 +103,10 @@ class Registry {
   absl::StatusOr<v1::Project> CreateProject(const RequestContext& rc,
                                             const v1::CreateProjectRequest& req);
   absl::StatusOr<v1::Project> GetProject(const RequestContext& rc, const std::string& name);
-  // GetProject answered on the store's round-trip thread (see RegistryStore::GetAsync).
-  void GetProjectAsync(const RequestContext& rc, const std::string& name,
-                       std::function<void(absl::StatusOr<v1::Project>)> reply);
+  // GetProject answered on the store's round-trip thread (see RegistryStore::GetAsync), with
+  // the project as stored (serialized); who may see it is read from its bytes.
+  void GetSerializedProjectAsync(const RequestContext& rc, const std::string& name,
+                                 std::function<void(absl::StatusOr<std::string>)> reply);
   absl::StatusOr<v1::ListProjectsResponse> ListProjects(const RequestContext& rc,
                                                         const v1::ListProjectsRequest& req);
   absl::StatusOr<v1::Project> UpdateProject(const RequestContext& rc,

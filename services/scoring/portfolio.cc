@@ -1,8 +1,5 @@
 #include "services/scoring/portfolio.h"
 
-#include <google/protobuf/io/coded_stream.h>
-#include <google/protobuf/wire_format_lite.h>
-
 #include <algorithm>
 
 #include "absl/strings/ascii.h"
@@ -80,32 +77,12 @@ bool ScoreVisible(const Principal& principal, const v1::Score& score) {
 
 std::optional<bool> SerializedScoreVisible(const Principal& principal,
                                            absl::string_view serialized) {
-  using google::protobuf::internal::WireFormatLite;
-  const int visibility_field = v1::Score::kVisibilityFieldNumber;
-  const int participants_field = v1::Score::kParticipantOrganizationsFieldNumber;
-  google::protobuf::io::CodedInputStream in(reinterpret_cast<const uint8_t*>(serialized.data()),
-                                            static_cast<int>(serialized.size()));
-  uint32_t visibility = 0;
-  bool participant = false;
-  std::string organization;
-  while (uint32_t tag = in.ReadTag()) {
-    const int field = WireFormatLite::GetTagFieldNumber(tag);
-    const auto type = WireFormatLite::GetTagWireType(tag);
-    if (field == visibility_field && type == WireFormatLite::WIRETYPE_VARINT) {
-      if (!in.ReadVarint32(&visibility)) return std::nullopt;
-    } else if (field == participants_field && type == WireFormatLite::WIRETYPE_LENGTH_DELIMITED) {
-      if (!WireFormatLite::ReadString(&in, &organization)) return std::nullopt;
-      if (!principal.organization.empty() && organization == principal.organization)
-        participant = true;
-    } else if (!WireFormatLite::SkipField(&in, tag)) {
-      return std::nullopt;
-    }
-  }
-  if (!in.ConsumedEntireMessage() || in.CurrentPosition() != static_cast<int>(serialized.size()))
-    return std::nullopt;
-  if (visibility != stp::ingestion::v1::VISIBILITY_PARTICIPANTS || principal.is_operator())
-    return true;
-  return participant;
+  auto access = ReadSerializedAccess(serialized, v1::Score::kVisibilityFieldNumber,
+                                     {v1::Score::kParticipantOrganizationsFieldNumber},
+                                     principal.organization);
+  if (!access.has_value()) return std::nullopt;
+  return access->visibility != stp::ingestion::v1::VISIBILITY_PARTICIPANTS ||
+         principal.is_operator() || access->names_organization;
 }
 
 absl::Status ValidateFilter(const v1::ScoreFilter& f, const std::string& path) {

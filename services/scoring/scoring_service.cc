@@ -217,22 +217,10 @@ absl::StatusOr<v1::ListScoreHistoryResponse> ScoringServiceImpl::DoListScoreHist
 grpc::ServerUnaryReactor* ScoringServiceImpl::GetProjectScore(Ctx* c, const grpc::ByteBuffer* q,
                                                               grpc::ByteBuffer* r) {
   // Answered on the Redis client's thread: the worker does not sleep through the read.
-  return handler_->UnaryAsync(
-      c, "GetProjectScore", AccessRole::kReader,
-      [this, q, r](const RequestContext& rc, CallHandler::Done done) {
-        grpc::ByteBuffer request(*q);  // shares the slices; Deserialize consumes its argument
-        v1::GetProjectScoreRequest req;
-        if (!grpc::SerializationTraits<v1::GetProjectScoreRequest>::Deserialize(&request, &req)
-                 .ok()) {
-          return done(absl::InvalidArgumentError("the request is not a GetProjectScoreRequest"));
-        }
-        GetSerializedScoreAsync(rc, req,
-                                [r, done = std::move(done)](absl::StatusOr<std::string> score) {
-                                  if (!score.ok()) return done(score.status());
-                                  grpc::Slice slice(*score);
-                                  *r = grpc::ByteBuffer(&slice, 1);
-                                  done(absl::OkStatus());
-                                });
+  return ServeSerializedUnaryAsync<v1::GetProjectScoreRequest>(
+      handler_, c, "GetProjectScore", AccessRole::kReader, q, r,
+      [this](const RequestContext& rc, const v1::GetProjectScoreRequest& req, auto reply) {
+        GetSerializedScoreAsync(rc, req, std::move(reply));
       });
 }
 grpc::ServerUnaryReactor* ScoringServiceImpl::ScoreProject(Ctx* c, const v1::ScoreProjectRequest* q,

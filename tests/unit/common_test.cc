@@ -5,13 +5,67 @@
 
 #include "absl/synchronization/notification.h"
 #include "libs/common/ids.h"
+#include "libs/common/principal.h"
 #include "libs/common/server.h"
 #include "libs/common/worker_pool.h"
 #include "libs/redis/keyspace.h"
 #include "libs/redis/streams.h"
+#include "stp/ingestion/v1/resources.pb.h"
+#include "stp/scoring/v1/score.pb.h"
 
 namespace stp {
 namespace {
+
+namespace iv1 = stp::ingestion::v1;
+
+TEST(SerializedAccessTest, ReadsVisibilityAndTheNamedOrganizationsOnly) {
+  iv1::Project p;
+  p.set_name("projects/p1");
+  p.set_title("organizations/c");  // a name elsewhere in the message does not count
+  p.set_visibility(iv1::VISIBILITY_PARTICIPANTS);
+  auto* a = p.add_participants();
+  a->set_organization("organizations/a");
+  a->set_display_name("organizations/b");  // nor does one in another field of a participant
+  p.add_participants()->set_organization("organizations/c");
+  const std::string bytes = p.SerializeAsString();
+  const std::initializer_list<int> path = {iv1::Project::kParticipantsFieldNumber,
+                                           iv1::Participant::kOrganizationFieldNumber};
+  auto sees = [&](const std::string& org) {
+    auto access = ReadSerializedAccess(bytes, iv1::Project::kVisibilityFieldNumber, path, org);
+    EXPECT_TRUE(access.has_value());
+    EXPECT_EQ(access->visibility, iv1::VISIBILITY_PARTICIPANTS);
+    return access->names_organization;
+  };
+  EXPECT_TRUE(sees("organizations/a"));
+  EXPECT_TRUE(sees("organizations/c"));
+  EXPECT_FALSE(sees("organizations/b"));
+  EXPECT_FALSE(sees(""));
+
+  p.set_visibility(iv1::VISIBILITY_PUBLIC);
+  auto open = ReadSerializedAccess(p.SerializeAsString(), iv1::Project::kVisibilityFieldNumber,
+                                   path, "organizations/x");
+  ASSERT_TRUE(open.has_value());
+  EXPECT_EQ(open->visibility, iv1::VISIBILITY_PUBLIC);
+
+  // A repeated string field, as a score names its project's participants.
+  stp::scoring::v1::Score score;
+  score.set_visibility(iv1::VISIBILITY_PARTICIPANTS);
+  score.add_participant_organizations("organizations/a");
+  auto scored = ReadSerializedAccess(
+      score.SerializeAsString(), stp::scoring::v1::Score::kVisibilityFieldNumber,
+      {stp::scoring::v1::Score::kParticipantOrganizationsFieldNumber}, "organizations/a");
+  ASSERT_TRUE(scored.has_value());
+  EXPECT_TRUE(scored->names_organization);
+
+  // Bytes that are not a message.
+  // Cut inside a participant's organisation.
+  const size_t inside = bytes.find("organizations/c", bytes.find("organizations/c") + 1) + 5;
+  EXPECT_FALSE(ReadSerializedAccess(bytes.substr(0, inside), iv1::Project::kVisibilityFieldNumber,
+                                    path, "organizations/a")
+                   .has_value());
+  EXPECT_FALSE(ReadSerializedAccess("\xff\xff\xff", iv1::Project::kVisibilityFieldNumber, path, "")
+                   .has_value());
+}
 
 TEST(IdsTest, ResourceIdsSortByCreationTimeAndAreUnique) {
   absl::Time t = absl::FromUnixMillis(1700000000000);
