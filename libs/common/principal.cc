@@ -48,11 +48,14 @@ namespace {
 using google::protobuf::internal::WireFormatLite;
 
 // Scans one message: records the visibility (at the top level only) and whether the names at
-// `path` include `organization`. False when the bytes are malformed.
+// `path` include `organization`. At the top level the last field of the path is a repeated
+// string (every value counts); inside a message it is a singular string, where the parser keeps
+// the last value, so only the last counts. False when the bytes are malformed.
 bool ScanAccess(absl::string_view bytes, int visibility_field, const int* path, size_t depth,
-                const std::string& organization, SerializedAccess* out) {
+                bool nested, const std::string& organization, SerializedAccess* out) {
   google::protobuf::io::CodedInputStream in(reinterpret_cast<const uint8_t*>(bytes.data()),
                                             static_cast<int>(bytes.size()));
+  bool last_names = false;
   while (uint32_t tag = in.ReadTag()) {
     const int field = WireFormatLite::GetTagFieldNumber(tag);
     const auto type = WireFormatLite::GetTagWireType(tag);
@@ -64,15 +67,17 @@ bool ScanAccess(absl::string_view bytes, int visibility_field, const int* path, 
     } else if (depth > 0 && field == path[0] && type == WireFormatLite::WIRETYPE_LENGTH_DELIMITED) {
       std::string value;
       if (!WireFormatLite::ReadString(&in, &value)) return false;
-      if (depth == 1) {
-        if (!organization.empty() && value == organization) out->names_organization = true;
-      } else if (!ScanAccess(value, 0, path + 1, depth - 1, organization, out)) {
-        return false;
+      if (depth > 1) {
+        if (!ScanAccess(value, 0, path + 1, depth - 1, true, organization, out)) return false;
+      } else {
+        last_names = !organization.empty() && value == organization;
+        if (!nested && last_names) out->names_organization = true;
       }
     } else if (!WireFormatLite::SkipField(&in, tag)) {
       return false;
     }
   }
+  if (nested && last_names) out->names_organization = true;
   return in.ConsumedEntireMessage();
 }
 
@@ -84,7 +89,7 @@ std::optional<SerializedAccess> ReadSerializedAccess(absl::string_view serialize
                                                      const std::string& organization) {
   SerializedAccess access;
   if (!ScanAccess(serialized, visibility_field, organization_path.begin(), organization_path.size(),
-                  organization, &access)) {
+                  false, organization, &access)) {
     return std::nullopt;
   }
   return access;

@@ -240,7 +240,8 @@ class ServerRunner {
   // lock-order (deadlock) checking off. Debian builds Abseil without NDEBUG, which leaves
   // that check on: every lock of every absl::Mutex, ours and gRPC's, then updates a
   // process-wide lock graph under one global spin lock, about four times the cost of the
-  // lock itself. Tests keep the check; they do not call this.
+  // lock itself. Unit and integration tests, which run the services in their own process, keep
+  // the check.
   static void PrepareServingProcess();
   static int WaitForTerminationSignal();
 

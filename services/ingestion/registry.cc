@@ -581,8 +581,11 @@ bool LooksLikeDuplicate(const DuplicateSummary& a, const DuplicateSummary& b) {
 }
 
 void DuplicateCandidates::Remember(const std::string& id, DuplicateSummary summary) {
-  if (!summary.CanMatch()) return;  // never anyone's duplicate: no need to keep it
   auto it = by_id_.find(id);
+  if (!summary.CanMatch()) {  // never anyone's duplicate: no need to keep it
+    if (it != by_id_.end()) by_id_.erase(it);
+    return;
+  }
   if (it != by_id_.end()) {
     it->second = std::move(summary);
   } else if (by_id_.size() < capacity_) {
@@ -655,6 +658,11 @@ absl::Status Registry::FlagDuplicates(std::vector<v1::Project*> projects, absl::
     for (const auto& term : project_terms[i]) {
       if (covered && !probe->term_index.count(term)) covered = false;
     }
+  }
+  // Nothing to look for (no project, or titles of fewer than two words): no read to wait for.
+  if (std::all_of(project_terms.begin(), project_terms.end(),
+                  [](const auto& terms) { return terms.empty(); })) {
+    return absl::OkStatus();
   }
   if (!covered) probe = StartDuplicateProbe({projects.begin(), projects.end()}, deadline);
   // The probe answers within its deadline or the Redis command timeout.

@@ -32,7 +32,6 @@ struct ChangeSource {
   std::string source = "api";  // "api", "import:iati", "import:aiddata", "import:projects"
 };
 
-// A project prepared for writing by an import: validated, references resolved.
 // What duplicate detection compares of a project.
 struct DuplicateSummary {
   std::string name;  // "projects/{id}"
@@ -63,6 +62,7 @@ class DuplicateCandidates {
   std::map<std::string, DuplicateSummary> by_id_;
 };
 
+// A project prepared for writing by an import: validated, references resolved.
 struct PreparedWrite {
   WriteOp op;
   v1::Project project;  // the state after the write

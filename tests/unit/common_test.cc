@@ -57,6 +57,25 @@ TEST(SerializedAccessTest, ReadsVisibilityAndTheNamedOrganizationsOnly) {
   ASSERT_TRUE(scored.has_value());
   EXPECT_TRUE(scored->names_organization);
 
+  // A participant whose organisation comes twice is, as the parser reads it, the last one.
+  iv1::Participant first, last;
+  first.set_organization("organizations/b");
+  last.set_organization("organizations/a");
+  const std::string twice = first.SerializeAsString() + last.SerializeAsString();
+  iv1::Project hidden;
+  hidden.set_visibility(iv1::VISIBILITY_PARTICIPANTS);
+  std::string merged = hidden.SerializeAsString();
+  merged += static_cast<char>((iv1::Project::kParticipantsFieldNumber << 3) | 2);
+  merged += static_cast<char>(twice.size());
+  merged += twice;
+  ASSERT_TRUE(hidden.ParseFromString(merged));
+  ASSERT_EQ(hidden.participants(0).organization(), "organizations/a");
+  for (const std::string org : {"organizations/a", "organizations/b"}) {
+    auto access = ReadSerializedAccess(merged, iv1::Project::kVisibilityFieldNumber, path, org);
+    ASSERT_TRUE(access.has_value());
+    EXPECT_EQ(access->names_organization, org == hidden.participants(0).organization()) << org;
+  }
+
   // Bytes that are not a message.
   // Cut inside a participant's organisation.
   const size_t inside = bytes.find("organizations/c", bytes.find("organizations/c") + 1) + 5;
