@@ -41,6 +41,12 @@ struct Principal {
 struct SerializedAccess {
   int visibility = 0;
   bool names_organization = false;
+
+  // The rule every read applies: a resource whose visibility is `participants_only` shows to
+  // operators and to its participants' organisations only.
+  bool VisibleTo(const Principal& principal, int participants_only) const {
+    return visibility != participants_only || principal.is_operator() || names_organization;
+  }
 };
 std::optional<SerializedAccess> ReadSerializedAccess(absl::string_view serialized,
                                                      int visibility_field,

@@ -613,11 +613,11 @@ namespace {
 
 // The index terms under which a project's look-alikes are found: one per title word, in its
 // host country. None for a title of fewer than two words.
-std::vector<std::string> DuplicateTerms(const v1::Project& p) {
+std::vector<std::string> DuplicateTerms(const std::string& host_country,
+                                        const std::vector<std::string>& tokens) {
   std::vector<std::string> out;
-  auto tokens = TitleTokens(p.title());
   if (tokens.size() < 2) return out;
-  std::string cc = CountryCode(p.host_country());
+  std::string cc = CountryCode(host_country);
   for (const auto& t : tokens) out.push_back(absl::StrCat("dup:", cc, ":", t));
   return out;
 }
@@ -628,7 +628,7 @@ std::shared_ptr<Registry::DuplicateProbe> Registry::StartDuplicateProbe(
     const std::vector<const v1::Project*>& projects, absl::Time deadline) {
   auto probe = std::make_shared<DuplicateProbe>();
   for (const v1::Project* p : projects) {
-    for (auto& term : DuplicateTerms(*p)) {
+    for (auto& term : DuplicateTerms(p->host_country(), TitleTokens(p->title()))) {
       if (probe->term_index.emplace(term, probe->terms.size()).second)
         probe->terms.push_back(std::move(term));
     }
@@ -651,10 +651,12 @@ absl::Status Registry::FlagDuplicates(std::vector<v1::Project*> projects, absl::
                                       DuplicateCandidates* known) {
   // Flags are the probe's alone: none that a client sent, none that an earlier title earned.
   for (v1::Project* p : projects) p->clear_possible_duplicates();
+  std::vector<DuplicateSummary> ours(projects.size());
   std::vector<std::vector<std::string>> project_terms(projects.size());
   bool covered = probe != nullptr;
   for (size_t i = 0; i < projects.size(); ++i) {
-    project_terms[i] = DuplicateTerms(*projects[i]);
+    ours[i] = DuplicateSummary::Of(*projects[i]);
+    project_terms[i] = DuplicateTerms(ours[i].host_country, ours[i].tokens);
     for (const auto& term : project_terms[i]) {
       if (covered && !probe->term_index.count(term)) covered = false;
     }
@@ -703,13 +705,12 @@ absl::Status Registry::FlagDuplicates(std::vector<v1::Project*> projects, absl::
   for (size_t i = 0; i < projects.size(); ++i) {
     if (candidates[i].empty()) continue;
     std::sort(candidates[i].begin(), candidates[i].end());  // flags in id order
-    DuplicateSummary ours = DuplicateSummary::Of(*projects[i]);
     for (const auto& id : candidates[i]) {
       auto it = read.find(id);
       const DuplicateSummary* other = it != read.end()   ? &it->second
                                       : known != nullptr ? known->Find(id)
                                                          : nullptr;
-      if (other != nullptr && LooksLikeDuplicate(ours, *other)) {
+      if (other != nullptr && LooksLikeDuplicate(ours[i], *other)) {
         projects[i]->add_possible_duplicates(other->name);
       }
     }
@@ -1377,10 +1378,8 @@ void Registry::GetSerializedProjectAsync(const RequestContext& rc, const std::st
         if (!access.has_value()) {
           return reply(absl::DataLossError(absl::StrCat("stored projects/", id, " is unreadable")));
         }
-        if (access->visibility == v1::VISIBILITY_PARTICIPANTS && !principal.is_operator() &&
-            !access->names_organization) {
+        if (!access->VisibleTo(principal, v1::VISIBILITY_PARTICIPANTS))
           return reply(NotFound(name));
-        }
         reply(std::move(data));
       });
 }

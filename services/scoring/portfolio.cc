@@ -81,8 +81,7 @@ std::optional<bool> SerializedScoreVisible(const Principal& principal,
                                      {v1::Score::kParticipantOrganizationsFieldNumber},
                                      principal.organization);
   if (!access.has_value()) return std::nullopt;
-  return access->visibility != stp::ingestion::v1::VISIBILITY_PARTICIPANTS ||
-         principal.is_operator() || access->names_organization;
+  return access->VisibleTo(principal, stp::ingestion::v1::VISIBILITY_PARTICIPANTS);
 }
 
 absl::Status ValidateFilter(const v1::ScoreFilter& f, const std::string& path) {

@@ -286,8 +286,12 @@ absl::StatusOr<std::vector<std::optional<v1::Score>>> ScoreStore::LoadScores(
 
 namespace {
 
+std::string ScoreKey(const redis::Keyspace& keyspace, const std::string& id) {
+  return keyspace.Key(keyspace.PartitionOf(id), "scoring", "score", id);
+}
+
 std::vector<std::string> LoadScoreCommand(const redis::Keyspace& keyspace, const std::string& id) {
-  return {"HMGET", keyspace.Key(keyspace.PartitionOf(id), "scoring", "score", id), "pb", "sum"};
+  return {"HMGET", ScoreKey(keyspace, id), "pb", "sum"};
 }
 
 // A stored score from its HMGET reply; nullopt when there is none (or it does not parse).
@@ -320,7 +324,7 @@ void ScoreStore::LoadSerializedScoreAsync(
     const std::string& id, absl::Time deadline,
     std::function<void(absl::StatusOr<std::optional<std::string>>)> done) {
   redis_->SharedPipelineAsync(
-      {{"HGET", keyspace_.Key(keyspace_.PartitionOf(id), "scoring", "score", id), "pb"}}, deadline,
+      {{"HGET", ScoreKey(keyspace_, id), "pb"}}, deadline,
       [done = std::move(done)](absl::StatusOr<std::vector<redis::ReplyPtr>> replies) {
         if (!replies.ok()) return done(replies.status());
         const redisReply* r = replies->front().get();

@@ -388,7 +388,7 @@ absl::StatusOr<int> ScoringEngine::RescoreChunk(
 absl::StatusOr<bool> ScoringEngine::Bootstrap(
     iv1::IngestionService::StubInterface* ingestion,
     const std::function<void(grpc::ClientContext*)>& decorate) {
-  const std::string done_key = store_->keyspace().Global("scoring", "bootstrapped");
+  const std::string done_key = BootstrappedKey();
   const std::string lock_key = store_->keyspace().Global("scoring", "bootstrap-lock");
   STP_ASSIGN_OR_RETURN(auto done, redis_->Command({"GET", done_key}));
   // A read model built by an older version (which kept no organisations per country) is
@@ -402,7 +402,7 @@ absl::StatusOr<bool> ScoringEngine::Bootstrap(
     return false;
   }
   LogInfo("building the scoring read model from the registry");
-  const std::string rebuild_key = store_->keyspace().Global("scoring", "rebuild");
+  const std::string rebuild_key = RebuildKey();
   STP_ASSIGN_OR_RETURN(auto rebuild, redis_->Command({"EXISTS", rebuild_key}));
   static const auto* renew = new redis::Script(
       "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('EXPIRE', KEYS[1], "
@@ -541,6 +541,14 @@ absl::Status ScoringEngine::BuildReadModel(
   return absl::OkStatus();
 }
 
+std::string ScoringEngine::BootstrappedKey() const {
+  return store_->keyspace().Global("scoring", "bootstrapped");
+}
+
+std::string ScoringEngine::RebuildKey() const {
+  return store_->keyspace().Global("scoring", "rebuild");
+}
+
 std::string ScoringEngine::DayKey(absl::CivilDay day) const {
   return store_->keyspace().Global("scoring", "rescored", absl::FormatCivilTime(day));
 }
@@ -676,10 +684,8 @@ absl::Status ScoringEngine::CheckForLostEvents(const std::string& stream,
            {{"stream", stream}, {"lost", lost}, {"can_rebuild", ingestion_ != nullptr}});
   if (ingestion_ == nullptr) return absl::OkStatus();
   // Kept in Redis, so that whichever replica builds (after a restart too) replaces.
-  STP_RETURN_IF_ERROR(
-      redis_->Command({"SET", store_->keyspace().Global("scoring", "rebuild"), "1"}).status());
-  STP_RETURN_IF_ERROR(
-      redis_->Command({"DEL", store_->keyspace().Global("scoring", "bootstrapped")}).status());
+  STP_RETURN_IF_ERROR(redis_->Command({"SET", RebuildKey(), "1"}).status());
+  STP_RETURN_IF_ERROR(redis_->Command({"DEL", BootstrappedKey()}).status());
   rebuild_.store(true);
   return absl::OkStatus();
 }

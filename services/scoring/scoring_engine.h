@@ -110,6 +110,10 @@ class ScoringEngine {
   absl::Status ForgetUnlisted(const std::set<std::string>& listed, absl::Time listing_began);
   // The flag of a day's rescore.
   std::string DayKey(absl::CivilDay day) const;
+  // Set once the read model is built (its value is the read-model version).
+  std::string BootstrappedKey() const;
+  // Set while the next build must replace what the read model holds (after lost events).
+  std::string RebuildKey() const;
   absl::StatusOr<int> AllProjectsRescored();
   // Bootstrap's work under the lock: reads every listing into the read model, then scores
   // every project. Calls `renew_lock` after each page. With `replace`, listed countries,
