@@ -35,6 +35,11 @@ int PendingIndex(absl::string_view ref) {
   return k;
 }
 
+// An imported organisation's name, as stored and as its participants show it.
+std::string DisplayName(const ImportedOrganization& org) {
+  return Utf8Prefix(org.name.empty() ? org.ref : org.name, kMaxName);
+}
+
 }  // namespace
 
 ImportSession::ImportSession(Registry* registry, RequestContext rc,
@@ -243,6 +248,20 @@ absl::Status ImportSession::KnownCountries(const std::set<std::string>& names) {
   return absl::OkStatus();
 }
 
+bool ImportSession::NamesOwnOrganization(const ImportRecord& r) const {
+  if (rc_.principal.is_operator()) return true;
+  return std::any_of(r.project.participants().begin(), r.project.participants().end(),
+                     [&](const v1::Participant& part) {
+                       int k = PendingIndex(part.organization());
+                       if (k < 0) return part.organization() == rc_.principal.organization;
+                       if (k >= static_cast<int>(r.organizations.size())) return false;
+                       // Not resolved yet: it is to be created, so it is not the partner's (which
+                       // exists).
+                       auto it = orgs_.find(OrgKey(r.organizations[k]));
+                       return it != orgs_.end() && it->second.name == rc_.principal.organization;
+                     });
+}
+
 absl::Status ImportSession::ResolveOrganizations(std::vector<ImportRecord>* records) {
   // Everything not yet known to this session: look up by identifier, then by name.
   std::map<std::string, ImportedOrganization> unknown;
@@ -254,36 +273,69 @@ absl::Status ImportSession::ResolveOrganizations(std::vector<ImportRecord>* reco
       if (!org.country.empty()) org_countries.insert(org.country);
     }
   }
-  if (unknown.empty()) return absl::OkStatus();
-  STP_RETURN_IF_ERROR(KnownCountries(org_countries));
-  std::vector<std::string> keys, refs, names;
-  for (const auto& [key, org] : unknown) {
-    keys.push_back(key);
-    refs.push_back(org.ref.empty() ? std::string("-") : key);
-    names.push_back(Registry::NormalizeName(org.name.empty() ? org.ref : org.name));
-  }
-  RegistryStore* store = registry_->store();
-  STP_ASSIGN_OR_RETURN(auto by_ref,
-                       store->FindExternalIds(Kind::kOrganization, refs, rc_.deadline));
-  STP_ASSIGN_OR_RETURN(auto by_name, store->FindOrganizationNames(names, rc_.deadline));
-  std::vector<std::string> found_ids;
-  std::vector<size_t> found_keys;
-  std::vector<WriteOp> creates;
-  std::vector<size_t> create_keys;
-  std::vector<std::string> create_display;
-  for (size_t i = 0; i < keys.size(); ++i) {
-    std::string id = !by_ref[i].empty() ? by_ref[i] : by_name[i];
-    const ImportedOrganization& org = unknown[keys[i]];
-    // The organisation's name and the participants' display name alike.
-    std::string display = Utf8Prefix(org.name.empty() ? org.ref : org.name, kMaxName);
-    if (!id.empty()) {
+  std::vector<std::string> missing;  // keys of organisations no lookup found
+  if (!unknown.empty()) {
+    STP_RETURN_IF_ERROR(KnownCountries(org_countries));
+    std::vector<std::string> keys, refs, names;
+    for (const auto& [key, org] : unknown) {
+      keys.push_back(key);
+      refs.push_back(org.ref.empty() ? std::string("-") : key);
+      names.push_back(Registry::NormalizeName(org.name.empty() ? org.ref : org.name));
+    }
+    RegistryStore* store = registry_->store();
+    STP_ASSIGN_OR_RETURN(auto by_ref,
+                         store->FindExternalIds(Kind::kOrganization, refs, rc_.deadline));
+    STP_ASSIGN_OR_RETURN(auto by_name, store->FindOrganizationNames(names, rc_.deadline));
+    std::vector<std::string> found_ids;
+    std::vector<std::string> found_keys;
+    for (size_t i = 0; i < keys.size(); ++i) {
+      std::string id = !by_ref[i].empty() ? by_ref[i] : by_name[i];
+      if (id.empty()) {
+        missing.push_back(keys[i]);
+        continue;
+      }
       found_ids.push_back(id);
-      found_keys.push_back(i);
-      orgs_[keys[i]] = {"organizations/" + id, display};
+      found_keys.push_back(keys[i]);
+      orgs_[keys[i]] = {"organizations/" + id, DisplayName(unknown[keys[i]])};
+    }
+    // Names found by lookup keep their stored display names.
+    if (!found_ids.empty()) {
+      STP_ASSIGN_OR_RETURN(auto stored,
+                           store->GetMany(Kind::kOrganization, found_ids, rc_.deadline));
+      for (size_t j = 0; j < found_ids.size(); ++j) {
+        v1::Organization o;
+        if (stored[j].has_value() && o.ParseFromString(stored[j]->data)) {
+          orgs_[found_keys[j]].display_name = o.display_name();
+        }
+      }
+    }
+  }
+  // A partner imports only projects its own organisation takes part in. That organisation
+  // exists, so the check needs only what the lookups found, and a record that fails it is
+  // rejected before anything is created on its behalf.
+  std::set<std::string> needed;
+  std::vector<ImportRecord> kept;
+  kept.reserve(records->size());
+  for (auto& r : *records) {
+    if (!NamesOwnOrganization(r)) {
+      Reject(r, "a partner imports only projects its own organisation takes part in",
+             {"project.participants"});
       continue;
     }
+    for (const auto& org : r.organizations) needed.insert(OrgKey(org));
+    kept.push_back(std::move(r));
+  }
+  records->swap(kept);
+
+  std::vector<WriteOp> creates;
+  std::vector<std::string> create_keys;
+  for (const std::string& key : missing) {
+    if (!needed.count(key)) continue;
+    const ImportedOrganization& org = unknown[key];
+    // The organisation's name and the participants' display name alike.
+    std::string display = DisplayName(org);
     if (dry_run_) {
-      orgs_[keys[i]] = {"organizations/" + registry_->NewIdNear(""), display};
+      orgs_[key] = {"organizations/" + registry_->NewIdNear(""), display};
       summary_.set_organizations_created(summary_.organizations_created() + 1);
       continue;
     }
@@ -296,38 +348,28 @@ absl::Status ImportSession::ResolveOrganizations(std::vector<ImportRecord>* reco
       x->set_source("iati");
       x->set_value(Utf8Prefix(org.ref, 200));
     }
-    std::string request_id = request_id_.empty() ? "" : absl::StrCat(request_id_, ":org:", keys[i]);
-    std::string anchor = org.ref.empty() ? keys[i] : "iati:" + Utf8Prefix(org.ref, 200);
+    std::string request_id = request_id_.empty() ? "" : absl::StrCat(request_id_, ":org:", key);
+    std::string anchor = org.ref.empty() ? key : "iati:" + Utf8Prefix(org.ref, 200);
     creates.push_back(
         registry_->PrepareOrganizationCreate(rc_, &created, request_id, "import", anchor));
-    create_keys.push_back(i);
-    create_display.push_back(display);
-  }
-  // Names found by lookup keep their stored display names.
-  if (!found_ids.empty()) {
-    STP_ASSIGN_OR_RETURN(auto stored, store->GetMany(Kind::kOrganization, found_ids, rc_.deadline));
-    for (size_t j = 0; j < found_ids.size(); ++j) {
-      v1::Organization o;
-      if (stored[j].has_value() && o.ParseFromString(stored[j]->data)) {
-        orgs_[keys[found_keys[j]]].display_name = o.display_name();
-      }
-    }
+    create_keys.push_back(key);
   }
   if (creates.empty()) return absl::OkStatus();
-  STP_ASSIGN_OR_RETURN(auto results, store->Write(creates, rc_.deadline));
+  STP_ASSIGN_OR_RETURN(auto results, registry_->store()->Write(creates, rc_.deadline));
   for (size_t j = 0; j < results.size(); ++j) {
-    const std::string& key = keys[create_keys[j]];
+    const std::string& key = create_keys[j];
+    const std::string display = DisplayName(unknown[key]);
     switch (results[j].code) {
       case WriteResult::Code::kOk:
-        orgs_[key] = {"organizations/" + creates[j].id, create_display[j]};
+        orgs_[key] = {"organizations/" + creates[j].id, display};
         summary_.set_organizations_created(summary_.organizations_created() + 1);
         break;
       case WriteResult::Code::kDuplicateRequest:  // created by an earlier attempt of this import
-        orgs_[key] = {"organizations/" + RequestRecordId(results[j].detail), create_display[j]};
+        orgs_[key] = {"organizations/" + RequestRecordId(results[j].detail), display};
         break;
       case WriteResult::Code::kExternalIdTaken:  // created concurrently by another import
         orgs_[key] = {"organizations/" + results[j].detail.substr(results[j].detail.find('=') + 1),
-                      create_display[j]};
+                      display};
         break;
       default:
         return absl::AbortedError(
@@ -411,15 +453,6 @@ absl::Status ImportSession::Flush() {
       src->set_source(format_ == v1::IMPORT_FORMAT_IATI_XML ? "iati" : "aiddata");
       src->set_reference(source_reference_);
       *src->mutable_retrieved_time() = Now(now);
-    }
-    if (!rc_.principal.is_operator() &&
-        std::none_of(p.participants().begin(), p.participants().end(),
-                     [&](const v1::Participant& x) {
-                       return x.organization() == rc_.principal.organization;
-                     })) {
-      Reject(r, "a partner imports only projects its own organisation takes part in",
-             {"project.participants"});
-      continue;
     }
     ready.push_back(&r);
   }

@@ -101,7 +101,12 @@ class ImportSession {
   absl::Status CheckNamedReferences(std::vector<ImportRecord*>* ready);
   // Writes every record read so far and waits for the writes, then answers `fault`.
   absl::Status WriteAllThen(absl::Status fault);
+  // Finds the organisations the records name, rejects a partner's records that do not name
+  // the partner's own organisation, then creates the organisations the rest still lack.
   absl::Status ResolveOrganizations(std::vector<ImportRecord>* records);
+  // True for an operator, and for a partner's record one of whose participants is the
+  // partner's organisation as resolved so far.
+  bool NamesOwnOrganization(const ImportRecord& record) const;
   absl::Status KnownCountries(const std::set<std::string>& names);
   std::string OrgKey(const ImportedOrganization& org) const;
   // The record's request key; `occurrence` 0 is the record's own (another: of the project's

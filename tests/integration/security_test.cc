@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "grpc/health/v1/health.grpc.pb.h"
@@ -110,6 +111,23 @@ class SecurityTest : public ::testing::Test {
     testing::SetDeadline(&ctx, absl::Seconds(20));
     if (!key.empty()) ctx.AddMetadata("authorization", "Bearer " + key);
     return fn(&ctx);
+  }
+
+  // An import of one message after the first, which gives the format.
+  iv1::ImportSummary ImportAs(const std::string& key, iv1::ImportFormat format,
+                              const iv1::ImportProjectsRequest& body) {
+    iv1::ImportSummary summary;
+    grpc::Status status = As(key, [&](auto* c) {
+      auto writer = ingestion_->ImportProjects(c, &summary);
+      iv1::ImportProjectsRequest first;
+      first.set_format(format);
+      writer->Write(first);
+      writer->Write(body);
+      writer->WritesDone();
+      return writer->Finish();
+    });
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    return summary;
   }
 
   iv1::CreateProjectRequest ProjectOf(const std::string& org, iv1::Visibility visibility) {
@@ -222,19 +240,44 @@ TEST_F(SecurityTest, PartnersWriteOnlyWhatTheyTakePartInAndReadersOnlyRead) {
   // as its participant.
   iv1::Project taken = ProjectOf(org_b_, iv1::VISIBILITY_PUBLIC).project();
   *taken.add_external_ids() = mine.external_ids(0);
-  iv1::ImportSummary summary;
-  ASSERT_TRUE(As(partner_b_, [&](auto* c) {
-                auto writer = ingestion_->ImportProjects(c, &summary);
-                iv1::ImportProjectsRequest msg;
-                msg.set_format(iv1::IMPORT_FORMAT_PROJECTS);
-                writer->Write(msg);
-                *msg.mutable_project() = taken;
-                writer->Write(msg);
-                writer->WritesDone();
-                return writer->Finish();
-              }).ok());
+  iv1::ImportProjectsRequest record;
+  *record.mutable_project() = taken;
+  iv1::ImportSummary summary = ImportAs(partner_b_, iv1::IMPORT_FORMAT_PROJECTS, record);
   EXPECT_EQ(summary.rejected(), 1) << summary.DebugString();
   EXPECT_EQ(summary.updated(), 0);
+  // An IATI file: the activity that names the partner's organisation (matched by its name)
+  // goes in with the new organisation beside it; the one that does not is rejected and leaves
+  // no organisation behind.
+  auto activity = [](const std::string& id, const std::vector<std::string>& orgs) {
+    std::string xml = absl::StrCat("<iati-activity default-currency=\"USD\"><iati-identifier>", id,
+                                   "</iati-identifier><title><narrative>Suez solar activity ", id,
+                                   "</narrative></title>");
+    for (const auto& org : orgs) {
+      absl::StrAppend(&xml, "<participating-org role=\"4\" type=\"70\"><narrative>", org,
+                      "</narrative></participating-org>");
+    }
+    return absl::StrCat(xml,
+                        "<recipient-country code=\"EG\"/><sector vocabulary=\"1\" "
+                        "code=\"23210\"/></iati-activity>");
+  };
+  iv1::ImportProjectsRequest file;
+  file.set_chunk(absl::StrCat("<iati-activities version=\"2.03\">",
+                              activity("XM-B-OURS", {"Org B", "Beside Org B Ltd"}),
+                              activity("XM-B-THEIRS", {"Not Org B Ltd"}), "</iati-activities>"));
+  iv1::ImportSummary iati = ImportAs(partner_b_, iv1::IMPORT_FORMAT_IATI_XML, file);
+  EXPECT_EQ(iati.created(), 1) << iati.DebugString();
+  ASSERT_EQ(iati.rejected(), 1) << iati.DebugString();
+  EXPECT_EQ(iati.rejections(0).fields(0), "project.participants");
+  EXPECT_EQ(iati.organizations_created(), 1);
+  std::set<std::string> org_names;
+  iv1::ListOrganizationsRequest list_orgs;
+  list_orgs.set_page_size(100);
+  iv1::ListOrganizationsResponse orgs;
+  ASSERT_TRUE(As(operator_key_, [&](auto* c) {
+                return ingestion_->ListOrganizations(c, list_orgs, &orgs);
+              }).ok());
+  for (const auto& o : orgs.organizations()) org_names.insert(o.display_name());
+  EXPECT_EQ(org_names, (std::set<std::string>{"Org A", "Org B", "Beside Org B Ltd"}));
   iv1::GetProjectRequest get_mine;
   get_mine.set_name(mine.name());
   ASSERT_TRUE(
