@@ -184,10 +184,10 @@ Script::Script(std::string source) : source_(std::move(source)) {
 namespace {
 
 // ARGV[1] is the number of items n, ARGV[2..2n+1] each item's number of keys and arguments,
-// and the items' arguments follow; `item` sees only its own. A nil result becomes false so
-// that the array of results has no hole (Redis would cut it there).
+// and the items' arguments follow; `item` sees only its own, and the call's CALL table. A nil
+// result becomes false so that the array of results has no hole (Redis would cut it there).
 std::string WrapItemScript(const std::string& item_source) {
-  return absl::StrCat("local function item(KEYS, ARGV)\n", item_source, R"lua(
+  return absl::StrCat("local CALL = {}\nlocal function item(KEYS, ARGV)\n", item_source, R"lua(
 end
 local n = tonumber(ARGV[1])
 local kpos, apos = 0, 1 + 2 * n

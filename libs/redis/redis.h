@@ -114,6 +114,8 @@ class Script {
 // conversion) once per call instead of once per item. Items run in order; an item that
 // raises an error gets an error reply of its own and the next items still run (as separate
 // scripts would have), with whatever writes it made before the error kept, as for one script.
+// The table CALL is shared by the items of one call (and starts empty in each call), for what
+// an item may keep for the next items, such as a value it read.
 class ItemScript {
  public:
   explicit ItemScript(const std::string& item_source);

@@ -5,6 +5,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "libs/common/status.h"
 
 namespace stp::ingestion {
@@ -57,7 +58,17 @@ if op == 'd' then
   redis.call('ZREM', KEYS[7], id)
 else
   redis.call('HSET', KEYS[1], 'pb', ARGV[4], 'etag', ARGV[5], 'rev', ARGV[6])
-  redis.call('ZADD', KEYS[7], ARGV[7], id)
+  -- Update scores are distinct within a partition, so that a listing's cursor (score, id)
+  -- never stands inside a run of ties: a write in a millisecond at or before the partition's
+  -- latest score comes 1/1024 ms after it.
+  local last = CALL[KEYS[7]]
+  if last == nil then
+    local top = redis.call('ZRANGE', KEYS[7], -1, -1, 'WITHSCORES')
+    last = top[2] and tonumber(top[2]) or -math.huge
+  end
+  local score = math.max(tonumber(ARGV[7]), last + 1 / 1024)
+  CALL[KEYS[7]] = score
+  redis.call('ZADD', KEYS[7], string.format('%.17g', score), id)
 end
 for i = 1, n_ir do redis.call('ZREM', KEYS[7 + i], id) end
 for i = 1, n_ia do redis.call('ZADD', KEYS[7 + n_ir + i], 0, id) end
@@ -340,8 +351,8 @@ absl::StatusOr<std::vector<ListPosition>> RedisRegistryStore::ListIdsByUpdate(
     std::vector<std::vector<std::string>> commands;
     for (int p : reading) {
       commands.push_back({"ZRANGE", keyspace_.Key(p, "idx", KindName(kind), "updated"),
-                          absl::StrCat(static_cast<int64_t>(min_score)), "+inf", "BYSCORE",
-                          "WITHSCORES", "LIMIT", absl::StrCat(offset[p]), absl::StrCat(window)});
+                          absl::StrFormat("%.17g", min_score), "+inf", "BYSCORE", "WITHSCORES",
+                          "LIMIT", absl::StrCat(offset[p]), absl::StrCat(window)});
     }
     STP_ASSIGN_OR_RETURN(auto replies, redis_->Pipeline(commands, deadline));
     std::vector<int> again;

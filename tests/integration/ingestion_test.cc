@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "libs/common/grpc_status.h"
 #include "libs/redis/streams.h"
@@ -435,6 +436,13 @@ TEST_F(IngestionTest, PaginationOverThousandsWithFilters) {
   auto changed = ListAll(since);
   ASSERT_EQ(changed.size(), 1u);
   EXPECT_EQ(changed[0].name(), all[10].name());
+  // Everything by update time, in pages whose tokens carry the exact position: the bulk write
+  // of 3,000 within a few milliseconds, then the update, last.
+  v1::ListProjectsRequest everything;
+  everything.mutable_updated_since()->set_seconds(1);
+  auto by_update = check(everything, expected["all"], 97);
+  ASSERT_FALSE(by_update.empty());
+  EXPECT_EQ(by_update.back().name(), all[10].name());
   // Re-importing the same records changes nothing.
   EXPECT_EQ(ImportMessages({all[0]}, "").unchanged(), 1);
 }
@@ -467,6 +475,70 @@ TEST_F(IngestionTest, ListingByUpdateTimePagesThroughALongRunOfTies) {
   EXPECT_EQ(seen.front(), "id1000");
   EXPECT_EQ(seen[399], "id1399");
   EXPECT_EQ(seen.back(), "later");
+}
+
+// Update scores follow the order of the writes within a partition: writes within one
+// millisecond get distinct scores, and a write whose clock reads earlier than the latest score
+// (a replica's clock behind another's, or a write that waited for Redis after reading the time)
+// comes after it. A listing by update time that has reached the end therefore sees every later
+// write when it goes on, whatever its id or clock.
+TEST_F(IngestionTest, ListingByUpdateTimeSeesEveryLaterWrite) {
+  redis::RedisOptions o;
+  o.address = stack_->redis().address();
+  redis::RedisClient client(o);
+  RedisRegistryStore store(&client, redis::Keyspace(), 1000);
+  constexpr int64_t kMillis = 1700000000000;
+  auto create = [&](const std::vector<std::string>& ids, int64_t millis) {
+    std::vector<WriteOp> ops;
+    for (const auto& id : ids) {
+      WriteOp op;
+      op.id = id;
+      op.etag = "e1";
+      op.data = "x";
+      op.update_millis = millis;
+      op.event = "e";
+      ops.push_back(std::move(op));
+    }
+    auto results = store.Write(ops, absl::InfiniteFuture());
+    ASSERT_TRUE(results.ok()) << results.status();
+    for (const auto& r : *results) ASSERT_EQ(r.code, WriteResult::Code::kOk) << r.detail;
+  };
+  // Two script calls within one millisecond: the second continues after the first.
+  std::vector<std::string> first, second;
+  for (int i = 0; i < 100; ++i) (i < 50 ? first : second).push_back(absl::StrCat("id", 1000 + i));
+  create(first, kMillis);
+  create(second, kMillis);
+  auto scores = client.Command({"ZRANGE", "stp:{p0}:idx:project:updated", "0", "-1", "WITHSCORES"});
+  ASSERT_TRUE(scores.ok());
+  ASSERT_EQ(redis::Size(scores->get()), 200u);
+  double previous = 0;
+  for (size_t i = 0; i < 100; ++i) {
+    EXPECT_EQ(redis::Str(redis::At(scores->get(), 2 * i)), absl::StrCat("id", 1000 + i));
+    double score = 0;
+    ASSERT_TRUE(absl::SimpleAtod(redis::Str(redis::At(scores->get(), 2 * i + 1)), &score));
+    EXPECT_GT(score, previous);
+    EXPECT_GE(score, kMillis);
+    EXPECT_LT(score, kMillis + 1);
+    previous = score;
+  }
+  auto list_from = [&](ListPosition* after) {
+    std::vector<std::string> seen;
+    for (int page = 0; page < 100; ++page) {
+      auto ids = store.ListIdsByUpdate(Kind::kProject, 0, *after, 7, absl::InfiniteFuture());
+      EXPECT_TRUE(ids.ok()) << ids.status();
+      if (!ids.ok() || ids->empty()) break;
+      for (const auto& p : *ids) seen.push_back(p.id);
+      *after = ids->back();
+    }
+    return seen;
+  };
+  ListPosition cursor;
+  EXPECT_EQ(list_from(&cursor).size(), 100u);
+  // After the listing reached the end: a write in the same millisecond with a smaller id, and
+  // one whose clock is five milliseconds behind.
+  create({"id0999"}, kMillis);
+  create({"id0998"}, kMillis - 5);
+  EXPECT_EQ(list_from(&cursor), (std::vector<std::string>{"id0999", "id0998"}));
 }
 
 TEST_F(IngestionTest, PossibleDuplicatesAcrossSourcesAreFlaggedNotMerged) {
@@ -1125,7 +1197,7 @@ TEST_F(IngestionTest,
   writer->WritesDone();
   grpc::Status s = writer->Finish();
   ASSERT_TRUE(s.ok()) << s.error_message();
-  EXPECT_EQ(summary.created() + summary.unchanged(), n);
+  EXPECT_EQ(summary.created() + summary.unchanged(), n) << summary.DebugString();
   // Each record exactly once, and exactly one creation event per project.
   auto all = ListAll(v1::ListProjectsRequest());
   std::set<std::string> xids, names;
