@@ -21,7 +21,8 @@ using redis::StrCopy;
 // The write and its outbox event in one script: nothing is written unless every check passes,
 // and every write command comes after every check, so a failed check leaves no trace.
 // KEYS: 1 resource, 2 events, 3 request, 4 xid hash, 5 name hash, 6 history, 7 updated index,
-//       8.. index keys to leave, then index keys to join.
+//       8 the updated index's mark (the score of a deleted latest entry), 9.. index keys to
+//       leave, then index keys to join.
 // ARGV: 1 op (c/u/d), 2 id, 3 expected etag, 4 data, 5 etag, 6 revision, 7 update score,
 //       8 event, 9 stream maxlen, 10 request record, 11 request ttl seconds, 12 history entry,
 //       13..18 counts (index leave, index join, xid remove, xid add, name remove, name add),
@@ -53,25 +54,31 @@ for _, x in ipairs(xa) do
   local owner = redis.call('HGET', KEYS[4], x)
   if owner and owner ~= id then return {'xid', x .. '=' .. owner} end
 end
-if op == 'd' then
-  redis.call('DEL', KEYS[1])
-  redis.call('ZREM', KEYS[7], id)
-else
-  redis.call('HSET', KEYS[1], 'pb', ARGV[4], 'etag', ARGV[5], 'rev', ARGV[6])
-  -- Update scores are distinct within a partition, so that a listing's cursor (score, id)
-  -- never stands inside a run of ties: a write in a millisecond at or before the partition's
-  -- latest score comes 1/1024 ms after it.
+-- The update index is in write order: each write's score is its millisecond, or one more than
+-- the partition's latest score when that is not earlier (several writes within a millisecond,
+-- or a clock behind another replica's). Deleting the latest entry leaves its score as a mark,
+-- so that the order never goes back.
+local function latest()
   local last = CALL[KEYS[7]]
   if last == nil then
     local top = redis.call('ZRANGE', KEYS[7], -1, -1, 'WITHSCORES')
-    last = top[2] and tonumber(top[2]) or -math.huge
+    last = math.max(top[2] and tonumber(top[2]) or -1, tonumber(redis.call('GET', KEYS[8]) or '-1'))
   end
-  local score = math.max(tonumber(ARGV[7]), last + 1 / 1024)
-  CALL[KEYS[7]] = score
-  redis.call('ZADD', KEYS[7], string.format('%.17g', score), id)
+  return last
 end
-for i = 1, n_ir do redis.call('ZREM', KEYS[7 + i], id) end
-for i = 1, n_ia do redis.call('ZADD', KEYS[7 + n_ir + i], 0, id) end
+if op == 'd' then
+  redis.call('DEL', KEYS[1])
+  local top = redis.call('ZRANGE', KEYS[7], -1, -1, 'WITHSCORES')
+  if top[1] == id then redis.call('SET', KEYS[8], top[2]) end
+  redis.call('ZREM', KEYS[7], id)
+else
+  redis.call('HSET', KEYS[1], 'pb', ARGV[4], 'etag', ARGV[5], 'rev', ARGV[6])
+  local score = math.max(tonumber(ARGV[7]), latest() + 1)
+  CALL[KEYS[7]] = score
+  redis.call('ZADD', KEYS[7], string.format('%.0f', score), id)
+end
+for i = 1, n_ir do redis.call('ZREM', KEYS[8 + i], id) end
+for i = 1, n_ia do redis.call('ZADD', KEYS[8 + n_ir + i], 0, id) end
 for _, x in ipairs(xr) do
   if redis.call('HGET', KEYS[4], x) == id then redis.call('HDEL', KEYS[4], x) end
 end
@@ -193,7 +200,8 @@ absl::StatusOr<std::vector<WriteResult>> RedisRegistryStore::Write(const std::ve
         keyspace_.Key(p, "xid", kind),
         keyspace_.Key(p, "orgname"),
         keyspace_.Key(p, "hist", op.id),
-        keyspace_.Key(p, "idx", kind, "updated")};
+        keyspace_.Key(p, "idx", kind, "updated"),
+        keyspace_.Key(p, "idx", kind, "updated:mark")};
     for (const auto& t : op.index_remove) k.push_back(IndexKey(op.kind, p, t));
     for (const auto& t : op.index_add) k.push_back(IndexKey(op.kind, p, t));
     const char* type = op.type == WriteOp::Type::kCreate   ? "c"
