@@ -2,7 +2,11 @@
 
 #include <openssl/rand.h>
 
+#include <algorithm>
 #include <random>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 
 namespace stp {
 namespace {
@@ -53,14 +57,38 @@ std::string SecureRandomBytes(size_t n) {
 }
 
 std::string NewResourceId(absl::Time now) {
-  uint64_t ms = static_cast<uint64_t>(absl::ToUnixMillis(now));
+  // Ids of one process never repeat and always increase: an id in the millisecond of the last
+  // one (or in an earlier one, when the clock went back) takes that millisecond and a random
+  // part a little above the last one's. Two creates of one batch would otherwise meet with a
+  // chance of 1 in 2^30 per pair within a millisecond, and the second would fail as existing.
+  constexpr uint64_t kRandomBits = 30;
+  constexpr uint64_t kRandomMask = (uint64_t{1} << kRandomBits) - 1;
+  ABSL_CONST_INIT static absl::Mutex mu(absl::kConstInit);
+  static uint64_t last_ms ABSL_GUARDED_BY(mu) = 0;
+  static uint64_t last_random ABSL_GUARDED_BY(mu) = 0;
+  uint64_t ms = static_cast<uint64_t>(std::max<int64_t>(0, absl::ToUnixMillis(now)));
+  uint64_t r = ThreadRng()();
+  {
+    absl::MutexLock lock(&mu);
+    if (ms <= last_ms) {
+      ms = last_ms;
+      r = last_random + 1 + (r & 0xffff);
+      if (r > kRandomMask) {  // the millisecond is full: the next one
+        ++ms;
+        r &= kRandomMask >> 1;
+      }
+    } else {
+      r &= kRandomMask;
+    }
+    last_ms = ms;
+    last_random = r;
+  }
   std::string id(16, '0');
   for (int i = 9; i >= 0; --i) {
     id[i] = kBase32[ms & 31];
     ms >>= 5;
   }
-  uint64_t r = ThreadRng()();
-  for (int i = 10; i < 16; ++i) {
+  for (int i = 15; i >= 10; --i) {
     id[i] = kBase32[r & 31];
     r >>= 5;
   }

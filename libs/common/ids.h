@@ -15,7 +15,9 @@ std::string RandomHex(size_t n);
 std::string SecureRandomBytes(size_t n);
 
 // A new resource id: 16 characters of lowercase Crockford base32, the first 10 encoding the
-// creation time in milliseconds, so ids sort by creation time; the last 6 are random.
+// creation time in milliseconds, so ids sort by creation time; the last 6 are random. Within a
+// process, ids never repeat and each sorts after the one before (several in one millisecond,
+// or a clock that went back, take the last id's millisecond and a larger random part).
 std::string NewResourceId(absl::Time now);
 // True for strings NewResourceId could have made (used to validate names cheaply).
 bool IsResourceId(absl::string_view id);

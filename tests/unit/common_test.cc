@@ -102,6 +102,25 @@ TEST(IdsTest, ResourceIdsSortByCreationTimeAndAreUnique) {
   EXPECT_FALSE(IsResourceId("ABCDEFGHIJKLMNOP"));
 }
 
+// A batch of creates reads the clock once: its ids share a millisecond, and must not meet.
+TEST(IdsTest, ResourceIdsOfOneMillisecondOrABackwardClockNeverRepeat) {
+  absl::Time t = absl::FromUnixMillis(1800000000000);
+  std::set<std::string> seen;
+  std::string prev;
+  for (int i = 0; i < 200000; ++i) {
+    std::string id = NewResourceId(i < 150000 ? t : t - absl::Seconds(1));
+    ASSERT_GT(id, prev);
+    prev = id;
+    seen.insert(id);
+  }
+  EXPECT_EQ(seen.size(), 200000u);
+  EXPECT_TRUE(IsResourceId(prev)) << prev;
+  // A later millisecond starts afresh, at its own time.
+  std::string later = NewResourceId(t + absl::Seconds(1));
+  EXPECT_EQ(later.substr(0, 10), NewResourceId(t + absl::Seconds(1)).substr(0, 10));
+  EXPECT_GT(later, prev);
+}
+
 TEST(IdsTest, StableHashIsStable) {
   // Partitioning depends on these exact values never changing.
   EXPECT_EQ(StableHash(""), 14695981039346656037ULL);
