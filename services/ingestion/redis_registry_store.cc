@@ -5,7 +5,6 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
 #include "libs/common/status.h"
 
 namespace stp::ingestion {
@@ -58,14 +57,6 @@ end
 -- the partition's latest score when that is not earlier (several writes within a millisecond,
 -- or a clock behind another replica's). Deleting the latest entry leaves its score as a mark,
 -- so that the order never goes back.
-local function latest()
-  local last = CALL[KEYS[7]]
-  if last == nil then
-    local top = redis.call('ZRANGE', KEYS[7], -1, -1, 'WITHSCORES')
-    last = math.max(top[2] and tonumber(top[2]) or -1, tonumber(redis.call('GET', KEYS[8]) or '-1'))
-  end
-  return last
-end
 if op == 'd' then
   redis.call('DEL', KEYS[1])
   local top = redis.call('ZRANGE', KEYS[7], -1, -1, 'WITHSCORES')
@@ -73,7 +64,12 @@ if op == 'd' then
   redis.call('ZREM', KEYS[7], id)
 else
   redis.call('HSET', KEYS[1], 'pb', ARGV[4], 'etag', ARGV[5], 'rev', ARGV[6])
-  local score = math.max(tonumber(ARGV[7]), latest() + 1)
+  local last = CALL[KEYS[7]]
+  if last == nil then
+    local top = redis.call('ZRANGE', KEYS[7], -1, -1, 'WITHSCORES')
+    last = math.max(top[2] and tonumber(top[2]) or -1, tonumber(redis.call('GET', KEYS[8]) or '-1'))
+  end
+  local score = math.max(tonumber(ARGV[7]), last + 1)
   CALL[KEYS[7]] = score
   redis.call('ZADD', KEYS[7], string.format('%.0f', score), id)
 end
@@ -359,8 +355,8 @@ absl::StatusOr<std::vector<ListPosition>> RedisRegistryStore::ListIdsByUpdate(
     std::vector<std::vector<std::string>> commands;
     for (int p : reading) {
       commands.push_back({"ZRANGE", keyspace_.Key(p, "idx", KindName(kind), "updated"),
-                          absl::StrFormat("%.17g", min_score), "+inf", "BYSCORE", "WITHSCORES",
-                          "LIMIT", absl::StrCat(offset[p]), absl::StrCat(window)});
+                          absl::StrCat(static_cast<int64_t>(min_score)), "+inf", "BYSCORE",
+                          "WITHSCORES", "LIMIT", absl::StrCat(offset[p]), absl::StrCat(window)});
     }
     STP_ASSIGN_OR_RETURN(auto replies, redis_->Pipeline(commands, deadline));
     std::vector<int> again;

@@ -2,9 +2,8 @@
 //   stp:{p}:<kind>:<id>                 HASH pb, etag, rev
 //   stp:{p}:idx:<kind>:<term>           ZSET (score 0, lexicographic = creation order of ids)
 //   stp:{p}:idx:<kind>:all              ZSET every id of the kind
-//   stp:{p}:idx:<kind>:updated          ZSET score = update time in ms, made distinct and
-//   increasing
-//                                       in write order (see the write script)
+//   stp:{p}:idx:<kind>:updated          ZSET score = update time in ms, distinct and in write
+//                                       order (see the write script)
 //   stp:{p}:idx:<kind>:updated:mark     STRING the score of the latest entry when it was deleted
 //   stp:{p}:xid:<kind>                  HASH "source:value" -> id
 //   stp:{p}:orgname                     HASH normalised organisation name -> id

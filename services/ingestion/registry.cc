@@ -4,7 +4,6 @@
 #include <google/protobuf/util/message_differencer.h>
 
 #include <algorithm>
-#include <cmath>
 #include <map>
 #include <set>
 
@@ -12,7 +11,6 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/notification.h"
@@ -105,7 +103,7 @@ int PageSizeOf(int requested) { return requested == 0 ? kDefaultPageSize : reque
 // Page tokens: base64url of "<filter fingerprint>|<score>|<last id>".
 std::string EncodeToken(const std::string& fingerprint, double score, const std::string& id) {
   return absl::WebSafeBase64Escape(
-      absl::StrCat(fingerprint, "|", absl::StrFormat("%.17g", score), "|", id));
+      absl::StrCat(fingerprint, "|", static_cast<int64_t>(score), "|", id));
 }
 
 absl::Status DecodeToken(const std::string& token, const std::string& fingerprint, double* score,
@@ -113,16 +111,15 @@ absl::Status DecodeToken(const std::string& token, const std::string& fingerprin
   std::string raw;
   std::vector<std::string> parts;
   if (absl::WebSafeBase64Unescape(token, &raw)) parts = absl::StrSplit(raw, '|');
-  // The score: whole milliseconds in tokens of earlier versions, exact since.
-  double s = 0;
-  if (parts.size() != 3 || !absl::SimpleAtod(parts[1], &s) || !std::isfinite(s)) {
+  int64_t s = 0;
+  if (parts.size() != 3 || !absl::SimpleAtoi(parts[1], &s)) {
     return InvalidField("page_token", "is not a token this method returned");
   }
   if (parts[0] != fingerprint) {
     return InvalidField("page_token",
                         "was issued for a different filter; start again without a token");
   }
-  *score = s;
+  *score = static_cast<double>(s);
   *id = parts[2];
   return absl::OkStatus();
 }
