@@ -1,6 +1,7 @@
 #include "libs/redis/redis.h"
 
 #include <openssl/sha.h>
+#include <poll.h>
 #include <sys/time.h>
 
 #include <algorithm>
@@ -110,6 +111,12 @@ absl::StatusOr<std::unique_ptr<Connection>> Connection::Open(const RedisOptions&
 }
 
 Connection::~Connection() { redisFree(ctx_); }
+
+bool Connection::ClosedByPeer() const {
+  if (broken_ || ctx_->fd < 0) return true;
+  pollfd p{ctx_->fd, POLLIN | POLLRDHUP, 0};
+  return poll(&p, 1, 0) != 0;  // anything to read, a hang-up or an error (or poll failing)
+}
 
 absl::Status Connection::SetTimeout(absl::Duration timeout) {
   if (timeout == timeout_) return absl::OkStatus();
@@ -243,10 +250,11 @@ absl::StatusOr<std::unique_ptr<Connection>> RedisClient::OpenDedicated() {
 absl::StatusOr<std::unique_ptr<Connection>> RedisClient::Acquire(absl::Time deadline) {
   absl::MutexLock lock(&mu_);
   while (true) {
-    if (!idle_.empty()) {
+    while (!idle_.empty()) {
       auto conn = std::move(idle_.back());
       idle_.pop_back();
-      return conn;
+      if (!conn->ClosedByPeer()) return conn;
+      --open_;  // dropped: its server went away (a restart) while it sat in the pool
     }
     if (open_ < options_.pool_size) break;
     auto available = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {

@@ -86,6 +86,9 @@ class Connection {
       const std::vector<const std::vector<std::vector<std::string>>*>& parts,
       absl::Duration timeout);
   bool broken() const { return broken_; }
+  // True when the server has closed this idle connection (after a restart, a timeout or
+  // CLIENT KILL): it is readable, with its end of file, although no reply is outstanding.
+  bool ClosedByPeer() const;
 
  private:
   explicit Connection(redisContext* ctx) : ctx_(ctx) {}

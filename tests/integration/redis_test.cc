@@ -266,6 +266,32 @@ TEST_F(RedisTest, ReconnectsByItselfAfterRedisRestarts) {
   EXPECT_TRUE(client_->reachable());
 }
 
+TEST_F(RedisTest, ConnectionsARestartClosedAreNotHandedOutAgain) {
+  // Four callers at once leave four idle connections in the pool.
+  std::vector<std::thread> callers;
+  for (int i = 0; i < 4; ++i) {
+    callers.emplace_back([&, i] {
+      EXPECT_TRUE(client_->Command({"BLPOP", absl::StrCat("nothing", i), "0.2"}).ok());
+    });
+  }
+  for (auto& t : callers) t.join();
+  ASSERT_TRUE(client_->Command({"SET", "kept", "1"}).ok());
+  // Redis goes away and comes back between calls: the pooled connections are dead, and the
+  // next callers must each get a live one, not an error.
+  server_->Kill();
+  ASSERT_TRUE(server_->Restart().ok());
+  for (int i = 0; i < 6; ++i) {
+    auto r = client_->Command({"GET", "kept"});
+    ASSERT_TRUE(r.ok()) << "call " << i << ": " << r.status();
+    EXPECT_EQ(StrCopy(r->get()), "1");
+  }
+  auto piped = client_->Pipeline({{"PING"}, {"GET", "kept"}});
+  ASSERT_TRUE(piped.ok()) << piped.status();
+  auto shared = client_->SharedPipeline({{"GET", "kept"}});
+  ASSERT_TRUE(shared.ok()) << shared.status();
+  EXPECT_TRUE(client_->reachable());
+}
+
 TEST_F(RedisTest, PausedRedisGivesUnavailableWithinTheDeadlineAndRecovers) {
   ASSERT_TRUE(client_->Command({"PING"}).ok());
   server_->Pause();
