@@ -15,6 +15,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/notification.h"
 #include "libs/common/ids.h"
+#include "libs/common/logging.h"
 #include "services/ingestion/validation.h"
 
 namespace stp::ingestion {
@@ -415,14 +416,37 @@ absl::StatusOr<R> Registry::Replay(const RequestContext& rc, Kind kind, const st
 
 template <typename R>
 absl::StatusOr<R> Registry::Commit(const RequestContext& rc, WriteOp op, const R& resource) {
-  std::string fingerprint = RequestRecordFingerprint(op.request_record);
   STP_ASSIGN_OR_RETURN(auto results, store_->Write({op}, rc.deadline));
-  const WriteResult& result = results[0];
+  return Answer(rc, op, results[0], resource);
+}
+
+template <typename R>
+absl::StatusOr<R> Registry::CommitCreate(const RequestContext& rc,
+                                         const std::function<std::pair<WriteOp, R>()>& prepare) {
+  // Ids are unique within a process, not across replicas: two replicas can draw the same id
+  // in the same millisecond (one chance in 2^30 per pair). The caller named no id, so a taken
+  // one is drawn again rather than answered with ALREADY_EXISTS. The refused write left
+  // nothing behind (the write script checks before it writes).
+  constexpr int kAttempts = 3;
+  for (int attempt = 1;; ++attempt) {
+    auto [op, resource] = prepare();
+    STP_ASSIGN_OR_RETURN(auto results, store_->Write({op}, rc.deadline));
+    if (results[0].code != WriteResult::Code::kExists || attempt == kAttempts) {
+      return Answer(rc, op, results[0], resource);
+    }
+    LogWarning("a newly drawn id was taken; drawing another",
+               {{"id", op.id}, {"kind", KindName(op.kind)}});
+  }
+}
+
+template <typename R>
+absl::StatusOr<R> Registry::Answer(const RequestContext& rc, const WriteOp& op,
+                                   const WriteResult& result, const R& resource) {
   switch (result.code) {
     case WriteResult::Code::kOk:
       return resource;
     case WriteResult::Code::kDuplicateRequest:
-      return Replay<R>(rc, op.kind, result.detail, fingerprint);
+      return Replay<R>(rc, op.kind, result.detail, RequestRecordFingerprint(op.request_record));
     case WriteResult::Code::kExists:
       return WithErrorInfo(absl::AlreadyExistsError(resource.name() + " already exists"),
                            "ALREADY_EXISTS");
@@ -1055,8 +1079,11 @@ absl::StatusOr<v1::Organization> Registry::CreateOrganization(
     if (record.has_value())
       return Replay<v1::Organization>(rc, Kind::kOrganization, *record, fingerprint);
   }
-  WriteOp op = PrepareOrganizationCreate(rc, &org, req.request_id(), fingerprint, anchor);
-  return Commit(rc, op, org);
+  return CommitCreate<v1::Organization>(rc, [&] {
+    v1::Organization created = org;
+    WriteOp op = PrepareOrganizationCreate(rc, &created, req.request_id(), fingerprint, anchor);
+    return std::make_pair(std::move(op), std::move(created));
+  });
 }
 
 absl::StatusOr<v1::Organization> Registry::GetOrganization(const RequestContext& rc,
@@ -1158,24 +1185,27 @@ absl::StatusOr<v1::Park> Registry::CreatePark(const RequestContext& rc,
     STP_ASSIGN_OR_RETURN(auto record, store_->FindRequest(anchor, req.request_id(), rc.deadline));
     if (record.has_value()) return Replay<v1::Park>(rc, Kind::kPark, *record, fingerprint);
   }
-  absl::Time now = clock_();
-  WriteOp op;
-  op.kind = Kind::kPark;
-  op.type = WriteOp::Type::kCreate;
-  op.id = NewIdNear(anchor);
-  park.set_name("parks/" + op.id);
-  op.revision = 1;
-  op.etag = RandomHex(8);
-  op.update_millis = ToMillis(now);
-  StampMetadata(&park, rc, now, op.etag, true);
-  op.index_add = IndexTerms(park);
-  op.external_ids_add = ExternalIdKeys(park.external_ids());
-  op.data = park.SerializeAsString();
-  op.event = MakeEvent(rc, Traits<v1::Park>::kCreated, park, store_->PartitionOf(op.id), 1, {}, now,
-                       req.request_id());
-  op.request_id = req.request_id();
-  op.request_record = RequestRecord(op.id, fingerprint);
-  return Commit(rc, op, park);
+  return CommitCreate<v1::Park>(rc, [&] {
+    absl::Time now = clock_();
+    v1::Park created = park;
+    WriteOp op;
+    op.kind = Kind::kPark;
+    op.type = WriteOp::Type::kCreate;
+    op.id = NewIdNear(anchor);
+    created.set_name("parks/" + op.id);
+    op.revision = 1;
+    op.etag = RandomHex(8);
+    op.update_millis = ToMillis(now);
+    StampMetadata(&created, rc, now, op.etag, true);
+    op.index_add = IndexTerms(created);
+    op.external_ids_add = ExternalIdKeys(created.external_ids());
+    op.data = created.SerializeAsString();
+    op.event = MakeEvent(rc, Traits<v1::Park>::kCreated, created, store_->PartitionOf(op.id), 1, {},
+                         now, req.request_id());
+    op.request_id = req.request_id();
+    op.request_record = RequestRecord(op.id, fingerprint);
+    return std::make_pair(std::move(op), std::move(created));
+  });
 }
 
 absl::StatusOr<v1::Park> Registry::GetPark(const RequestContext& rc, const std::string& name) {
@@ -1345,9 +1375,11 @@ absl::StatusOr<v1::Project> Registry::CreateProject(const RequestContext& rc,
   std::string anchor =
       project.external_ids().empty() ? req.request_id() : ExternalIdKeys(project.external_ids())[0];
   STP_RETURN_IF_ERROR(FlagDuplicates({&project}, rc.deadline, std::move(probe)));
-  PreparedWrite w = PrepareProjectWrite(rc, ChangeSource(), project, std::nullopt, {},
-                                        req.request_id(), fingerprint, anchor);
-  return Commit(rc, w.op, w.project);
+  return CommitCreate<v1::Project>(rc, [&] {
+    PreparedWrite w = PrepareProjectWrite(rc, ChangeSource(), project, std::nullopt, {},
+                                          req.request_id(), fingerprint, anchor);
+    return std::make_pair(std::move(w.op), std::move(w.project));
+  });
 }
 
 absl::StatusOr<v1::Project> Registry::GetProject(const RequestContext& rc,

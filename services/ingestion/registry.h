@@ -169,6 +169,15 @@ class Registry {
   absl::StatusOr<R> Load(Kind kind, const std::string& id, absl::Time deadline);
   template <typename R>
   absl::StatusOr<R> Commit(const RequestContext& rc, WriteOp op, const R& resource);
+  // A create, whose id the registry draws: `prepare` gives the write and the resource as it
+  // will be stored, with a newly drawn id each time it is called.
+  template <typename R>
+  absl::StatusOr<R> CommitCreate(const RequestContext& rc,
+                                 const std::function<std::pair<WriteOp, R>()>& prepare);
+  // The caller's answer to a write's result.
+  template <typename R>
+  absl::StatusOr<R> Answer(const RequestContext& rc, const WriteOp& op, const WriteResult& result,
+                           const R& resource);
   template <typename R>
   absl::StatusOr<R> Replay(const RequestContext& rc, Kind kind, const std::string& record,
                            const std::string& fingerprint);

@@ -17,6 +17,7 @@
 #include "services/ingestion/ingestion_module.h"
 #include "services/ingestion/redis_registry_store.h"
 #include "services/ingestion/reference_data.h"
+#include "services/ingestion/registry.h"
 #include "stp/events/v1/events.pb.h"
 #include "stp/ingestion/v1/ingestion_service.grpc.pb.h"
 #include "tests/testing/test_stack.h"
@@ -475,6 +476,144 @@ TEST_F(IngestionTest, ListingByUpdateTimePagesThroughALongRunOfTies) {
   EXPECT_EQ(seen.front(), "id1000");
   EXPECT_EQ(seen[399], "id1399");
   EXPECT_EQ(seen.back(), "later");
+}
+
+// A store through which another replica takes the ids this one draws: before each of the
+// next `collisions` creates, a resource with the create's id is written first, as a replica
+// that drew the same id in the same millisecond would.
+class RacingReplicaStore final : public RegistryStore {
+ public:
+  explicit RacingReplicaStore(RegistryStore* real) : real_(real) {}
+  int collisions = 0;
+  std::vector<std::string> taken;
+
+  absl::StatusOr<std::vector<WriteResult>> Write(const std::vector<WriteOp>& ops,
+                                                 absl::Time deadline) override {
+    if (collisions > 0 && ops.size() == 1 && ops[0].type == WriteOp::Type::kCreate) {
+      --collisions;
+      WriteOp other;
+      other.kind = ops[0].kind;
+      other.type = WriteOp::Type::kCreate;
+      other.id = ops[0].id;
+      other.etag = "other";
+      other.data = ops[0].data;
+      other.update_millis = ops[0].update_millis;
+      other.event = "the other replica's create";
+      auto done = real_->Write({other}, deadline);
+      EXPECT_TRUE(done.ok() && (*done)[0].code == WriteResult::Code::kOk);
+      taken.push_back(ops[0].id);
+    }
+    return real_->Write(ops, deadline);
+  }
+  absl::StatusOr<std::vector<std::optional<StoredResource>>> GetMany(
+      const std::vector<ResourceRef>& refs, absl::Time deadline) override {
+    return real_->GetMany(refs, deadline);
+  }
+  void GetAsync(const ResourceRef& ref, absl::Time deadline, GetDone done) override {
+    real_->GetAsync(ref, deadline, std::move(done));
+  }
+  absl::StatusOr<std::vector<std::string>> FindExternalIds(Kind kind,
+                                                           const std::vector<std::string>& ids,
+                                                           absl::Time deadline) override {
+    return real_->FindExternalIds(kind, ids, deadline);
+  }
+  absl::StatusOr<std::vector<std::string>> FindOrganizationNames(
+      const std::vector<std::string>& names, absl::Time deadline) override {
+    return real_->FindOrganizationNames(names, deadline);
+  }
+  absl::StatusOr<std::vector<std::optional<std::string>>> RememberRequests(
+      const std::vector<WriteOp>& requests, absl::Time deadline) override {
+    return real_->RememberRequests(requests, deadline);
+  }
+  absl::StatusOr<std::optional<std::string>> FindRequest(const std::string& key,
+                                                         const std::string& request_id,
+                                                         absl::Time deadline) override {
+    return real_->FindRequest(key, request_id, deadline);
+  }
+  absl::StatusOr<std::vector<std::string>> ListIds(Kind kind, const std::string& term,
+                                                   const std::string& after, int limit,
+                                                   absl::Time deadline) override {
+    return real_->ListIds(kind, term, after, limit, deadline);
+  }
+  absl::StatusOr<std::vector<ListPosition>> ListIdsByUpdate(Kind kind, int64_t since_millis,
+                                                            const ListPosition& after, int limit,
+                                                            absl::Time deadline) override {
+    return real_->ListIdsByUpdate(kind, since_millis, after, limit, deadline);
+  }
+  void IdsOfTermsAsync(Kind kind, const std::vector<std::string>& terms, int limit,
+                       absl::Time deadline, TermIdsDone done) override {
+    real_->IdsOfTermsAsync(kind, terms, limit, deadline, std::move(done));
+  }
+  absl::StatusOr<std::vector<int64_t>> CountTerms(Kind kind, const std::vector<std::string>& terms,
+                                                  absl::Time deadline) override {
+    return real_->CountTerms(kind, terms, deadline);
+  }
+  absl::StatusOr<std::vector<std::string>> History(const std::string& project_id, int offset,
+                                                   int limit, absl::Time deadline) override {
+    return real_->History(project_id, offset, limit, deadline);
+  }
+  int PartitionOf(const std::string& id) const override { return real_->PartitionOf(id); }
+
+ private:
+  RegistryStore* real_;
+};
+
+// Ids are unique within a process only. A create whose drawn id another replica took in the
+// meantime draws another: the caller named no id, so ALREADY_EXISTS would be a false answer.
+TEST_F(IngestionTest, CreateDrawsAnotherIdWhenAnotherReplicaTookTheOneItDrew) {
+  AddCountry("EG");
+  v1::Organization partner = AddOrg("Partner Org");
+  redis::RedisOptions o;
+  o.address = stack_->redis().address();
+  redis::RedisClient client(o);
+  RedisRegistryStore real(&client, redis::Keyspace(), 1000);
+  RacingReplicaStore store(&real);
+  Registry registry(&store, [] { return absl::Now(); });
+  RequestContext rc;
+  rc.principal = Principal::Service("test");
+
+  store.collisions = 2;
+  v1::CreateProjectRequest preq;
+  *preq.mutable_project() = NewProject("Solar irrigation pilot for Upper Egypt", partner.name());
+  preq.set_request_id("racing-project");
+  auto project = registry.CreateProject(rc, preq);
+  ASSERT_TRUE(project.ok()) << project.status();
+  ASSERT_EQ(store.taken.size(), 2u);
+  for (const auto& id : store.taken) EXPECT_NE(project->name(), "projects/" + id);
+  auto stored = registry.GetProject(rc, project->name());
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  EXPECT_EQ(stored->title(), "Solar irrigation pilot for Upper Egypt");
+  // A retry of the request answers the project that was written, not a taken id.
+  auto retried = registry.CreateProject(rc, preq);
+  ASSERT_TRUE(retried.ok()) << retried.status();
+  EXPECT_EQ(retried->name(), project->name());
+
+  store.collisions = 1;
+  v1::CreateOrganizationRequest oreq;
+  oreq.mutable_organization()->set_display_name("Racing Org");
+  oreq.mutable_organization()->set_type(v1::ORGANIZATION_TYPE_PRIVATE_SECTOR);
+  auto org = registry.CreateOrganization(rc, oreq);
+  ASSERT_TRUE(org.ok()) << org.status();
+  EXPECT_NE(org->name(), "organizations/" + store.taken.back());
+  EXPECT_EQ(registry.GetOrganization(rc, org->name())->display_name(), "Racing Org");
+
+  store.collisions = 1;
+  v1::CreateParkRequest kreq;
+  kreq.mutable_park()->set_display_name("Racing Park");
+  kreq.mutable_park()->set_host_country("countries/EG");
+  auto park = registry.CreatePark(rc, kreq);
+  ASSERT_TRUE(park.ok()) << park.status();
+  EXPECT_NE(park->name(), "parks/" + store.taken.back());
+
+  // Taken at every attempt: the caller is told, and nothing of the create was written.
+  store.collisions = 3;
+  oreq.mutable_organization()->set_display_name("Unlucky Org");
+  auto unlucky = registry.CreateOrganization(rc, oreq);
+  EXPECT_EQ(unlucky.status().code(), absl::StatusCode::kAlreadyExists) << unlucky.status();
+  auto named =
+      real.FindOrganizationNames({Registry::NormalizeName("Unlucky Org")}, absl::InfiniteFuture());
+  ASSERT_TRUE(named.ok());
+  EXPECT_EQ((*named)[0], "");
 }
 
 // Update scores follow the order of the writes within a partition: writes within one
