@@ -219,6 +219,9 @@ class IngestionServiceImpl::ImportReactor
   }
 
   void End(const absl::Status& status) {
+    // A failed import answers only after the write it has in flight is over, so that nothing
+    // of it lands after the caller has seen the error (the session joins its commit).
+    session_.reset();
     service_->handler_->Record("ImportProjects", status, start_);
     Finish(ToGrpcStatus(status));  // last use of `this` on this path
   }

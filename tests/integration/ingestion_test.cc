@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "libs/common/grpc_status.h"
 #include "libs/redis/streams.h"
+#include "services/ingestion/import_session.h"
 #include "services/ingestion/ingestion_module.h"
 #include "services/ingestion/redis_registry_store.h"
 #include "services/ingestion/reference_data.h"
@@ -124,17 +125,25 @@ class IngestionTest : public ::testing::Test {
   }
 
   // A PROJECTS import of `projects`, in order.
-  v1::ImportSummary ImportMessages(const std::vector<v1::Project>& projects,
-                                   const std::string& request_id, bool dry_run = false) {
-    grpc::ClientContext ctx;
-    testing::SetDeadline(&ctx, absl::Seconds(120));
-    v1::ImportSummary summary;
-    auto writer = stub_->ImportProjects(&ctx, &summary);
+  // An import stream of project messages, its first message sent.
+  std::unique_ptr<grpc::ClientWriter<v1::ImportProjectsRequest>> OpenProjectImport(
+      grpc::ClientContext* ctx, v1::ImportSummary* summary, const std::string& request_id,
+      bool dry_run = false) {
+    testing::SetDeadline(ctx, absl::Seconds(120));
+    auto writer = stub_->ImportProjects(ctx, summary);
     v1::ImportProjectsRequest first;
     first.set_format(v1::IMPORT_FORMAT_PROJECTS);
     first.set_request_id(request_id);
     first.set_dry_run(dry_run);
     EXPECT_TRUE(writer->Write(first));
+    return writer;
+  }
+
+  v1::ImportSummary ImportMessages(const std::vector<v1::Project>& projects,
+                                   const std::string& request_id, bool dry_run = false) {
+    grpc::ClientContext ctx;
+    v1::ImportSummary summary;
+    auto writer = OpenProjectImport(&ctx, &summary, request_id, dry_run);
     for (const auto& p : projects) {
       v1::ImportProjectsRequest msg;
       *msg.mutable_project() = p;
@@ -1274,6 +1283,40 @@ TEST_F(IngestionTest, BadStreamsAreRefusedWithClearErrors) {
   grpc::Status nodl = writer->Finish();
   EXPECT_EQ(nodl.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_EQ(GetErrorReason(FromGrpcStatus(nodl)), "DEADLINE_REQUIRED");
+}
+
+// An import that fails mid-stream (here a file chunk in a stream of project messages) has a
+// batch's write in flight. Its error comes after that write is over: what the import wrote is
+// in place when the caller sees the error, and nothing more lands later.
+TEST_F(IngestionTest, FailedImportAnswersAfterItsWriteInFlightIsOver) {
+  AddCountry("EG");
+  v1::Organization org = AddOrg("Org");
+  grpc::ClientContext ctx;
+  v1::ImportSummary summary;
+  auto writer = OpenProjectImport(&ctx, &summary, "fails-midway");
+  for (int i = 0; i < 2 * ImportSession::kBatchSize + 10; ++i) {
+    v1::ImportProjectsRequest m;
+    *m.mutable_project() = NewProject("Midway " + std::to_string(i), org.name());
+    auto* x = m.mutable_project()->add_external_ids();
+    x->set_source("midway");
+    x->set_value(std::to_string(i));
+    if (!writer->Write(m)) break;
+  }
+  v1::ImportProjectsRequest chunk;
+  chunk.set_chunk("<iati-activities/>");
+  writer->Write(chunk);
+  writer->WritesDone();
+  grpc::Status s = writer->Finish();
+  ASSERT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << s.error_message();
+  auto created = [&] {
+    int n = 0;
+    for (const auto& e : Events()) n += e.type() == stp::events::v1::EVENT_TYPE_PROJECT_CREATED;
+    return n;
+  };
+  const int at_answer = created();
+  EXPECT_GE(at_answer, ImportSession::kBatchSize);  // the first batch was written
+  absl::SleepFor(absl::Milliseconds(500));
+  EXPECT_EQ(created(), at_answer);
 }
 
 TEST_F(IngestionTest,
