@@ -237,9 +237,44 @@ void CheckDate(const google::type::Date& d, const std::string& path, FieldViolat
   }
 }
 
+namespace {
+
+// The ISO 3166-1 alpha-2 codes in use (officially assigned), in order, and XK (Kosovo), which
+// the World Bank, IATI and AidData use.
+constexpr absl::string_view kCountryCodes =
+    "ADAEAFAGAIALAMAOAQARASATAUAWAXAZBABBBDBEBFBGBHBIBJBLBMBNBOBQBRBSBTBVBWBYBZCACCCD"
+    "CFCGCHCICKCLCMCNCOCRCUCVCWCXCYCZDEDJDKDMDODZECEEEGEHERESETFIFJFKFMFOFRGAGBGDGEGF"
+    "GGGHGIGLGMGNGPGQGRGSGTGUGWGYHKHMHNHRHTHUIDIEILIMINIOIQIRISITJEJMJOJPKEKGKHKIKMKN"
+    "KPKRKWKYKZLALBLCLILKLRLSLTLULVLYMAMCMDMEMFMGMHMKMLMMMNMOMPMQMRMSMTMUMVMWMXMYMZNA"
+    "NCNENFNGNINLNONPNRNUNZOMPAPEPFPGPHPKPLPMPNPRPSPTPWPYQARERORSRURWSASBSCSDSESGSHSI"
+    "SJSKSLSMSNSOSRSSSTSVSXSYSZTCTDTFTGTHTJTKTLTMTNTOTRTTTVTWTZUAUGUMUSUYUZVAVCVEVGVI"
+    "VNVUWFWSXKYEYTZAZMZW";
+
+}  // namespace
+
+bool IsCountryCode(absl::string_view code) {
+  if (code.size() != 2) return false;
+  size_t lo = 0, hi = kCountryCodes.size() / 2;
+  while (lo < hi) {
+    size_t mid = (lo + hi) / 2;
+    absl::string_view at = kCountryCodes.substr(2 * mid, 2);
+    if (at == code) return true;
+    if (at < code)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return false;
+}
+
 void ValidateCountry(const Country& c, const std::string& path, FieldViolations* v) {
-  if (!IsUpperAlpha(c.alpha2(), 2))
+  if (!IsUpperAlpha(c.alpha2(), 2)) {
     v->Add(At(path, "alpha2"), "two upper-case letters (ISO 3166-1), for example \"EG\"");
+  } else if (!IsCountryCode(c.alpha2())) {
+    v->Add(At(path, "alpha2"), absl::StrCat("\"", c.alpha2(),
+                                            "\" is not an ISO 3166-1 alpha-2 code in use (XK, "
+                                            "Kosovo, is accepted too)"));
+  }
   if (!c.name().empty() && c.name() != "countries/" + c.alpha2()) {
     v->Add(At(path, "name"), "must be \"countries/\" followed by alpha2");
   }

@@ -33,6 +33,8 @@ inline constexpr size_t kMaxName = 300;
 inline constexpr size_t kMaxDescription = 20000;
 inline constexpr size_t kMaxShortDescription = 5000;
 
+// An ISO 3166-1 alpha-2 code in use, or XK.
+bool IsCountryCode(absl::string_view code);
 void ValidateCountry(const stp::ingestion::v1::Country& c, const std::string& path,
                      FieldViolations* v);
 void ValidateOrganization(const stp::ingestion::v1::Organization& o, const std::string& path,
