@@ -250,11 +250,17 @@ absl::StatusOr<std::unique_ptr<Connection>> RedisClient::OpenDedicated() {
 absl::StatusOr<std::unique_ptr<Connection>> RedisClient::Acquire(absl::Time deadline) {
   absl::MutexLock lock(&mu_);
   while (true) {
-    while (!idle_.empty()) {
+    if (!idle_.empty()) {
       auto conn = std::move(idle_.back());
       idle_.pop_back();
-      if (!conn->ClosedByPeer()) return conn;
-      --open_;  // dropped: its server went away (a restart) while it sat in the pool
+      // Checked (and, when Redis closed it while it sat in the pool, closed) outside the lock.
+      mu_.Unlock();
+      const bool stale = conn->ClosedByPeer();
+      if (stale) conn.reset();
+      mu_.Lock();
+      if (!stale) return conn;
+      --open_;
+      continue;
     }
     if (open_ < options_.pool_size) break;
     auto available = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {

@@ -52,6 +52,8 @@ class ImportSession {
   absl::StatusOr<v1::ImportSummary> Finish();
   // Waits for the batch still being written, if any.
   ~ImportSession();
+  // Whether a batch's write is still running (destroying the session waits for it).
+  bool WriteInFlight() const { return in_flight_ != nullptr; }
 
  private:
   struct ResolvedOrg {

@@ -1,5 +1,7 @@
 #include "services/ingestion/ingestion_service.h"
 
+#include <thread>
+
 #include "absl/time/clock.h"
 #include "libs/common/grpc_status.h"
 #include "libs/common/logging.h"
@@ -219,10 +221,18 @@ class IngestionServiceImpl::ImportReactor
   }
 
   void End(const absl::Status& status) {
-    // A failed import answers only after the write it has in flight is over, so that nothing
-    // of it lands after the caller has seen the error (the session joins its commit).
-    session_.reset();
     service_->handler_->Record("ImportProjects", status, start_);
+    // A failed import answers only after the write it has in flight is over, so that nothing
+    // of it lands after the caller has seen the error. The wait is not done on this thread,
+    // which may be one of gRPC's callback threads.
+    if (session_ != nullptr && session_->WriteInFlight()) {
+      std::thread([this, session = std::move(session_), answer = ToGrpcStatus(status)]() mutable {
+        session.reset();  // joins the write
+        Finish(answer);   // last use of `this` on this path
+      }).detach();
+      return;
+    }
+    session_.reset();
     Finish(ToGrpcStatus(status));  // last use of `this` on this path
   }
 
