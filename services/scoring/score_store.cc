@@ -31,15 +31,18 @@ const char* KindName(ModelKind kind) {
 
 // Applies a read-model change only when its revision is newer, so replaying an event, or an
 // event arriving after a newer listing, changes nothing; revision -1 (kReplace) replaces the
-// data and keeps the stored revision. A change to anything but a project counts up the
+// data and keeps the stored revision, unless the stored state was written later than the
+// replacement (both times known). A change to anything but a project counts up the
 // partition's input generation (see ScoreScript).
 // KEYS: 1 record, 2 partition project set, 3 partition input generation. ARGV: 1 revision,
-// 2 deleted (0/1), 3 data, 4 id, 5 is project (0/1).
+// 2 deleted (0/1), 3 data, 4 id, 5 is project (0/1), 6 update millis (0: unknown).
 const redis::ItemScript& ApplyScript() {
   static const auto* script = new redis::ItemScript(R"lua(
-local stored = redis.call('HMGET', KEYS[1], 'rev', 'pb')
+local stored = redis.call('HMGET', KEYS[1], 'rev', 'pb', 'ut')
 local rev = ARGV[1]
+local ut = tonumber(ARGV[6])
 if rev == '-1' then
+  if ut > 0 and stored[3] and tonumber(stored[3]) > ut then return {0, false} end
   rev = stored[1] or '0'
 elseif stored[1] and tonumber(stored[1]) >= tonumber(rev) then
   return {0, false}
@@ -47,10 +50,10 @@ end
 local previous = stored[2]
 if ARGV[2] == '1' then
   redis.call('HDEL', KEYS[1], 'pb')
-  redis.call('HSET', KEYS[1], 'rev', rev, 'deleted', '1')
+  redis.call('HSET', KEYS[1], 'rev', rev, 'deleted', '1', 'ut', ARGV[6])
   if ARGV[5] == '1' then redis.call('SREM', KEYS[2], ARGV[4]) end
 else
-  redis.call('HSET', KEYS[1], 'pb', ARGV[3], 'rev', rev, 'deleted', '0')
+  redis.call('HSET', KEYS[1], 'pb', ARGV[3], 'rev', rev, 'deleted', '0', 'ut', ARGV[6])
   if ARGV[5] == '1' then redis.call('SADD', KEYS[2], ARGV[4]) end
 end
 if ARGV[5] ~= '1' then redis.call('INCR', KEYS[3]) end
@@ -137,7 +140,7 @@ absl::StatusOr<std::vector<AppliedChange>> ScoreStore::Apply(
     keys.push_back(
         {ModelKey(c.kind, c.id), keyspace_.Key(p, "scoring", "projects"), GenerationKey(p)});
     args.push_back({absl::StrCat(c.revision), c.deleted ? "1" : "0", c.data, c.id,
-                    c.kind == ModelKind::kProject ? "1" : "0"});
+                    c.kind == ModelKind::kProject ? "1" : "0", absl::StrCat(c.update_millis)});
     partitions.push_back(p);
   }
   STP_ASSIGN_OR_RETURN(auto replies,

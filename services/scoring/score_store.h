@@ -37,6 +37,11 @@ struct ReadModelChange {
   static constexpr int64_t kReplace = -1;
   bool deleted = false;
   std::string data;  // serialized resource (empty when deleted)
+  // When the registry wrote this state (an event's time, a listed resource's update_time), in
+  // Unix milliseconds; 0 when unknown. A kReplace older than the stored state's is not applied:
+  // a rebuild's listing, read before an event that the read model has applied since, must not
+  // put the older state back.
+  int64_t update_millis = 0;
 };
 
 struct AppliedChange {

@@ -30,6 +30,10 @@ google::protobuf::Timestamp ToProto(absl::Time t) {
   return ts;
 }
 
+int64_t Millis(const google::protobuf::Timestamp& t) {
+  return t.seconds() * 1000 + t.nanos() / 1000000;
+}
+
 // A change partners care about: the total, the tier, or what a component says.
 bool Material(const v1::Score& before, const v1::Score& after) {
   if (std::abs(before.total() - after.total()) >= 0.005 || before.tier() != after.tier())
@@ -122,6 +126,7 @@ absl::Status ScoringEngine::Handle(const std::vector<redis::StreamEntry>& entrie
     ReadModelChange c;
     c.revision = e.revision();
     c.id = IdOfName(e.resource());
+    c.update_millis = Millis(e.occur_time());
     switch (e.snapshot_case()) {
       case ev::Event::kProject:
         c.kind = ModelKind::kProject;
@@ -459,7 +464,8 @@ absl::Status ScoringEngine::BuildReadModel(
           call([&](grpc::ClientContext* c) { return ingestion->ListCountries(c, req, &resp); }));
       std::vector<ReadModelChange> changes;
       for (const auto& x : resp.countries())
-        changes.push_back({ModelKind::kCountry, x.alpha2(), listed, false, x.SerializeAsString()});
+        changes.push_back({ModelKind::kCountry, x.alpha2(), listed, false, x.SerializeAsString(),
+                           Millis(x.update_time())});
       counts[0] += changes.size();
       STP_RETURN_IF_ERROR(apply(std::move(changes)));
       req.set_page_token(resp.next_page_token());
@@ -476,8 +482,8 @@ absl::Status ScoringEngine::BuildReadModel(
       std::vector<ReadModelChange> changes;
       std::vector<ScoreStore::OrganizationCountryChange> moves;
       for (const auto& x : resp.organizations()) {
-        changes.push_back(
-            {ModelKind::kOrganization, IdOfName(x.name()), listed, false, x.SerializeAsString()});
+        changes.push_back({ModelKind::kOrganization, IdOfName(x.name()), listed, false,
+                           x.SerializeAsString(), Millis(x.update_time())});
         moves.push_back({x.name(), "", x.country()});
       }
       counts[1] += changes.size();
@@ -496,8 +502,8 @@ absl::Status ScoringEngine::BuildReadModel(
           call([&](grpc::ClientContext* c) { return ingestion->ListParks(c, req, &resp); }));
       std::vector<ReadModelChange> changes;
       for (const auto& x : resp.parks())
-        changes.push_back(
-            {ModelKind::kPark, IdOfName(x.name()), listed, false, x.SerializeAsString()});
+        changes.push_back({ModelKind::kPark, IdOfName(x.name()), listed, false,
+                           x.SerializeAsString(), Millis(x.update_time())});
       STP_RETURN_IF_ERROR(apply(std::move(changes)));
       req.set_page_token(resp.next_page_token());
       STP_RETURN_IF_ERROR(renew_lock());

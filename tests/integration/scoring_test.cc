@@ -607,6 +607,40 @@ TEST_F(ScoringTest, EventsTrimmedBeforeScoringReadThemAreNoticedAndTheReadModelR
   engine.Stop();
 }
 
+// A rebuild's listing of an organisation, read before an event about it that the read model
+// applied since, must not put the older state back; one written later replaces it (keeping the
+// stored revision, so that a replay of the event changes nothing).
+TEST_F(ScoringTest, ARebuildListingOlderThanTheAppliedStateDoesNotReplaceIt) {
+  StartStack(/*with_scoring=*/false);
+  auto owned_client = Client();
+  ScoreStore store(owned_client.get(), redis::Keyspace(), 100000);
+  auto apply = [&](int64_t revision, const std::string& display_name, int64_t millis) {
+    iv1::Organization org;
+    org.set_name("organizations/o1");
+    org.set_display_name(display_name);
+    auto applied = store.Apply(
+        {{ModelKind::kOrganization, "o1", revision, false, org.SerializeAsString(), millis}});
+    EXPECT_TRUE(applied.ok()) << applied.status();
+    return applied.ok() && (*applied)[0].applied;
+  };
+  auto stored_name = [&] {
+    auto orgs = store.LoadOrganizations({"organizations/o1"});
+    return orgs.ok() && (*orgs)[0].has_value() ? (*orgs)[0]->display_name() : std::string();
+  };
+  const int64_t kReplace = ReadModelChange::kReplace;
+  EXPECT_TRUE(apply(7, "from the event", 2000));
+  EXPECT_FALSE(apply(kReplace, "listed before the event", 1000));
+  EXPECT_EQ(stored_name(), "from the event");
+  EXPECT_TRUE(apply(kReplace, "listed after the event", 3000));
+  EXPECT_EQ(stored_name(), "listed after the event");
+  EXPECT_FALSE(apply(7, "the event again", 2000));  // the revision stayed 7
+  EXPECT_TRUE(apply(8, "a later event", 4000));
+  EXPECT_EQ(stored_name(), "a later event");
+  // A listing whose time is unknown replaces, as before times were kept.
+  EXPECT_TRUE(apply(kReplace, "listed, time unknown", 0));
+  EXPECT_EQ(stored_name(), "listed, time unknown");
+}
+
 // A score computed from a project that another consumer deletes meanwhile is not written
 // after the delete: the project stays without a score.
 TEST_F(ScoringTest, AScoreWrittenAfterItsProjectWasDeletedIsDropped) {
