@@ -90,6 +90,15 @@ google::protobuf::Timestamp ToProto(absl::Time t) {
 
 int64_t ToMillis(absl::Time t) { return absl::ToUnixMillis(t); }
 
+// The time of a write to a stored resource: now, in whole milliseconds, but at least one
+// millisecond after the resource's last write. A replica whose clock is behind the one that
+// wrote last therefore never stamps a change as older than the state it replaces, and readers
+// that order a resource's states by time (the scoring read model's rebuild) see them in order.
+absl::Time WriteTimeAfter(absl::Time now, const google::protobuf::Timestamp& last) {
+  const int64_t last_millis = last.seconds() * 1000 + last.nanos() / 1000000;
+  return absl::FromUnixMillis(std::max(absl::ToUnixMillis(now), last_millis + 1));
+}
+
 absl::Status NotFound(const std::string& name) {
   return WithErrorInfo(absl::NotFoundError(absl::StrCat(name, " does not exist")), "NOT_FOUND",
                        {{"resource", name}});
@@ -846,7 +855,7 @@ absl::StatusOr<R> Registry::UpdateResource(
     STP_RETURN_IF_ERROR(v.ToStatus());
     std::vector<std::string> changed = ChangedFields(current, merged);
     if (changed.empty()) return current;  // nothing to change: no write, no event
-    absl::Time now = clock_();
+    absl::Time now = WriteTimeAfter(clock_(), current.update_time());
     WriteOp op;
     op.kind = kind;
     op.type = WriteOp::Type::kUpdate;
@@ -913,7 +922,7 @@ absl::StatusOr<v1::DeleteResponse> Registry::DeleteResource(
                          "ETAG_MISMATCH", {{"current_etag", current.etag()}});
   }
   // Whole milliseconds: the request record keeps the time, and a retry answers it.
-  absl::Time now = absl::FromUnixMillis(absl::ToUnixMillis(clock_()));
+  absl::Time now = WriteTimeAfter(clock_(), current.update_time());
   WriteOp op;
   op.kind = kind;
   op.type = WriteOp::Type::kDelete;

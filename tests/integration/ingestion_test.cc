@@ -629,6 +629,61 @@ TEST_F(IngestionTest, CreateDrawsAnotherIdWhenAnotherReplicaTookTheOneItDrew) {
   EXPECT_EQ((*named)[0], "");
 }
 
+// A resource's update_time never goes back, whatever the clock of the replica that writes:
+// one whose clock is behind the last writer's stamps one millisecond after it, and so does the
+// deletion's event. Readers that order a resource's states by time (the scoring read model's
+// rebuild) see them in order.
+TEST_F(IngestionTest, UpdateTimesOfAResourceNeverGoBackWhenAReplicasClockIsBehind) {
+  redis::RedisOptions o;
+  o.address = stack_->redis().address();
+  redis::RedisClient client(o);
+  RedisRegistryStore store(&client, redis::Keyspace(), 1000);
+  absl::Time clock = absl::FromUnixSeconds(1800000000);
+  Registry registry(&store, [&] { return clock; });
+  RequestContext rc;
+  rc.principal = Principal::Service("test");
+  auto millis = [](const google::protobuf::Timestamp& t) {
+    return t.seconds() * 1000 + t.nanos() / 1000000;
+  };
+  v1::CreateOrganizationRequest create;
+  create.mutable_organization()->set_display_name("Clockwise Org");
+  create.mutable_organization()->set_type(v1::ORGANIZATION_TYPE_PRIVATE_SECTOR);
+  auto org = registry.CreateOrganization(rc, create);
+  ASSERT_TRUE(org.ok()) << org.status();
+  const int64_t created = millis(org->update_time());
+  EXPECT_EQ(created, 1800000000000);
+
+  clock -= absl::Seconds(10);  // the next writer's clock is behind
+  v1::UpdateOrganizationRequest update;
+  *update.mutable_organization() = *org;
+  update.mutable_organization()->set_display_name("Clockwise Org, renamed");
+  auto updated = registry.UpdateOrganization(rc, update);
+  ASSERT_TRUE(updated.ok()) << updated.status();
+  EXPECT_EQ(millis(updated->update_time()), created + 1);
+
+  clock += absl::Seconds(20);  // a clock ahead is taken as it is
+  update.mutable_organization()->set_display_name("Clockwise Org, renamed again");
+  update.mutable_organization()->set_etag(updated->etag());
+  auto again = registry.UpdateOrganization(rc, update);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(millis(again->update_time()), 1800000010000);
+
+  clock -= absl::Seconds(30);
+  v1::DeleteOrganizationRequest del;
+  del.set_name(org->name());
+  ASSERT_TRUE(registry.DeleteOrganization(rc, del).ok());
+  bool seen = false;
+  for (const auto& e : Events()) {
+    if (e.resource() != org->name() ||
+        e.type() != stp::events::v1::EVENT_TYPE_ORGANIZATION_DELETED) {
+      continue;
+    }
+    seen = true;
+    EXPECT_EQ(millis(e.occur_time()), 1800000010001);
+  }
+  EXPECT_TRUE(seen);
+}
+
 // Update scores follow the order of the writes within a partition: writes within one
 // millisecond get distinct scores, and a write whose clock reads earlier than the latest score
 // (a replica's clock behind another's, or a write that waited for Redis after reading the time)
