@@ -2,7 +2,8 @@
 // organisations, countries, park names, kept from events), who depends on what, and the scores
 // themselves with their history — each score write atomic with its SCORE_CHANGED event.
 //
-//   stp:{p}:scoring:rm:<kind>:<id>     HASH pb, rev, deleted   (kind: project, org, country, park)
+//   stp:{p}:scoring:rm:<kind>:<id>     HASH pb, rev, deleted, ut (registry write time, ms)
+//                                      (kind: project, org, country, park)
 //   stp:{p}:scoring:projects           SET every project id of the partition
 //   stp:{p}:scoring:dep:org:<id>       SET projects that read this organisation
 //   stp:{p}:scoring:dep:country:<cc>   SET projects that read this country
