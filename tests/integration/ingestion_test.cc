@@ -663,7 +663,7 @@ TEST_F(IngestionTest, UpdateTimesOfAResourceNeverGoBackWhenAReplicasClockIsBehin
 
   clock += absl::Seconds(20);  // a clock ahead is taken as it is
   update.mutable_organization()->set_display_name("Clockwise Org, renamed again");
-  update.mutable_organization()->set_etag(updated->etag());
+  update.set_etag(updated->etag());
   auto again = registry.UpdateOrganization(rc, update);
   ASSERT_TRUE(again.ok()) << again.status();
   EXPECT_EQ(millis(again->update_time()), 1800000010000);
