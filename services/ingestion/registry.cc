@@ -2,6 +2,7 @@
 
 #include <google/protobuf/util/field_mask_util.h>
 #include <google/protobuf/util/message_differencer.h>
+#include <google/protobuf/util/time_util.h>
 
 #include <algorithm>
 #include <map>
@@ -95,8 +96,9 @@ int64_t ToMillis(absl::Time t) { return absl::ToUnixMillis(t); }
 // wrote last therefore never stamps a change as older than the state it replaces, and readers
 // that order a resource's states by time (the scoring read model's rebuild) see them in order.
 absl::Time WriteTimeAfter(absl::Time now, const google::protobuf::Timestamp& last) {
-  const int64_t last_millis = last.seconds() * 1000 + last.nanos() / 1000000;
-  return absl::FromUnixMillis(std::max(absl::ToUnixMillis(now), last_millis + 1));
+  return absl::FromUnixMillis(
+      std::max(absl::ToUnixMillis(now),
+               google::protobuf::util::TimeUtil::TimestampToMilliseconds(last) + 1));
 }
 
 absl::Status NotFound(const std::string& name) {
@@ -440,14 +442,12 @@ absl::StatusOr<R> Registry::CommitCreate(const RequestContext& rc,
   for (int attempt = 1;; ++attempt) {
     auto [op, resource] = prepare();
     STP_ASSIGN_OR_RETURN(auto results, store_->Write({op}, rc.deadline));
-    if (results[0].code == WriteResult::Code::kExists && attempt == kAttempts) {
+    if (results[0].code != WriteResult::Code::kExists) return Answer(rc, op, results[0], resource);
+    if (attempt == kAttempts) {
       return WithErrorInfo(
           absl::AbortedError(absl::StrCat("every id drawn for the new ", KindName(op.kind),
                                           " was taken; retry with the same request_id")),
           "ID_TAKEN");
-    }
-    if (results[0].code != WriteResult::Code::kExists) {
-      return Answer(rc, op, results[0], resource);
     }
     LogWarning("a newly drawn id was taken; drawing another",
                {{"id", op.id}, {"kind", KindName(op.kind)}});

@@ -1,6 +1,7 @@
 #include "services/scoring/scoring_engine.h"
 
 #include <google/protobuf/arena.h>
+#include <google/protobuf/util/time_util.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -19,6 +20,7 @@ namespace stp::scoring {
 
 namespace ev = stp::events::v1;
 namespace iv1 = stp::ingestion::v1;
+using google::protobuf::util::TimeUtil;
 
 namespace {
 
@@ -28,10 +30,6 @@ google::protobuf::Timestamp ToProto(absl::Time t) {
   ts.set_seconds(ns / 1000000000);
   ts.set_nanos(static_cast<int32_t>(ns % 1000000000));
   return ts;
-}
-
-int64_t Millis(const google::protobuf::Timestamp& t) {
-  return t.seconds() * 1000 + t.nanos() / 1000000;
 }
 
 // A change partners care about: the total, the tier, or what a component says.
@@ -126,7 +124,7 @@ absl::Status ScoringEngine::Handle(const std::vector<redis::StreamEntry>& entrie
     ReadModelChange c;
     c.revision = e.revision();
     c.id = IdOfName(e.resource());
-    c.update_millis = Millis(e.occur_time());
+    c.update_millis = TimeUtil::TimestampToMilliseconds(e.occur_time());
     switch (e.snapshot_case()) {
       case ev::Event::kProject:
         c.kind = ModelKind::kProject;
@@ -465,7 +463,7 @@ absl::Status ScoringEngine::BuildReadModel(
       std::vector<ReadModelChange> changes;
       for (const auto& x : resp.countries())
         changes.push_back({ModelKind::kCountry, x.alpha2(), listed, false, x.SerializeAsString(),
-                           Millis(x.update_time())});
+                           TimeUtil::TimestampToMilliseconds(x.update_time())});
       counts[0] += changes.size();
       STP_RETURN_IF_ERROR(apply(std::move(changes)));
       req.set_page_token(resp.next_page_token());
@@ -483,7 +481,8 @@ absl::Status ScoringEngine::BuildReadModel(
       std::vector<ScoreStore::OrganizationCountryChange> moves;
       for (const auto& x : resp.organizations()) {
         changes.push_back({ModelKind::kOrganization, IdOfName(x.name()), listed, false,
-                           x.SerializeAsString(), Millis(x.update_time())});
+                           x.SerializeAsString(),
+                           TimeUtil::TimestampToMilliseconds(x.update_time())});
         moves.push_back({x.name(), "", x.country()});
       }
       counts[1] += changes.size();
@@ -503,7 +502,8 @@ absl::Status ScoringEngine::BuildReadModel(
       std::vector<ReadModelChange> changes;
       for (const auto& x : resp.parks())
         changes.push_back({ModelKind::kPark, IdOfName(x.name()), listed, false,
-                           x.SerializeAsString(), Millis(x.update_time())});
+                           x.SerializeAsString(),
+                           TimeUtil::TimestampToMilliseconds(x.update_time())});
       STP_RETURN_IF_ERROR(apply(std::move(changes)));
       req.set_page_token(resp.next_page_token());
       STP_RETURN_IF_ERROR(renew_lock());

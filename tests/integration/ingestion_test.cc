@@ -1,5 +1,6 @@
 // The ingestion service end to end: a real redis-server, the real module in a real gRPC server,
 // called through a real channel.
+#include <google/protobuf/util/time_util.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -642,9 +643,7 @@ TEST_F(IngestionTest, UpdateTimesOfAResourceNeverGoBackWhenAReplicasClockIsBehin
   Registry registry(&store, [&] { return clock; });
   RequestContext rc;
   rc.principal = Principal::Service("test");
-  auto millis = [](const google::protobuf::Timestamp& t) {
-    return t.seconds() * 1000 + t.nanos() / 1000000;
-  };
+  auto millis = google::protobuf::util::TimeUtil::TimestampToMilliseconds;
   v1::CreateOrganizationRequest create;
   create.mutable_organization()->set_display_name("Clockwise Org");
   create.mutable_organization()->set_type(v1::ORGANIZATION_TYPE_PRIVATE_SECTOR);
