@@ -977,17 +977,19 @@ absl::StatusOr<v1::Country> Registry::UpsertCountry(const RequestContext& rc,
   const std::string id = input.alpha2();
   std::string fingerprint = Fingerprint(req);
   FieldViolations v;
-  ValidateCountry(input, "country", &v);
+  ValidateCountry(input, "country", &v, /*stored_code=*/true);
   STP_RETURN_IF_ERROR(v.ToStatus());
   STP_ASSIGN_OR_RETURN(auto stored, store_->GetMany(Kind::kCountry, {id}, rc.deadline));
   if (stored[0].has_value()) {
     return UpdateResource<v1::Country>(
         rc, req, input, "countries", Kind::kCountry,
         [](const v1::Country&, v1::Country* merged, FieldViolations* v) {
-          ValidateCountry(*merged, "country", v);
+          ValidateCountry(*merged, "country", v, /*stored_code=*/true);
           return absl::OkStatus();
         });
   }
+  ValidateCountry(input, "country", &v);
+  STP_RETURN_IF_ERROR(v.ToStatus());
   if (!req.etag().empty()) return NotFound(input.name());
   if (!req.request_id().empty()) {
     STP_ASSIGN_OR_RETURN(auto record, store_->FindRequest(id, req.request_id(), rc.deadline));
@@ -1309,7 +1311,6 @@ PreparedWrite Registry::PrepareProjectWrite(
   WriteOp& op = out.op;
   op.kind = Kind::kProject;
   op.etag = RandomHex(8);
-  op.update_millis = ToMillis(now);
   op.request_id = request_id;
   v1::Project current;
   std::vector<std::string> changed;
@@ -1317,6 +1318,7 @@ PreparedWrite Registry::PrepareProjectWrite(
   v1::Project& next = out.project;
   if (current_stored.has_value()) {
     current.ParseFromString(current_stored->data);
+    now = WriteTimeAfter(now, current.update_time());
     next = current;
     FieldMask fm;
     for (const auto& m : mask) fm.add_paths(m);
@@ -1337,6 +1339,7 @@ PreparedWrite Registry::PrepareProjectWrite(
     op.revision = 1;
     out.created = true;
   }
+  op.update_millis = ToMillis(now);
   next.set_revision(op.revision);
   StampMetadata(&next, rc, now, op.etag, !current_stored.has_value());
   if (current_stored.has_value()) {

@@ -267,10 +267,11 @@ bool IsCountryCode(absl::string_view code) {
   return false;
 }
 
-void ValidateCountry(const Country& c, const std::string& path, FieldViolations* v) {
+void ValidateCountry(const Country& c, const std::string& path, FieldViolations* v,
+                     bool stored_code) {
   if (!IsUpperAlpha(c.alpha2(), 2)) {
     v->Add(At(path, "alpha2"), "two upper-case letters (ISO 3166-1), for example \"EG\"");
-  } else if (!IsCountryCode(c.alpha2())) {
+  } else if (!stored_code && !IsCountryCode(c.alpha2())) {
     v->Add(At(path, "alpha2"), absl::StrCat("\"", c.alpha2(),
                                             "\" is not an ISO 3166-1 alpha-2 code in use (XK, "
                                             "Kosovo, is accepted too)"));

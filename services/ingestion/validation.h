@@ -35,8 +35,11 @@ inline constexpr size_t kMaxShortDescription = 5000;
 
 // An ISO 3166-1 alpha-2 code in use, or XK.
 bool IsCountryCode(absl::string_view code);
+// A new country's code must be in use (IsCountryCode). A stored one keeps its code, so that a
+// country stored before a code was withdrawn, or before the check existed, can still be
+// corrected: `stored_code` checks only that the code is two upper-case letters.
 void ValidateCountry(const stp::ingestion::v1::Country& c, const std::string& path,
-                     FieldViolations* v);
+                     FieldViolations* v, bool stored_code = false);
 void ValidateOrganization(const stp::ingestion::v1::Organization& o, const std::string& path,
                           FieldViolations* v);
 void ValidatePark(const stp::ingestion::v1::Park& p, const std::string& path, FieldViolations* v);

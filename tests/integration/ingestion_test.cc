@@ -210,6 +210,53 @@ TEST_F(IngestionTest, CountriesUpsertGetAndListWithFilters) {
             grpc::StatusCode::INVALID_ARGUMENT);
 }
 
+// A country stored under a code that is not (or no longer) in use, as a store written before
+// the code check holds, can still be corrected; a new country under such a code cannot.
+TEST_F(IngestionTest, AStoredCountryWhoseCodeIsNoLongerInUseCanStillBeCorrected) {
+  redis::RedisOptions o;
+  o.address = stack_->redis().address();
+  redis::RedisClient client(o);
+  RedisRegistryStore store(&client, redis::Keyspace(), 1000);
+  v1::Country old;
+  old.set_name("countries/YU");
+  old.set_alpha2("YU");
+  old.set_display_name("Yugoslavia");
+  old.set_income_group(stp::common::v1::INCOME_GROUP_UPPER_MIDDLE);
+  old.set_etag("e0");
+  WriteOp op;
+  op.kind = Kind::kCountry;
+  op.id = "YU";
+  op.etag = "e0";
+  op.revision = 1;
+  op.data = old.SerializeAsString();
+  op.event = "e";
+  auto written = store.Write({op}, absl::Now() + absl::Seconds(10));
+  ASSERT_TRUE(written.ok()) << written.status();
+  ASSERT_EQ((*written)[0].code, WriteResult::Code::kOk);
+
+  v1::UpsertCountryRequest req;
+  *req.mutable_country() = old;
+  req.mutable_country()->set_display_name("Yugoslavia (dissolved)");
+  req.clear_etag();
+  v1::Country corrected;
+  grpc::Status s = Call([&](auto* c) { return stub_->UpsertCountry(c, req, &corrected); });
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(corrected.display_name(), "Yugoslavia (dissolved)");
+  EXPECT_NE(corrected.etag(), "e0");
+
+  req.mutable_country()->set_alpha2("QM");
+  req.mutable_country()->set_name("countries/QM");
+  s = Call([&](auto* c) { return stub_->UpsertCountry(c, req, &corrected); });
+  ASSERT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  auto violations = GetFieldViolations(FromGrpcStatus(s));
+  ASSERT_EQ(violations.size(), 1u);
+  EXPECT_EQ(violations[0].field, "country.alpha2");
+  req.mutable_country()->set_alpha2("Q1");  // not even the shape: refused before any read
+  req.mutable_country()->set_name("countries/Q1");
+  s = Call([&](auto* c) { return stub_->UpsertCountry(c, req, &corrected); });
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+}
+
 TEST_F(IngestionTest, ProjectRoundTripWithEventsHistoryEtagsAndRequestIds) {
   v1::Organization org = AddOrg("Huawei Technologies");
   size_t events_before = Events().size();
@@ -681,6 +728,30 @@ TEST_F(IngestionTest, UpdateTimesOfAResourceNeverGoBackWhenAReplicasClockIsBehin
     EXPECT_EQ(millis(e.occur_time()), 1800000010001);
   }
   EXPECT_TRUE(seen);
+
+  // A project's update time and its history follow the same rule.
+  clock = absl::FromUnixSeconds(1800000100);
+  v1::CreateProjectRequest pcreate;
+  *pcreate.mutable_project() =
+      NewProject("Clockwise incubator", AddOrg("Clockwise Partner").name());
+  auto project = registry.CreateProject(rc, pcreate);
+  ASSERT_TRUE(project.ok()) << project.status();
+  EXPECT_EQ(millis(project->update_time()), 1800000100000);
+  clock -= absl::Seconds(10);
+  v1::UpdateProjectRequest pupdate;
+  *pupdate.mutable_project() = *project;
+  pupdate.mutable_project()->set_title("Clockwise incubator, second phase");
+  pupdate.mutable_update_mask()->add_paths("title");
+  auto moved = registry.UpdateProject(rc, pupdate);
+  ASSERT_TRUE(moved.ok()) << moved.status();
+  EXPECT_EQ(millis(moved->update_time()), 1800000100001);
+  EXPECT_EQ(millis(moved->create_time()), 1800000100000);
+  v1::GetProjectHistoryRequest hreq;
+  hreq.set_name(project->name());
+  auto history = registry.GetProjectHistory(rc, hreq);
+  ASSERT_TRUE(history.ok()) << history.status();
+  ASSERT_EQ(history->revisions_size(), 2);
+  EXPECT_EQ(millis(history->revisions(0).time()), 1800000100001);
 }
 
 // Update scores follow the order of the writes within a partition: writes within one
