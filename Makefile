@@ -30,7 +30,7 @@ build: deps configure
 
 test: deps-test configure
 	cmake --build $(BUILD_DIR) -j$(JOBS)
-	cd $(BUILD_DIR) && ctest --output-on-failure --timeout 600 $(CTEST_ARGS)
+	cd $(BUILD_DIR) && ctest --output-on-failure --timeout 600 -j$(JOBS) $(CTEST_ARGS)
 	$(MAKE) fuzz-quick
 
 # Fuzzing: a separate clang build with libFuzzer, ASan and UBSan, of the fuzz targets only.

@@ -25,3 +25,6 @@ set_property(TEST reliability_fault_test APPEND PROPERTY ENVIRONMENT
 stp_test(reliability_hostile_test LABEL reliability TIMEOUT 900
   SOURCES reliability/hostile_test.cc
   LIBS stp_reliability_support stp_ingestion stp_notification stp_matching)
+# `make test` runs suites two at a time; these kill processes, cut networks and time recoveries,
+# so they run alone.
+set_tests_properties(reliability_fault_test reliability_hostile_test PROPERTIES RUN_SERIAL ON)
