@@ -3,6 +3,7 @@
 #include <google/protobuf/util/field_mask_util.h>
 
 #include <algorithm>
+#include <functional>
 #include <iterator>
 
 #include "absl/strings/match.h"
@@ -10,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/strip.h"
+#include "libs/common/logging.h"
 #include "services/ingestion/validation.h"
 
 namespace stp::ingestion {
@@ -38,6 +40,35 @@ int PendingIndex(absl::string_view ref) {
 // An imported organisation's name, as stored and as its participants show it.
 std::string DisplayName(const ImportedOrganization& org) {
   return Utf8Prefix(org.name.empty() ? org.ref : org.name, kMaxName);
+}
+
+// Writes `ops`. A create refused as existing wrote nothing: another replica drew its id in the
+// same millisecond (ids are unique within a process only). `redraw(i)` prepares op i again under
+// a new id, which is written in its place, up to Registry::kCreateAttempts writes in all; a
+// create still refused then is answered kExists.
+absl::StatusOr<std::vector<WriteResult>> WriteRedrawingTakenIds(
+    RegistryStore* store, std::vector<WriteOp>* ops, const std::function<WriteOp(size_t)>& redraw,
+    absl::Time deadline) {
+  STP_ASSIGN_OR_RETURN(std::vector<WriteResult> results, store->Write(*ops, deadline));
+  for (int attempt = 2; attempt <= Registry::kCreateAttempts; ++attempt) {
+    std::vector<size_t> taken;
+    std::vector<WriteOp> again;
+    for (size_t i = 0; i < results.size(); ++i) {
+      if (results[i].code != WriteResult::Code::kExists ||
+          (*ops)[i].type != WriteOp::Type::kCreate) {
+        continue;
+      }
+      LogWarning("a newly drawn id was taken; drawing another",
+                 {{"id", (*ops)[i].id}, {"kind", KindName((*ops)[i].kind)}});
+      (*ops)[i] = redraw(i);
+      taken.push_back(i);
+      again.push_back((*ops)[i]);
+    }
+    if (taken.empty()) break;
+    STP_ASSIGN_OR_RETURN(std::vector<WriteResult> retried, store->Write(again, deadline));
+    for (size_t k = 0; k < taken.size(); ++k) results[taken[k]] = std::move(retried[k]);
+  }
+  return results;
 }
 
 }  // namespace
@@ -329,6 +360,8 @@ absl::Status ImportSession::ResolveOrganizations(std::vector<ImportRecord>* reco
 
   std::vector<WriteOp> creates;
   std::vector<std::string> create_keys;
+  std::vector<v1::Organization> create_inputs;
+  std::vector<std::pair<std::string, std::string>> create_ids;  // request id, anchor
   for (const std::string& key : missing) {
     if (!needed.count(key)) continue;
     const ImportedOrganization& org = unknown[key];
@@ -350,12 +383,22 @@ absl::Status ImportSession::ResolveOrganizations(std::vector<ImportRecord>* reco
     }
     std::string request_id = request_id_.empty() ? "" : absl::StrCat(request_id_, ":org:", key);
     std::string anchor = org.ref.empty() ? key : "iati:" + Utf8Prefix(org.ref, 200);
+    create_inputs.push_back(created);
     creates.push_back(
         registry_->PrepareOrganizationCreate(rc_, &created, request_id, "import", anchor));
     create_keys.push_back(key);
+    create_ids.emplace_back(request_id, anchor);
   }
   if (creates.empty()) return absl::OkStatus();
-  STP_ASSIGN_OR_RETURN(auto results, registry_->store()->Write(creates, rc_.deadline));
+  STP_ASSIGN_OR_RETURN(auto results, WriteRedrawingTakenIds(
+                                         registry_->store(), &creates,
+                                         [&](size_t i) {
+                                           v1::Organization created = create_inputs[i];
+                                           return registry_->PrepareOrganizationCreate(
+                                               rc_, &created, create_ids[i].first, "import",
+                                               create_ids[i].second);
+                                         },
+                                         rc_.deadline));
   for (size_t j = 0; j < results.size(); ++j) {
     const std::string& key = create_keys[j];
     const std::string display = DisplayName(unknown[key]);
@@ -776,7 +819,23 @@ void ImportSession::StartCommit(std::unique_ptr<Commit> commit) {
   Commit* c = in_flight_.get();
   RegistryStore* store = registry_->store();
   const absl::Time deadline = rc_.deadline;
-  c->thread = std::thread([c, store, deadline] { c->results = store->Write(c->ops, deadline); });
+  c->thread = std::thread([this, c, store, deadline] {
+    // Only what the batch owns (its records) and what does not change while it is written
+    // (the registry, the request context) is read here.
+    c->results = WriteRedrawingTakenIds(
+        store, &c->ops,
+        [&](size_t i) {
+          const ImportRecord& r = c->records[c->writes[i]];
+          std::string xid = ExternalIdKey(r.project);
+          std::string request_id = RecordRequestId(r);
+          return registry_
+              ->PrepareProjectWrite(rc_, change_source_, r.project, std::nullopt,
+                                    UpdateMask(r.project), request_id, r.fingerprint,
+                                    xid.empty() ? request_id : xid)
+              .op;
+        },
+        deadline);
+  });
 }
 
 absl::Status ImportSession::WaitForCommit() {

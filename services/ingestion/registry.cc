@@ -434,16 +434,14 @@ absl::StatusOr<R> Registry::Commit(const RequestContext& rc, WriteOp op, const R
 template <typename R>
 absl::StatusOr<R> Registry::CommitCreate(const RequestContext& rc,
                                          const std::function<std::pair<WriteOp, R>()>& prepare) {
-  // Ids are unique within a process, not across replicas: two replicas can draw the same id
-  // in the same millisecond (a small chance). The caller named no id, so a taken one is drawn
-  // again rather than answered with ALREADY_EXISTS. The refused write left nothing behind
-  // (the write script checks before it writes).
-  constexpr int kAttempts = 3;
+  // The caller named no id, so a taken one is drawn again (kCreateAttempts) rather than
+  // answered with ALREADY_EXISTS. The refused write left nothing behind (the write script
+  // checks before it writes).
   for (int attempt = 1;; ++attempt) {
     auto [op, resource] = prepare();
     STP_ASSIGN_OR_RETURN(auto results, store_->Write({op}, rc.deadline));
     if (results[0].code != WriteResult::Code::kExists) return Answer(rc, op, results[0], resource);
-    if (attempt == kAttempts) {
+    if (attempt == kCreateAttempts) {
       return WithErrorInfo(
           absl::AbortedError(absl::StrCat("every id drawn for the new ", KindName(op.kind),
                                           " was taken; retry with the same request_id")),

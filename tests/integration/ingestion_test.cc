@@ -536,8 +536,8 @@ TEST_F(IngestionTest, ListingByUpdateTimePagesThroughALongRunOfTies) {
 }
 
 // A store through which another replica takes the ids this one draws: before each of the
-// next `collisions` creates, a resource with the create's id is written first, as a replica
-// that drew the same id in the same millisecond would.
+// next `collisions` creates (the first creates of a batch), a resource with the create's id is
+// written first, as a replica that drew the same id in the same millisecond would.
 class RacingReplicaStore final : public RegistryStore {
  public:
   explicit RacingReplicaStore(RegistryStore* real) : real_(real) {}
@@ -546,19 +546,21 @@ class RacingReplicaStore final : public RegistryStore {
 
   absl::StatusOr<std::vector<WriteResult>> Write(const std::vector<WriteOp>& ops,
                                                  absl::Time deadline) override {
-    if (collisions > 0 && ops.size() == 1 && ops[0].type == WriteOp::Type::kCreate) {
+    for (const WriteOp& op : ops) {
+      if (collisions == 0) break;
+      if (op.type != WriteOp::Type::kCreate) continue;
       --collisions;
       WriteOp other;
-      other.kind = ops[0].kind;
+      other.kind = op.kind;
       other.type = WriteOp::Type::kCreate;
-      other.id = ops[0].id;
+      other.id = op.id;
       other.etag = "other";
-      other.data = ops[0].data;
-      other.update_millis = ops[0].update_millis;
+      other.data = op.data;
+      other.update_millis = op.update_millis;
       other.event = "the other replica's create";
       auto done = real_->Write({other}, deadline);
       EXPECT_TRUE(done.ok() && (*done)[0].code == WriteResult::Code::kOk);
-      taken.push_back(ops[0].id);
+      taken.push_back(op.id);
     }
     return real_->Write(ops, deadline);
   }
@@ -615,19 +617,35 @@ class RacingReplicaStore final : public RegistryStore {
   RegistryStore* real_;
 };
 
+// A registry on the test's Redis whose store races another replica for ids.
+struct RacingRegistry {
+  static redis::RedisOptions Options(const std::string& address) {
+    redis::RedisOptions o;
+    o.address = address;
+    return o;
+  }
+  explicit RacingRegistry(const std::string& address)
+      : client(Options(address)),
+        real(&client, redis::Keyspace(), 1000),
+        store(&real),
+        registry(&store, [] { return absl::Now(); }) {
+    rc.principal = Principal::Service("test");
+    rc.deadline = absl::Now() + absl::Seconds(30);
+  }
+  redis::RedisClient client;
+  RedisRegistryStore real;
+  RacingReplicaStore store;
+  Registry registry;
+  RequestContext rc;
+};
+
 // Ids are unique within a process only. A create whose drawn id another replica took in the
 // meantime draws another: the caller named no id, so ALREADY_EXISTS would be a false answer.
 TEST_F(IngestionTest, CreateDrawsAnotherIdWhenAnotherReplicaTookTheOneItDrew) {
   AddCountry("EG");
   v1::Organization partner = AddOrg("Partner Org");
-  redis::RedisOptions o;
-  o.address = stack_->redis().address();
-  redis::RedisClient client(o);
-  RedisRegistryStore real(&client, redis::Keyspace(), 1000);
-  RacingReplicaStore store(&real);
-  Registry registry(&store, [] { return absl::Now(); });
-  RequestContext rc;
-  rc.principal = Principal::Service("test");
+  RacingRegistry racing(stack_->redis().address());
+  auto& [client, real, store, registry, rc] = racing;
 
   store.collisions = 2;
   v1::CreateProjectRequest preq;
@@ -675,6 +693,80 @@ TEST_F(IngestionTest, CreateDrawsAnotherIdWhenAnotherReplicaTookTheOneItDrew) {
       real.FindOrganizationNames({Registry::NormalizeName("Unlucky Org")}, absl::InfiniteFuture());
   ASSERT_TRUE(named.ok());
   EXPECT_EQ((*named)[0], "");
+}
+
+// An import's creates, of projects and of the organisations its records name, draw another id
+// when another replica took the one they drew, as a direct create does: nothing is rejected,
+// and a retry of the import finds everything written.
+TEST_F(IngestionTest, ImportDrawsAnotherIdWhenAnotherReplicaTookTheOneItDrew) {
+  v1::Organization partner = AddOrg("Partner Org");
+  RacingRegistry racing(stack_->redis().address());
+  auto& [client, real, store, registry, rc] = racing;
+  const SectorAvenueTable sectors = SectorAvenueTable::Default();
+  auto import = [&](v1::ImportFormat format, const std::vector<v1::ImportProjectsRequest>& payload,
+                    const std::string& request_id) {
+    v1::ImportProjectsRequest first;
+    first.set_format(format);
+    first.set_request_id(request_id);
+    auto session = ImportSession::Start(&registry, &sectors, rc, first);
+    EXPECT_TRUE(session.ok()) << session.status();
+    EXPECT_TRUE((*session)->Add(first).ok());
+    for (const auto& m : payload) EXPECT_TRUE((*session)->Add(m).ok());
+    auto summary = (*session)->Finish();
+    EXPECT_TRUE(summary.ok()) << summary.status();
+    return summary.ok() ? *summary : v1::ImportSummary();
+  };
+
+  std::vector<v1::ImportProjectsRequest> projects(5);
+  for (int i = 0; i < 5; ++i) {
+    *projects[i].mutable_project() =
+        NewProject(absl::StrCat("Racing import project ", i), partner.name());
+    auto* x = projects[i].mutable_project()->add_external_ids();
+    x->set_source("race");
+    x->set_value(absl::StrCat("race-", i));
+  }
+  store.collisions = 2;
+  v1::ImportSummary summary = import(v1::IMPORT_FORMAT_PROJECTS, projects, "racing-import");
+  EXPECT_EQ(summary.created(), 5) << summary.DebugString();
+  EXPECT_EQ(summary.rejected(), 0) << summary.DebugString();
+  ASSERT_EQ(store.taken.size(), 2u);
+  std::vector<std::string> xids;
+  for (int i = 0; i < 5; ++i) xids.push_back(absl::StrCat("race:race-", i));
+  auto ids = real.FindExternalIds(Kind::kProject, xids, absl::InfiniteFuture());
+  ASSERT_TRUE(ids.ok());
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_FALSE((*ids)[i].empty()) << i;
+    for (const auto& taken : store.taken) EXPECT_NE((*ids)[i], taken);
+    auto p = registry.GetProject(rc, "projects/" + (*ids)[i]);
+    ASSERT_TRUE(p.ok()) << p.status();
+    EXPECT_EQ(p->title(), absl::StrCat("Racing import project ", i));
+  }
+  summary = import(v1::IMPORT_FORMAT_PROJECTS, projects, "racing-import");
+  EXPECT_EQ(summary.unchanged(), 5) << summary.DebugString();
+  EXPECT_EQ(summary.created(), 0) << summary.DebugString();
+
+  // An IATI file's unknown organisation is created before its activity: its id is taken too.
+  store.collisions = 1;
+  v1::ImportProjectsRequest chunk;
+  chunk.set_chunk(
+      "<iati-activities version=\"2.03\"><iati-activity default-currency=\"USD\">"
+      "<iati-identifier>XM-RACE-1</iati-identifier><title><narrative>Racing activity"
+      "</narrative></title><participating-org ref=\"XM-RACE-ORG\" role=\"4\" type=\"70\">"
+      "<narrative>Racing Implementer</narrative></participating-org><recipient-country "
+      "code=\"EG\"/><sector vocabulary=\"1\" code=\"23210\"/></iati-activity>"
+      "</iati-activities>");
+  summary = import(v1::IMPORT_FORMAT_IATI_XML, {chunk}, "racing-iati");
+  EXPECT_EQ(summary.created(), 1) << summary.DebugString();
+  EXPECT_EQ(summary.organizations_created(), 1) << summary.DebugString();
+  ASSERT_EQ(store.taken.size(), 3u);
+  auto org =
+      real.FindExternalIds(Kind::kOrganization, {"iati:XM-RACE-ORG"}, absl::InfiniteFuture());
+  ASSERT_TRUE(org.ok());
+  ASSERT_FALSE((*org)[0].empty());
+  EXPECT_NE((*org)[0], store.taken.back());
+  auto stored = registry.GetOrganization(rc, "organizations/" + (*org)[0]);
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  EXPECT_EQ(stored->display_name(), "Racing Implementer");
 }
 
 // A resource's update_time never goes back, whatever the clock of the replica that writes:
