@@ -12,6 +12,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/strip.h"
 #include "libs/common/logging.h"
+#include "libs/common/status.h"
 #include "services/ingestion/validation.h"
 
 namespace stp::ingestion {
@@ -414,6 +415,12 @@ absl::Status ImportSession::ResolveOrganizations(std::vector<ImportRecord>* reco
         orgs_[key] = {"organizations/" + results[j].detail.substr(results[j].detail.find('=') + 1),
                       display};
         break;
+      case WriteResult::Code::kExists:  // after Registry::kCreateAttempts draws
+        return WithErrorInfo(
+            absl::AbortedError("every id drawn for a new organisation was taken by another "
+                               "server's create at the same moment; import again with the "
+                               "same request_id"),
+            "ID_TAKEN");
       default:
         return absl::AbortedError(
             "an organisation changed while the import created it; import again");
@@ -873,6 +880,11 @@ absl::Status ImportSession::WaitForCommit() {
             "another import created a project with this external id at the same time; import again "
             "to update it",
             {"project.external_ids"});
+        break;
+      case WriteResult::Code::kExists:  // after Registry::kCreateAttempts draws
+        Reject(r,
+               "every id drawn for this new project was taken by another server's create at the "
+               "same moment; import again");
         break;
       default:
         Reject(r, "the project changed while it was imported; import again");

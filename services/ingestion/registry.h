@@ -144,11 +144,11 @@ class Registry {
                                     const std::vector<std::string>& mask,
                                     const std::string& request_id, const std::string& fingerprint,
                                     const std::string& anchor);
-  // Prepares the creation of an organisation.
   // Writes a create may take: ids are unique within a process only, so another replica can
   // draw the same one in the same millisecond, and a create refused as existing (it wrote
   // nothing) draws another id and writes again.
   static constexpr int kCreateAttempts = 3;
+  // Prepares the creation of an organisation.
   WriteOp PrepareOrganizationCreate(const RequestContext& rc, v1::Organization* org,
                                     const std::string& request_id, const std::string& fingerprint,
                                     const std::string& anchor);

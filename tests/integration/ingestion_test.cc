@@ -709,7 +709,10 @@ TEST_F(IngestionTest, ImportDrawsAnotherIdWhenAnotherReplicaTookTheOneItDrew) {
     first.set_format(format);
     first.set_request_id(request_id);
     auto session = ImportSession::Start(&registry, &sectors, rc, first);
-    EXPECT_TRUE(session.ok()) << session.status();
+    if (!session.ok()) {
+      ADD_FAILURE() << session.status();
+      return v1::ImportSummary();
+    }
     EXPECT_TRUE((*session)->Add(first).ok());
     for (const auto& m : payload) EXPECT_TRUE((*session)->Add(m).ok());
     auto summary = (*session)->Finish();
@@ -767,6 +770,21 @@ TEST_F(IngestionTest, ImportDrawsAnotherIdWhenAnotherReplicaTookTheOneItDrew) {
   auto stored = registry.GetOrganization(rc, "organizations/" + (*org)[0]);
   ASSERT_TRUE(stored.ok()) << stored.status();
   EXPECT_EQ(stored->display_name(), "Racing Implementer");
+
+  // Taken at every draw: the record is rejected with the reason, and nothing of it is written.
+  store.collisions = Registry::kCreateAttempts;
+  std::vector<v1::ImportProjectsRequest> unlucky(1);
+  *unlucky[0].mutable_project() = NewProject("Unlucky racing project", partner.name());
+  unlucky[0].mutable_project()->add_external_ids()->set_value("race-unlucky");
+  unlucky[0].mutable_project()->mutable_external_ids(0)->set_source("race");
+  summary = import(v1::IMPORT_FORMAT_PROJECTS, unlucky, "racing-unlucky");
+  EXPECT_EQ(summary.created(), 0) << summary.DebugString();
+  ASSERT_EQ(summary.rejections_size(), 1) << summary.DebugString();
+  EXPECT_TRUE(absl::StrContains(summary.rejections(0).reason(), "every id drawn"))
+      << summary.rejections(0).reason();
+  auto none = real.FindExternalIds(Kind::kProject, {"race:race-unlucky"}, absl::InfiniteFuture());
+  ASSERT_TRUE(none.ok());
+  EXPECT_EQ((*none)[0], "");
 }
 
 // A resource's update_time never goes back, whatever the clock of the replica that writes:
