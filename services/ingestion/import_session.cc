@@ -43,35 +43,6 @@ std::string DisplayName(const ImportedOrganization& org) {
   return Utf8Prefix(org.name.empty() ? org.ref : org.name, kMaxName);
 }
 
-// Writes `ops`. A create refused as existing wrote nothing: another replica drew its id in the
-// same millisecond (ids are unique within a process only). `redraw(i)` prepares op i again under
-// a new id, which is written in its place, up to Registry::kCreateAttempts writes in all; a
-// create still refused then is answered kExists.
-absl::StatusOr<std::vector<WriteResult>> WriteRedrawingTakenIds(
-    RegistryStore* store, std::vector<WriteOp>* ops, const std::function<WriteOp(size_t)>& redraw,
-    absl::Time deadline) {
-  STP_ASSIGN_OR_RETURN(std::vector<WriteResult> results, store->Write(*ops, deadline));
-  for (int attempt = 2; attempt <= Registry::kCreateAttempts; ++attempt) {
-    std::vector<size_t> taken;
-    std::vector<WriteOp> again;
-    for (size_t i = 0; i < results.size(); ++i) {
-      if (results[i].code != WriteResult::Code::kExists ||
-          (*ops)[i].type != WriteOp::Type::kCreate) {
-        continue;
-      }
-      LogWarning("a newly drawn id was taken; drawing another",
-                 {{"id", (*ops)[i].id}, {"kind", KindName((*ops)[i].kind)}});
-      (*ops)[i] = redraw(i);
-      taken.push_back(i);
-      again.push_back((*ops)[i]);
-    }
-    if (taken.empty()) break;
-    STP_ASSIGN_OR_RETURN(std::vector<WriteResult> retried, store->Write(again, deadline));
-    for (size_t k = 0; k < taken.size(); ++k) results[taken[k]] = std::move(retried[k]);
-  }
-  return results;
-}
-
 }  // namespace
 
 ImportSession::ImportSession(Registry* registry, RequestContext rc,
@@ -391,8 +362,8 @@ absl::Status ImportSession::ResolveOrganizations(std::vector<ImportRecord>* reco
     create_ids.emplace_back(request_id, anchor);
   }
   if (creates.empty()) return absl::OkStatus();
-  STP_ASSIGN_OR_RETURN(auto results, WriteRedrawingTakenIds(
-                                         registry_->store(), &creates,
+  STP_ASSIGN_OR_RETURN(auto results, registry_->WriteRedrawingTakenIds(
+                                         &creates,
                                          [&](size_t i) {
                                            v1::Organization created = create_inputs[i];
                                            return registry_->PrepareOrganizationCreate(
@@ -824,13 +795,12 @@ bool ImportSession::DependsOnCommit(const std::vector<ImportRecord*>& ready) con
 void ImportSession::StartCommit(std::unique_ptr<Commit> commit) {
   in_flight_ = std::move(commit);
   Commit* c = in_flight_.get();
-  RegistryStore* store = registry_->store();
   const absl::Time deadline = rc_.deadline;
-  c->thread = std::thread([this, c, store, deadline] {
+  c->thread = std::thread([this, c, deadline] {
     // Only what the batch owns (its records) and what does not change while it is written
     // (the registry, the request context) is read here.
-    c->results = WriteRedrawingTakenIds(
-        store, &c->ops,
+    c->results = registry_->WriteRedrawingTakenIds(
+        &c->ops,
         [&](size_t i) {
           const ImportRecord& r = c->records[c->writes[i]];
           std::string xid = ExternalIdKey(r.project);

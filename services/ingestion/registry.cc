@@ -431,25 +431,53 @@ absl::StatusOr<R> Registry::Commit(const RequestContext& rc, WriteOp op, const R
   return Answer(rc, op, results[0], resource);
 }
 
+absl::StatusOr<std::vector<WriteResult>> Registry::WriteRedrawingTakenIds(
+    std::vector<WriteOp>* ops, const std::function<WriteOp(size_t)>& redraw, absl::Time deadline) {
+  // A refused create left nothing behind (the write script checks before it writes), so the
+  // redrawn one is written in its place.
+  STP_ASSIGN_OR_RETURN(std::vector<WriteResult> results, store_->Write(*ops, deadline));
+  for (int attempt = 2; attempt <= kCreateAttempts; ++attempt) {
+    std::vector<size_t> taken;
+    std::vector<WriteOp> again;
+    for (size_t i = 0; i < results.size(); ++i) {
+      if (results[i].code != WriteResult::Code::kExists ||
+          (*ops)[i].type != WriteOp::Type::kCreate) {
+        continue;
+      }
+      LogWarning("a newly drawn id was taken; drawing another",
+                 {{"id", (*ops)[i].id}, {"kind", KindName((*ops)[i].kind)}});
+      (*ops)[i] = redraw(i);
+      taken.push_back(i);
+      again.push_back((*ops)[i]);
+    }
+    if (taken.empty()) break;
+    STP_ASSIGN_OR_RETURN(std::vector<WriteResult> retried, store_->Write(again, deadline));
+    for (size_t k = 0; k < taken.size(); ++k) results[taken[k]] = std::move(retried[k]);
+  }
+  return results;
+}
+
 template <typename R>
 absl::StatusOr<R> Registry::CommitCreate(const RequestContext& rc,
                                          const std::function<std::pair<WriteOp, R>()>& prepare) {
-  // The caller named no id, so a taken one is drawn again (kCreateAttempts) rather than
-  // answered with ALREADY_EXISTS. The refused write left nothing behind (the write script
-  // checks before it writes).
-  for (int attempt = 1;; ++attempt) {
-    auto [op, resource] = prepare();
-    STP_ASSIGN_OR_RETURN(auto results, store_->Write({op}, rc.deadline));
-    if (results[0].code != WriteResult::Code::kExists) return Answer(rc, op, results[0], resource);
-    if (attempt == kCreateAttempts) {
-      return WithErrorInfo(
-          absl::AbortedError(absl::StrCat("every id drawn for the new ", KindName(op.kind),
-                                          " was taken; retry with the same request_id")),
-          "ID_TAKEN");
-    }
-    LogWarning("a newly drawn id was taken; drawing another",
-               {{"id", op.id}, {"kind", KindName(op.kind)}});
+  // The caller named no id, so a taken one is drawn again rather than answered with
+  // ALREADY_EXISTS.
+  std::pair<WriteOp, R> prepared = prepare();
+  std::vector<WriteOp> ops{std::move(prepared.first)};
+  STP_ASSIGN_OR_RETURN(auto results, WriteRedrawingTakenIds(
+                                         &ops,
+                                         [&](size_t) {
+                                           prepared = prepare();
+                                           return prepared.first;
+                                         },
+                                         rc.deadline));
+  if (results[0].code == WriteResult::Code::kExists) {
+    return WithErrorInfo(
+        absl::AbortedError(absl::StrCat("every id drawn for the new ", KindName(ops[0].kind),
+                                        " was taken; retry with the same request_id")),
+        "ID_TAKEN");
   }
+  return Answer(rc, ops[0], results[0], prepared.second);
 }
 
 template <typename R>
@@ -986,7 +1014,7 @@ absl::StatusOr<v1::Country> Registry::UpsertCountry(const RequestContext& rc,
           return absl::OkStatus();
         });
   }
-  ValidateCountry(input, "country", &v);
+  ValidateNewCountryCode(id, "country.alpha2", &v);  // the rest was validated above
   STP_RETURN_IF_ERROR(v.ToStatus());
   if (!req.etag().empty()) return NotFound(input.name());
   if (!req.request_id().empty()) {

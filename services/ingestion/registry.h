@@ -148,6 +148,12 @@ class Registry {
   // draw the same one in the same millisecond, and a create refused as existing (it wrote
   // nothing) draws another id and writes again.
   static constexpr int kCreateAttempts = 3;
+  // Writes `ops`, and draws again the ids of creates refused as existing (see
+  // kCreateAttempts): `redraw(i)` prepares op i again under a new id, which replaces it in
+  // `ops` and is written in its place, up to kCreateAttempts writes in all. A create still
+  // refused then is answered kExists.
+  absl::StatusOr<std::vector<WriteResult>> WriteRedrawingTakenIds(
+      std::vector<WriteOp>* ops, const std::function<WriteOp(size_t)>& redraw, absl::Time deadline);
   // Prepares the creation of an organisation.
   WriteOp PrepareOrganizationCreate(const RequestContext& rc, v1::Organization* org,
                                     const std::string& request_id, const std::string& fingerprint,

@@ -267,14 +267,19 @@ bool IsCountryCode(absl::string_view code) {
   return false;
 }
 
+void ValidateNewCountryCode(const std::string& code, const std::string& path, FieldViolations* v) {
+  if (IsCountryCode(code)) return;
+  v->Add(path, absl::StrCat("\"", code,
+                            "\" is not an ISO 3166-1 alpha-2 code in use (XK, Kosovo, is "
+                            "accepted too)"));
+}
+
 void ValidateCountry(const Country& c, const std::string& path, FieldViolations* v,
                      bool stored_code) {
   if (!IsUpperAlpha(c.alpha2(), 2)) {
     v->Add(At(path, "alpha2"), "two upper-case letters (ISO 3166-1), for example \"EG\"");
-  } else if (!stored_code && !IsCountryCode(c.alpha2())) {
-    v->Add(At(path, "alpha2"), absl::StrCat("\"", c.alpha2(),
-                                            "\" is not an ISO 3166-1 alpha-2 code in use (XK, "
-                                            "Kosovo, is accepted too)"));
+  } else if (!stored_code) {
+    ValidateNewCountryCode(c.alpha2(), At(path, "alpha2"), v);
   }
   if (!c.name().empty() && c.name() != "countries/" + c.alpha2()) {
     v->Add(At(path, "name"), "must be \"countries/\" followed by alpha2");
