@@ -237,8 +237,8 @@ RedisClient::~RedisClient() {
     absl::MutexLock lock(&shared_mu_);
     shared_stopping_ = true;
   }
-  // The round-trip thread answers what is still queued, then ends.
-  if (shared_thread_.joinable()) shared_thread_.join();
+  // The round-trip threads answer what is still queued, then end.
+  for (std::thread& t : shared_threads_) t.join();
 }
 
 absl::StatusOr<std::unique_ptr<Connection>> RedisClient::OpenDedicated() {
@@ -364,7 +364,14 @@ struct RedisClient::SharedRequest {
 void RedisClient::EnqueueShared(SharedRequest* request) {
   request->give_up = std::min(request->deadline, absl::Now() + options_.command_timeout);
   shared_queue_.push_back(request);
-  if (!shared_thread_.joinable()) shared_thread_ = std::thread([this] { SharedLoop(); });
+  // Two round trips in flight: while Redis answers one, the other's replies are handed out
+  // (asynchronous callers' work runs there), so that neither Redis nor this side waits for
+  // the other. With one, each stood idle about half the time under load.
+  constexpr int kRoundTripThreads = 2;
+  if (shared_threads_.empty()) {
+    for (int i = 0; i < kRoundTripThreads; ++i)
+      shared_threads_.emplace_back([this] { SharedLoop(); });
+  }
 }
 
 absl::StatusOr<std::vector<ReplyPtr>> RedisClient::SharedPipeline(
@@ -514,6 +521,35 @@ absl::StatusOr<std::vector<ReplyPtr>> RedisClient::EvalMany(
   return EvalCommands(script, std::move(commands), deadline);
 }
 
+namespace {
+
+// The commands of `replies` that met NOSCRIPT (the script cache was flushed, or Redis
+// restarted). NOSCRIPT fails a call before the script runs, so re-running them is safe.
+std::vector<size_t> MissingScripts(const std::vector<ReplyPtr>& replies) {
+  std::vector<size_t> missing;
+  for (size_t i = 0; i < replies.size(); ++i) {
+    const redisReply* r = replies[i].get();
+    if (IsErrorReply(r) && absl::StartsWith(Str(r), "NOSCRIPT")) missing.push_back(i);
+  }
+  return missing;
+}
+
+// The `missing` EVALSHA commands, moved out of `commands`, as EVAL with the script's source.
+std::vector<std::vector<std::string>> AsEval(const Script& script,
+                                             std::vector<std::vector<std::string>>* commands,
+                                             const std::vector<size_t>& missing) {
+  std::vector<std::vector<std::string>> retry;
+  for (size_t i : missing) {
+    std::vector<std::string> cmd = std::move((*commands)[i]);
+    cmd[0] = "EVAL";
+    cmd[1] = script.source();
+    retry.push_back(std::move(cmd));
+  }
+  return retry;
+}
+
+}  // namespace
+
 absl::StatusOr<std::vector<ReplyPtr>> RedisClient::EvalCommands(
     const Script& script, std::vector<std::vector<std::string>> commands, absl::Time deadline) {
   absl::Time start = absl::Now();
@@ -521,21 +557,9 @@ absl::StatusOr<std::vector<ReplyPtr>> RedisClient::EvalCommands(
   STP_ASSIGN_OR_RETURN(std::unique_ptr<Connection> conn, Acquire(deadline));
   auto replies = conn->Pipeline(commands, timeout);
   if (replies.ok()) {
-    // NOSCRIPT fails the call before the script runs, so re-running those calls is safe.
-    std::vector<size_t> missing;
-    for (size_t i = 0; i < replies->size(); ++i) {
-      const redisReply* r = (*replies)[i].get();
-      if (IsErrorReply(r) && absl::StartsWith(Str(r), "NOSCRIPT")) missing.push_back(i);
-    }
+    std::vector<size_t> missing = MissingScripts(*replies);
     if (!missing.empty()) {
-      std::vector<std::vector<std::string>> retry;
-      for (size_t i : missing) {
-        std::vector<std::string> cmd = std::move(commands[i]);
-        cmd[0] = "EVAL";
-        cmd[1] = script.source();
-        retry.push_back(std::move(cmd));
-      }
-      auto retried = conn->Pipeline(retry, timeout);
+      auto retried = conn->Pipeline(AsEval(script, &commands, missing), timeout);
       if (!retried.ok()) {
         replies = retried.status();
       } else {
@@ -549,19 +573,24 @@ absl::StatusOr<std::vector<ReplyPtr>> RedisClient::EvalCommands(
   return replies;
 }
 
-absl::StatusOr<ItemReplies> RedisClient::EvalEach(const ItemScript& script,
-                                                  std::vector<std::vector<std::string>> keys,
-                                                  std::vector<std::vector<std::string>> args,
-                                                  const std::vector<int>& groups, size_t max_items,
-                                                  absl::Time deadline) {
-  ItemReplies out;
-  if (keys.empty()) return out;
+// The EVALSHA calls of an EvalEach, and which items each carries.
+struct RedisClient::EvalPlan {
+  std::vector<std::vector<std::string>> commands;
+  std::vector<size_t> order;                     // items, grouped
+  std::vector<std::pair<size_t, size_t>> calls;  // [begin, end) in `order`, per command
+};
+
+absl::StatusOr<RedisClient::EvalPlan> RedisClient::PlanEvalEach(
+    const ItemScript& script, std::vector<std::vector<std::string>> keys,
+    std::vector<std::vector<std::string>> args, const std::vector<int>& groups, size_t max_items) {
+  EvalPlan plan;
   if (args.size() != keys.size() || (!groups.empty() && groups.size() != keys.size()) ||
       max_items == 0) {
     return absl::InternalError("EvalEach: keys, args and groups differ in length");
   }
   // Items of one group together, each group's in the caller's order.
-  std::vector<size_t> order(keys.size());
+  std::vector<size_t>& order = plan.order;
+  order.resize(keys.size());
   for (size_t i = 0; i < order.size(); ++i) order[i] = i;
   if (!groups.empty()) {
     std::stable_sort(order.begin(), order.end(),
@@ -569,8 +598,6 @@ absl::StatusOr<ItemReplies> RedisClient::EvalEach(const ItemScript& script,
   }
   // Each call: EVALSHA sha numkeys <keys> n <counts> <arguments>. The items' strings (records
   // and events of kilobytes) are moved, not copied.
-  std::vector<std::vector<std::string>> commands;
-  std::vector<std::pair<size_t, size_t>> calls;  // [begin, end) in `order`
   for (size_t begin = 0; begin < order.size();) {
     size_t end = begin + 1;
     while (end < order.size() && end - begin < max_items &&
@@ -598,22 +625,70 @@ absl::StatusOr<ItemReplies> RedisClient::EvalEach(const ItemScript& script,
     for (size_t j = begin; j < end; ++j) {
       for (std::string& arg : args[order[j]]) cmd.push_back(std::move(arg));
     }
-    commands.push_back(std::move(cmd));
-    calls.emplace_back(begin, end);
+    plan.commands.push_back(std::move(cmd));
+    plan.calls.emplace_back(begin, end);
     begin = end;
   }
-  STP_ASSIGN_OR_RETURN(out.calls_, EvalCommands(script.batch(), std::move(commands), deadline));
-  out.items_.resize(keys.size());
-  for (size_t c = 0; c < calls.size(); ++c) {
+  return plan;
+}
+
+ItemReplies RedisClient::ItemRepliesOf(const EvalPlan& plan, std::vector<ReplyPtr> calls) {
+  ItemReplies out;
+  out.calls_ = std::move(calls);
+  out.items_.resize(plan.order.size());
+  for (size_t c = 0; c < plan.calls.size(); ++c) {
     const redisReply* reply = out.calls_[c].get();
-    const auto [begin, end] = calls[c];
+    const auto [begin, end] = plan.calls[c];
     const bool whole = reply->type != REDIS_REPLY_ARRAY || reply->elements != end - begin;
     for (size_t j = begin; j < end; ++j) {
-      out.items_[order[j]] = {static_cast<uint32_t>(c),
-                              whole ? ~uint32_t{0} : static_cast<uint32_t>(j - begin)};
+      out.items_[plan.order[j]] = {static_cast<uint32_t>(c),
+                                   whole ? ~uint32_t{0} : static_cast<uint32_t>(j - begin)};
     }
   }
   return out;
+}
+
+absl::StatusOr<ItemReplies> RedisClient::EvalEach(const ItemScript& script,
+                                                  std::vector<std::vector<std::string>> keys,
+                                                  std::vector<std::vector<std::string>> args,
+                                                  const std::vector<int>& groups, size_t max_items,
+                                                  absl::Time deadline) {
+  if (keys.empty()) return ItemReplies();
+  STP_ASSIGN_OR_RETURN(EvalPlan plan,
+                       PlanEvalEach(script, std::move(keys), std::move(args), groups, max_items));
+  STP_ASSIGN_OR_RETURN(auto calls,
+                       EvalCommands(script.batch(), std::move(plan.commands), deadline));
+  return ItemRepliesOf(plan, std::move(calls));
+}
+
+void RedisClient::EvalEachAsync(const ItemScript& script,
+                                std::vector<std::vector<std::string>> keys,
+                                std::vector<std::vector<std::string>> args,
+                                const std::vector<int>& groups, size_t max_items,
+                                absl::Time deadline, EvalDone done) {
+  if (keys.empty()) return done(ItemReplies());
+  absl::StatusOr<EvalPlan> planned =
+      PlanEvalEach(script, std::move(keys), std::move(args), groups, max_items);
+  if (!planned.ok()) return done(planned.status());
+  // The commands stay here too, for a NOSCRIPT retry.
+  auto plan = std::make_shared<EvalPlan>(*std::move(planned));
+  const Script* source = &script.batch();
+  SharedPipelineAsync(plan->commands, deadline,
+                      [this, plan, source, deadline, done = std::move(done)](
+                          absl::StatusOr<std::vector<ReplyPtr>> replies) mutable {
+                        if (!replies.ok()) return done(replies.status());
+                        std::vector<size_t> missing = MissingScripts(*replies);
+                        if (missing.empty()) return done(ItemRepliesOf(*plan, *std::move(replies)));
+                        auto calls = std::make_shared<std::vector<ReplyPtr>>(*std::move(replies));
+                        SharedPipelineAsync(AsEval(*source, &plan->commands, missing), deadline,
+                                            [plan, calls, missing, done = std::move(done)](
+                                                absl::StatusOr<std::vector<ReplyPtr>> retried) {
+                                              if (!retried.ok()) return done(retried.status());
+                                              for (size_t j = 0; j < missing.size(); ++j)
+                                                (*calls)[missing[j]] = std::move((*retried)[j]);
+                                              done(ItemRepliesOf(*plan, std::move(*calls)));
+                                            });
+                      });
 }
 
 absl::Status RedisClient::Ping(absl::Time deadline) {

@@ -156,7 +156,9 @@ class RedisClient {
       absl::Time deadline = absl::InfiniteFuture());
   // Pipeline for short reads that many threads make at once (a GetProject per call): the
   // commands of callers that arrive while a round trip is in flight go together in the next
-  // one, on one connection, sent by a thread of the client's own. Redis then reads and answers
+  // one, on one connection, sent by a thread of the client's own (two such round trips may be
+  // in flight, so two requests queued one after the other may run in either order: a
+  // caller that needs an order waits for the first answer). Redis then reads and answers
   // a batch per system call instead of one command per client. A caller waits at most its
   // deadline or the command timeout (counted from when it queued), whichever comes first, even
   // behind a round trip that Redis does not answer.
@@ -189,6 +191,12 @@ class RedisClient {
                                        std::vector<std::vector<std::string>> args,
                                        const std::vector<int>& groups, size_t max_items,
                                        absl::Time deadline = absl::InfiniteFuture());
+  // EvalEach without waiting: `done` gets the replies as SharedPipelineAsync's does, and the
+  // calls travel in the shared round trip. `script` must outlive the call.
+  using EvalDone = std::function<void(absl::StatusOr<ItemReplies>)>;
+  void EvalEachAsync(const ItemScript& script, std::vector<std::vector<std::string>> keys,
+                     std::vector<std::vector<std::string>> args, const std::vector<int>& groups,
+                     size_t max_items, absl::Time deadline, EvalDone done);
   absl::Status Ping(absl::Time deadline);
 
   // A connection outside the pool, for blocking reads (XREAD BLOCK) that would hold a pooled
@@ -202,9 +210,15 @@ class RedisClient {
  private:
   class Lease;
   struct SharedRequest;
-  // Queues a request and starts the round-trip thread on first use.
+  struct EvalPlan;
+  static absl::StatusOr<EvalPlan> PlanEvalEach(const ItemScript& script,
+                                               std::vector<std::vector<std::string>> keys,
+                                               std::vector<std::vector<std::string>> args,
+                                               const std::vector<int>& groups, size_t max_items);
+  static ItemReplies ItemRepliesOf(const EvalPlan& plan, std::vector<ReplyPtr> calls);
+  // Queues a request and starts the round-trip threads on first use.
   void EnqueueShared(SharedRequest* request) ABSL_EXCLUSIVE_LOCKS_REQUIRED(shared_mu_);
-  // The round-trip thread: sends what is queued (up to a bound) in one pipeline, hands out the
+  // A round-trip thread: sends what is queued (up to a bound) in one pipeline, hands out the
   // replies, and starts over.
   void SharedLoop();
   // Pipelines EVALSHA commands ([EVALSHA, sha, ...]), re-sending those that meet NOSCRIPT
@@ -229,7 +243,7 @@ class RedisClient {
   absl::Mutex shared_mu_;  // never held with mu_
   std::deque<SharedRequest*> shared_queue_ ABSL_GUARDED_BY(shared_mu_);
   bool shared_stopping_ ABSL_GUARDED_BY(shared_mu_) = false;
-  std::thread shared_thread_;  // started under shared_mu_ on first use
+  std::vector<std::thread> shared_threads_;  // started under shared_mu_ on first use
 };
 
 // Maps an error reply to a status: LOADING/MASTERDOWN/READONLY/BUSY are UNAVAILABLE (Redis

@@ -100,7 +100,14 @@ grpc::ServerUnaryReactor* IngestionServiceImpl::DeletePark(Ctx* c, const v1::Del
 grpc::ServerUnaryReactor* IngestionServiceImpl::CreateProject(Ctx* c,
                                                               const v1::CreateProjectRequest* q,
                                                               v1::Project* r) {
-  STP_UNARY(CreateProject, kWrite, registry_->CreateProject(rc, *q));
+  // Goes on on the Redis client's thread after each round trip: no worker sleeps through
+  // the reads and the write.
+  return ServeUnaryAsync(handler_, c, "CreateProject", kWrite, r,
+                         [this, q](const RequestContext& rc, auto reply) {
+                           absl::Status bad_request_id = CheckRequestId(*q);
+                           if (!bad_request_id.ok()) return reply(bad_request_id);
+                           registry_->CreateProjectAsync(rc, *q, std::move(reply));
+                         });
 }
 grpc::ServerUnaryReactor* IngestionServiceImpl::GetProject(Ctx* c, const grpc::ByteBuffer* q,
                                                            grpc::ByteBuffer* r) {

@@ -157,17 +157,41 @@ std::vector<std::string> RedisRegistryStore::GetCommand(const ResourceRef& ref) 
   return {"HMGET", ResourceKey(ref.kind, ref.id), "pb", "etag", "rev"};
 }
 
-absl::StatusOr<std::vector<std::optional<StoredResource>>> RedisRegistryStore::GetMany(
-    const std::vector<ResourceRef>& refs, absl::Time deadline) {
+std::vector<std::vector<std::string>> RedisRegistryStore::GetCommands(
+    const std::vector<ResourceRef>& refs) const {
   std::vector<std::vector<std::string>> commands;
   commands.reserve(refs.size());
   for (const auto& ref : refs) commands.push_back(GetCommand(ref));
-  STP_ASSIGN_OR_RETURN(auto replies, redis_->SharedPipeline(commands, deadline));
+  return commands;
+}
+
+namespace {
+
+absl::StatusOr<std::vector<std::optional<StoredResource>>> ParseResources(
+    const std::vector<ResourceRef>& refs, const std::vector<ReplyPtr>& replies) {
   std::vector<std::optional<StoredResource>> out(refs.size());
   for (size_t i = 0; i < refs.size(); ++i) {
     STP_ASSIGN_OR_RETURN(out[i], ParseResource(replies[i].get(), refs[i].id));
   }
   return out;
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<std::optional<StoredResource>>> RedisRegistryStore::GetMany(
+    const std::vector<ResourceRef>& refs, absl::Time deadline) {
+  STP_ASSIGN_OR_RETURN(auto replies, redis_->SharedPipeline(GetCommands(refs), deadline));
+  return ParseResources(refs, replies);
+}
+
+void RedisRegistryStore::GetManyAsync(const std::vector<ResourceRef>& refs, absl::Time deadline,
+                                      GetManyDone done) {
+  redis_->SharedPipelineAsync(
+      GetCommands(refs), deadline,
+      [refs, done = std::move(done)](absl::StatusOr<std::vector<ReplyPtr>> replies) {
+        if (!replies.ok()) return done(replies.status());
+        done(ParseResources(refs, *replies));
+      });
 }
 
 void RedisRegistryStore::GetAsync(const ResourceRef& ref, absl::Time deadline, GetDone done) {
@@ -179,10 +203,10 @@ void RedisRegistryStore::GetAsync(const ResourceRef& ref, absl::Time deadline, G
       });
 }
 
-absl::StatusOr<std::vector<WriteResult>> RedisRegistryStore::Write(const std::vector<WriteOp>& ops,
-                                                                   absl::Time deadline) {
-  std::vector<std::vector<std::string>> keys, args;
-  std::vector<int> partitions;
+RedisRegistryStore::WriteCall RedisRegistryStore::WriteCallOf(
+    const std::vector<WriteOp>& ops) const {
+  WriteCall call;
+  auto& [keys, args, partitions] = call;
   keys.reserve(ops.size());
   args.reserve(ops.size());
   for (const WriteOp& op : ops) {
@@ -228,12 +252,16 @@ absl::StatusOr<std::vector<WriteResult>> RedisRegistryStore::Write(const std::ve
     keys.push_back(std::move(k));
     args.push_back(std::move(a));
   }
-  // Items per script call: the call's fixed cost is spread over many writes, and one call
-  // holds Redis for about a millisecond.
-  constexpr size_t kWritesPerCall = 32;
-  STP_ASSIGN_OR_RETURN(auto replies,
-                       redis_->EvalEach(WriteScript(), std::move(keys), std::move(args), partitions,
-                                        kWritesPerCall, deadline));
+  return call;
+}
+
+namespace {
+
+// Items per script call: the call's fixed cost is spread over many writes, and one call holds
+// Redis for about a millisecond.
+constexpr size_t kWritesPerCall = 32;
+
+absl::StatusOr<std::vector<WriteResult>> ParseWriteReplies(const redis::ItemReplies& replies) {
   std::vector<WriteResult> results;
   results.reserve(replies.size());
   for (size_t i = 0; i < replies.size(); ++i) {
@@ -241,6 +269,28 @@ absl::StatusOr<std::vector<WriteResult>> RedisRegistryStore::Write(const std::ve
     results.push_back(ParseWriteReply(replies[i]));
   }
   return results;
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<WriteResult>> RedisRegistryStore::Write(const std::vector<WriteOp>& ops,
+                                                                   absl::Time deadline) {
+  WriteCall call = WriteCallOf(ops);
+  STP_ASSIGN_OR_RETURN(auto replies,
+                       redis_->EvalEach(WriteScript(), std::move(call.keys), std::move(call.args),
+                                        call.partitions, kWritesPerCall, deadline));
+  return ParseWriteReplies(replies);
+}
+
+void RedisRegistryStore::WriteAsync(const std::vector<WriteOp>& ops, absl::Time deadline,
+                                    WriteDone done) {
+  WriteCall call = WriteCallOf(ops);
+  redis_->EvalEachAsync(WriteScript(), std::move(call.keys), std::move(call.args), call.partitions,
+                        kWritesPerCall, deadline,
+                        [done = std::move(done)](absl::StatusOr<redis::ItemReplies> replies) {
+                          if (!replies.ok()) return done(replies.status());
+                          done(ParseWriteReplies(*replies));
+                        });
 }
 
 absl::StatusOr<std::vector<std::string>> RedisRegistryStore::FindInPartitionHashes(

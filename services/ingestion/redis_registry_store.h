@@ -27,8 +27,11 @@ class RedisRegistryStore final : public RegistryStore {
   absl::StatusOr<std::vector<std::optional<StoredResource>>> GetMany(
       const std::vector<ResourceRef>& refs, absl::Time deadline) override;
   void GetAsync(const ResourceRef& ref, absl::Time deadline, GetDone done) override;
+  void GetManyAsync(const std::vector<ResourceRef>& refs, absl::Time deadline,
+                    GetManyDone done) override;
   absl::StatusOr<std::vector<WriteResult>> Write(const std::vector<WriteOp>& ops,
                                                  absl::Time deadline) override;
+  void WriteAsync(const std::vector<WriteOp>& ops, absl::Time deadline, WriteDone done) override;
   absl::StatusOr<std::vector<std::string>> FindExternalIds(
       Kind kind, const std::vector<std::string>& external_ids, absl::Time deadline) override;
   absl::StatusOr<std::vector<std::string>> FindOrganizationNames(
@@ -58,6 +61,13 @@ class RedisRegistryStore final : public RegistryStore {
   std::string ResourceKey(Kind kind, const std::string& id) const;
   std::string IndexKey(Kind kind, int partition, const std::string& term) const;
   std::vector<std::string> GetCommand(const ResourceRef& ref) const;
+  std::vector<std::vector<std::string>> GetCommands(const std::vector<ResourceRef>& refs) const;
+  // The write script's keys, arguments and partition per op.
+  struct WriteCall {
+    std::vector<std::vector<std::string>> keys, args;
+    std::vector<int> partitions;
+  };
+  WriteCall WriteCallOf(const std::vector<WriteOp>& ops) const;
   // Looks a field up in a per-partition hash, over every partition.
   absl::StatusOr<std::vector<std::string>> FindInPartitionHashes(
       const std::function<std::string(int)>& key_of, const std::vector<std::string>& fields,

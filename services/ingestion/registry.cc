@@ -5,6 +5,7 @@
 #include <google/protobuf/util/time_util.h>
 
 #include <algorithm>
+#include <atomic>
 #include <map>
 #include <set>
 
@@ -412,9 +413,11 @@ absl::StatusOr<R> Registry::Load(Kind kind, const std::string& id, absl::Time de
   return ParseLoaded<R>(id, std::move(found[0]));
 }
 
-template <typename R>
-absl::StatusOr<R> Registry::Replay(const RequestContext& rc, Kind kind, const std::string& record,
-                                   const std::string& fingerprint) {
+namespace {
+
+// The id a request record ("<id>|<fingerprint>") answers with, for a request whose
+// fingerprint is `fingerprint`.
+absl::StatusOr<std::string> ReplayedId(const std::string& record, const std::string& fingerprint) {
   std::vector<std::string> parts = absl::StrSplit(record, '|');
   if (parts.size() != 2 || parts[1] != fingerprint) {
     return WithErrorInfo(InvalidField("request_id",
@@ -422,7 +425,37 @@ absl::StatusOr<R> Registry::Replay(const RequestContext& rc, Kind kind, const st
                                       "request_id for a new request"),
                          "REQUEST_ID_REUSED");
   }
-  return Load<R>(kind, parts[0], rc.deadline);
+  return parts[0];
+}
+
+absl::Status IdTaken(Kind kind) {
+  return WithErrorInfo(
+      absl::AbortedError(absl::StrCat("every id drawn for the new ", KindName(kind),
+                                      " was taken; retry with the same request_id")),
+      "ID_TAKEN");
+}
+
+}  // namespace
+
+template <typename R>
+absl::StatusOr<R> Registry::Replay(const RequestContext& rc, Kind kind, const std::string& record,
+                                   const std::string& fingerprint) {
+  STP_ASSIGN_OR_RETURN(std::string id, ReplayedId(record, fingerprint));
+  return Load<R>(kind, id, rc.deadline);
+}
+
+template <typename R>
+void Registry::ReplayAsync(const RequestContext& rc, Kind kind, const std::string& record,
+                           const std::string& fingerprint,
+                           std::function<void(absl::StatusOr<R>)> reply) {
+  absl::StatusOr<std::string> id = ReplayedId(record, fingerprint);
+  if (!id.ok()) return reply(id.status());
+  store_->GetAsync(
+      {kind, *id}, rc.deadline,
+      [id = *id, reply = std::move(reply)](absl::StatusOr<std::optional<StoredResource>> found) {
+        if (!found.ok()) return reply(found.status());
+        reply(ParseLoaded<R>(id, *std::move(found)));
+      });
 }
 
 template <typename R>
@@ -431,30 +464,73 @@ absl::StatusOr<R> Registry::Commit(const RequestContext& rc, WriteOp op, const R
   return Answer(rc, op, results[0], resource);
 }
 
+namespace {
+
+// RedrawTakenIds between its writes.
+struct Redraw {
+  std::vector<WriteOp>* ops;
+  std::function<WriteOp(size_t)> redraw;
+  Registry::WriteFn write;
+  RegistryStore::WriteDone done;
+  std::vector<WriteResult> results;
+  std::vector<size_t> taken;  // the ops the last write wrote again
+  int writes = 1;
+
+  static void Written(std::shared_ptr<Redraw> r, absl::StatusOr<std::vector<WriteResult>> written) {
+    if (!written.ok()) return r->done(written.status());
+    if (r->writes == 1) {
+      r->results = *std::move(written);
+    } else {
+      for (size_t k = 0; k < r->taken.size(); ++k)
+        r->results[r->taken[k]] = std::move((*written)[k]);
+    }
+    r->taken.clear();
+    std::vector<WriteOp> again;
+    // A refused create left nothing behind (the write script checks before it writes), so
+    // the redrawn one is written in its place.
+    for (size_t i = 0; r->writes < Registry::kCreateAttempts && i < r->results.size(); ++i) {
+      WriteOp& op = (*r->ops)[i];
+      if (r->results[i].code != WriteResult::Code::kExists || op.type != WriteOp::Type::kCreate)
+        continue;
+      LogWarning("a newly drawn id was taken; drawing another",
+                 {{"id", op.id}, {"kind", KindName(op.kind)}});
+      op = r->redraw(i);
+      r->taken.push_back(i);
+      again.push_back(op);
+    }
+    if (r->taken.empty()) return r->done(std::move(r->results));
+    ++r->writes;
+    r->write(again, [r](absl::StatusOr<std::vector<WriteResult>> retried) {
+      Written(r, std::move(retried));
+    });
+  }
+};
+
+}  // namespace
+
+void Registry::RedrawTakenIds(std::vector<WriteOp>* ops, std::function<WriteOp(size_t)> redraw,
+                              WriteFn write, RegistryStore::WriteDone done) {
+  auto r = std::make_shared<Redraw>();
+  r->ops = ops;
+  r->redraw = std::move(redraw);
+  r->write = std::move(write);
+  r->done = std::move(done);
+  r->write(*ops, [r](absl::StatusOr<std::vector<WriteResult>> written) {
+    Redraw::Written(r, std::move(written));
+  });
+}
+
 absl::StatusOr<std::vector<WriteResult>> Registry::WriteRedrawingTakenIds(
     std::vector<WriteOp>* ops, const std::function<WriteOp(size_t)>& redraw, absl::Time deadline) {
-  // A refused create left nothing behind (the write script checks before it writes), so the
-  // redrawn one is written in its place.
-  STP_ASSIGN_OR_RETURN(std::vector<WriteResult> results, store_->Write(*ops, deadline));
-  for (int attempt = 2; attempt <= kCreateAttempts; ++attempt) {
-    std::vector<size_t> taken;
-    std::vector<WriteOp> again;
-    for (size_t i = 0; i < results.size(); ++i) {
-      if (results[i].code != WriteResult::Code::kExists ||
-          (*ops)[i].type != WriteOp::Type::kCreate) {
-        continue;
-      }
-      LogWarning("a newly drawn id was taken; drawing another",
-                 {{"id", (*ops)[i].id}, {"kind", KindName((*ops)[i].kind)}});
-      (*ops)[i] = redraw(i);
-      taken.push_back(i);
-      again.push_back((*ops)[i]);
-    }
-    if (taken.empty()) break;
-    STP_ASSIGN_OR_RETURN(std::vector<WriteResult> retried, store_->Write(again, deadline));
-    for (size_t k = 0; k < taken.size(); ++k) results[taken[k]] = std::move(retried[k]);
-  }
-  return results;
+  // Each write answers before it returns, so the whole loop has run when this call returns.
+  absl::StatusOr<std::vector<WriteResult>> out = absl::InternalError("the write did not answer");
+  RedrawTakenIds(
+      ops, redraw,
+      [this, deadline](const std::vector<WriteOp>& batch, RegistryStore::WriteDone done) {
+        done(store_->Write(batch, deadline));
+      },
+      [&out](absl::StatusOr<std::vector<WriteResult>> results) { out = std::move(results); });
+  return out;
 }
 
 template <typename R>
@@ -471,12 +547,7 @@ absl::StatusOr<R> Registry::CommitCreate(const RequestContext& rc,
                                            return prepared.first;
                                          },
                                          rc.deadline));
-  if (results[0].code == WriteResult::Code::kExists) {
-    return WithErrorInfo(
-        absl::AbortedError(absl::StrCat("every id drawn for the new ", KindName(ops[0].kind),
-                                        " was taken; retry with the same request_id")),
-        "ID_TAKEN");
-  }
+  if (results[0].code == WriteResult::Code::kExists) return IdTaken(ops[0].kind);
   return Answer(rc, ops[0], results[0], prepared.second);
 }
 
@@ -512,6 +583,16 @@ absl::StatusOr<R> Registry::Answer(const RequestContext& rc, const WriteOp& op,
 
 // ------------------------------------------------------------------ reference checks
 
+namespace {
+
+std::string NotAKnownCountry(const std::string& name) {
+  return absl::StrCat(name,
+                      " is not a known country; an operator loads countries before projects "
+                      "name them");
+}
+
+}  // namespace
+
 absl::Status Registry::CheckCountriesExist(
     const std::vector<std::pair<std::string, std::string>>& refs, absl::Time deadline,
     FieldViolations* v) {
@@ -534,9 +615,7 @@ absl::Status Registry::CheckCountriesExist(
     if (found[j].has_value()) {
       known_countries_.insert(ref.second);
     } else {
-      v->Add(ref.first, absl::StrCat(ref.second,
-                                     " is not a known country; an operator loads "
-                                     "countries before projects name them"));
+      v->Add(ref.first, NotAKnownCountry(ref.second));
     }
   }
   return absl::OkStatus();
@@ -555,57 +634,93 @@ absl::Status Registry::CheckOrganizationsExist(
   return absl::OkStatus();
 }
 
-absl::Status Registry::CheckReferences(v1::Project* project, const std::string& path,
-                                       const RequestContext& rc, FieldViolations* v) {
-  if (IsCountryName(project->host_country())) {
-    STP_RETURN_IF_ERROR(
-        CheckCountriesExist({{path + ".host_country", project->host_country()}}, rc.deadline, v));
-  }
-  // Every organisation named, read once: existence, and the participants' display names.
+// The reads CheckReferences makes for a project, and what each answers.
+struct Registry::ReferenceCheck {
+  std::vector<ResourceRef> reads;
+  bool country_read = false;  // reads[0] is the host country, not yet known to exist
+  // (field path, name) of the organisations named, and the read of each (-1: not a name).
   std::vector<std::pair<std::string, std::string>> refs;
-  for (int i = 0; i < project->participants_size(); ++i) {
-    refs.emplace_back(absl::StrCat(path, ".participants[", i, "].organization"),
-                      project->participants(i).organization());
+  std::vector<int> read_of;
+  bool park_read = false;  // the last read is the park
+};
+
+Registry::ReferenceCheck Registry::PlanReferenceCheck(const v1::Project& project,
+                                                      const std::string& path) {
+  ReferenceCheck check;
+  // Countries are never deleted, so one that was seen once stays known: most checks read no
+  // country.
+  if (IsCountryName(project.host_country())) {
+    absl::MutexLock lock(&known_countries_mu_);
+    check.country_read = !known_countries_.contains(project.host_country());
+  }
+  if (check.country_read)
+    check.reads.push_back({Kind::kCountry, CountryCode(project.host_country())});
+  // Every organisation named, read once: existence, and the participants' display names.
+  for (int i = 0; i < project.participants_size(); ++i) {
+    check.refs.emplace_back(absl::StrCat(path, ".participants[", i, "].organization"),
+                            project.participants(i).organization());
   }
   auto flows = [&](const auto& list, const char* field) {
     for (int i = 0; i < list.size(); ++i) {
       if (!list.Get(i).source_organization().empty()) {
-        refs.emplace_back(absl::StrCat(path, ".financing.", field, "[", i, "].source_organization"),
-                          list.Get(i).source_organization());
+        check.refs.emplace_back(
+            absl::StrCat(path, ".financing.", field, "[", i, "].source_organization"),
+            list.Get(i).source_organization());
       }
     }
   };
-  flows(project->financing().commitments(), "commitments");
-  flows(project->financing().disbursements(), "disbursements");
-  // The organisations and the park, in one round trip.
-  std::vector<ResourceRef> reads;
-  std::vector<size_t> checked;
-  for (size_t i = 0; i < refs.size(); ++i) {
-    if (IsResourceName(refs[i].second, "organizations")) {
-      reads.push_back({Kind::kOrganization, IdOf(refs[i].second, "organizations")});
-      checked.push_back(i);
+  flows(project.financing().commitments(), "commitments");
+  flows(project.financing().disbursements(), "disbursements");
+  for (const auto& [field, name] : check.refs) {
+    if (!IsResourceName(name, "organizations")) {
+      check.read_of.push_back(-1);
+      continue;
+    }
+    check.read_of.push_back(static_cast<int>(check.reads.size()));
+    check.reads.push_back({Kind::kOrganization, IdOf(name, "organizations")});
+  }
+  check.park_read = IsResourceName(project.park(), "parks");
+  if (check.park_read) check.reads.push_back({Kind::kPark, IdOf(project.park(), "parks")});
+  return check;
+}
+
+void Registry::ApplyReferenceCheck(const ReferenceCheck& check,
+                                   const std::vector<std::optional<StoredResource>>& found,
+                                   const std::string& path, v1::Project* project,
+                                   FieldViolations* v) {
+  if (check.country_read) {
+    if (found[0].has_value()) {
+      absl::MutexLock lock(&known_countries_mu_);
+      known_countries_.insert(project->host_country());
+    } else {
+      v->Add(path + ".host_country", NotAKnownCountry(project->host_country()));
     }
   }
-  const bool park_named = IsResourceName(project->park(), "parks");
-  if (park_named) reads.push_back({Kind::kPark, IdOf(project->park(), "parks")});
-  if (reads.empty()) return absl::OkStatus();
-  STP_ASSIGN_OR_RETURN(auto found, store_->GetMany(reads, rc.deadline));
-  for (size_t j = 0; j < checked.size(); ++j) {
-    size_t i = checked[j];
-    if (!found[j].has_value()) {
-      v->Add(refs[i].first, refs[i].second + " does not exist");
+  for (size_t i = 0; i < check.refs.size(); ++i) {
+    if (check.read_of[i] < 0) continue;
+    const std::optional<StoredResource>& org = found[check.read_of[i]];
+    if (!org.has_value()) {
+      v->Add(check.refs[i].first, check.refs[i].second + " does not exist");
       continue;
     }
     if (static_cast<int>(i) < project->participants_size()) {
-      v1::Organization org;
-      if (org.ParseFromString(found[j]->data)) {
-        project->mutable_participants(static_cast<int>(i))->set_display_name(org.display_name());
+      v1::Organization parsed;
+      if (parsed.ParseFromString(org->data)) {
+        project->mutable_participants(static_cast<int>(i))->set_display_name(parsed.display_name());
       }
     }
   }
-  if (park_named && !found.back().has_value()) {
+  if (check.park_read && !found.back().has_value()) {
     v->Add(path + ".park", project->park() + " does not exist");
   }
+}
+
+absl::Status Registry::CheckReferences(v1::Project* project, const std::string& path,
+                                       const RequestContext& rc, FieldViolations* v) {
+  ReferenceCheck check = PlanReferenceCheck(*project, path);
+  if (check.reads.empty()) return absl::OkStatus();
+  STP_ASSIGN_OR_RETURN(auto found, store_->GetMany(check.reads, rc.deadline));
+  ApplyReferenceCheck(check, found, path, project, v);
   return absl::OkStatus();
 }
 
@@ -690,7 +805,8 @@ std::vector<std::string> DuplicateTerms(const std::string& host_country,
 }  // namespace
 
 std::shared_ptr<Registry::DuplicateProbe> Registry::StartDuplicateProbe(
-    const std::vector<const v1::Project*>& projects, absl::Time deadline) {
+    const std::vector<const v1::Project*>& projects, absl::Time deadline,
+    std::function<void()> then) {
   auto probe = std::make_shared<DuplicateProbe>();
   for (const v1::Project* p : projects) {
     for (auto& term : DuplicateTerms(p->host_country(), TitleTokens(p->title()))) {
@@ -701,49 +817,66 @@ std::shared_ptr<Registry::DuplicateProbe> Registry::StartDuplicateProbe(
   if (probe->terms.empty()) {
     probe->ids_by_term = std::vector<std::vector<std::string>>();
     probe->done.Notify();
+    if (then) then();
     return probe;
   }
-  store_->IdsOfTermsAsync(Kind::kProject, probe->terms, kDuplicateProbe, deadline,
-                          [probe](absl::StatusOr<std::vector<std::vector<std::string>>> ids) {
-                            probe->ids_by_term = std::move(ids);
-                            probe->done.Notify();
-                          });
+  store_->IdsOfTermsAsync(
+      Kind::kProject, probe->terms, kDuplicateProbe, deadline,
+      [probe, then = std::move(then)](absl::StatusOr<std::vector<std::vector<std::string>>> ids) {
+        probe->ids_by_term = std::move(ids);
+        probe->done.Notify();
+        if (then) then();
+      });
   return probe;
 }
 
-absl::Status Registry::FlagDuplicates(std::vector<v1::Project*> projects, absl::Time deadline,
-                                      std::shared_ptr<DuplicateProbe> probe,
-                                      DuplicateCandidates* known) {
+// FlagDuplicates' state between its steps.
+struct Registry::DuplicateCheck {
+  std::vector<v1::Project*> projects;
+  std::vector<DuplicateSummary> ours;
+  std::vector<std::vector<std::string>> terms;       // per project (DuplicateTerms)
+  std::vector<std::vector<std::string>> candidates;  // per project: ids the probe names
+  std::vector<std::string> to_read;                  // candidates `known` does not hold
+
+  // Nothing to look for (no project, or titles of fewer than two words): no read to wait for.
+  bool Empty() const {
+    return std::all_of(terms.begin(), terms.end(), [](const auto& t) { return t.empty(); });
+  }
+  bool CoveredBy(const DuplicateProbe* probe) const {
+    if (probe == nullptr) return false;
+    for (const auto& list : terms) {
+      for (const auto& term : list) {
+        if (!probe->term_index.count(term)) return false;
+      }
+    }
+    return true;
+  }
+};
+
+Registry::DuplicateCheck Registry::BeginDuplicateCheck(std::vector<v1::Project*> projects) {
+  DuplicateCheck check;
   // Flags are the probe's alone: none that a client sent, none that an earlier title earned.
   for (v1::Project* p : projects) p->clear_possible_duplicates();
-  std::vector<DuplicateSummary> ours(projects.size());
-  std::vector<std::vector<std::string>> project_terms(projects.size());
-  bool covered = probe != nullptr;
-  for (size_t i = 0; i < projects.size(); ++i) {
-    ours[i] = DuplicateSummary::Of(*projects[i]);
-    project_terms[i] = DuplicateTerms(ours[i].host_country, ours[i].tokens);
-    for (const auto& term : project_terms[i]) {
-      if (covered && !probe->term_index.count(term)) covered = false;
-    }
+  check.projects = std::move(projects);
+  for (v1::Project* p : check.projects) {
+    check.ours.push_back(DuplicateSummary::Of(*p));
+    check.terms.push_back(DuplicateTerms(check.ours.back().host_country, check.ours.back().tokens));
   }
-  // Nothing to look for (no project, or titles of fewer than two words): no read to wait for.
-  if (std::all_of(project_terms.begin(), project_terms.end(),
-                  [](const auto& terms) { return terms.empty(); })) {
-    return absl::OkStatus();
-  }
-  if (!covered) probe = StartDuplicateProbe({projects.begin(), projects.end()}, deadline);
-  // The probe answers within its deadline or the Redis command timeout.
-  probe->done.WaitForNotification();
-  if (probe->terms.empty()) return absl::OkStatus();
-  if (!probe->ids_by_term.ok()) return probe->ids_by_term.status();
-  const std::vector<std::vector<std::string>>& ids_by_term = *probe->ids_by_term;
-  std::vector<std::vector<std::string>> candidates(projects.size());
+  check.candidates.resize(check.projects.size());
+  return check;
+}
+
+absl::Status Registry::FindDuplicateCandidates(DuplicateCheck* check, const DuplicateProbe& probe,
+                                               DuplicateCandidates* known) {
+  if (probe.terms.empty()) return absl::OkStatus();
+  if (!probe.ids_by_term.ok()) return probe.ids_by_term.status();
+  const std::vector<std::vector<std::string>>& ids_by_term = *probe.ids_by_term;
   std::set<std::string> to_read;
-  for (size_t i = 0; i < projects.size(); ++i) {
+  for (size_t i = 0; i < check->projects.size(); ++i) {
     absl::flat_hash_map<absl::string_view, int> hits;
-    const std::string self = IdOf(projects[i]->name(), "projects");
-    for (const auto& term : project_terms[i]) {
-      const auto& ids = ids_by_term[probe->term_index.at(term)];
+    const std::string self = IdOf(check->projects[i]->name(), "projects");
+    for (const auto& term : check->terms[i]) {
+      const auto& ids = ids_by_term[probe.term_index.at(term)];
       if (static_cast<int>(ids.size()) >= kDuplicateProbe) continue;  // fills the probe
       for (const auto& id : ids) {
         if (id != self) ++hits[id];
@@ -751,35 +884,57 @@ absl::Status Registry::FlagDuplicates(std::vector<v1::Project*> projects, absl::
     }
     for (const auto& [id, n] : hits) {
       if (n < 2) continue;
-      candidates[i].emplace_back(id);
-      if (known == nullptr || known->Find(candidates[i].back()) == nullptr) to_read.emplace(id);
+      check->candidates[i].emplace_back(id);
+      if (known == nullptr || known->Find(check->candidates[i].back()) == nullptr)
+        to_read.emplace(id);
     }
   }
+  check->to_read.assign(to_read.begin(), to_read.end());
+  return absl::OkStatus();
+}
+
+void Registry::FlagCandidates(DuplicateCheck* check,
+                              const std::vector<std::optional<StoredResource>>& found,
+                              DuplicateCandidates* known) {
   std::map<std::string, DuplicateSummary> read;
-  if (!to_read.empty()) {
-    std::vector<std::string> ids(to_read.begin(), to_read.end());
-    STP_ASSIGN_OR_RETURN(auto found, store_->GetMany(Kind::kProject, ids, deadline));
-    for (size_t i = 0; i < ids.size(); ++i) {
-      v1::Project stored;
-      if (!found[i].has_value() || !stored.ParseFromString(found[i]->data)) continue;
-      DuplicateSummary summary = DuplicateSummary::Of(stored);
-      if (known != nullptr) known->Remember(ids[i], summary);
-      read.emplace(ids[i], std::move(summary));
-    }
+  for (size_t i = 0; i < check->to_read.size(); ++i) {
+    v1::Project stored;
+    if (!found[i].has_value() || !stored.ParseFromString(found[i]->data)) continue;
+    DuplicateSummary summary = DuplicateSummary::Of(stored);
+    if (known != nullptr) known->Remember(check->to_read[i], summary);
+    read.emplace(check->to_read[i], std::move(summary));
   }
-  for (size_t i = 0; i < projects.size(); ++i) {
-    if (candidates[i].empty()) continue;
-    std::sort(candidates[i].begin(), candidates[i].end());  // flags in id order
-    for (const auto& id : candidates[i]) {
+  for (size_t i = 0; i < check->projects.size(); ++i) {
+    std::vector<std::string>& candidates = check->candidates[i];
+    std::sort(candidates.begin(), candidates.end());  // flags in id order
+    for (const auto& id : candidates) {
       auto it = read.find(id);
       const DuplicateSummary* other = it != read.end()   ? &it->second
                                       : known != nullptr ? known->Find(id)
                                                          : nullptr;
-      if (other != nullptr && LooksLikeDuplicate(ours[i], *other)) {
-        projects[i]->add_possible_duplicates(other->name);
+      if (other != nullptr && LooksLikeDuplicate(check->ours[i], *other)) {
+        check->projects[i]->add_possible_duplicates(other->name);
       }
     }
   }
+}
+
+absl::Status Registry::FlagDuplicates(std::vector<v1::Project*> projects, absl::Time deadline,
+                                      std::shared_ptr<DuplicateProbe> probe,
+                                      DuplicateCandidates* known) {
+  DuplicateCheck check = BeginDuplicateCheck(std::move(projects));
+  if (check.Empty()) return absl::OkStatus();
+  if (!check.CoveredBy(probe.get())) {
+    probe = StartDuplicateProbe({check.projects.begin(), check.projects.end()}, deadline);
+  }
+  // The probe answers within its deadline or the Redis command timeout.
+  probe->done.WaitForNotification();
+  STP_RETURN_IF_ERROR(FindDuplicateCandidates(&check, *probe, known));
+  std::vector<std::optional<StoredResource>> found;
+  if (!check.to_read.empty()) {
+    STP_ASSIGN_OR_RETURN(found, store_->GetMany(Kind::kProject, check.to_read, deadline));
+  }
+  FlagCandidates(&check, found, known);
   return absl::OkStatus();
 }
 
@@ -1393,37 +1548,146 @@ PreparedWrite Registry::PrepareProjectWrite(
   return out;
 }
 
-absl::StatusOr<v1::Project> Registry::CreateProject(const RequestContext& rc,
-                                                    const v1::CreateProjectRequest& req) {
-  STP_RETURN_IF_ERROR(RequireRole(rc.principal, AccessRole::kPartner));
-  v1::Project project = req.project();
+// A CreateProject between its round trips to the store.
+struct Registry::CreateProjectCall {
+  RequestContext rc;
+  std::function<void(absl::StatusOr<v1::Project>)> reply;
+  v1::Project project;
+  std::string request_id, fingerprint, anchor;
+  FieldViolations v;
+  ReferenceCheck references;
+  absl::StatusOr<std::vector<std::optional<StoredResource>>> found =
+      std::vector<std::optional<StoredResource>>();
+  std::shared_ptr<DuplicateProbe> probe;
+  std::atomic<int> pending{0};  // reads (and the starting thread) not yet arrived
+  DuplicateCheck duplicates;
+  std::vector<WriteOp> ops;
+  v1::Project written;  // as the last prepared write stores it
+};
+
+void Registry::CreateProjectAsync(const RequestContext& rc, const v1::CreateProjectRequest& req,
+                                  std::function<void(absl::StatusOr<v1::Project>)> reply) {
+  absl::Status allowed = RequireRole(rc.principal, AccessRole::kPartner);
+  if (!allowed.ok()) return reply(allowed);
+  auto call = std::make_shared<CreateProjectCall>();
+  call->rc = rc;
+  call->reply = std::move(reply);
+  v1::Project& project = call->project;
+  project = req.project();
   for (const auto& f : OutputOnlyFields()) {
     project.GetReflection()->ClearField(&project, v1::Project::descriptor()->FindFieldByName(f));
   }
-  FieldViolations v;
-  ValidateProject(project, "project", &v);
-  // The duplicate probe's reads go out now, beside the reference checks' (they share a round
-  // trip when Redis is busy), instead of after them.
-  std::shared_ptr<DuplicateProbe> probe;
-  if (v.empty()) probe = StartDuplicateProbe({&project}, rc.deadline);
-  STP_RETURN_IF_ERROR(CheckReferences(&project, "project", rc, &v));
-  STP_RETURN_IF_ERROR(v.ToStatus());
-  if (!rc.principal.is_operator() && !IsParticipant(rc.principal, project)) {
-    return Denied("a partner creates projects only with its own organisation (" +
-                      rc.principal.organization + ") among the participants",
-                  "NOT_A_PARTICIPANT");
-  }
-  std::string fingerprint = Fingerprint(req);
+  ValidateProject(project, "project", &call->v);
+  call->request_id = req.request_id();
+  call->fingerprint = Fingerprint(req);
   // No request-id lookup here: the write script checks the request id before anything else,
   // and a retry answers from the first write.
-  std::string anchor =
+  call->anchor =
       project.external_ids().empty() ? req.request_id() : ExternalIdKeys(project.external_ids())[0];
-  STP_RETURN_IF_ERROR(FlagDuplicates({&project}, rc.deadline, std::move(probe)));
-  return CommitCreate<v1::Project>(rc, [&] {
-    PreparedWrite w = PrepareProjectWrite(rc, ChangeSource(), project, std::nullopt, {},
-                                          req.request_id(), fingerprint, anchor);
-    return std::make_pair(std::move(w.op), std::move(w.project));
+  call->references = PlanReferenceCheck(project, "project");
+  // The reference reads and the duplicate probe go out together; the call goes on when the
+  // last of them (or this thread, once both are sent) arrives.
+  const bool probe = call->v.empty();
+  const bool read = !call->references.reads.empty();
+  call->pending = 1 + (probe ? 1 : 0) + (read ? 1 : 0);
+  auto arrive = [this, call] {
+    if (call->pending.fetch_sub(1) == 1) CreateProjectChecked(call);
+  };
+  if (probe) call->probe = StartDuplicateProbe({&project}, rc.deadline, arrive);
+  if (read) {
+    store_->GetManyAsync(
+        call->references.reads, rc.deadline,
+        [call, arrive](absl::StatusOr<std::vector<std::optional<StoredResource>>> found) {
+          call->found = std::move(found);
+          arrive();
+        });
+  }
+  arrive();
+}
+
+void Registry::CreateProjectChecked(const std::shared_ptr<CreateProjectCall>& call) {
+  if (!call->found.ok()) return call->reply(call->found.status());
+  ApplyReferenceCheck(call->references, *call->found, "project", &call->project, &call->v);
+  if (!call->v.empty()) return call->reply(call->v.ToStatus());
+  const Principal& principal = call->rc.principal;
+  if (!principal.is_operator() && !IsParticipant(principal, call->project)) {
+    return call->reply(Denied("a partner creates projects only with its own organisation (" +
+                                  principal.organization + ") among the participants",
+                              "NOT_A_PARTICIPANT"));
+  }
+  call->duplicates = BeginDuplicateCheck({&call->project});
+  if (call->duplicates.Empty()) return CreateProjectWrite(call);
+  if (!call->duplicates.CoveredBy(call->probe.get())) {
+    call->probe = StartDuplicateProbe({&call->project}, call->rc.deadline,
+                                      [this, call] { CreateProjectProbed(call); });
+    return;
+  }
+  CreateProjectProbed(call);
+}
+
+void Registry::CreateProjectProbed(const std::shared_ptr<CreateProjectCall>& call) {
+  absl::Status found = FindDuplicateCandidates(&call->duplicates, *call->probe, nullptr);
+  if (!found.ok()) return call->reply(found);
+  if (call->duplicates.to_read.empty()) {
+    FlagCandidates(&call->duplicates, {}, nullptr);
+    return CreateProjectWrite(call);
+  }
+  std::vector<ResourceRef> reads;
+  for (const auto& id : call->duplicates.to_read) reads.push_back({Kind::kProject, id});
+  store_->GetManyAsync(
+      reads, call->rc.deadline,
+      [this, call](absl::StatusOr<std::vector<std::optional<StoredResource>>> stored) {
+        if (!stored.ok()) return call->reply(stored.status());
+        FlagCandidates(&call->duplicates, *stored, nullptr);
+        CreateProjectWrite(call);
+      });
+}
+
+void Registry::CreateProjectWrite(const std::shared_ptr<CreateProjectCall>& call) {
+  // The caller named no id, so a taken one is drawn again rather than answered with
+  // ALREADY_EXISTS.
+  auto prepare = [this, call] {
+    PreparedWrite w = PrepareProjectWrite(call->rc, ChangeSource(), call->project, std::nullopt, {},
+                                          call->request_id, call->fingerprint, call->anchor);
+    call->written = std::move(w.project);
+    return std::move(w.op);
+  };
+  call->ops = {prepare()};
+  RedrawTakenIds(
+      &call->ops, [prepare](size_t) { return prepare(); },
+      [this, deadline = call->rc.deadline](const std::vector<WriteOp>& ops,
+                                           RegistryStore::WriteDone done) {
+        store_->WriteAsync(ops, deadline, std::move(done));
+      },
+      [this, call](absl::StatusOr<std::vector<WriteResult>> results) {
+        if (!results.ok()) return call->reply(results.status());
+        const WriteResult& result = (*results)[0];
+        const WriteOp& op = call->ops[0];
+        switch (result.code) {
+          case WriteResult::Code::kOk:
+            return call->reply(std::move(call->written));
+          case WriteResult::Code::kExists:
+            return call->reply(IdTaken(op.kind));
+          case WriteResult::Code::kDuplicateRequest:  // a read: not answered on this thread
+            return ReplayAsync<v1::Project>(call->rc, op.kind, result.detail,
+                                            RequestRecordFingerprint(op.request_record),
+                                            std::move(call->reply));
+          default:  // answered without a read
+            return call->reply(Answer(call->rc, op, result, call->written));
+        }
+      });
+}
+
+absl::StatusOr<v1::Project> Registry::CreateProject(const RequestContext& rc,
+                                                    const v1::CreateProjectRequest& req) {
+  absl::Notification answered;
+  absl::StatusOr<v1::Project> out;
+  CreateProjectAsync(rc, req, [&](absl::StatusOr<v1::Project> project) {
+    out = std::move(project);
+    answered.Notify();
   });
+  answered.WaitForNotification();
+  return out;
 }
 
 absl::StatusOr<v1::Project> Registry::GetProject(const RequestContext& rc,

@@ -102,6 +102,11 @@ class Registry {
 
   absl::StatusOr<v1::Project> CreateProject(const RequestContext& rc,
                                             const v1::CreateProjectRequest& req);
+  // CreateProject without holding the calling thread through its round trips: `reply` runs
+  // once, on the store's round-trip thread (see RegistryStore::GetAsync) or on this one for
+  // an answer that needs no read. CreateProject waits for this.
+  void CreateProjectAsync(const RequestContext& rc, const v1::CreateProjectRequest& req,
+                          std::function<void(absl::StatusOr<v1::Project>)> reply);
   absl::StatusOr<v1::Project> GetProject(const RequestContext& rc, const std::string& name);
   // GetProject answered on the store's round-trip thread (see RegistryStore::GetAsync), with
   // the project as stored (serialized); who may see it is read from its bytes.
@@ -132,9 +137,11 @@ class Registry {
                               std::shared_ptr<DuplicateProbe> probe = nullptr,
                               DuplicateCandidates* known = nullptr);
   // Sends FlagDuplicates' first read (the ids under each title word) without waiting for it,
-  // so that it travels with the caller's other reads.
+  // so that it travels with the caller's other reads. `then`, when given, runs once the
+  // answer is in (on the store's round-trip thread, or here when there is nothing to read).
   std::shared_ptr<DuplicateProbe> StartDuplicateProbe(
-      const std::vector<const v1::Project*>& projects, absl::Time deadline);
+      const std::vector<const v1::Project*>& projects, absl::Time deadline,
+      std::function<void()> then = nullptr);
   // Prepares the create or update of a project (metadata, event, history, indexes). `current`
   // is the stored state for an update. `mask` limits an update to some top-level fields
   // (empty: every writable field).
@@ -154,6 +161,9 @@ class Registry {
   // refused then is answered kExists.
   absl::StatusOr<std::vector<WriteResult>> WriteRedrawingTakenIds(
       std::vector<WriteOp>* ops, const std::function<WriteOp(size_t)>& redraw, absl::Time deadline);
+  // How RedrawTakenIds writes: `done` runs when the write has answered.
+  using WriteFn =
+      std::function<void(const std::vector<WriteOp>& ops, RegistryStore::WriteDone done)>;
   // Prepares the creation of an organisation.
   WriteOp PrepareOrganizationCreate(const RequestContext& rc, v1::Organization* org,
                                     const std::string& request_id, const std::string& fingerprint,
@@ -191,6 +201,32 @@ class Registry {
   template <typename R>
   absl::StatusOr<R> Replay(const RequestContext& rc, Kind kind, const std::string& record,
                            const std::string& fingerprint);
+  template <typename R>
+  void ReplayAsync(const RequestContext& rc, Kind kind, const std::string& record,
+                   const std::string& fingerprint, std::function<void(absl::StatusOr<R>)> reply);
+  // WriteRedrawingTakenIds with the write given: `ops` lives until `done` has run.
+  void RedrawTakenIds(std::vector<WriteOp>* ops, std::function<WriteOp(size_t)> redraw,
+                      WriteFn write, RegistryStore::WriteDone done);
+  // CheckReferences in steps: the reads it needs, then what their answers say.
+  struct ReferenceCheck;
+  ReferenceCheck PlanReferenceCheck(const v1::Project& project, const std::string& path);
+  void ApplyReferenceCheck(const ReferenceCheck& check,
+                           const std::vector<std::optional<StoredResource>>& found,
+                           const std::string& path, v1::Project* project, FieldViolations* v);
+  // FlagDuplicates in steps: the projects' title words; once the probe has answered, the
+  // stored projects it names (DuplicateCheck::to_read); with those read, the flags.
+  struct DuplicateCheck;
+  static DuplicateCheck BeginDuplicateCheck(std::vector<v1::Project*> projects);
+  static absl::Status FindDuplicateCandidates(DuplicateCheck* check, const DuplicateProbe& probe,
+                                              DuplicateCandidates* known);
+  static void FlagCandidates(DuplicateCheck* check,
+                             const std::vector<std::optional<StoredResource>>& found,
+                             DuplicateCandidates* known);
+  // CreateProjectAsync's steps after each round trip.
+  struct CreateProjectCall;
+  void CreateProjectChecked(const std::shared_ptr<CreateProjectCall>& call);
+  void CreateProjectProbed(const std::shared_ptr<CreateProjectCall>& call);
+  void CreateProjectWrite(const std::shared_ptr<CreateProjectCall>& call);
   template <typename R, typename Req>
   absl::StatusOr<R> UpdateResource(
       const RequestContext& rc, const Req& req, const R& input, const std::string& collection,

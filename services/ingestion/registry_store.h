@@ -113,9 +113,18 @@ class RegistryStore {
   // round-trip thread (see RedisClient::SharedPipelineAsync) and must not block.
   using GetDone = std::function<void(absl::StatusOr<std::optional<StoredResource>>)>;
   virtual void GetAsync(const ResourceRef& ref, absl::Time deadline, GetDone done) = 0;
+  // Resources, answered as GetAsync answers.
+  using GetManyDone =
+      std::function<void(absl::StatusOr<std::vector<std::optional<StoredResource>>>)>;
+  virtual void GetManyAsync(const std::vector<ResourceRef>& refs, absl::Time deadline,
+                            GetManyDone done) = 0;
   // Applies each op atomically (ops are independent of each other; one round trip).
   virtual absl::StatusOr<std::vector<WriteResult>> Write(const std::vector<WriteOp>& ops,
                                                          absl::Time deadline) = 0;
+  // Write, answered as GetAsync answers. The writes travel in the round trip that reads share
+  // (see RedisClient::SharedPipelineAsync): meant for single writes, not bulk.
+  using WriteDone = std::function<void(absl::StatusOr<std::vector<WriteResult>>)>;
+  virtual void WriteAsync(const std::vector<WriteOp>& ops, absl::Time deadline, WriteDone done) = 0;
   // The resource id holding each external id ("source:value"), empty when none.
   virtual absl::StatusOr<std::vector<std::string>> FindExternalIds(
       Kind kind, const std::vector<std::string>& external_ids, absl::Time deadline) = 0;

@@ -546,23 +546,12 @@ class RacingReplicaStore final : public RegistryStore {
 
   absl::StatusOr<std::vector<WriteResult>> Write(const std::vector<WriteOp>& ops,
                                                  absl::Time deadline) override {
-    for (const WriteOp& op : ops) {
-      if (collisions == 0) break;
-      if (op.type != WriteOp::Type::kCreate) continue;
-      --collisions;
-      WriteOp other;
-      other.kind = op.kind;
-      other.type = WriteOp::Type::kCreate;
-      other.id = op.id;
-      other.etag = "other";
-      other.data = op.data;
-      other.update_millis = op.update_millis;
-      other.event = "the other replica's create";
-      auto done = real_->Write({other}, deadline);
-      EXPECT_TRUE(done.ok() && (*done)[0].code == WriteResult::Code::kOk);
-      taken.push_back(op.id);
-    }
+    TakeIds(ops, deadline);
     return real_->Write(ops, deadline);
+  }
+  void WriteAsync(const std::vector<WriteOp>& ops, absl::Time deadline, WriteDone done) override {
+    TakeIds(ops, deadline);
+    real_->WriteAsync(ops, deadline, std::move(done));
   }
   absl::StatusOr<std::vector<std::optional<StoredResource>>> GetMany(
       const std::vector<ResourceRef>& refs, absl::Time deadline) override {
@@ -570,6 +559,10 @@ class RacingReplicaStore final : public RegistryStore {
   }
   void GetAsync(const ResourceRef& ref, absl::Time deadline, GetDone done) override {
     real_->GetAsync(ref, deadline, std::move(done));
+  }
+  void GetManyAsync(const std::vector<ResourceRef>& refs, absl::Time deadline,
+                    GetManyDone done) override {
+    real_->GetManyAsync(refs, deadline, std::move(done));
   }
   absl::StatusOr<std::vector<std::string>> FindExternalIds(Kind kind,
                                                            const std::vector<std::string>& ids,
@@ -614,6 +607,27 @@ class RacingReplicaStore final : public RegistryStore {
   int PartitionOf(const std::string& id) const override { return real_->PartitionOf(id); }
 
  private:
+  // The other replica's creates. Its writes go through a pooled connection (Write), which a
+  // caller on the shared round-trip thread may use.
+  void TakeIds(const std::vector<WriteOp>& ops, absl::Time deadline) {
+    for (const WriteOp& op : ops) {
+      if (collisions == 0) break;
+      if (op.type != WriteOp::Type::kCreate) continue;
+      --collisions;
+      WriteOp other;
+      other.kind = op.kind;
+      other.type = WriteOp::Type::kCreate;
+      other.id = op.id;
+      other.etag = "other";
+      other.data = op.data;
+      other.update_millis = op.update_millis;
+      other.event = "the other replica's create";
+      auto done = real_->Write({other}, deadline);
+      EXPECT_TRUE(done.ok() && (*done)[0].code == WriteResult::Code::kOk);
+      taken.push_back(op.id);
+    }
+  }
+
   RegistryStore* real_;
 };
 
@@ -1558,6 +1572,34 @@ TEST_F(IngestionTest, FailedImportAnswersAfterItsWriteInFlightIsOver) {
   EXPECT_EQ(at_answer, 2 * ImportSession::kBatchSize);
   absl::SleepFor(absl::Milliseconds(500));
   EXPECT_EQ(created(), at_answer);
+}
+
+TEST_F(IngestionTest, ACreateWhileRedisIsDownAnswersUnavailableAndItsRetryCreatesOnce) {
+  v1::Organization org = AddOrg("Down Org");
+  v1::CreateProjectRequest create;
+  *create.mutable_project() = NewProject("Kigali innovation city incubator", org.name());
+  create.set_request_id("create-while-down");
+  stack_->redis().Kill();
+  v1::Project p;
+  // Within the call's deadline: an answer, not a hang.
+  grpc::Status down = Call([&](auto* c) { return stub_->CreateProject(c, create, &p); });
+  EXPECT_EQ(down.error_code(), grpc::StatusCode::UNAVAILABLE) << down.error_message();
+  ASSERT_TRUE(stack_->redis().Restart().ok());
+  ASSERT_TRUE(testing::WaitFor(
+      [&] { return Call([&](auto* c) { return stub_->CreateProject(c, create, &p); }).ok(); }));
+  v1::Project again;
+  ASSERT_TRUE(Call([&](auto* c) { return stub_->CreateProject(c, create, &again); }).ok());
+  EXPECT_EQ(again.name(), p.name());
+  EXPECT_EQ(again.etag(), p.etag());
+  int created = 0;
+  for (const auto& e : Events()) {
+    if (e.type() == stp::events::v1::EVENT_TYPE_PROJECT_CREATED &&
+        e.project().title() == "Kigali innovation city incubator") {
+      ++created;
+      EXPECT_EQ(e.resource(), p.name());
+    }
+  }
+  EXPECT_EQ(created, 1);
 }
 
 TEST_F(IngestionTest,
