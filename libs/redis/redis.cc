@@ -357,6 +357,9 @@ struct RedisClient::SharedRequest {
   // no request waits much longer than one command timeout on an unresponsive Redis.
   absl::Time give_up = absl::InfiniteFuture();
   SharedDone done;  // asynchronous callers; a waiting caller reads `result` once kDone
+  // A write (a script call): its round trip waits for it to its own give-up time, so that
+  // another request's shorter deadline never cuts it short and leaves its outcome unknown.
+  bool write = false;
   State state = State::kQueued;
   absl::StatusOr<std::vector<ReplyPtr>> result = std::vector<ReplyPtr>();
 };
@@ -401,19 +404,22 @@ void RedisClient::SharedPipelineAsync(std::vector<std::vector<std::string>> comm
     done(std::vector<ReplyPtr>());
     return;
   }
-  auto* request = new SharedRequest;
+  auto request = std::make_unique<SharedRequest>();
   request->owned = std::move(commands);
   request->deadline = deadline;
   request->done = std::move(done);
+  QueueAsync(std::move(request));
+}
+
+void RedisClient::QueueAsync(std::unique_ptr<SharedRequest> request) {
   {
     absl::MutexLock lock(&shared_mu_);
     if (!shared_stopping_) {
-      EnqueueShared(request);
+      EnqueueShared(request.release());  // deleted once answered
       return;
     }
   }
   request->done(Unavailable("the client is shutting down"));
-  delete request;
 }
 
 void RedisClient::SharedLoop() {
@@ -430,7 +436,10 @@ void RedisClient::SharedLoop() {
     if (shared_queue_.empty()) break;  // stopping, and nothing left
     std::vector<SharedRequest*> batch, expired;
     std::vector<const std::vector<std::vector<std::string>>*> parts;
+    // The round trip ends by the earliest give-up time in it, or by the latest of its
+    // writes' when it carries any.
     absl::Time earliest = absl::InfiniteFuture();
+    absl::Time writes_until = absl::InfinitePast();
     const absl::Time now = absl::Now();
     size_t count = 0;
     while (!shared_queue_.empty() && count < kMaxCommands) {
@@ -449,13 +458,15 @@ void RedisClient::SharedLoop() {
       parts.push_back(r->commands);
       count += r->commands->size();
       earliest = std::min(earliest, r->give_up);
+      if (r->write) writes_until = std::max(writes_until, r->give_up);
     }
     shared_mu_.Unlock();
     if (!batch.empty()) {
       const absl::Time start = absl::Now();
-      absl::StatusOr<absl::Duration> timeout = TimeoutFor(earliest);
+      const absl::Time until = std::max(earliest, writes_until);
+      absl::StatusOr<absl::Duration> timeout = TimeoutFor(until);
       absl::StatusOr<std::unique_ptr<Connection>> conn =
-          timeout.ok() ? Acquire(earliest) : timeout.status();
+          timeout.ok() ? Acquire(until) : timeout.status();
       absl::StatusOr<std::vector<ReplyPtr>> replies = std::vector<ReplyPtr>();
       if (!conn.ok()) {
         replies = conn.status();
@@ -477,18 +488,24 @@ void RedisClient::SharedLoop() {
         r->result = std::move(own);
       }
     }
-    // Asynchronous callers are answered here, outside the lock; waiting ones under it.
     batch.insert(batch.end(), expired.begin(), expired.end());
-    for (SharedRequest*& r : batch) {
-      if (!r->done) continue;
-      r->done(std::move(r->result));
-      delete r;
-      r = nullptr;
-    }
+    // Waiting callers first: they go on while the asynchronous callers' work (which may be
+    // the rest of a call) runs here. A woken waiter frees its request, so none is touched
+    // after it is marked done.
+    std::vector<SharedRequest*> answer_here;
     shared_mu_.Lock();
     for (SharedRequest* r : batch) {
-      if (r != nullptr) r->state = State::kDone;
+      if (r->done)
+        answer_here.push_back(r);
+      else
+        r->state = State::kDone;
     }
+    shared_mu_.Unlock();
+    for (SharedRequest* r : answer_here) {
+      r->done(std::move(r->result));
+      delete r;
+    }
+    shared_mu_.Lock();
   }
   shared_mu_.Unlock();
 }
@@ -670,25 +687,33 @@ void RedisClient::EvalEachAsync(const ItemScript& script,
   absl::StatusOr<EvalPlan> planned =
       PlanEvalEach(script, std::move(keys), std::move(args), groups, max_items);
   if (!planned.ok()) return done(planned.status());
-  // The commands stay here too, for a NOSCRIPT retry.
+  // The commands stay in the plan, which the answer's closure keeps until the round trip is
+  // over, and from which a NOSCRIPT retry takes them.
   auto plan = std::make_shared<EvalPlan>(*std::move(planned));
   const Script* source = &script.batch();
-  SharedPipelineAsync(plan->commands, deadline,
-                      [this, plan, source, deadline, done = std::move(done)](
-                          absl::StatusOr<std::vector<ReplyPtr>> replies) mutable {
-                        if (!replies.ok()) return done(replies.status());
-                        std::vector<size_t> missing = MissingScripts(*replies);
-                        if (missing.empty()) return done(ItemRepliesOf(*plan, *std::move(replies)));
-                        auto calls = std::make_shared<std::vector<ReplyPtr>>(*std::move(replies));
-                        SharedPipelineAsync(AsEval(*source, &plan->commands, missing), deadline,
-                                            [plan, calls, missing, done = std::move(done)](
-                                                absl::StatusOr<std::vector<ReplyPtr>> retried) {
-                                              if (!retried.ok()) return done(retried.status());
-                                              for (size_t j = 0; j < missing.size(); ++j)
-                                                (*calls)[missing[j]] = std::move((*retried)[j]);
-                                              done(ItemRepliesOf(*plan, std::move(*calls)));
-                                            });
-                      });
+  auto request = std::make_unique<SharedRequest>();
+  request->commands = &plan->commands;
+  request->deadline = deadline;
+  request->write = true;
+  request->done = [this, plan, source, deadline,
+                   done = std::move(done)](absl::StatusOr<std::vector<ReplyPtr>> replies) mutable {
+    if (!replies.ok()) return done(replies.status());
+    std::vector<size_t> missing = MissingScripts(*replies);
+    if (missing.empty()) return done(ItemRepliesOf(*plan, *std::move(replies)));
+    auto calls = std::make_shared<std::vector<ReplyPtr>>(*std::move(replies));
+    auto retry = std::make_unique<SharedRequest>();
+    retry->owned = AsEval(*source, &plan->commands, missing);
+    retry->deadline = deadline;
+    retry->write = true;
+    retry->done = [plan, calls, missing,
+                   done = std::move(done)](absl::StatusOr<std::vector<ReplyPtr>> retried) {
+      if (!retried.ok()) return done(retried.status());
+      for (size_t j = 0; j < missing.size(); ++j) (*calls)[missing[j]] = std::move((*retried)[j]);
+      done(ItemRepliesOf(*plan, std::move(*calls)));
+    };
+    QueueAsync(std::move(retry));
+  };
+  QueueAsync(std::move(request));
 }
 
 absl::Status RedisClient::Ping(absl::Time deadline) {

@@ -154,19 +154,21 @@ class RedisClient {
   absl::StatusOr<std::vector<ReplyPtr>> Pipeline(
       const std::vector<std::vector<std::string>>& commands,
       absl::Time deadline = absl::InfiniteFuture());
-  // Pipeline for short reads that many threads make at once (a GetProject per call): the
+  // Pipeline for short commands that many threads send at once (a GetProject per call): the
   // commands of callers that arrive while a round trip is in flight go together in the next
   // one, on one connection, sent by a thread of the client's own (two such round trips may be
   // in flight, so two requests queued one after the other may run in either order: a
   // caller that needs an order waits for the first answer). Redis then reads and answers
   // a batch per system call instead of one command per client. A caller waits at most its
   // deadline or the command timeout (counted from when it queued), whichever comes first, even
-  // behind a round trip that Redis does not answer.
+  // behind a round trip that Redis does not answer; a round trip that also carries a script
+  // call of EvalEachAsync may hold it to that call's deadline instead.
   absl::StatusOr<std::vector<ReplyPtr>> SharedPipeline(
       const std::vector<std::vector<std::string>>& commands,
       absl::Time deadline = absl::InfiniteFuture());
-  // The same without waiting: `done` gets the replies on the client's round-trip thread, so it
-  // must not block (parse, answer a call, hand work on) and must not call SharedPipeline. A caller
+  // The same without waiting: `done` gets the replies on one of the client's two round-trip
+  // threads (so two callers' `done` may run at once), and must not block (parse, answer a
+  // call, hand work on) and must not call SharedPipeline. A caller
   // thread that would only wait for Redis is then free for the next call instead of sleeping and
   // waking once per command.
   using SharedDone = std::function<void(absl::StatusOr<std::vector<ReplyPtr>>)>;
@@ -192,7 +194,10 @@ class RedisClient {
                                        const std::vector<int>& groups, size_t max_items,
                                        absl::Time deadline = absl::InfiniteFuture());
   // EvalEach without waiting: `done` gets the replies as SharedPipelineAsync's does, and the
-  // calls travel in the shared round trip. `script` must outlive the call.
+  // calls travel in the shared round trips. A round trip that carries them waits for them to
+  // their own deadline (or the command timeout), never to a shorter one of another request
+  // in it, so a write's outcome is not left unknown by someone else's deadline. `script`
+  // must outlive the call.
   using EvalDone = std::function<void(absl::StatusOr<ItemReplies>)>;
   void EvalEachAsync(const ItemScript& script, std::vector<std::vector<std::string>> keys,
                      std::vector<std::vector<std::string>> args, const std::vector<int>& groups,
@@ -216,6 +221,8 @@ class RedisClient {
                                                std::vector<std::vector<std::string>> args,
                                                const std::vector<int>& groups, size_t max_items);
   static ItemReplies ItemRepliesOf(const EvalPlan& plan, std::vector<ReplyPtr> calls);
+  // Queues an asynchronous request, or answers it UNAVAILABLE when the client is stopping.
+  void QueueAsync(std::unique_ptr<SharedRequest> request);
   // Queues a request and starts the round-trip threads on first use.
   void EnqueueShared(SharedRequest* request) ABSL_EXCLUSIVE_LOCKS_REQUIRED(shared_mu_);
   // A round-trip thread: sends what is queued (up to a bound) in one pipeline, hands out the

@@ -100,7 +100,7 @@ grpc::ServerUnaryReactor* IngestionServiceImpl::DeletePark(Ctx* c, const v1::Del
 grpc::ServerUnaryReactor* IngestionServiceImpl::CreateProject(Ctx* c,
                                                               const v1::CreateProjectRequest* q,
                                                               v1::Project* r) {
-  // Goes on on the Redis client's thread after each round trip: no worker sleeps through
+  // Goes on on a Redis client round-trip thread after each round trip: no worker sleeps through
   // the reads and the write.
   return ServeUnaryAsync(handler_, c, "CreateProject", kWrite, r,
                          [this, q](const RequestContext& rc, auto reply) {

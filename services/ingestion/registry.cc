@@ -1559,7 +1559,7 @@ struct Registry::CreateProjectCall {
   absl::StatusOr<std::vector<std::optional<StoredResource>>> found =
       std::vector<std::optional<StoredResource>>();
   std::shared_ptr<DuplicateProbe> probe;
-  std::atomic<int> pending{0};  // reads (and the starting thread) not yet arrived
+  std::atomic<int> pending{0};  // reads (and the thread that sent them) not yet arrived
   DuplicateCheck duplicates;
   std::vector<WriteOp> ops;
   v1::Project written;  // as the last prepared write stores it
@@ -1618,8 +1618,13 @@ void Registry::CreateProjectChecked(const std::shared_ptr<CreateProjectCall>& ca
   call->duplicates = BeginDuplicateCheck({&call->project});
   if (call->duplicates.Empty()) return CreateProjectWrite(call);
   if (!call->duplicates.CoveredBy(call->probe.get())) {
-    call->probe = StartDuplicateProbe({&call->project}, call->rc.deadline,
-                                      [this, call] { CreateProjectProbed(call); });
+    // Goes on once both the probe has answered and `call->probe` is set, whichever is last.
+    call->pending = 2;
+    auto arrive = [this, call] {
+      if (call->pending.fetch_sub(1) == 1) CreateProjectProbed(call);
+    };
+    call->probe = StartDuplicateProbe({&call->project}, call->rc.deadline, arrive);
+    arrive();
     return;
   }
   CreateProjectProbed(call);
@@ -1655,9 +1660,15 @@ void Registry::CreateProjectWrite(const std::shared_ptr<CreateProjectCall>& call
   call->ops = {prepare()};
   RedrawTakenIds(
       &call->ops, [prepare](size_t) { return prepare(); },
-      [this, deadline = call->rc.deadline](const std::vector<WriteOp>& ops,
-                                           RegistryStore::WriteDone done) {
-        store_->WriteAsync(ops, deadline, std::move(done));
+      [this, call](const std::vector<WriteOp>& ops, RegistryStore::WriteDone done) {
+        store_->WriteAsync(
+            ops, call->rc.deadline,
+            [call, done = std::move(done)](absl::StatusOr<std::vector<WriteResult>> results) {
+              // The call's context for what is logged from here on (a redraw).
+              ScopedLogContext log(
+                  {call->rc.request_id, call->rc.trace_id, call->rc.principal.id, call->rc.method});
+              done(std::move(results));
+            });
       },
       [this, call](absl::StatusOr<std::vector<WriteResult>> results) {
         if (!results.ok()) return call->reply(results.status());

@@ -103,12 +103,13 @@ class Registry {
   absl::StatusOr<v1::Project> CreateProject(const RequestContext& rc,
                                             const v1::CreateProjectRequest& req);
   // CreateProject without holding the calling thread through its round trips: `reply` runs
-  // once, on the store's round-trip thread (see RegistryStore::GetAsync) or on this one for
-  // an answer that needs no read. CreateProject waits for this.
+  // once, on one of the store's round-trip threads (see RegistryStore::GetAsync), or on this
+  // one for an answer that needs no read or when the reads answered before this call
+  // returned. CreateProject waits for this.
   void CreateProjectAsync(const RequestContext& rc, const v1::CreateProjectRequest& req,
                           std::function<void(absl::StatusOr<v1::Project>)> reply);
   absl::StatusOr<v1::Project> GetProject(const RequestContext& rc, const std::string& name);
-  // GetProject answered on the store's round-trip thread (see RegistryStore::GetAsync), with
+  // GetProject answered on a round-trip thread of the store (see RegistryStore::GetAsync), with
   // the project as stored (serialized); who may see it is read from its bytes.
   void GetSerializedProjectAsync(const RequestContext& rc, const std::string& name,
                                  std::function<void(absl::StatusOr<std::string>)> reply);
@@ -138,7 +139,7 @@ class Registry {
                               DuplicateCandidates* known = nullptr);
   // Sends FlagDuplicates' first read (the ids under each title word) without waiting for it,
   // so that it travels with the caller's other reads. `then`, when given, runs once the
-  // answer is in (on the store's round-trip thread, or here when there is nothing to read).
+  // answer is in (on a round-trip thread of the store, or here when there is nothing to read).
   std::shared_ptr<DuplicateProbe> StartDuplicateProbe(
       const std::vector<const v1::Project*>& projects, absl::Time deadline,
       std::function<void()> then = nullptr);

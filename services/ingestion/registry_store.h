@@ -109,8 +109,8 @@ class RegistryStore {
     for (const auto& id : ids) refs.push_back({kind, id});
     return GetMany(refs, deadline);
   }
-  // One resource, answered without holding the calling thread: `done` runs on the store's
-  // round-trip thread (see RedisClient::SharedPipelineAsync) and must not block.
+  // One resource, answered without holding the calling thread: `done` runs on one of the store's
+  // round-trip threads (see RedisClient::SharedPipelineAsync) and must not block.
   using GetDone = std::function<void(absl::StatusOr<std::optional<StoredResource>>)>;
   virtual void GetAsync(const ResourceRef& ref, absl::Time deadline, GetDone done) = 0;
   // Resources, answered as GetAsync answers.

@@ -112,7 +112,7 @@ class ScoreStore {
   // The same with each score's stored digest, one round trip.
   absl::StatusOr<std::vector<std::optional<StoredScore>>> LoadStoredScores(
       const std::vector<std::string>& project_ids, absl::Time deadline = absl::InfiniteFuture());
-  // One project's score, answered on the Redis client's round-trip thread without holding
+  // One project's score, answered on a Redis client round-trip thread without holding
   // the caller's (see RedisClient::SharedPipelineAsync): `done` must not block.
   // The score as stored (a serialized Score), which is what GetProjectScore sends.
   void LoadSerializedScoreAsync(

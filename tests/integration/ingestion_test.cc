@@ -608,7 +608,7 @@ class RacingReplicaStore final : public RegistryStore {
 
  private:
   // The other replica's creates. Its writes go through a pooled connection (Write), which a
-  // caller on the shared round-trip thread may use.
+  // caller on a shared round-trip thread may use.
   void TakeIds(const std::vector<WriteOp>& ops, absl::Time deadline) {
     for (const WriteOp& op : ops) {
       if (collisions == 0) break;
@@ -707,6 +707,21 @@ TEST_F(IngestionTest, CreateDrawsAnotherIdWhenAnotherReplicaTookTheOneItDrew) {
       real.FindOrganizationNames({Registry::NormalizeName("Unlucky Org")}, absl::InfiniteFuture());
   ASSERT_TRUE(named.ok());
   EXPECT_EQ((*named)[0], "");
+
+  // The same for a project. Its request id was not recorded either: the retry creates it,
+  // under none of the taken ids.
+  store.collisions = 3;
+  *preq.mutable_project() = NewProject("Unlucky desalination pilot", partner.name());
+  preq.set_request_id("unlucky-project");
+  auto unlucky_project = registry.CreateProject(rc, preq);
+  EXPECT_EQ(unlucky_project.status().code(), absl::StatusCode::kAborted)
+      << unlucky_project.status();
+  EXPECT_EQ(GetErrorReason(unlucky_project.status()), "ID_TAKEN");
+  const std::vector<std::string> taken(store.taken.end() - 3, store.taken.end());
+  auto lucky = registry.CreateProject(rc, preq);
+  ASSERT_TRUE(lucky.ok()) << lucky.status();
+  EXPECT_EQ(lucky->title(), "Unlucky desalination pilot");
+  for (const auto& id : taken) EXPECT_NE(lucky->name(), "projects/" + id);
 }
 
 // An import's creates, of projects and of the organisations its records name, draw another id

@@ -252,17 +252,21 @@ absl::StatusOr<ItemReplies> EvalEachAndWait(RedisClient* client, const ItemScrip
                                             std::vector<std::vector<std::string>> keys,
                                             std::vector<std::vector<std::string>> args,
                                             const std::vector<int>& groups, size_t max_items) {
-  absl::Notification answered;
-  absl::StatusOr<ItemReplies> out = absl::InternalError("no answer");
+  struct Answer {
+    absl::Notification answered;
+    absl::StatusOr<ItemReplies> replies = absl::InternalError("no answer");
+  };
+  auto answer = std::make_shared<Answer>();  // outlives a wait that gives up
   client->EvalEachAsync(script, std::move(keys), std::move(args), groups, max_items,
-                        absl::Now() + absl::Seconds(2), [&](absl::StatusOr<ItemReplies> replies) {
-                          out = std::move(replies);
-                          answered.Notify();
+                        absl::Now() + absl::Seconds(2),
+                        [answer](absl::StatusOr<ItemReplies> replies) {
+                          answer->replies = std::move(replies);
+                          answer->answered.Notify();
                         });
-  if (!answered.WaitForNotificationWithTimeout(absl::Seconds(10))) {
+  if (!answer->answered.WaitForNotificationWithTimeout(absl::Seconds(10))) {
     return absl::DeadlineExceededError("EvalEachAsync never answered");
   }
-  return out;
+  return std::move(answer->replies);
 }
 
 TEST_F(RedisTest, EvalEachAsyncAnswersAsEvalEachAndReloadsAFlushedScript) {
@@ -272,8 +276,10 @@ for i = 1, #KEYS do n = redis.call('APPEND', KEYS[i], ARGV[i]) end
 if ARGV[1] == 'raise' then error('BAD item') end
 return n
 )lua");
-  // Groups out of order, items of different shapes, several calls (max 1 item per call for
-  // group 3), and an item that fails alone.
+  // Loaded first, so that the calls below run by SHA.
+  ASSERT_TRUE(client_->EvalEach(append_all, {{"{z}1"}}, {{"z"}}, {}, 1).ok());
+  // Groups out of order, items of different shapes, one item per call (so four calls), and
+  // an item that fails alone.
   auto mixed =
       EvalEachAndWait(client_.get(), append_all, {{"{c}1"}, {"{d}1", "{d}2"}, {"{c}1"}, {"{d}1"}},
                       {{"a"}, {"b", "cc"}, {"raise"}, {"eee"}}, {7, 3, 7, 3}, 1);
@@ -305,6 +311,48 @@ return n
   server_->Kill();
   auto gone = EvalEachAndWait(client_.get(), append_all, {{"{h}1"}}, {{"x"}}, {}, 4);
   EXPECT_EQ(gone.status().code(), absl::StatusCode::kUnavailable) << gone.status();
+}
+
+// A script call in a shared round trip is waited for to its own deadline, even when a read
+// in the same round trip has a shorter one: its outcome is known.
+TEST_F(RedisTest, AScriptCallIsNotCutShortByAnotherCallersDeadline) {
+  // Redis is busy for `ms` milliseconds.
+  auto spin = [](int ms) {
+    return absl::StrCat(R"lua(
+local function now() local t = redis.call('TIME'); return t[1] * 1000000 + t[2] end
+local start = now()
+repeat until now() - start > )lua",
+                        ms * 1000, "\n");
+  };
+  ItemScript slow_incr(spin(60) + "return redis.call('INCR', KEYS[1])");
+  ASSERT_TRUE(client_->EvalEach(slow_incr, {{"{s}n"}}, {{}}, {}, 1).ok());  // loaded; n = 1
+  // Both round-trip threads are given a 60 ms script; the first is free again at 60 ms, and
+  // Redis at 120 ms (all within the client's 500 ms command timeout).
+  std::atomic<int> busy_answered{0};
+  for (int i = 0; i < 2; ++i) {
+    client_->SharedPipelineAsync({{"EVAL", spin(60) + "return 1", "0"}},
+                                 absl::Now() + absl::Seconds(3),
+                                 [&](absl::StatusOr<std::vector<ReplyPtr>>) { ++busy_answered; });
+  }
+  absl::SleepFor(absl::Milliseconds(20));
+  // Queued meanwhile, so sent together at 60 ms: a write that ends at about 180 ms, and a
+  // read whose deadline is at about 90 ms. (A slow machine can only make them travel apart,
+  // and the test pass without proving anything; it cannot make it fail.)
+  absl::Notification write_answered, read_answered;
+  absl::StatusOr<ItemReplies> write = absl::InternalError("no answer");
+  client_->EvalEachAsync(slow_incr, {{"{s}n"}}, {{}}, {}, 1, absl::Now() + absl::Seconds(3),
+                         [&](absl::StatusOr<ItemReplies> replies) {
+                           write = std::move(replies);
+                           write_answered.Notify();
+                         });
+  client_->SharedPipelineAsync(
+      {{"GET", "{s}n"}}, absl::Now() + absl::Milliseconds(70),
+      [&](absl::StatusOr<std::vector<ReplyPtr>>) { read_answered.Notify(); });
+  ASSERT_TRUE(write_answered.WaitForNotificationWithTimeout(absl::Seconds(5)));
+  ASSERT_TRUE(read_answered.WaitForNotificationWithTimeout(absl::Seconds(5)));
+  ASSERT_TRUE(write.ok()) << write.status();
+  EXPECT_EQ(Int((*write)[0]), 2);
+  EXPECT_TRUE(WaitFor([&] { return busy_answered.load() == 2; }, absl::Seconds(5)));
 }
 
 TEST_F(RedisTest, ScriptErrorIsAStatusAndWritesNothingAfterIt) {
