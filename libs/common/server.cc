@@ -243,8 +243,12 @@ class HealthMirror final : public grpc::health::v1::Health::CallbackService {
 // ---------------------------------------------------------------- call handler
 
 CallHandler::CallHandler(std::string service, WorkerPool* pool, Metrics* metrics,
-                         Authenticator* auth)
-    : service_(std::move(service)), pool_(pool), metrics_(metrics), auth_(auth) {
+                         Authenticator* auth, int max_in_flight)
+    : service_(std::move(service)),
+      pool_(pool),
+      metrics_(metrics),
+      auth_(auth),
+      max_in_flight_(max_in_flight) {
   if (metrics_ != nullptr) in_flight_ = &metrics_->InFlight(service_);
 }
 
@@ -303,13 +307,27 @@ grpc::ServerUnaryReactor* CallHandler::UnaryAsync(grpc::CallbackServerContext* c
   auto* reactor = ctx->DefaultReactor();
   absl::Time start = absl::Now();
   if (in_flight_ != nullptr) in_flight_->Increment();
+  const bool over = max_in_flight_ > 0 &&
+                    calls_in_flight_.fetch_add(1, std::memory_order_relaxed) >= max_in_flight_;
   auto finish = [this, reactor, ctx, method, start](const absl::Status& status,
                                                     const std::string& request_id) {
     if (!request_id.empty()) ctx->AddInitialMetadata("x-request-id", request_id);
     Record(method, status, start);
     if (in_flight_ != nullptr) in_flight_->Decrement();
+    if (max_in_flight_ > 0) calls_in_flight_.fetch_sub(1, std::memory_order_relaxed);
     reactor->Finish(ToGrpcStatus(status));
   };
+  auto overloaded = [] {
+    return WithRetryInfo(
+        WithErrorInfo(
+            absl::ResourceExhaustedError("the server is at capacity; retry after the delay given"),
+            "SERVER_OVERLOADED"),
+        absl::Milliseconds(200));
+  };
+  if (over) {
+    finish(overloaded(), "");
+    return reactor;
+  }
   bool queued = pool_->TrySubmit([this, ctx, method, min_role, body = std::move(body), finish] {
     absl::StatusOr<RequestContext> rc = Begin(*ctx, method, min_role);
     if (!rc.ok()) {
@@ -336,14 +354,7 @@ grpc::ServerUnaryReactor* CallHandler::UnaryAsync(grpc::CallbackServerContext* c
     }
     body(*rc, std::move(done));
   });
-  if (!queued) {
-    finish(
-        WithRetryInfo(WithErrorInfo(absl::ResourceExhaustedError(
-                                        "the server is at capacity; retry after the delay given"),
-                                    "SERVER_OVERLOADED"),
-                      absl::Milliseconds(200)),
-        "");
-  }
+  if (!queued) finish(overloaded(), "");
   return reactor;
 }
 
@@ -371,6 +382,9 @@ void ServerOptions::RegisterFlags(FlagSet* flags) {
              "threads for blocking work (Redis, downstream calls)");
   flags->Int("worker-queue", &worker_queue,
              "queued calls beyond which new calls get RESOURCE_EXHAUSTED");
+  flags->Int("max-in-flight", &max_in_flight,
+             "unary calls in progress (queued, running or waiting for Redis) beyond which new "
+             "calls get RESOURCE_EXHAUSTED; 0: no limit");
   flags->Duration("keepalive-time", &keepalive_time, "interval of server keepalive pings");
   flags->Duration("keepalive-timeout", &keepalive_timeout, "how long to wait for a ping answer");
   flags->Duration("drain-grace", &drain_grace,
@@ -397,6 +411,7 @@ absl::Status ServerOptions::Validate() const {
   if (plaintext && has_cert) v.Add("plaintext", "--plaintext and --tls-cert exclude each other");
   if (worker_threads < 1 || worker_threads > 1024) v.Add("worker-threads", "must be 1 to 1024");
   if (worker_queue < 1) v.Add("worker-queue", "must be at least 1");
+  if (max_in_flight < 0) v.Add("max-in-flight", "must be 0 (no limit) or more");
   if (max_message_bytes < 1024) v.Add("max-message-bytes", "must be at least 1024");
   return v.ToStatus("invalid server configuration");
 }

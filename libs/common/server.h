@@ -83,7 +83,10 @@ class HealthService final : public grpc::health::v1::Health::CallbackService {
 // the absl -> grpc status mapping. Service adapters call Unary() from every unary method.
 class CallHandler {
  public:
-  CallHandler(std::string service, WorkerPool* pool, Metrics* metrics, Authenticator* auth);
+  // `max_in_flight`: unary calls in progress beyond which a new call is answered
+  // RESOURCE_EXHAUSTED (SERVER_OVERLOADED); 0: no limit.
+  CallHandler(std::string service, WorkerPool* pool, Metrics* metrics, Authenticator* auth,
+              int max_in_flight = 0);
 
   using Body = std::function<absl::Status(const RequestContext&)>;
 
@@ -118,6 +121,8 @@ class CallHandler {
   Metrics* metrics_;
   Authenticator* auth_;
   prometheus::Gauge* in_flight_ = nullptr;
+  const int max_in_flight_;
+  std::atomic<int> calls_in_flight_{0};
 };
 
 // Serves a unary method whose core call returns absl::StatusOr<Response>: runs `fn` on the
@@ -197,6 +202,10 @@ struct ServerOptions {
   int max_message_bytes = 8 << 20;
   int worker_threads = 8;
   int worker_queue = 1024;
+  // Unary calls in progress (queued, running, or waiting for Redis without a worker) beyond
+  // which a new call is refused; 0: no limit. Calls answered asynchronously hold no worker,
+  // so the worker queue alone does not bound them.
+  int max_in_flight = 4096;
   absl::Duration keepalive_time = absl::Seconds(30);
   absl::Duration keepalive_timeout = absl::Seconds(10);
   absl::Duration drain_grace = absl::ZeroDuration();  // NOT_SERVING before refusing new calls

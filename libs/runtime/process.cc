@@ -55,8 +55,8 @@ CallHandler* Process::NewCallHandler(const std::string& service, int threads, in
                            [pool] { return static_cast<double>(pool->queue_depth()); });
   metrics_.callbacks().Add("stp_worker_busy", "Worker threads running a call", {{"pool", service}},
                            [pool] { return static_cast<double>(pool->busy()); });
-  handlers_.push_back(
-      std::make_unique<CallHandler>(service, pool, &metrics_, authenticator_.get()));
+  handlers_.push_back(std::make_unique<CallHandler>(service, pool, &metrics_, authenticator_.get(),
+                                                    config_.server.max_in_flight));
   return handlers_.back().get();
 }
 

@@ -13,6 +13,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
 #include "libs/common/grpc_status.h"
 #include "libs/redis/streams.h"
 #include "services/ingestion/import_session.h"
@@ -51,6 +52,16 @@ class IngestionTest : public ::testing::Test {
     ASSERT_NE(stack_, nullptr);
     stub_ = v1::IngestionService::NewStub(stack_->channel());
     for (const char* cc : {"EG", "ZA", "CN", "NG", "DE", "KE"}) AddCountry(cc);
+  }
+
+  // Whether the service answers a read that needs Redis.
+  static bool Serving(v1::IngestionService::Stub* stub) {
+    grpc::ClientContext ctx;
+    testing::SetDeadline(&ctx, absl::Seconds(2));
+    v1::GetCountryRequest g;
+    g.set_name("countries/EG");
+    v1::Country out;
+    return stub->GetCountry(&ctx, g, &out).ok();
   }
 
   grpc::Status Call(std::function<grpc::Status(grpc::ClientContext*)> fn) {
@@ -1617,6 +1628,53 @@ TEST_F(IngestionTest, ACreateWhileRedisIsDownAnswersUnavailableAndItsRetryCreate
   EXPECT_EQ(created, 1);
 }
 
+// Calls that wait for Redis without a worker (GetProject, CreateProject) are bounded too: past
+// --max-in-flight, a new call is refused at once instead of queuing without limit.
+TEST_F(IngestionTest, CallsWaitingForRedisAreBoundedByMaxInFlight) {
+  std::vector<std::unique_ptr<Module>> modules;
+  modules.push_back(NewIngestionModule());
+  auto stack = TestStack::Start(std::move(modules), &stack_->redis(),
+                                [](ProcessConfig* config) { config->server.max_in_flight = 3; });
+  ASSERT_NE(stack, nullptr);
+  auto stub = v1::IngestionService::NewStub(stack->channel());
+  stack_->redis().Pause();
+  // Three reads wait for the paused Redis (up to its 2 s command timeout).
+  struct Waiting {
+    grpc::ClientContext ctx;
+    v1::GetProjectRequest req;
+    v1::Project resp;
+    absl::Notification done;
+    grpc::Status status;
+  };
+  std::vector<std::unique_ptr<Waiting>> waiting;
+  for (int i = 0; i < 3; ++i) {
+    auto w = std::make_unique<Waiting>();
+    testing::SetDeadline(&w->ctx, absl::Seconds(10));
+    w->req.set_name("projects/01m8mnx0srg9px9" + std::to_string(i));
+    Waiting* raw = w.get();
+    stub->async()->GetProject(&raw->ctx, &raw->req, &raw->resp, [raw](grpc::Status s) {
+      raw->status = s;
+      raw->done.Notify();
+    });
+    waiting.push_back(std::move(w));
+  }
+  absl::SleepFor(absl::Milliseconds(300));
+  ASSERT_FALSE(waiting[0]->done.HasBeenNotified())
+      << "the read did not wait for Redis: " << waiting[0]->status.error_message();
+  v1::CreateProjectRequest create;
+  *create.mutable_project() = NewProject("Refused while the server is full", "organizations/x");
+  v1::Project p;
+  grpc::ClientContext ctx;
+  testing::SetDeadline(&ctx, absl::Seconds(1));
+  grpc::Status refused = stub->CreateProject(&ctx, create, &p);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << refused.error_message();
+  EXPECT_EQ(GetErrorReason(FromGrpcStatus(refused)), "SERVER_OVERLOADED");
+  stack_->redis().Resume();
+  for (auto& w : waiting) ASSERT_TRUE(w->done.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  // Once they are answered, calls go through again.
+  EXPECT_TRUE(testing::WaitFor([&] { return Serving(stub.get()); }));
+}
+
 TEST_F(IngestionTest,
        RedisKilledMidImportRetriedWithSameRequestIdsLeavesEachRecordOnceWithOneEvent) {
   v1::Organization org = AddOrg("Org");
@@ -1660,14 +1718,7 @@ TEST_F(IngestionTest,
   }
   killer.join();
   ASSERT_TRUE(stack_->redis().Restart().ok());
-  ASSERT_TRUE(testing::WaitFor([&] {
-    grpc::ClientContext c;
-    testing::SetDeadline(&c, absl::Seconds(2));
-    v1::GetCountryRequest g;
-    g.set_name("countries/EG");
-    v1::Country out;
-    return stub_->GetCountry(&c, g, &out).ok();
-  }));
+  ASSERT_TRUE(testing::WaitFor([&] { return Serving(stub_.get()); }));
   // Retry the whole stream with the same request id.
   grpc::ClientContext ctx;
   testing::SetDeadline(&ctx, absl::Seconds(60));
