@@ -583,40 +583,39 @@ absl::StatusOr<R> Registry::Answer(const RequestContext& rc, const WriteOp& op,
 
 // ------------------------------------------------------------------ reference checks
 
-namespace {
-
-std::string NotAKnownCountry(const std::string& name) {
-  return absl::StrCat(name,
-                      " is not a known country; an operator loads countries before projects "
-                      "name them");
+// Countries are never deleted, so one that was seen once stays known: most checks need no
+// round trip.
+bool Registry::CountryKnown(const std::string& name) {
+  absl::MutexLock lock(&known_countries_mu_);
+  return known_countries_.contains(name);
 }
 
-}  // namespace
+void Registry::CountryRead(const std::string& path, const std::string& name, bool exists,
+                           FieldViolations* v) {
+  if (!exists) {
+    v->Add(path, absl::StrCat(name,
+                              " is not a known country; an operator loads countries before "
+                              "projects name them"));
+    return;
+  }
+  absl::MutexLock lock(&known_countries_mu_);
+  known_countries_.insert(name);
+}
 
 absl::Status Registry::CheckCountriesExist(
     const std::vector<std::pair<std::string, std::string>>& refs, absl::Time deadline,
     FieldViolations* v) {
-  // Countries are never deleted, so one that was seen once stays known: most checks need no
-  // round trip.
   std::vector<size_t> unknown;
-  {
-    absl::MutexLock lock(&known_countries_mu_);
-    for (size_t i = 0; i < refs.size(); ++i) {
-      if (!known_countries_.contains(refs[i].second)) unknown.push_back(i);
-    }
+  for (size_t i = 0; i < refs.size(); ++i) {
+    if (!CountryKnown(refs[i].second)) unknown.push_back(i);
   }
   if (unknown.empty()) return absl::OkStatus();
   std::vector<std::string> ids;
   for (size_t i : unknown) ids.push_back(CountryCode(refs[i].second));
   STP_ASSIGN_OR_RETURN(auto found, store_->GetMany(Kind::kCountry, ids, deadline));
-  absl::MutexLock lock(&known_countries_mu_);
   for (size_t j = 0; j < unknown.size(); ++j) {
-    const auto& ref = refs[unknown[j]];
-    if (found[j].has_value()) {
-      known_countries_.insert(ref.second);
-    } else {
-      v->Add(ref.first, NotAKnownCountry(ref.second));
-    }
+    const auto& [path, name] = refs[unknown[j]];
+    CountryRead(path, name, found[j].has_value(), v);
   }
   return absl::OkStatus();
 }
@@ -647,12 +646,8 @@ struct Registry::ReferenceCheck {
 Registry::ReferenceCheck Registry::PlanReferenceCheck(const v1::Project& project,
                                                       const std::string& path) {
   ReferenceCheck check;
-  // Countries are never deleted, so one that was seen once stays known: most checks read no
-  // country.
-  if (IsCountryName(project.host_country())) {
-    absl::MutexLock lock(&known_countries_mu_);
-    check.country_read = !known_countries_.contains(project.host_country());
-  }
+  check.country_read =
+      IsCountryName(project.host_country()) && !CountryKnown(project.host_country());
   if (check.country_read)
     check.reads.push_back({Kind::kCountry, CountryCode(project.host_country())});
   // Every organisation named, read once: existence, and the participants' display names.
@@ -689,12 +684,7 @@ void Registry::ApplyReferenceCheck(const ReferenceCheck& check,
                                    const std::string& path, v1::Project* project,
                                    FieldViolations* v) {
   if (check.country_read) {
-    if (found[0].has_value()) {
-      absl::MutexLock lock(&known_countries_mu_);
-      known_countries_.insert(project->host_country());
-    } else {
-      v->Add(path + ".host_country", NotAKnownCountry(project->host_country()));
-    }
+    CountryRead(path + ".host_country", project->host_country(), found[0].has_value(), v);
   }
   for (size_t i = 0; i < check.refs.size(); ++i) {
     if (check.read_of[i] < 0) continue;
@@ -1617,16 +1607,8 @@ void Registry::CreateProjectChecked(const std::shared_ptr<CreateProjectCall>& ca
   }
   call->duplicates = BeginDuplicateCheck({&call->project});
   if (call->duplicates.Empty()) return CreateProjectWrite(call);
-  if (!call->duplicates.CoveredBy(call->probe.get())) {
-    // Goes on once both the probe has answered and `call->probe` is set, whichever is last.
-    call->pending = 2;
-    auto arrive = [this, call] {
-      if (call->pending.fetch_sub(1) == 1) CreateProjectProbed(call);
-    };
-    call->probe = StartDuplicateProbe({&call->project}, call->rc.deadline, arrive);
-    arrive();
-    return;
-  }
+  // The probe went out with the reads (a project without violations, as this one is), for
+  // this title and host, which the reference checks do not change: it covers the check.
   CreateProjectProbed(call);
 }
 

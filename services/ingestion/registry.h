@@ -247,6 +247,11 @@ class Registry {
                              std::string* next_token);
   absl::Status CheckOrganizationsExist(const std::vector<std::pair<std::string, std::string>>& refs,
                                        absl::Time deadline, FieldViolations* v);
+  // The cache of countries known to exist, and a country's read: known from now on, or a
+  // violation at `path`.
+  bool CountryKnown(const std::string& name);
+  void CountryRead(const std::string& path, const std::string& name, bool exists,
+                   FieldViolations* v);
   absl::Status CheckCountriesExist(const std::vector<std::pair<std::string, std::string>>& refs,
                                    absl::Time deadline, FieldViolations* v);
 
