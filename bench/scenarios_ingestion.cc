@@ -1,9 +1,13 @@
 // Ingestion: GetProject and CreateProject against the echo ceiling, ImportProjects throughput,
 // and Redis memory per stored project.
 #include <atomic>
+#include <fstream>
 
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "bench/datagen.h"
 #include "bench/scenarios.h"
@@ -61,6 +65,19 @@ absl::Duration ImportStream(v1::IngestionService::Stub* stub,
   return absl::Now() - start;
 }
 
+// A process's resident set in bytes (0 when unreadable).
+int64_t ResidentBytes(pid_t pid) {
+  std::ifstream status(absl::StrCat("/proc/", pid, "/status"));
+  std::string line;
+  while (std::getline(status, line)) {
+    int64_t kb = 0;
+    if (absl::StartsWith(line, "VmRSS:") &&
+        absl::SimpleAtoi(absl::StripAsciiWhitespace(line.substr(6, line.size() - 6 - 3)), &kb))
+      return kb * 1024;
+  }
+  return 0;
+}
+
 }  // namespace
 
 void RunIngestionScenarios(const BenchConfig& config, Report* report) {
@@ -107,10 +124,12 @@ void RunIngestionScenarios(const BenchConfig& config, Report* report) {
   projects.reserve(n);
   for (int i = 0; i < n; ++i) projects.push_back(gen.Project(i, orgs, 1024));
   int64_t mem_before = RedisUsedMemory(config.redis_address);
+  const int64_t resident_before = ResidentBytes(server.pid());
   v1::ImportSummary summary;
   absl::Duration took = ImportStream(stub, projects, "bench-import", &summary);
   double rate = summary.created() / absl::ToDoubleSeconds(took);
   int64_t mem_after = RedisUsedMemory(config.redis_address);
+  const int64_t resident_after = ResidentBytes(server.pid());
   report->Add({"ingestion", absl::StrFormat("ImportProjects, %d projects of 1 KB, one stream", n),
                absl::StrFormat("%.0f projects/s (created %d, rejected %d, %.1f s)", rate,
                                summary.created(), summary.rejected(), absl::ToDoubleSeconds(took)),
@@ -121,6 +140,15 @@ void RunIngestionScenarios(const BenchConfig& config, Report* report) {
   report->Add({"ingestion",
                "Redis memory per stored project (1 KB payload, indexes, event, history)",
                absl::StrFormat("%.0f bytes", per_project), "", "", "", ""});
+  report->Add({"ingestion",
+               "ingestion replica memory per stored project (growth of its resident set over the "
+               "import: the in-memory project index, and what the allocator keeps of the import's "
+               "buffers)",
+               absl::StrFormat("%.0f bytes",
+                               summary.created() > 0
+                                   ? double(resident_after - resident_before) / summary.created()
+                                   : 0.0),
+               "", "", "", ""});
 
   // Names to read.
   std::vector<std::string> names;

@@ -42,6 +42,18 @@ class IngestionModule : public Module {
     service_ =
         std::make_unique<IngestionServiceImpl>(handler, registry_.get(), &sectors_, max_imports_);
     process.runner().AddService(service_.get(), "stp.ingestion.v1.IngestionService");
+    // Listings by filter and duplicate flags need the project index: not ready before it loads.
+    const ProjectIndexFeed* feed = &store_->project_feed();
+    process.runner().AddReadinessCheck([feed] { return feed->loaded(); },
+                                       "stp.ingestion.v1.IngestionService");
+    const ProjectIndex* index = &store_->project_index();
+    process.metrics().callbacks().Add("stp_ingestion_indexed_projects",
+                                      "Projects in this replica's in-memory project index", {},
+                                      [index] { return double(index->size()); });
+    process.metrics().callbacks().Add(
+        "stp_ingestion_project_index_loads",
+        "Loads of the project index from Redis (1 at start; more: events were missed)", {},
+        [feed] { return double(feed->loads()); });
     return absl::OkStatus();
   }
 

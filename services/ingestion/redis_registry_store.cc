@@ -127,11 +127,51 @@ const char* KindName(Kind kind) {
 }
 
 RedisRegistryStore::RedisRegistryStore(redis::RedisClient* redis, redis::Keyspace keyspace,
-                                       int64_t stream_retention, absl::Duration request_ttl)
+                                       int64_t stream_retention, absl::Duration request_ttl,
+                                       ProjectIndexFeed::Options feed_options)
     : redis_(redis),
       keyspace_(std::move(keyspace)),
       stream_retention_(stream_retention),
-      request_ttl_(request_ttl) {}
+      request_ttl_(request_ttl),
+      project_feed_(&project_index_, this, redis, keyspace_, feed_options) {
+  project_feed_.Start();
+}
+
+RedisRegistryStore::~RedisRegistryStore() { project_feed_.Stop(); }
+
+bool RedisRegistryStore::InMemory(Kind kind, const std::string& term) {
+  return kind == Kind::kProject && !term.empty();
+}
+
+absl::Status RedisRegistryStore::AwaitProjectIndex(absl::Time deadline) const {
+  if (project_feed_.WaitLoaded(std::min(deadline, absl::Now() + redis_->options().command_timeout)))
+    return absl::OkStatus();
+  return absl::UnavailableError(
+      "the project index is still loading (it needs Redis); retry shortly");
+}
+
+std::vector<RedisRegistryStore::IndexChange> RedisRegistryStore::IndexChangesOf(
+    const std::vector<WriteOp>& ops) {
+  std::vector<IndexChange> changes(ops.size());
+  for (size_t i = 0; i < ops.size(); ++i) {
+    const WriteOp& op = ops[i];
+    if (op.kind != Kind::kProject) continue;
+    changes[i] = {true, op.type == WriteOp::Type::kDelete, op.id, op.revision, op.index_terms};
+  }
+  return changes;
+}
+
+void RedisRegistryStore::ApplyToProjectIndex(const std::vector<IndexChange>& changes,
+                                             const std::vector<WriteResult>& results) {
+  for (size_t i = 0; i < changes.size() && i < results.size(); ++i) {
+    const IndexChange& c = changes[i];
+    if (!c.project || results[i].code != WriteResult::Code::kOk) continue;
+    if (c.deleted)
+      project_index_.Remove(c.id, c.revision);
+    else
+      project_index_.Put(c.id, c.revision, c.terms);
+  }
+}
 
 std::string RedisRegistryStore::ResourceKey(Kind kind, const std::string& id) const {
   return keyspace_.Key(keyspace_.PartitionOf(id), KindName(kind), id);
@@ -222,8 +262,18 @@ RedisRegistryStore::WriteCall RedisRegistryStore::WriteCallOf(
         keyspace_.Key(p, "hist", op.id),
         keyspace_.Key(p, "idx", kind, "updated"),
         keyspace_.Key(p, "idx", kind, "updated:mark")};
-    for (const auto& t : op.index_remove) k.push_back(IndexKey(op.kind, p, t));
-    for (const auto& t : op.index_add) k.push_back(IndexKey(op.kind, p, t));
+    // A project's terms but the empty one live in the in-memory index, not here.
+    auto in_redis = [&op](const std::vector<std::string>& terms) {
+      std::vector<std::string> out;
+      for (const auto& t : terms) {
+        if (!InMemory(op.kind, t)) out.push_back(t);
+      }
+      return out;
+    };
+    const std::vector<std::string> index_remove = in_redis(op.index_remove);
+    const std::vector<std::string> index_add = in_redis(op.index_add);
+    for (const auto& t : index_remove) k.push_back(IndexKey(op.kind, p, t));
+    for (const auto& t : index_add) k.push_back(IndexKey(op.kind, p, t));
     const char* type = op.type == WriteOp::Type::kCreate   ? "c"
                        : op.type == WriteOp::Type::kUpdate ? "u"
                                                            : "d";
@@ -239,8 +289,8 @@ RedisRegistryStore::WriteCall RedisRegistryStore::WriteCallOf(
                                   op.request_id.empty() ? std::string() : op.request_record,
                                   absl::StrCat(absl::ToInt64Seconds(request_ttl_)),
                                   op.history_entry,
-                                  absl::StrCat(op.index_remove.size()),
-                                  absl::StrCat(op.index_add.size()),
+                                  absl::StrCat(index_remove.size()),
+                                  absl::StrCat(index_add.size()),
                                   absl::StrCat(op.external_ids_remove.size()),
                                   absl::StrCat(op.external_ids_add.size()),
                                   absl::StrCat(op.names_remove.size()),
@@ -279,7 +329,9 @@ absl::StatusOr<std::vector<WriteResult>> RedisRegistryStore::Write(const std::ve
   STP_ASSIGN_OR_RETURN(auto replies,
                        redis_->EvalEach(WriteScript(), std::move(call.keys), std::move(call.args),
                                         call.partitions, kWritesPerCall, deadline));
-  return ParseWriteReplies(replies);
+  auto results = ParseWriteReplies(replies);
+  if (results.ok()) ApplyToProjectIndex(IndexChangesOf(ops), *results);
+  return results;
 }
 
 void RedisRegistryStore::WriteAsync(const std::vector<WriteOp>& ops, absl::Time deadline,
@@ -287,9 +339,12 @@ void RedisRegistryStore::WriteAsync(const std::vector<WriteOp>& ops, absl::Time 
   WriteCall call = WriteCallOf(ops);
   redis_->EvalEachAsync(WriteScript(), std::move(call.keys), std::move(call.args), call.partitions,
                         kWritesPerCall, deadline,
-                        [done = std::move(done)](absl::StatusOr<redis::ItemReplies> replies) {
+                        [this, changes = IndexChangesOf(ops),
+                         done = std::move(done)](absl::StatusOr<redis::ItemReplies> replies) {
                           if (!replies.ok()) return done(replies.status());
-                          done(ParseWriteReplies(*replies));
+                          auto results = ParseWriteReplies(*replies);
+                          if (results.ok()) ApplyToProjectIndex(changes, *results);
+                          done(std::move(results));
                         });
 }
 
@@ -357,6 +412,10 @@ absl::StatusOr<std::optional<std::string>> RedisRegistryStore::FindRequest(
 
 absl::StatusOr<std::vector<std::string>> RedisRegistryStore::ListIds(
     Kind kind, const std::string& term, const std::string& after, int limit, absl::Time deadline) {
+  if (InMemory(kind, term)) {
+    STP_RETURN_IF_ERROR(AwaitProjectIndex(deadline));
+    return project_index_.After(term, after, limit);
+  }
   // K-way merge over partitions: each contributes its next `limit` ids; ids beyond the
   // smallest last id of a partition that filled its quota are not yet safe to return.
   std::vector<std::vector<std::string>> commands;
@@ -445,6 +504,10 @@ absl::StatusOr<std::vector<ListPosition>> RedisRegistryStore::ListIdsByUpdate(
 
 void RedisRegistryStore::IdsOfTermsAsync(Kind kind, const std::vector<std::string>& terms,
                                          int limit, absl::Time deadline, TermIdsDone done) {
+  if (kind == Kind::kProject) {
+    if (absl::Status s = AwaitProjectIndex(deadline); !s.ok()) return done(s);
+    return done(project_index_.First(terms, limit));
+  }
   std::vector<std::vector<std::string>> commands;
   for (const auto& term : terms) {
     for (int p = 0; p < keyspace_.partitions(); ++p) {
@@ -469,6 +532,10 @@ void RedisRegistryStore::IdsOfTermsAsync(Kind kind, const std::vector<std::strin
 
 absl::StatusOr<std::vector<int64_t>> RedisRegistryStore::CountTerms(
     Kind kind, const std::vector<std::string>& terms, absl::Time deadline) {
+  if (kind == Kind::kProject) {
+    STP_RETURN_IF_ERROR(AwaitProjectIndex(deadline));
+    return project_index_.Count(terms);
+  }
   std::vector<std::vector<std::string>> commands;
   for (const auto& term : terms) {
     for (int p = 0; p < keyspace_.partitions(); ++p)

@@ -1,6 +1,8 @@
 // The registry in Redis. Keys (partition p = StableHash(id) % partitions):
 //   stp:{p}:<kind>:<id>                 HASH pb, etag, rev
-//   stp:{p}:idx:<kind>:<term>           ZSET (score 0, lexicographic = creation order of ids)
+//   stp:{p}:idx:<kind>:<term>           ZSET (score 0, lexicographic = creation order of ids);
+//                                       not for projects, whose terms are held in memory
+//                                       (ProjectIndex)
 //   stp:{p}:idx:<kind>:all              ZSET every id of the kind
 //   stp:{p}:idx:<kind>:updated          ZSET score = update time in ms, distinct and in write
 //                                       order (see the write script)
@@ -14,6 +16,7 @@
 
 #include "libs/redis/keyspace.h"
 #include "libs/redis/redis.h"
+#include "services/ingestion/project_index.h"
 #include "services/ingestion/registry_store.h"
 
 namespace stp::ingestion {
@@ -21,7 +24,9 @@ namespace stp::ingestion {
 class RedisRegistryStore final : public RegistryStore {
  public:
   RedisRegistryStore(redis::RedisClient* redis, redis::Keyspace keyspace, int64_t stream_retention,
-                     absl::Duration request_ttl = absl::Hours(24));
+                     absl::Duration request_ttl = absl::Hours(24),
+                     ProjectIndexFeed::Options feed_options = ProjectIndexFeed::Options());
+  ~RedisRegistryStore() override;
 
   using RegistryStore::GetMany;
   absl::StatusOr<std::vector<std::optional<StoredResource>>> GetMany(
@@ -56,6 +61,8 @@ class RedisRegistryStore final : public RegistryStore {
   int PartitionOf(const std::string& id) const override { return keyspace_.PartitionOf(id); }
 
   const redis::Keyspace& keyspace() const { return keyspace_; }
+  const ProjectIndex& project_index() const { return project_index_; }
+  const ProjectIndexFeed& project_feed() const { return project_feed_; }
 
  private:
   std::string ResourceKey(Kind kind, const std::string& id) const;
@@ -73,10 +80,30 @@ class RedisRegistryStore final : public RegistryStore {
       const std::function<std::string(int)>& key_of, const std::vector<std::string>& fields,
       absl::Time deadline);
 
+  // Whether a term's ids are held in memory rather than in Redis.
+  static bool InMemory(Kind kind, const std::string& term);
+  // OK once the project index has loaded; UNAVAILABLE if it has not by the deadline (or the
+  // Redis command timeout).
+  absl::Status AwaitProjectIndex(absl::Time deadline) const;
+  // What the in-memory index takes of each write (nothing, for another kind's).
+  struct IndexChange {
+    bool project = false;
+    bool deleted = false;
+    std::string id;
+    int64_t revision = 0;
+    std::vector<std::string> terms;
+  };
+  static std::vector<IndexChange> IndexChangesOf(const std::vector<WriteOp>& ops);
+  // The acknowledged project writes, into the in-memory index.
+  void ApplyToProjectIndex(const std::vector<IndexChange>& changes,
+                           const std::vector<WriteResult>& results);
+
   redis::RedisClient* redis_;
   redis::Keyspace keyspace_;
   int64_t stream_retention_;
   absl::Duration request_ttl_;
+  ProjectIndex project_index_;
+  ProjectIndexFeed project_feed_;  // after the index: stops before it goes
 };
 
 }  // namespace stp::ingestion

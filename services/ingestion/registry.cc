@@ -1036,7 +1036,8 @@ absl::StatusOr<R> Registry::UpdateResource(
     op.etag = RandomHex(8);
     op.update_millis = ToMillis(now);
     StampMetadata(&merged, rc, now, op.etag, false);
-    std::tie(op.index_remove, op.index_add) = Diff(IndexTerms(current), IndexTerms(merged));
+    op.index_terms = IndexTerms(merged);
+    std::tie(op.index_remove, op.index_add) = Diff(IndexTerms(current), op.index_terms);
     if constexpr (!std::is_same_v<R, v1::Country>) {
       std::tie(op.external_ids_remove, op.external_ids_add) =
           Diff(ExternalIdKeys(current.external_ids()), ExternalIdKeys(merged.external_ids()));
@@ -1514,11 +1515,12 @@ PreparedWrite Registry::PrepareProjectWrite(
   next.set_revision(op.revision);
   StampMetadata(&next, rc, now, op.etag, !current_stored.has_value());
   if (current_stored.has_value()) {
-    std::tie(op.index_remove, op.index_add) = Diff(IndexTerms(current), IndexTerms(next));
+    op.index_terms = IndexTerms(next);
+    std::tie(op.index_remove, op.index_add) = Diff(IndexTerms(current), op.index_terms);
     std::tie(op.external_ids_remove, op.external_ids_add) =
         Diff(ExternalIdKeys(current.external_ids()), ExternalIdKeys(next.external_ids()));
   } else {
-    op.index_add = IndexTerms(next);
+    op.index_terms = op.index_add = IndexTerms(next);
     op.external_ids_add = ExternalIdKeys(next.external_ids());
   }
   v1::ProjectRevision rev;

@@ -38,8 +38,12 @@ struct WriteOp {
   std::string etag;           // new etag
   int64_t revision = 0;       // new revision
   int64_t update_millis = 0;  // for the update-time index
-  std::vector<std::string> index_remove;         // index terms ("country:EG") to leave
-  std::vector<std::string> index_add;            // index terms to join
+  std::vector<std::string> index_remove;  // index terms ("country:EG") to leave
+  std::vector<std::string> index_add;     // index terms to join
+  // Projects: every index term after a create or update. A project's terms other than the
+  // empty one are kept in memory by each replica (ProjectIndex), which applies a write's
+  // terms when the write is acknowledged.
+  std::vector<std::string> index_terms;
   std::vector<std::string> external_ids_remove;  // "source:value"
   std::vector<std::string> external_ids_add;
   std::vector<std::string> names_remove;  // normalised organisation names

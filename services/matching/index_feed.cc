@@ -150,24 +150,6 @@ absl::Status IndexFeed::WriteSnapshot() {
   return absl::OkStatus();
 }
 
-bool IndexFeed::CursorRetained(const std::vector<std::string>& positions) {
-  for (int p = 0; p < keyspace_.partitions(); ++p) {
-    auto info = redis::Info(*redis_, keyspace_.Events(p));
-    if (!info.ok()) return false;
-    if (redis::CompareStreamIds(positions[p], info->last_id) > 0)
-      return false;  // another deployment
-    bool trimmed = info->entries_added > info->length;
-    bool before_kept = info->first_id.empty()
-                           ? redis::CompareStreamIds(positions[p], info->last_id) < 0
-                           : redis::CompareStreamIds(positions[p], info->first_id) < 0;
-    if (trimmed && before_kept) {
-      auto self = redis::Range(*redis_, keyspace_.Events(p), positions[p], positions[p], 1);
-      if (!self.ok() || self->empty()) return false;
-    }
-  }
-  return true;
-}
-
 absl::Status IndexFeed::LoadFromSnapshot(bool* used) {
   *used = false;
   if (options_.snapshot_file.empty()) return absl::OkStatus();
@@ -181,7 +163,7 @@ absl::Status IndexFeed::LoadFromSnapshot(bool* used) {
     LogWarning("matching snapshot ignored: unreadable or from another partition count");
     return absl::OkStatus();
   }
-  if (!CursorRetained(positions)) {
+  if (!redis::CursorsRetained(*redis_, keyspace_.AllEventStreams(), positions)) {
     LogInfo("matching snapshot too old for the event retention; reloading in full");
     return absl::OkStatus();
   }

@@ -59,7 +59,6 @@ class IndexFeed {
   absl::Status LoadFromSnapshot(bool* used);
   absl::Status LoadFull();
   absl::Status Follow();
-  bool CursorRetained(const std::vector<std::string>& positions);
 
   OrganizationIndex* index_;
   redis::RedisClient* redis_;

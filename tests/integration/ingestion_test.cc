@@ -21,6 +21,7 @@
 #include "services/ingestion/redis_registry_store.h"
 #include "services/ingestion/reference_data.h"
 #include "services/ingestion/registry.h"
+#include "services/ingestion/validation.h"
 #include "stp/events/v1/events.pb.h"
 #include "stp/ingestion/v1/ingestion_service.grpc.pb.h"
 #include "tests/testing/test_stack.h"
@@ -1747,6 +1748,214 @@ TEST_F(IngestionTest,
     EXPECT_EQ(count, 1) << name;
     EXPECT_TRUE(names.count(name)) << "an event without its project: " << name;
   }
+}
+
+// ------------------------------------------------------------------ the in-memory project index
+
+TEST(ProjectIndexTest, HoldsEachProjectUnderTheTermsOfItsLatestRevision) {
+  using Ids = std::vector<std::string>;
+  ProjectIndex index;
+  EXPECT_TRUE(index.Put("p2", 1, {"", "country:EG", "stage:1"}));
+  EXPECT_TRUE(index.Put("p1", 1, {"stage:2", "country:EG", "country:EG"}));
+  EXPECT_EQ(index.After("country:EG", "", 10), (Ids{"p1", "p2"}));
+  EXPECT_EQ(index.After("country:EG", "p1", 10), (Ids{"p2"}));
+  EXPECT_EQ(index.After("country:EG", "", 1), (Ids{"p1"}));
+  EXPECT_TRUE(index.After("", "", 10).empty());  // every project: Redis's listing, not this
+  // An equal or older revision changes nothing; a newer one moves the project.
+  EXPECT_FALSE(index.Put("p2", 1, {"country:ZA"}));
+  EXPECT_TRUE(index.Put("p2", 2, {"country:ZA", "stage:1"}));
+  EXPECT_EQ(index.Count({"country:EG", "country:ZA", "stage:1", "stage:2", "park:none"}),
+            (std::vector<int64_t>{1, 1, 1, 1, 0}));
+  // A deletion leaves a tombstone that an older event cannot lift.
+  EXPECT_TRUE(index.Remove("p2", 3));
+  EXPECT_FALSE(index.Put("p2", 2, {"country:ZA"}));
+  EXPECT_EQ(index.RevisionOf("p2"), 3);
+  EXPECT_EQ(index.Count({"country:ZA", "stage:1"}), (std::vector<int64_t>{0, 0}));
+  EXPECT_EQ(index.size(), 1u);
+  EXPECT_EQ(index.First({"country:EG", "stage:2", "stage:1"}, 5),
+            (std::vector<Ids>{{"p1"}, {"p1"}, {}}));
+  // A reload puts another index's content in place of this one's, tombstones included.
+  ProjectIndex other;
+  other.Put("p9", 4, {"country:KE"});
+  index.Replace(std::move(other));
+  EXPECT_EQ(index.size(), 1u);
+  EXPECT_EQ(index.RevisionOf("p1"), 0);
+  EXPECT_EQ(index.RevisionOf("p2"), 0);
+  EXPECT_EQ(index.After("country:KE", "", 5), (Ids{"p9"}));
+  EXPECT_TRUE(index.After("country:EG", "", 5).empty());
+}
+
+TEST(ProjectIndexTest, ReadsWhatAnEventSaysOfAProjectWithoutItsSnapshot) {
+  Event e;
+  e.set_type(stp::events::v1::EVENT_TYPE_STAGE_CHANGED);
+  e.set_resource("projects/abc");
+  e.set_actor("service:test");
+  e.set_revision(7);
+  e.add_changed_fields("stage");
+  e.set_traceparent("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
+  e.mutable_project()->set_title("Solar incubator");
+  auto header = ReadProjectEventHeader(e.SerializeAsString());
+  ASSERT_TRUE(header.has_value());
+  EXPECT_EQ(header->id, "abc");
+  EXPECT_EQ(header->revision, 7);
+  EXPECT_FALSE(header->deleted);
+  e.set_type(stp::events::v1::EVENT_TYPE_PROJECT_DELETED);
+  header = ReadProjectEventHeader(e.SerializeAsString());
+  ASSERT_TRUE(header.has_value());
+  EXPECT_TRUE(header->deleted);
+  // A score change names its project too, but says nothing of the project's terms.
+  e.set_type(stp::events::v1::EVENT_TYPE_SCORE_CHANGED);
+  EXPECT_FALSE(ReadProjectEventHeader(e.SerializeAsString()).has_value());
+  e.set_type(stp::events::v1::EVENT_TYPE_ORGANIZATION_UPDATED);
+  e.set_resource("organizations/abc");
+  EXPECT_FALSE(ReadProjectEventHeader(e.SerializeAsString()).has_value());
+  EXPECT_FALSE(ReadProjectEventHeader("\x1a\xff\xff").has_value());  // a truncated resource
+}
+
+// Each replica holds the project index in memory. The writing replica lists a project by its
+// filters at once; another one within moments, from the event stream, and so for a deletion;
+// and a replica started on existing data loads every project before it answers a listing.
+TEST_F(IngestionTest, AReplicaListsByFilterWhatAnotherReplicaWrote) {
+  redis::RedisOptions o;
+  o.address = stack_->redis().address();
+  redis::RedisClient client(o);
+  RedisRegistryStore store_a(&client, redis::Keyspace(), 100000);
+  RedisRegistryStore store_b(&client, redis::Keyspace(), 100000);
+  Registry a(&store_a, [] { return absl::Now(); });
+  Registry b(&store_b, [] { return absl::Now(); });
+  RequestContext rc;
+  rc.principal = Principal::Service("test");
+  const std::string org = AddOrg("Replica Partner").name();
+  auto listed = [&rc](Registry& registry, const std::string& name) {
+    v1::ListProjectsRequest req;
+    req.set_host_country("countries/ZA");
+    req.set_stage(v1::PROJECT_STAGE_PROPOSED);
+    auto page = registry.ListProjects(rc, req);
+    EXPECT_TRUE(page.ok()) << page.status();
+    return page.ok() && std::any_of(page->projects().begin(), page->projects().end(),
+                                    [&](const v1::Project& p) { return p.name() == name; });
+  };
+  auto eventually = [](const std::function<bool()>& condition) {
+    for (absl::Time until = absl::Now() + absl::Seconds(10); absl::Now() < until;) {
+      if (condition()) return true;
+      absl::SleepFor(absl::Milliseconds(20));
+    }
+    return condition();
+  };
+  v1::CreateProjectRequest create;
+  *create.mutable_project() = NewProject("Cape Town battery storage incubator", org);
+  create.mutable_project()->set_host_country("countries/ZA");
+  auto project = a.CreateProject(rc, create);
+  ASSERT_TRUE(project.ok()) << project.status();
+  EXPECT_TRUE(listed(a, project->name()));
+  EXPECT_TRUE(eventually([&] { return listed(b, project->name()); }));
+
+  v1::UpdateProjectRequest update;
+  *update.mutable_project() = *project;
+  update.mutable_project()->set_stage(v1::PROJECT_STAGE_IMPLEMENTATION);
+  update.mutable_update_mask()->add_paths("stage");
+  ASSERT_TRUE(b.UpdateProject(rc, update).ok());
+  EXPECT_FALSE(listed(b, project->name()));
+  EXPECT_TRUE(eventually([&] { return store_a.project_index().Count({"stage:1"})[0] == 0; }));
+
+  v1::CreateProjectRequest second = create;
+  second.mutable_project()->set_title("Durban marine robotics laboratory");
+  auto kept = b.CreateProject(rc, second);
+  ASSERT_TRUE(kept.ok()) << kept.status();
+  v1::DeleteProjectRequest del;
+  del.set_name(project->name());
+  ASSERT_TRUE(a.DeleteProject(rc, del).ok());
+  EXPECT_TRUE(eventually(
+      [&] { return store_b.project_index().RevisionOf(IdOf(project->name(), "projects")) == 3; }));
+
+  RedisRegistryStore store_c(&client, redis::Keyspace(), 100000);
+  Registry c(&store_c, [] { return absl::Now(); });
+  EXPECT_TRUE(listed(c, kept->name()));
+  EXPECT_EQ(store_c.project_index().RevisionOf(IdOf(project->name(), "projects")), 0);
+  EXPECT_EQ(store_c.project_index().size(), 1u);
+}
+
+// A replica's own writes reach its index when they are acknowledged, not when their events
+// are read back: a listing right after a write sees it.
+TEST_F(IngestionTest, AReplicaListsItsOwnWritesByFilterAtOnce) {
+  redis::RedisOptions o;
+  o.address = stack_->redis().address();
+  redis::RedisClient client(o);
+  ProjectIndexFeed::Options own_writes_only;
+  own_writes_only.follow = false;
+  RedisRegistryStore store(&client, redis::Keyspace(), 100000, absl::Hours(1), own_writes_only);
+  Registry registry(&store, [] { return absl::Now(); });
+  RequestContext rc;
+  rc.principal = Principal::Service("test");
+  auto names = [&](v1::ProjectStage stage) {
+    v1::ListProjectsRequest req;
+    req.set_host_country("countries/EG");
+    req.set_stage(stage);
+    auto page = registry.ListProjects(rc, req);
+    EXPECT_TRUE(page.ok()) << page.status();
+    std::vector<std::string> out;
+    for (const auto& p : page->projects()) out.push_back(p.name());
+    return out;
+  };
+  v1::CreateProjectRequest create;
+  *create.mutable_project() = NewProject("Aswan solar incubator", AddOrg("Aswan Partner").name());
+  auto project = registry.CreateProject(rc, create);
+  ASSERT_TRUE(project.ok()) << project.status();
+  using Names = std::vector<std::string>;
+  EXPECT_EQ(names(v1::PROJECT_STAGE_PROPOSED), Names{project->name()});
+  v1::UpdateProjectRequest update;
+  *update.mutable_project() = *project;
+  update.mutable_project()->set_stage(v1::PROJECT_STAGE_IMPLEMENTATION);
+  update.mutable_update_mask()->add_paths("stage");
+  ASSERT_TRUE(registry.UpdateProject(rc, update).ok());
+  EXPECT_EQ(names(v1::PROJECT_STAGE_PROPOSED), Names{});
+  EXPECT_EQ(names(v1::PROJECT_STAGE_IMPLEMENTATION), Names{project->name()});
+  v1::DeleteProjectRequest del;
+  del.set_name(project->name());
+  ASSERT_TRUE(registry.DeleteProject(rc, del).ok());
+  EXPECT_EQ(names(v1::PROJECT_STAGE_IMPLEMENTATION), Names{});
+  EXPECT_EQ(store.project_index().size(), 0u);
+}
+
+// A replica that missed events (trimmed from the stream before it read them) loads the index
+// again instead of going on with a gap.
+TEST_F(IngestionTest, TheProjectIndexLoadsAgainWhenEventsItHasNotReadWereTrimmed) {
+  redis::RedisOptions o;
+  o.address = stack_->redis().address();
+  redis::RedisClient client(o);
+  RedisRegistryStore store(&client, redis::Keyspace(), 100000);
+  Registry registry(&store, [] { return absl::Now(); });
+  RequestContext rc;
+  rc.principal = Principal::Service("test");
+  v1::CreateProjectRequest create;
+  *create.mutable_project() = NewProject("Lagos fintech sandbox", AddOrg("Sandbox Partner").name());
+  auto project = registry.CreateProject(rc, create);
+  ASSERT_TRUE(project.ok()) << project.status();
+  const std::string id = IdOf(project->name(), "projects");
+
+  ProjectIndex index;
+  ProjectIndexFeed::Options options;
+  options.block = absl::Milliseconds(20);
+  options.check_every = absl::Milliseconds(50);
+  ProjectIndexFeed feed(&index, &store, &client, redis::Keyspace(), options);
+  feed.Start();
+  ASSERT_TRUE(feed.WaitLoaded(absl::Now() + absl::Seconds(10)));
+  EXPECT_EQ(index.RevisionOf(id), 1);
+  // The project's record goes, and the event that would have said so is trimmed unread.
+  ASSERT_TRUE(client.Command({"DEL", absl::StrCat("stp:{p0}:project:", id)}).ok());
+  ASSERT_TRUE(client
+                  .Command({"EVAL",
+                            "redis.call('XADD', KEYS[1], '*', 'e', 'gone') "
+                            "redis.call('XTRIM', KEYS[1], 'MAXLEN', 0)",
+                            "1", "stp:{p0}:events"})
+                  .ok());
+  for (absl::Time until = absl::Now() + absl::Seconds(10);
+       absl::Now() < until && index.RevisionOf(id) != 0;) {
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  EXPECT_EQ(index.RevisionOf(id), 0);
+  EXPECT_GE(feed.loads(), 2);
+  feed.Stop();
 }
 
 }  // namespace

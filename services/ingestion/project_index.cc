@@ -1,0 +1,276 @@
+#include "services/ingestion/project_index.h"
+
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/wire_format_lite.h>
+
+#include <algorithm>
+
+#include "absl/strings/match.h"
+#include "absl/time/clock.h"
+#include "libs/common/logging.h"
+#include "libs/common/status.h"
+#include "libs/redis/streams.h"
+#include "services/ingestion/registry.h"
+
+namespace stp::ingestion {
+
+namespace ev = stp::events::v1;
+
+// ------------------------------------------------------------------ ProjectIndex
+
+bool ProjectIndex::Put(const std::string& id, int64_t revision, std::vector<std::string> terms) {
+  terms.erase(std::remove(terms.begin(), terms.end(), std::string()), terms.end());
+  std::sort(terms.begin(), terms.end());
+  terms.erase(std::unique(terms.begin(), terms.end()), terms.end());
+  return Set(id, revision, false, std::move(terms));
+}
+
+bool ProjectIndex::Remove(const std::string& id, int64_t revision) {
+  return Set(id, revision, true, {});
+}
+
+bool ProjectIndex::Set(const std::string& id, int64_t revision, bool deleted,
+                       std::vector<std::string> terms) {
+  absl::MutexLock lock(&mu_);
+  auto [slot, inserted] = entries_.try_emplace(id);
+  Entry& entry = slot->second;
+  const absl::string_view key = slot->first;  // stable: the sets hold this view
+  if (!inserted && entry.revision >= revision) return false;
+  if (!inserted && !entry.deleted) --live_;
+  // Both term lists are sorted: walk them together, touching only what changed.
+  std::vector<const std::string*> kept;
+  kept.reserve(terms.size());
+  auto old_it = entry.terms.begin();
+  auto new_it = terms.begin();
+  while (old_it != entry.terms.end() || new_it != terms.end()) {
+    if (new_it == terms.end() || (old_it != entry.terms.end() && **old_it < *new_it)) {
+      auto set = ids_.find(**old_it);
+      set->second.erase(key);
+      if (set->second.empty()) ids_.erase(set);
+      ++old_it;
+    } else if (old_it == entry.terms.end() || *new_it < **old_it) {
+      auto set = ids_.try_emplace(std::move(*new_it)).first;
+      set->second.insert(key);
+      kept.push_back(&set->first);
+      ++new_it;
+    } else {
+      kept.push_back(*old_it);
+      ++old_it;
+      ++new_it;
+    }
+  }
+  entry.revision = revision;
+  entry.deleted = deleted;
+  entry.terms = std::move(kept);
+  if (!deleted) ++live_;
+  return true;
+}
+
+int64_t ProjectIndex::RevisionOf(absl::string_view id) const {
+  absl::ReaderMutexLock lock(&mu_);
+  auto it = entries_.find(id);
+  return it == entries_.end() ? 0 : it->second.revision;
+}
+
+std::vector<std::string> ProjectIndex::After(const std::string& term, const std::string& after,
+                                             int limit) const {
+  std::vector<std::string> out;
+  absl::ReaderMutexLock lock(&mu_);
+  auto set = ids_.find(term);
+  if (set == ids_.end()) return out;
+  for (auto it = set->second.upper_bound(after);
+       it != set->second.end() && static_cast<int>(out.size()) < limit; ++it) {
+    out.emplace_back(*it);
+  }
+  return out;
+}
+
+std::vector<std::vector<std::string>> ProjectIndex::First(const std::vector<std::string>& terms,
+                                                          int limit) const {
+  std::vector<std::vector<std::string>> out;
+  out.reserve(terms.size());
+  for (const auto& term : terms) out.push_back(After(term, "", limit));
+  return out;
+}
+
+std::vector<int64_t> ProjectIndex::Count(const std::vector<std::string>& terms) const {
+  std::vector<int64_t> out;
+  absl::ReaderMutexLock lock(&mu_);
+  for (const auto& term : terms) {
+    auto set = ids_.find(term);
+    out.push_back(set == ids_.end() ? 0 : static_cast<int64_t>(set->second.size()));
+  }
+  return out;
+}
+
+size_t ProjectIndex::size() const {
+  absl::ReaderMutexLock lock(&mu_);
+  return live_;
+}
+
+void ProjectIndex::Replace(ProjectIndex&& other) {
+  absl::node_hash_map<std::string, Entry> entries;
+  absl::node_hash_map<std::string, absl::btree_set<absl::string_view>> ids;
+  size_t live = 0;
+  {
+    absl::MutexLock lock(&other.mu_);
+    entries.swap(other.entries_);
+    ids.swap(other.ids_);
+    std::swap(live, other.live_);
+  }
+  absl::MutexLock lock(&mu_);
+  entries_.swap(entries);
+  ids_.swap(ids);
+  live_ = live;
+}
+
+// ------------------------------------------------------------------ events
+
+std::optional<ProjectEventHeader> ReadProjectEventHeader(absl::string_view event) {
+  using google::protobuf::internal::WireFormatLite;
+  google::protobuf::io::CodedInputStream in(reinterpret_cast<const uint8_t*>(event.data()),
+                                            static_cast<int>(event.size()));
+  ProjectEventHeader header;
+  std::string resource;
+  uint32_t type = 0;
+  bool has_revision = false;
+  // Generated code writes fields in number order: type (2), resource (3) and revision (8)
+  // come before the snapshot (20 and up), which is skipped unread.
+  while (uint32_t tag = in.ReadTag()) {
+    const int field = WireFormatLite::GetTagFieldNumber(tag);
+    if (field > 8) break;
+    const auto wire = WireFormatLite::GetTagWireType(tag);
+    if (field == 2 && wire == WireFormatLite::WIRETYPE_VARINT) {
+      if (!in.ReadVarint32(&type)) return std::nullopt;
+    } else if (field == 3 && wire == WireFormatLite::WIRETYPE_LENGTH_DELIMITED) {
+      if (!WireFormatLite::ReadString(&in, &resource)) return std::nullopt;
+    } else if (field == 8 && wire == WireFormatLite::WIRETYPE_VARINT) {
+      uint64_t revision = 0;
+      if (!in.ReadVarint64(&revision)) return std::nullopt;
+      header.revision = static_cast<int64_t>(revision);
+      has_revision = true;
+    } else if (!WireFormatLite::SkipField(&in, tag)) {
+      return std::nullopt;
+    }
+  }
+  constexpr absl::string_view kPrefix = "projects/";
+  if (!has_revision || !absl::StartsWith(resource, kPrefix)) return std::nullopt;
+  if (type == ev::EVENT_TYPE_SCORE_CHANGED) return std::nullopt;  // names a project too
+  header.id = resource.substr(kPrefix.size());
+  header.deleted = type == ev::EVENT_TYPE_PROJECT_DELETED;
+  return header;
+}
+
+// ------------------------------------------------------------------ ProjectIndexFeed
+
+ProjectIndexFeed::ProjectIndexFeed(ProjectIndex* index, RegistryStore* store,
+                                   redis::RedisClient* redis, redis::Keyspace keyspace,
+                                   Options options)
+    : index_(index),
+      store_(store),
+      redis_(redis),
+      keyspace_(std::move(keyspace)),
+      options_(options) {}
+
+ProjectIndexFeed::~ProjectIndexFeed() { Stop(); }
+
+void ProjectIndexFeed::Start() {
+  thread_ = std::thread([this] { Run(); });
+}
+
+void ProjectIndexFeed::Stop() {
+  stopping_.store(true);
+  if (thread_.joinable()) thread_.join();
+}
+
+bool ProjectIndexFeed::WaitLoaded(absl::Time deadline) const {
+  return loaded_.WaitForNotificationWithDeadline(deadline);
+}
+
+bool ProjectIndexFeed::ApplyEvent(absl::string_view bytes) {
+  auto header = ReadProjectEventHeader(bytes);
+  if (!header.has_value() || header->revision <= index_->RevisionOf(header->id)) return false;
+  if (header->deleted) return index_->Remove(header->id, header->revision);
+  ev::Event event;
+  if (!event.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())) || !event.has_project()) {
+    return false;
+  }
+  return index_->Put(header->id, header->revision, IndexTerms(event.project()));
+}
+
+absl::Status ProjectIndexFeed::Load() {
+  // The end of every partition first: every change after it arrives as an event.
+  std::vector<std::string> positions;
+  for (const auto& stream : keyspace_.AllEventStreams()) {
+    STP_ASSIGN_OR_RETURN(auto info, redis::Info(*redis_, stream));
+    positions.push_back(info.last_id.empty() ? "0-0" : info.last_id);
+  }
+  ProjectIndex fresh;
+  std::string after;
+  while (!stopping_.load()) {
+    const absl::Time deadline = absl::Now() + absl::Seconds(30);
+    STP_ASSIGN_OR_RETURN(auto ids, store_->ListIds(Kind::kProject, "", after, 1000, deadline));
+    if (ids.empty()) break;
+    STP_ASSIGN_OR_RETURN(auto found, store_->GetMany(Kind::kProject, ids, deadline));
+    for (size_t i = 0; i < ids.size(); ++i) {
+      v1::Project project;
+      if (!found[i].has_value() || !project.ParseFromString(found[i]->data)) continue;
+      fresh.Put(ids[i], found[i]->revision, IndexTerms(project));
+    }
+    after = ids.back();
+  }
+  index_->Replace(std::move(fresh));
+  positions_ = std::move(positions);
+  loads_.fetch_add(1);
+  LogInfo("project index loaded", {{"projects", static_cast<int64_t>(index_->size())}});
+  return absl::OkStatus();
+}
+
+absl::Status ProjectIndexFeed::Follow() {
+  STP_ASSIGN_OR_RETURN(auto conn, redis_->OpenDedicated());
+  const auto streams = keyspace_.AllEventStreams();
+  absl::Time next_check = absl::Now() + options_.check_every;
+  while (!stopping_.load()) {
+    if (absl::Now() >= next_check) {
+      if (!redis::CursorsRetained(*redis_, streams, positions_)) {
+        LogWarning("project index missed events (trimmed or recreated streams); reloading");
+        STP_RETURN_IF_ERROR(Load());
+      }
+      next_check = absl::Now() + options_.check_every;
+    }
+    constexpr int kReadCount = 1000;
+    STP_ASSIGN_OR_RETURN(auto batches,
+                         redis::Read(*conn, streams, positions_, kReadCount, options_.block,
+                                     redis_->options().command_timeout));
+    for (const auto& batch : batches) {
+      const size_t p = std::find(streams.begin(), streams.end(), batch.stream) - streams.begin();
+      if (p == streams.size() || batch.entries.empty()) continue;
+      for (const auto& entry : batch.entries) {
+        if (const std::string* payload = entry.Field("e")) ApplyEvent(*payload);
+      }
+      positions_[p] = batch.entries.back().id;
+      // A full read: this replica is behind, and the oldest events may be trimmed next.
+      if (batch.entries.size() == kReadCount) next_check = absl::Now();
+    }
+  }
+  return absl::OkStatus();
+}
+
+void ProjectIndexFeed::Run() {
+  absl::Duration backoff = absl::Milliseconds(100);
+  while (!stopping_.load()) {
+    absl::Status s = loaded_.HasBeenNotified() ? Follow() : Load();
+    if (s.ok()) {
+      if (!loaded_.HasBeenNotified()) loaded_.Notify();
+      if (!options_.follow) break;
+      backoff = absl::Milliseconds(100);
+      continue;
+    }
+    if (stopping_.load()) break;
+    LogWarning("project index cannot reach Redis; retrying", {{"error", std::string(s.message())}});
+    absl::SleepFor(backoff);
+    backoff = std::min(backoff * 2, absl::Seconds(5));
+  }
+}
+
+}  // namespace stp::ingestion

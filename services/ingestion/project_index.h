@@ -1,0 +1,135 @@
+// The project list index, held in memory by every ingestion replica instead of in Redis.
+//
+// A project has a dozen index terms (host country, stage, avenues, park, participants, model,
+// title words for duplicate detection). Written into Redis sorted sets inside the write script,
+// they cost Redis about two thirds of its time per write (bench/ANALYSIS.md, fifth stop). Here a
+// replica keeps them itself: it applies its own writes as they are acknowledged, and every
+// other replica's from the event stream. Listing by a filter and the duplicate probe read this
+// index; the record each id names is still read from Redis and checked against the filter, so
+// a listing never answers a project that does not match. What a listing can miss, for the few
+// milliseconds until its event is read, is a project written through another replica.
+//
+// The list of every project (no filter) and the update-time listing stay in Redis: consumers
+// that load everything (scoring, matching) rely on them to see every write before an event
+// position they noted.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/btree_set.h"
+#include "absl/container/node_hash_map.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
+#include "libs/redis/keyspace.h"
+#include "libs/redis/redis.h"
+#include "services/ingestion/registry_store.h"
+
+namespace stp::ingestion {
+
+// Project ids under each index term, in id order. An entry only moves forward in revision, so
+// a write applied here when it is acknowledged and the same write read back from the event
+// stream land once, in either order; a deleted project keeps a tombstone of its revision, so an
+// older event cannot bring it back. The empty term (every project) is not held. Thread-safe.
+class ProjectIndex {
+ public:
+  // Sets a project's terms as of `revision`. False, and nothing changes, unless `revision` is
+  // newer than the one held for the id.
+  bool Put(const std::string& id, int64_t revision, std::vector<std::string> terms);
+  // Marks a project deleted as of `revision`, on the same rule.
+  bool Remove(const std::string& id, int64_t revision);
+  // The revision held for an id (its deletion's, for a deleted project); 0 when none.
+  int64_t RevisionOf(absl::string_view id) const;
+
+  // Ids under `term` after `after` (empty: from the start), at most `limit`.
+  std::vector<std::string> After(const std::string& term, const std::string& after,
+                                 int limit) const;
+  // The first `limit` ids under each term.
+  std::vector<std::vector<std::string>> First(const std::vector<std::string>& terms,
+                                              int limit) const;
+  // The number of ids under each term.
+  std::vector<int64_t> Count(const std::vector<std::string>& terms) const;
+  // Projects held, deleted ones not counted.
+  size_t size() const;
+
+  // Takes over another index's content, dropping this one's (a reload).
+  void Replace(ProjectIndex&& other);
+
+ private:
+  // Each id and each term is stored once, as a key of a node map (whose keys do not move);
+  // the sets and the entries' term lists point at them. About 400 bytes per project of a
+  // dozen terms, against some 1,500 with a copy of the id in every set.
+  struct Entry {
+    int64_t revision = 0;
+    bool deleted = false;
+    std::vector<const std::string*> terms;  // keys of ids_, in term order
+  };
+  bool Set(const std::string& id, int64_t revision, bool deleted, std::vector<std::string> terms);
+
+  mutable absl::Mutex mu_;
+  absl::node_hash_map<std::string, Entry> entries_ ABSL_GUARDED_BY(mu_);
+  // Term -> ids under it (views of keys of entries_, which are never erased but by Replace).
+  absl::node_hash_map<std::string, absl::btree_set<absl::string_view>> ids_ ABSL_GUARDED_BY(mu_);
+  size_t live_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+// What an event says of a project, read without parsing its snapshot: enough to tell whether
+// the index needs it. nullopt for an event of another resource or one that does not parse.
+struct ProjectEventHeader {
+  std::string id;
+  int64_t revision = 0;
+  bool deleted = false;
+};
+std::optional<ProjectEventHeader> ReadProjectEventHeader(absl::string_view event);
+
+// Keeps a ProjectIndex current. First it notes the end of every event partition, then loads
+// every project the store lists (no filter) into a fresh index and puts it in place; from then
+// on it applies every project event after the noted ends. Every few seconds, and whenever it
+// falls a full read behind, it checks that no event it has not read was trimmed from a stream
+// (and that no stream was recreated, as by a restore); if one was, it loads again.
+class ProjectIndexFeed {
+ public:
+  struct Options {
+    absl::Duration block = absl::Milliseconds(100);  // a read's wait; also Stop's delay
+    absl::Duration check_every = absl::Seconds(5);
+    // False: after its load the index takes only the writes of its own replica's store, not
+    // the event stream's (a test of that path; one replica alone would do with it, too).
+    bool follow = true;
+  };
+  ProjectIndexFeed(ProjectIndex* index, RegistryStore* store, redis::RedisClient* redis,
+                   redis::Keyspace keyspace, Options options);
+  ~ProjectIndexFeed();
+
+  void Start();
+  void Stop();
+  // Waits for the first load; false when `deadline` comes first.
+  bool WaitLoaded(absl::Time deadline) const;
+  bool loaded() const { return loaded_.HasBeenNotified(); }
+  // Applies one serialized event (exposed for tests). False when the index did not need it.
+  bool ApplyEvent(absl::string_view event);
+  int64_t loads() const { return loads_.load(); }
+
+ private:
+  void Run();
+  absl::Status Load();
+  absl::Status Follow();
+
+  ProjectIndex* index_;
+  RegistryStore* store_;
+  redis::RedisClient* redis_;
+  redis::Keyspace keyspace_;
+  Options options_;
+  std::vector<std::string> positions_;  // the feed thread's alone
+  std::thread thread_;
+  std::atomic<bool> stopping_{false};
+  std::atomic<int64_t> loads_{0};
+  absl::Notification loaded_;
+};
+
+}  // namespace stp::ingestion
