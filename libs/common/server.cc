@@ -503,6 +503,7 @@ absl::Status ServerRunner::Start() {
 }
 
 void ServerRunner::UpdateReadiness() {
+  absl::MutexLock lock(&readiness_mu_);
   if (stopping_.load()) return;
   bool shared_ready = true;
   std::map<std::string, bool> service_ready;

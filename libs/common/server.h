@@ -226,6 +226,8 @@ class ServerRunner {
   // Readiness: every check must pass for the services to be SERVING. Polled on an interval.
   // A check given a service's health name gates only that service (and the server as a whole).
   void AddReadinessCheck(std::function<bool()> check, const std::string& only_service = "");
+  // Runs the checks now rather than at the next interval (a dependency just became ready).
+  void RefreshReadiness() { UpdateReadiness(); }
   // Run at shutdown after NOT_SERVING and before the server stops (end streams, stop workers).
   void AddShutdownHook(std::function<void()> hook);
 
@@ -256,7 +258,9 @@ class ServerRunner {
 
  private:
   void ReadinessLoop();
-  void UpdateReadiness();
+  // Serialised, so that an earlier check's answer is never set after a later one's.
+  void UpdateReadiness() ABSL_LOCKS_EXCLUDED(readiness_mu_);
+  absl::Mutex readiness_mu_;
 
   ServerOptions options_;
   HealthService health_;

@@ -4,7 +4,7 @@
 //
 //   stp:{p3}:project:<id>            the resource
 //   stp:{p3}:events                  the partition's event stream
-//   stp:{p3}:idx:project:country:EG  a secondary index inside the partition
+//   stp:{p3}:idx:org:country:EG      a secondary index inside the partition
 //
 // A resource's partition is a stable hash of its id modulo the partition count. The count is
 // configuration (default 1); consumers read every partition.

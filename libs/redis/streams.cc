@@ -190,18 +190,19 @@ absl::StatusOr<StreamInfo> Info(RedisClient& client, const std::string& stream,
   return info;
 }
 
-bool CursorsRetained(RedisClient& client, const std::vector<std::string>& streams,
-                     const std::vector<std::string>& positions) {
+absl::StatusOr<bool> CursorsRetained(RedisClient& client, const std::vector<std::string>& streams,
+                                     const std::vector<std::string>& positions) {
   for (size_t p = 0; p < streams.size() && p < positions.size(); ++p) {
     auto info = Info(client, streams[p]);
-    if (!info.ok()) return false;
+    if (!info.ok()) return info.status();
     if (CompareStreamIds(positions[p], info->last_id) > 0) return false;  // another deployment
     bool trimmed = info->entries_added > info->length;
     bool before_kept = info->first_id.empty() ? CompareStreamIds(positions[p], info->last_id) < 0
                                               : CompareStreamIds(positions[p], info->first_id) < 0;
     if (trimmed && before_kept) {
       auto self = Range(client, streams[p], positions[p], positions[p], 1);
-      if (!self.ok() || self->empty()) return false;
+      if (!self.ok()) return self.status();
+      if (self->empty()) return false;
     }
   }
   return true;

@@ -84,8 +84,8 @@ absl::StatusOr<StreamInfo> Info(RedisClient& client, const std::string& stream,
 // Whether a reader whose cursor in each stream is `positions` (the last id it read) can go on
 // reading without a gap: every entry after each cursor is still in its stream (none trimmed
 // away) and no cursor lies beyond its stream's last id (a stream emptied or recreated, as by
-// another deployment on the same Redis). False, too, when Redis cannot be asked.
-bool CursorsRetained(RedisClient& client, const std::vector<std::string>& streams,
-                     const std::vector<std::string>& positions);
+// another deployment on the same Redis). An error when Redis cannot be asked.
+absl::StatusOr<bool> CursorsRetained(RedisClient& client, const std::vector<std::string>& streams,
+                                     const std::vector<std::string>& positions);
 
 }  // namespace stp::redis

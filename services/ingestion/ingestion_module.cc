@@ -35,8 +35,11 @@ class IngestionModule : public Module {
       text << in.rdbuf();
       STP_ASSIGN_OR_RETURN(sectors_, SectorAvenueTable::FromText(text.str()));
     }
-    store_ = std::make_unique<RedisRegistryStore>(&process.redis(), process.keyspace(),
-                                                  process.config().stream_retention);
+    ProjectIndexFeed::Options feed_options;
+    feed_options.on_loaded = [runner = &process.runner()] { runner->RefreshReadiness(); };
+    store_ = std::make_unique<RedisRegistryStore>(
+        &process.redis(), process.keyspace(), process.config().stream_retention,
+        RedisRegistryStore::kRequestTtl, std::move(feed_options));
     registry_ = std::make_unique<Registry>(store_.get(), [] { return absl::Now(); });
     CallHandler* handler = process.NewCallHandler("ingestion", workers_, workers_ * 64);
     service_ =
@@ -56,6 +59,10 @@ class IngestionModule : public Module {
         [feed] { return double(feed->loads()); });
     return absl::OkStatus();
   }
+
+  // The project index follows the event streams on a thread of its own, through the process's
+  // Redis client: it stops here, before the process lets the client go.
+  void Stop() override { store_->StopProjectIndex(); }
 
  private:
   std::string sector_table_file_;

@@ -32,6 +32,12 @@ bool ProjectIndex::Remove(const std::string& id, int64_t revision) {
 bool ProjectIndex::Set(const std::string& id, int64_t revision, bool deleted,
                        std::vector<std::string> terms) {
   absl::MutexLock lock(&mu_);
+  if (reloading_) during_reload_.push_back({id, revision, deleted, terms});
+  return SetLocked(id, revision, deleted, std::move(terms));
+}
+
+bool ProjectIndex::SetLocked(const std::string& id, int64_t revision, bool deleted,
+                             std::vector<std::string> terms) {
   auto [slot, inserted] = entries_.try_emplace(id);
   Entry& entry = slot->second;
   const absl::string_view key = slot->first;  // stable: the sets hold this view
@@ -108,20 +114,35 @@ size_t ProjectIndex::size() const {
   return live_;
 }
 
-void ProjectIndex::Replace(ProjectIndex&& other) {
+void ProjectIndex::BeginReload() {
+  absl::MutexLock lock(&mu_);
+  reloading_ = true;
+  during_reload_.clear();
+}
+
+void ProjectIndex::Replace(ProjectIndex&& fresh) {
   absl::node_hash_map<std::string, Entry> entries;
   absl::node_hash_map<std::string, absl::btree_set<absl::string_view>> ids;
-  size_t live = 0;
-  {
-    absl::MutexLock lock(&other.mu_);
-    entries.swap(other.entries_);
-    ids.swap(other.ids_);
-    std::swap(live, other.live_);
-  }
   absl::MutexLock lock(&mu_);
+  {
+    absl::MutexLock fresh_lock(&fresh.mu_);
+    for (Change& c : during_reload_) {
+      fresh.SetLocked(c.id, c.revision, c.deleted, std::move(c.terms));
+    }
+    entries.swap(fresh.entries_);
+    ids.swap(fresh.ids_);
+    live_ = fresh.live_;
+  }
+  reloading_ = false;
+  during_reload_.clear();
   entries_.swap(entries);
   ids_.swap(ids);
-  live_ = live;
+}  // the lock goes first, then the old content: freed outside it
+
+void ProjectIndex::AbandonReload() {
+  absl::MutexLock lock(&mu_);
+  reloading_ = false;
+  during_reload_.clear();
 }
 
 // ------------------------------------------------------------------ events
@@ -134,11 +155,9 @@ std::optional<ProjectEventHeader> ReadProjectEventHeader(absl::string_view event
   std::string resource;
   uint32_t type = 0;
   bool has_revision = false;
-  // Generated code writes fields in number order: type (2), resource (3) and revision (8)
-  // come before the snapshot (20 and up), which is skipped unread.
+  // Every other field, the snapshot included, is skipped unread (a skip only moves past it).
   while (uint32_t tag = in.ReadTag()) {
     const int field = WireFormatLite::GetTagFieldNumber(tag);
-    if (field > 8) break;
     const auto wire = WireFormatLite::GetTagWireType(tag);
     if (field == 2 && wire == WireFormatLite::WIRETYPE_VARINT) {
       if (!in.ReadVarint32(&type)) return std::nullopt;
@@ -179,9 +198,11 @@ void ProjectIndexFeed::Start() {
 }
 
 void ProjectIndexFeed::Stop() {
-  stopping_.store(true);
+  if (!stopping_.exchange(true)) stop_.Notify();
   if (thread_.joinable()) thread_.join();
 }
+
+void ProjectIndexFeed::Pause(absl::Duration d) { stop_.WaitForNotificationWithTimeout(d); }
 
 bool ProjectIndexFeed::WaitLoaded(absl::Time deadline) const {
   return loaded_.WaitForNotificationWithDeadline(deadline);
@@ -205,19 +226,12 @@ absl::Status ProjectIndexFeed::Load() {
     STP_ASSIGN_OR_RETURN(auto info, redis::Info(*redis_, stream));
     positions.push_back(info.last_id.empty() ? "0-0" : info.last_id);
   }
+  index_->BeginReload();
   ProjectIndex fresh;
-  std::string after;
-  while (!stopping_.load()) {
-    const absl::Time deadline = absl::Now() + absl::Seconds(30);
-    STP_ASSIGN_OR_RETURN(auto ids, store_->ListIds(Kind::kProject, "", after, 1000, deadline));
-    if (ids.empty()) break;
-    STP_ASSIGN_OR_RETURN(auto found, store_->GetMany(Kind::kProject, ids, deadline));
-    for (size_t i = 0; i < ids.size(); ++i) {
-      v1::Project project;
-      if (!found[i].has_value() || !project.ParseFromString(found[i]->data)) continue;
-      fresh.Put(ids[i], found[i]->revision, IndexTerms(project));
-    }
-    after = ids.back();
+  absl::Status s = LoadInto(&fresh);
+  if (!s.ok()) {
+    index_->AbandonReload();
+    return s;
   }
   index_->Replace(std::move(fresh));
   positions_ = std::move(positions);
@@ -226,13 +240,31 @@ absl::Status ProjectIndexFeed::Load() {
   return absl::OkStatus();
 }
 
+absl::Status ProjectIndexFeed::LoadInto(ProjectIndex* fresh) {
+  std::string after;
+  while (true) {
+    if (stopping_.load()) return absl::CancelledError("stopping");
+    const absl::Time deadline = absl::Now() + absl::Seconds(30);
+    STP_ASSIGN_OR_RETURN(auto ids, store_->ListIds(Kind::kProject, "", after, 1000, deadline));
+    if (ids.empty()) return absl::OkStatus();
+    STP_ASSIGN_OR_RETURN(auto found, store_->GetMany(Kind::kProject, ids, deadline));
+    for (size_t i = 0; i < ids.size(); ++i) {
+      v1::Project project;
+      if (!found[i].has_value() || !project.ParseFromString(found[i]->data)) continue;
+      fresh->Put(ids[i], found[i]->revision, IndexTerms(project));
+    }
+    after = ids.back();
+  }
+}
+
 absl::Status ProjectIndexFeed::Follow() {
   STP_ASSIGN_OR_RETURN(auto conn, redis_->OpenDedicated());
   const auto streams = keyspace_.AllEventStreams();
   absl::Time next_check = absl::Now() + options_.check_every;
   while (!stopping_.load()) {
     if (absl::Now() >= next_check) {
-      if (!redis::CursorsRetained(*redis_, streams, positions_)) {
+      STP_ASSIGN_OR_RETURN(bool retained, redis::CursorsRetained(*redis_, streams, positions_));
+      if (!retained) {
         LogWarning("project index missed events (trimmed or recreated streams); reloading");
         STP_RETURN_IF_ERROR(Load());
       }
@@ -261,14 +293,17 @@ void ProjectIndexFeed::Run() {
   while (!stopping_.load()) {
     absl::Status s = loaded_.HasBeenNotified() ? Follow() : Load();
     if (s.ok()) {
-      if (!loaded_.HasBeenNotified()) loaded_.Notify();
+      if (!loaded_.HasBeenNotified()) {
+        loaded_.Notify();
+        if (options_.on_loaded) options_.on_loaded();
+      }
       if (!options_.follow) break;
       backoff = absl::Milliseconds(100);
       continue;
     }
     if (stopping_.load()) break;
     LogWarning("project index cannot reach Redis; retrying", {{"error", std::string(s.message())}});
-    absl::SleepFor(backoff);
+    Pause(backoff);
     backoff = std::min(backoff * 2, absl::Seconds(5));
   }
 }

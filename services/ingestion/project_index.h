@@ -16,6 +16,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -58,8 +59,13 @@ class ProjectIndex {
   // Projects held, deleted ones not counted.
   size_t size() const;
 
-  // Takes over another index's content, dropping this one's (a reload).
-  void Replace(ProjectIndex&& other);
+  // A reload: BeginReload, then build `fresh` from Redis, then Replace. Between the two, every
+  // change this index takes is also kept aside, and Replace applies those to `fresh` (where
+  // newer) before `fresh` takes this one's place: a write this replica acknowledged while
+  // the load ran is not lost with the old content.
+  void BeginReload();
+  void Replace(ProjectIndex&& fresh);
+  void AbandonReload();  // a load that failed: nothing more is kept aside
 
  private:
   // Each id and each term is stored once, as a key of a node map (whose keys do not move);
@@ -72,7 +78,18 @@ class ProjectIndex {
   };
   bool Set(const std::string& id, int64_t revision, bool deleted, std::vector<std::string> terms);
 
+  struct Change {
+    std::string id;
+    int64_t revision;
+    bool deleted;
+    std::vector<std::string> terms;
+  };
+  bool SetLocked(const std::string& id, int64_t revision, bool deleted,
+                 std::vector<std::string> terms) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
   mutable absl::Mutex mu_;
+  bool reloading_ ABSL_GUARDED_BY(mu_) = false;
+  std::vector<Change> during_reload_ ABSL_GUARDED_BY(mu_);
   absl::node_hash_map<std::string, Entry> entries_ ABSL_GUARDED_BY(mu_);
   // Term -> ids under it (views of keys of entries_, which are never erased but by Replace).
   absl::node_hash_map<std::string, absl::btree_set<absl::string_view>> ids_ ABSL_GUARDED_BY(mu_);
@@ -99,8 +116,10 @@ class ProjectIndexFeed {
     absl::Duration block = absl::Milliseconds(100);  // a read's wait; also Stop's delay
     absl::Duration check_every = absl::Seconds(5);
     // False: after its load the index takes only the writes of its own replica's store, not
-    // the event stream's (a test of that path; one replica alone would do with it, too).
+    // the event stream's (for tests of that path).
     bool follow = true;
+    // Called on the feed's thread once the first load is in place (readiness checks again).
+    std::function<void()> on_loaded;
   };
   ProjectIndexFeed(ProjectIndex* index, RegistryStore* store, redis::RedisClient* redis,
                    redis::Keyspace keyspace, Options options);
@@ -118,7 +137,10 @@ class ProjectIndexFeed {
  private:
   void Run();
   absl::Status Load();
+  absl::Status LoadInto(ProjectIndex* fresh);
   absl::Status Follow();
+  // Waits `d`, or less when Stop comes first.
+  void Pause(absl::Duration d);
 
   ProjectIndex* index_;
   RegistryStore* store_;
@@ -128,6 +150,7 @@ class ProjectIndexFeed {
   std::vector<std::string> positions_;  // the feed thread's alone
   std::thread thread_;
   std::atomic<bool> stopping_{false};
+  absl::Notification stop_;
   std::atomic<int64_t> loads_{0};
   absl::Notification loaded_;
 };

@@ -23,8 +23,10 @@ namespace stp::ingestion {
 
 class RedisRegistryStore final : public RegistryStore {
  public:
+  // How long a request id's record is kept: retries within it get the first answer.
+  static constexpr absl::Duration kRequestTtl = absl::Hours(24);
   RedisRegistryStore(redis::RedisClient* redis, redis::Keyspace keyspace, int64_t stream_retention,
-                     absl::Duration request_ttl = absl::Hours(24),
+                     absl::Duration request_ttl = kRequestTtl,
                      ProjectIndexFeed::Options feed_options = ProjectIndexFeed::Options());
   ~RedisRegistryStore() override;
 
@@ -63,6 +65,9 @@ class RedisRegistryStore final : public RegistryStore {
   const redis::Keyspace& keyspace() const { return keyspace_; }
   const ProjectIndex& project_index() const { return project_index_; }
   const ProjectIndexFeed& project_feed() const { return project_feed_; }
+  // Stops the project index's feed (it starts with the store); the store must not outlive
+  // the Redis client unless this ran first.
+  void StopProjectIndex() { project_feed_.Stop(); }
 
  private:
   std::string ResourceKey(Kind kind, const std::string& id) const;

@@ -163,7 +163,8 @@ absl::Status IndexFeed::LoadFromSnapshot(bool* used) {
     LogWarning("matching snapshot ignored: unreadable or from another partition count");
     return absl::OkStatus();
   }
-  if (!redis::CursorsRetained(*redis_, keyspace_.AllEventStreams(), positions)) {
+  auto retained = redis::CursorsRetained(*redis_, keyspace_.AllEventStreams(), positions);
+  if (!retained.ok() || !*retained) {
     LogInfo("matching snapshot too old for the event retention; reloading in full");
     return absl::OkStatus();
   }

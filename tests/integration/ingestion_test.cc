@@ -1785,6 +1785,35 @@ TEST(ProjectIndexTest, HoldsEachProjectUnderTheTermsOfItsLatestRevision) {
   EXPECT_TRUE(index.After("country:EG", "", 5).empty());
 }
 
+// A reload builds a fresh index from Redis while the replica goes on writing: what it wrote
+// meanwhile is applied to the fresh index where newer than what the load read.
+TEST(ProjectIndexTest, AReloadKeepsTheWritesTheReplicaMadeWhileItLoaded) {
+  using Ids = std::vector<std::string>;
+  ProjectIndex index;
+  index.Put("p1", 1, {"country:EG"});
+  index.Put("p4", 1, {"country:EG"});
+  index.BeginReload();
+  index.Put("p2", 1, {"country:EG"});  // created while the load ran, after it listed
+  index.Remove("p1", 2);               // deleted after the load read it
+  index.Put("p4", 2, {"country:ZA"});  // moved before the load read it
+  ProjectIndex fresh;
+  fresh.Put("p1", 1, {"country:EG"});
+  fresh.Put("p3", 1, {"country:EG"});  // written by another replica
+  fresh.Put("p4", 2, {"country:ZA"});
+  index.Replace(std::move(fresh));
+  EXPECT_EQ(index.After("country:EG", "", 10), (Ids{"p2", "p3"}));
+  EXPECT_EQ(index.After("country:ZA", "", 10), (Ids{"p4"}));
+  EXPECT_EQ(index.RevisionOf("p1"), 2);
+  // After the reload, nothing more is kept aside; a failed load keeps nothing either.
+  index.Put("p5", 1, {"country:EG"});
+  index.BeginReload();
+  index.Put("p6", 1, {"country:EG"});
+  index.AbandonReload();
+  ProjectIndex empty;
+  index.Replace(std::move(empty));
+  EXPECT_EQ(index.size(), 0u);
+}
+
 TEST(ProjectIndexTest, ReadsWhatAnEventSaysOfAProjectWithoutItsSnapshot) {
   Event e;
   e.set_type(stp::events::v1::EVENT_TYPE_STAGE_CHANGED);
@@ -1870,6 +1899,7 @@ TEST_F(IngestionTest, AReplicaListsByFilterWhatAnotherReplicaWrote) {
 
   RedisRegistryStore store_c(&client, redis::Keyspace(), 100000);
   Registry c(&store_c, [] { return absl::Now(); });
+  ASSERT_TRUE(store_c.project_feed().WaitLoaded(absl::Now() + absl::Seconds(30)));
   EXPECT_TRUE(listed(c, kept->name()));
   EXPECT_EQ(store_c.project_index().RevisionOf(IdOf(project->name(), "projects")), 0);
   EXPECT_EQ(store_c.project_index().size(), 1u);
