@@ -495,6 +495,7 @@ absl::Status ServerRunner::Start() {
       return absl::UnavailableError("cannot listen on --health-listen " + options_.health_address);
     }
   }
+  started_.store(true);
   UpdateReadiness();
   readiness_thread_ = std::thread([this] { ReadinessLoop(); });
   LogInfo("serving",

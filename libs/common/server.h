@@ -227,7 +227,10 @@ class ServerRunner {
   // A check given a service's health name gates only that service (and the server as a whole).
   void AddReadinessCheck(std::function<bool()> check, const std::string& only_service = "");
   // Runs the checks now rather than at the next interval (a dependency just became ready).
-  void RefreshReadiness() { UpdateReadiness(); }
+  // Before Start it does nothing (services and checks may still be registering; Start checks).
+  void RefreshReadiness() {
+    if (started_.load()) UpdateReadiness();
+  }
   // Run at shutdown after NOT_SERVING and before the server stops (end streams, stop workers).
   void AddShutdownHook(std::function<void()> hook);
 
@@ -261,6 +264,7 @@ class ServerRunner {
   // Serialised, so that an earlier check's answer is never set after a later one's.
   void UpdateReadiness() ABSL_LOCKS_EXCLUDED(readiness_mu_);
   absl::Mutex readiness_mu_;
+  std::atomic<bool> started_{false};  // set once registration is over, in Start
 
   ServerOptions options_;
   HealthService health_;
