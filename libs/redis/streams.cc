@@ -190,22 +190,37 @@ absl::StatusOr<StreamInfo> Info(RedisClient& client, const std::string& stream,
   return info;
 }
 
+absl::StatusOr<CursorState> CursorStateIn(RedisClient& client, const std::string& stream,
+                                          const std::string& position, absl::Time deadline) {
+  STP_ASSIGN_OR_RETURN(auto info, Info(client, stream, deadline));
+  if (CompareStreamIds(position, info.last_id) > 0) return CursorState::kAhead;
+  // Entries after the cursor were trimmed when the cursor's own entry is gone while older than
+  // what is kept.
+  bool trimmed = info.entries_added > info.length;
+  bool before_kept = info.first_id.empty() ? CompareStreamIds(position, info.last_id) < 0
+                                           : CompareStreamIds(position, info.first_id) < 0;
+  if (!trimmed || !before_kept) return CursorState::kRetained;
+  STP_ASSIGN_OR_RETURN(auto self, Range(client, stream, position, position, 1, deadline));
+  return self.empty() ? CursorState::kTrimmed : CursorState::kRetained;
+}
+
 absl::StatusOr<bool> CursorsRetained(RedisClient& client, const std::vector<std::string>& streams,
                                      const std::vector<std::string>& positions) {
   for (size_t p = 0; p < streams.size() && p < positions.size(); ++p) {
-    auto info = Info(client, streams[p]);
-    if (!info.ok()) return info.status();
-    if (CompareStreamIds(positions[p], info->last_id) > 0) return false;  // another deployment
-    bool trimmed = info->entries_added > info->length;
-    bool before_kept = info->first_id.empty() ? CompareStreamIds(positions[p], info->last_id) < 0
-                                              : CompareStreamIds(positions[p], info->first_id) < 0;
-    if (trimmed && before_kept) {
-      auto self = Range(client, streams[p], positions[p], positions[p], 1);
-      if (!self.ok()) return self.status();
-      if (self->empty()) return false;
-    }
+    STP_ASSIGN_OR_RETURN(CursorState state, CursorStateIn(client, streams[p], positions[p]));
+    if (state != CursorState::kRetained) return false;
   }
   return true;
+}
+
+absl::StatusOr<std::vector<std::string>> StreamEnds(RedisClient& client,
+                                                    const std::vector<std::string>& streams) {
+  std::vector<std::string> ends;
+  for (const auto& stream : streams) {
+    STP_ASSIGN_OR_RETURN(auto info, Info(client, stream));
+    ends.push_back(info.last_id.empty() ? "0-0" : info.last_id);
+  }
+  return ends;
 }
 
 }  // namespace stp::redis

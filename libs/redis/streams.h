@@ -81,11 +81,21 @@ struct StreamInfo {
 absl::StatusOr<StreamInfo> Info(RedisClient& client, const std::string& stream,
                                 absl::Time deadline = absl::InfiniteFuture());
 
-// Whether a reader whose cursor in each stream is `positions` (the last id it read) can go on
-// reading without a gap: every entry after each cursor is still in its stream (none trimmed
-// away) and no cursor lies beyond its stream's last id (a stream emptied or recreated, as by
-// another deployment on the same Redis). An error when Redis cannot be asked.
+// Where a reader's cursor (the last id it read) stands in a stream: every entry after it still
+// there (kRetained); beyond the stream's last id, as when the stream was emptied or recreated
+// by another deployment on the same Redis (kAhead); or entries after it trimmed away
+// (kTrimmed; conservative at the exact trim boundary, where reading again is always safe).
+enum class CursorState { kRetained, kAhead, kTrimmed };
+absl::StatusOr<CursorState> CursorStateIn(RedisClient& client, const std::string& stream,
+                                          const std::string& position,
+                                          absl::Time deadline = absl::InfiniteFuture());
+// Whether a reader whose cursor in each stream is `positions` can go on reading without a gap
+// (kRetained in every stream). An error when Redis cannot be asked.
 absl::StatusOr<bool> CursorsRetained(RedisClient& client, const std::vector<std::string>& streams,
                                      const std::vector<std::string>& positions);
+// The last id of each stream ("0-0" for an empty or missing one): where a reader starts that
+// loads the current state first and then wants every change after it.
+absl::StatusOr<std::vector<std::string>> StreamEnds(RedisClient& client,
+                                                    const std::vector<std::string>& streams);
 
 }  // namespace stp::redis

@@ -221,11 +221,7 @@ bool ProjectIndexFeed::ApplyEvent(absl::string_view bytes) {
 
 absl::Status ProjectIndexFeed::Load() {
   // The end of every partition first: every change after it arrives as an event.
-  std::vector<std::string> positions;
-  for (const auto& stream : keyspace_.AllEventStreams()) {
-    STP_ASSIGN_OR_RETURN(auto info, redis::Info(*redis_, stream));
-    positions.push_back(info.last_id.empty() ? "0-0" : info.last_id);
-  }
+  STP_ASSIGN_OR_RETURN(auto positions, redis::StreamEnds(*redis_, keyspace_.AllEventStreams()));
   index_->BeginReload();
   ProjectIndex fresh;
   absl::Status s = LoadInto(&fresh);

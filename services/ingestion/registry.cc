@@ -1036,8 +1036,7 @@ absl::StatusOr<R> Registry::UpdateResource(
     op.etag = RandomHex(8);
     op.update_millis = ToMillis(now);
     StampMetadata(&merged, rc, now, op.etag, false);
-    op.index_terms = IndexTerms(merged);
-    std::tie(op.index_remove, op.index_add) = Diff(IndexTerms(current), op.index_terms);
+    std::tie(op.index_remove, op.index_add) = Diff(IndexTerms(current), IndexTerms(merged));
     if constexpr (!std::is_same_v<R, v1::Country>) {
       std::tie(op.external_ids_remove, op.external_ids_add) =
           Diff(ExternalIdKeys(current.external_ids()), ExternalIdKeys(merged.external_ids()));

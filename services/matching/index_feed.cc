@@ -192,11 +192,7 @@ absl::Status IndexFeed::LoadFull() {
   if (ingestion_ == nullptr)
     return absl::FailedPreconditionError("no ingestion service to load the index from");
   // Note the end of every partition first: every change after it arrives as an event.
-  std::vector<std::string> positions;
-  for (int p = 0; p < keyspace_.partitions(); ++p) {
-    STP_ASSIGN_OR_RETURN(auto info, redis::Info(*redis_, keyspace_.Events(p)));
-    positions.push_back(info.last_id.empty() ? "0-0" : info.last_id);
-  }
+  STP_ASSIGN_OR_RETURN(auto positions, redis::StreamEnds(*redis_, keyspace_.AllEventStreams()));
   auto call = [&](auto fn) {
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));

@@ -162,27 +162,16 @@ class NotificationServiceImpl::Subscription
     }
     STP_ASSIGN_OR_RETURN(positions_, DecodeCursor(request_.cursor(), hub_->partitions()));
     for (int p = 0; p < hub_->partitions(); ++p) {
-      STP_ASSIGN_OR_RETURN(auto info,
-                           redis::Info(*hub_->redis(), hub_->keyspace().Events(p), rc.deadline));
-      if (redis::CompareStreamIds(positions_[p], info.last_id) > 0) {
+      STP_ASSIGN_OR_RETURN(auto state,
+                           redis::CursorStateIn(*hub_->redis(), hub_->keyspace().Events(p),
+                                                positions_[p], rc.deadline));
+      if (state == redis::CursorState::kAhead) {
         return WithErrorInfo(
             InvalidField("cursor",
                          "is ahead of the event stream; it belongs to another deployment"),
             "BAD_CURSOR");
       }
-      // Entries after the cursor were trimmed when the cursor's own entry is gone while older
-      // than what is kept (conservative at the exact trim boundary: a resync is always safe).
-      bool trimmed = info.entries_added > info.length;
-      bool before_kept = info.first_id.empty()
-                             ? redis::CompareStreamIds(positions_[p], info.last_id) < 0
-                             : redis::CompareStreamIds(positions_[p], info.first_id) < 0;
-      bool gap = false;
-      if (trimmed && before_kept) {
-        STP_ASSIGN_OR_RETURN(auto self, redis::Range(*hub_->redis(), hub_->keyspace().Events(p),
-                                                     positions_[p], positions_[p], 1, rc.deadline));
-        gap = self.empty();
-      }
-      if (gap) {
+      if (state == redis::CursorState::kTrimmed) {
         return WithErrorInfo(
             absl::OutOfRangeError(
                 "the cursor is older than the event retention: events after it were trimmed. "
