@@ -490,5 +490,32 @@ TEST_F(RedisTest, XAddTrimsApproximately) {
   EXPECT_GE(info->length, 100);
 }
 
+// Where a reader's cursor stands: the shared rule of the index feeds and Subscribe's cursors.
+TEST_F(RedisTest, ACursorIsRetainedAheadOrTrimmed) {
+  auto ends = StreamEnds(*client_, {"a", "missing"});
+  ASSERT_TRUE(ends.ok()) << ends.status();
+  EXPECT_EQ(*ends, (std::vector<std::string>{"0-0", "0-0"}));
+  std::vector<std::string> ids;
+  for (int i = 0; i < 5; ++i) ids.push_back(*XAdd(*client_, "a", {{"f", "v"}}, 0));
+  ends = StreamEnds(*client_, {"a"});
+  ASSERT_TRUE(ends.ok());
+  EXPECT_EQ(ends->front(), ids.back());
+  auto state = [&](const std::string& position) {
+    auto s = CursorStateIn(*client_, "a", position);
+    EXPECT_TRUE(s.ok()) << s.status();
+    return s.value_or(CursorState::kRetained);
+  };
+  EXPECT_EQ(state(ids[1]), CursorState::kRetained);
+  EXPECT_EQ(state(ids.back()), CursorState::kRetained);
+  EXPECT_EQ(state("99999999999999-0"), CursorState::kAhead);  // another deployment's cursor
+  ASSERT_TRUE(client_->Command({"XTRIM", "a", "MAXLEN", "2"}).ok());
+  EXPECT_EQ(state(ids[1]), CursorState::kTrimmed);  // ids[2] went unread
+  // At the exact boundary nothing unread was lost, but the rule cannot tell: read again.
+  EXPECT_EQ(state(ids[2]), CursorState::kTrimmed);
+  EXPECT_EQ(state(ids[3]), CursorState::kRetained);
+  EXPECT_EQ(CursorsRetained(*client_, {"a", "missing"}, {ids[3], "0-0"}).value_or(false), true);
+  EXPECT_EQ(CursorsRetained(*client_, {"a", "missing"}, {ids[1], "0-0"}).value_or(true), false);
+}
+
 }  // namespace
 }  // namespace stp::redis
