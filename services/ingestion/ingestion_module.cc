@@ -54,6 +54,10 @@ class IngestionModule : public Module {
                                       "Projects in this replica's in-memory project index", {},
                                       [index] { return double(index->size()); });
     process.metrics().callbacks().Add(
+        "stp_ingestion_project_index_tombstones",
+        "Deleted projects this replica's index still remembers (dropped once it has read on)", {},
+        [index] { return double(index->tombstones()); });
+    process.metrics().callbacks().Add(
         "stp_ingestion_project_index_loads",
         "Loads of the project index from Redis (1 at start; more: events were missed)", {},
         [feed] { return double(feed->loads()); });

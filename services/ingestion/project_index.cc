@@ -42,7 +42,7 @@ bool ProjectIndex::SetLocked(const std::string& id, int64_t revision, bool delet
   Entry& entry = slot->second;
   const absl::string_view key = slot->first;  // stable: the sets hold this view
   if (!inserted && entry.revision >= revision) return false;
-  if (!inserted && !entry.deleted) --live_;
+  if (!inserted) --(entry.deleted ? tombstones_ : live_);
   // Both term lists are sorted: walk them together, touching only what changed.
   std::vector<const std::string*> kept;
   kept.reserve(terms.size());
@@ -68,8 +68,26 @@ bool ProjectIndex::SetLocked(const std::string& id, int64_t revision, bool delet
   entry.revision = revision;
   entry.deleted = deleted;
   entry.terms = std::move(kept);
-  if (!deleted) ++live_;
+  ++(deleted ? tombstones_ : live_);
+  if (deleted) new_tombstones_.push_back(id);
   return true;
+}
+
+size_t ProjectIndex::EndTombstoneEpoch() {
+  std::vector<std::string> expired;
+  absl::MutexLock lock(&mu_);
+  expired.swap(old_tombstones_);
+  old_tombstones_.swap(new_tombstones_);
+  size_t dropped = 0;
+  for (const std::string& id : expired) {
+    auto it = entries_.find(id);
+    // Still a tombstone (a later revision may have brought the id back); it is under no term.
+    if (it == entries_.end() || !it->second.deleted) continue;
+    entries_.erase(it);
+    --tombstones_;
+    ++dropped;
+  }
+  return dropped;
 }
 
 int64_t ProjectIndex::RevisionOf(absl::string_view id) const {
@@ -114,6 +132,11 @@ size_t ProjectIndex::size() const {
   return live_;
 }
 
+size_t ProjectIndex::tombstones() const {
+  absl::ReaderMutexLock lock(&mu_);
+  return tombstones_;
+}
+
 void ProjectIndex::BeginReload() {
   absl::MutexLock lock(&mu_);
   reloading_ = true;
@@ -132,6 +155,9 @@ void ProjectIndex::Replace(ProjectIndex&& fresh) {
     entries.swap(fresh.entries_);
     ids.swap(fresh.ids_);
     live_ = fresh.live_;
+    tombstones_ = fresh.tombstones_;
+    new_tombstones_ = std::move(fresh.new_tombstones_);
+    old_tombstones_ = std::move(fresh.old_tombstones_);
   }
   reloading_ = false;
   during_reload_.clear();
@@ -257,6 +283,7 @@ absl::Status ProjectIndexFeed::Follow() {
   STP_ASSIGN_OR_RETURN(auto conn, redis_->OpenDedicated());
   const auto streams = keyspace_.AllEventStreams();
   absl::Time next_check = absl::Now() + options_.check_every;
+  absl::Time next_epoch = next_check;  // see ProjectIndex::EndTombstoneEpoch
   while (!stopping_.load()) {
     if (absl::Now() >= next_check) {
       STP_ASSIGN_OR_RETURN(bool retained, redis::CursorsRetained(*redis_, streams, positions_));
@@ -270,6 +297,7 @@ absl::Status ProjectIndexFeed::Follow() {
     STP_ASSIGN_OR_RETURN(auto batches,
                          redis::Read(*conn, streams, positions_, kReadCount, options_.block,
                                      redis_->options().command_timeout));
+    bool caught_up = true;  // every stream read to its end
     for (const auto& batch : batches) {
       const size_t p = std::find(streams.begin(), streams.end(), batch.stream) - streams.begin();
       if (p == streams.size() || batch.entries.empty()) continue;
@@ -278,7 +306,14 @@ absl::Status ProjectIndexFeed::Follow() {
       }
       positions_[p] = batch.entries.back().id;
       // A full read: this replica is behind, and the oldest events may be trimmed next.
-      if (batch.entries.size() == kReadCount) next_check = absl::Now();
+      if (batch.entries.size() == kReadCount) {
+        next_check = absl::Now();
+        caught_up = false;
+      }
+    }
+    if (caught_up && absl::Now() >= next_epoch) {
+      index_->EndTombstoneEpoch();
+      next_epoch = absl::Now() + options_.check_every;
     }
   }
   return absl::OkStatus();

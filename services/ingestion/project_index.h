@@ -58,6 +58,17 @@ class ProjectIndex {
   std::vector<int64_t> Count(const std::vector<std::string>& terms) const;
   // Projects held, deleted ones not counted.
   size_t size() const;
+  // Deleted projects whose tombstones are still held.
+  size_t tombstones() const;
+
+  // Drops the tombstones made before the previous call, and returns how many. The feed calls
+  // it after a read of every stream came back short (it had read all there was), at most once
+  // per check interval. So the read before a call began after the previous call, and the feed
+  // has read every event written before then: a tombstone made earlier can no longer meet an
+  // older event of its project. Should a late write bring an id back all the same, a listing
+  // reads the record, finds none and skips it; only a term's count is one too high until the
+  // next load.
+  size_t EndTombstoneEpoch();
 
   // A reload: BeginReload, then build `fresh` from Redis, then Replace. Between the two, every
   // change this index takes is also kept aside, and Replace applies those to `fresh` (where
@@ -94,6 +105,10 @@ class ProjectIndex {
   // Term -> ids under it (views of keys of entries_, which are never erased but by Replace).
   absl::node_hash_map<std::string, absl::btree_set<absl::string_view>> ids_ ABSL_GUARDED_BY(mu_);
   size_t live_ ABSL_GUARDED_BY(mu_) = 0;
+  // Ids deleted since the last EndTombstoneEpoch, and in the epoch before it.
+  std::vector<std::string> new_tombstones_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::string> old_tombstones_ ABSL_GUARDED_BY(mu_);
+  size_t tombstones_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 // What an event says of a project, read without parsing its snapshot: enough to tell whether

@@ -1785,6 +1785,34 @@ TEST(ProjectIndexTest, HoldsEachProjectUnderTheTermsOfItsLatestRevision) {
   EXPECT_TRUE(index.After("country:EG", "", 5).empty());
 }
 
+// A deleted project's tombstone is held for two epochs (see EndTombstoneEpoch), then let go,
+// so that deletions do not make the index grow for as long as the replica runs.
+TEST(ProjectIndexTest, LetsATombstoneGoOnceNoOlderEventCanArrive) {
+  using Ids = std::vector<std::string>;
+  ProjectIndex index;
+  index.Put("p1", 1, {"country:EG"});
+  index.Put("p2", 1, {"country:EG"});
+  EXPECT_TRUE(index.Remove("p1", 2));
+  EXPECT_TRUE(index.Remove("p2", 2));
+  EXPECT_EQ(index.tombstones(), 2u);
+  // The epoch it was made in ends: a read begun before the deletion may still bring older
+  // events, so the tombstone stays and still turns them away.
+  EXPECT_EQ(index.EndTombstoneEpoch(), 0u);
+  EXPECT_FALSE(index.Put("p1", 1, {"country:EG"}));
+  EXPECT_TRUE(index.Put("p2", 3, {"country:EG"}));  // a later revision brings p2 back
+  EXPECT_TRUE(index.Remove("p3", 5));               // a deletion in the next epoch
+  EXPECT_EQ(index.EndTombstoneEpoch(), 1u);
+  EXPECT_EQ(index.RevisionOf("p1"), 0);
+  EXPECT_EQ(index.RevisionOf("p2"), 3);
+  EXPECT_EQ(index.RevisionOf("p3"), 5);
+  EXPECT_EQ(index.tombstones(), 1u);
+  EXPECT_EQ(index.size(), 1u);
+  EXPECT_EQ(index.After("country:EG", "", 10), (Ids{"p2"}));
+  EXPECT_EQ(index.EndTombstoneEpoch(), 1u);
+  EXPECT_EQ(index.tombstones(), 0u);
+  EXPECT_EQ(index.EndTombstoneEpoch(), 0u);
+}
+
 // A reload builds a fresh index from Redis while the replica goes on writing: what it wrote
 // meanwhile is applied to the fresh index where newer than what the load read.
 TEST(ProjectIndexTest, AReloadKeepsTheWritesTheReplicaMadeWhileItLoaded) {
@@ -1903,6 +1931,49 @@ TEST_F(IngestionTest, AReplicaListsByFilterWhatAnotherReplicaWrote) {
   EXPECT_TRUE(listed(c, kept->name()));
   EXPECT_EQ(store_c.project_index().RevisionOf(IdOf(project->name(), "projects")), 0);
   EXPECT_EQ(store_c.project_index().size(), 1u);
+}
+
+// A replica following the streams lets a deleted project's tombstone go once it has read on
+// past the deletion, and the project stays out of its listings.
+TEST_F(IngestionTest, AFollowingReplicaLetsADeletedProjectsTombstoneGo) {
+  redis::RedisOptions o;
+  o.address = stack_->redis().address();
+  redis::RedisClient client(o);
+  ProjectIndexFeed::Options quick;
+  quick.check_every = absl::Milliseconds(50);
+  RedisRegistryStore store_a(&client, redis::Keyspace(), 100000);
+  RedisRegistryStore store_b(&client, redis::Keyspace(), 100000, absl::Hours(1), quick);
+  Registry a(&store_a, [] { return absl::Now(); });
+  Registry b(&store_b, [] { return absl::Now(); });
+  RequestContext rc;
+  rc.principal = Principal::Service("test");
+  ASSERT_TRUE(store_b.project_feed().WaitLoaded(absl::Now() + absl::Seconds(30)));
+  const std::string org = AddOrg("Tombstone Partner").name();
+  v1::CreateProjectRequest create;
+  *create.mutable_project() = NewProject("Kigali drone logistics incubator", org);
+  create.mutable_project()->set_host_country("countries/ZA");
+  auto project = a.CreateProject(rc, create);
+  ASSERT_TRUE(project.ok()) << project.status();
+  const std::string id = IdOf(project->name(), "projects");
+  auto eventually = [](const std::function<bool()>& condition) {
+    for (absl::Time until = absl::Now() + absl::Seconds(10); absl::Now() < until;) {
+      if (condition()) return true;
+      absl::SleepFor(absl::Milliseconds(10));
+    }
+    return condition();
+  };
+  ASSERT_TRUE(eventually([&] { return store_b.project_index().RevisionOf(id) == 1; }));
+  v1::DeleteProjectRequest del;
+  del.set_name(project->name());
+  ASSERT_TRUE(a.DeleteProject(rc, del).ok());
+  ASSERT_TRUE(eventually([&] { return store_b.project_index().RevisionOf(id) == 2; }));
+  EXPECT_TRUE(eventually([&] { return store_b.project_index().tombstones() == 0; }));
+  EXPECT_EQ(store_b.project_index().RevisionOf(id), 0);
+  v1::ListProjectsRequest req;
+  req.set_host_country("countries/ZA");
+  auto page = b.ListProjects(rc, req);
+  ASSERT_TRUE(page.ok()) << page.status();
+  EXPECT_EQ(page->projects_size(), 0);
 }
 
 // A replica's own writes reach its index when they are acknowledged, not when their events
