@@ -109,11 +109,16 @@ std::vector<std::string> ProjectIndex::After(const std::string& term, const std:
   return out;
 }
 
-std::vector<std::vector<std::string>> ProjectIndex::First(const std::vector<std::string>& terms,
-                                                          int limit) const {
-  std::vector<std::vector<std::string>> out;
-  out.reserve(terms.size());
-  for (const auto& term : terms) out.push_back(After(term, "", limit));
+std::vector<std::vector<std::string>> ProjectIndex::IdsOfRareTerms(
+    const std::vector<std::string>& terms, int limit) const {
+  std::vector<std::vector<std::string>> out(terms.size());
+  absl::ReaderMutexLock lock(&mu_);
+  for (size_t i = 0; i < terms.size(); ++i) {
+    auto set = ids_.find(terms[i]);
+    if (set == ids_.end() || static_cast<int64_t>(set->second.size()) >= limit) continue;
+    out[i].reserve(set->second.size());
+    for (absl::string_view id : set->second) out[i].emplace_back(id);
+  }
   return out;
 }
 

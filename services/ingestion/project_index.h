@@ -51,9 +51,10 @@ class ProjectIndex {
   // Ids under `term` after `after` (empty: from the start), at most `limit`.
   std::vector<std::string> After(const std::string& term, const std::string& after,
                                  int limit) const;
-  // The first `limit` ids under each term.
-  std::vector<std::vector<std::string>> First(const std::vector<std::string>& terms,
-                                              int limit) const;
+  // The ids under each term that holds fewer than `limit`; none under a term that holds more
+  // (the duplicate probe's words too common to tell projects apart, copied for nothing).
+  std::vector<std::vector<std::string>> IdsOfRareTerms(const std::vector<std::string>& terms,
+                                                       int limit) const;
   // The number of ids under each term.
   std::vector<int64_t> Count(const std::vector<std::string>& terms) const;
   // Projects held, deleted ones not counted.

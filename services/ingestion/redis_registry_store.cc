@@ -506,7 +506,7 @@ void RedisRegistryStore::IdsOfTermsAsync(Kind kind, const std::vector<std::strin
                                          int limit, absl::Time deadline, TermIdsDone done) {
   if (kind == Kind::kProject) {
     if (absl::Status s = AwaitProjectIndex(deadline); !s.ok()) return done(s);
-    return done(project_index_.First(terms, limit));
+    return done(project_index_.IdsOfRareTerms(terms, limit));
   }
   std::vector<std::vector<std::string>> commands;
   for (const auto& term : terms) {
@@ -516,7 +516,7 @@ void RedisRegistryStore::IdsOfTermsAsync(Kind kind, const std::vector<std::strin
   }
   redis_->SharedPipelineAsync(
       std::move(commands), deadline,
-      [n = terms.size(), partitions = keyspace_.partitions(),
+      [n = terms.size(), partitions = keyspace_.partitions(), limit,
        done = std::move(done)](absl::StatusOr<std::vector<ReplyPtr>> replies) {
         if (!replies.ok()) return done(replies.status());
         std::vector<std::vector<std::string>> out(n);
@@ -525,6 +525,9 @@ void RedisRegistryStore::IdsOfTermsAsync(Kind kind, const std::vector<std::strin
           if (redis::IsErrorReply(r)) return done(redis::ErrorReplyStatus(Str(r)));
           auto& ids = out[i / partitions];
           for (size_t j = 0; j < Size(r); ++j) ids.push_back(StrCopy(At(r, j)));
+        }
+        for (auto& ids : out) {
+          if (static_cast<int>(ids.size()) >= limit) ids.clear();
         }
         done(std::move(out));
       });

@@ -866,9 +866,8 @@ absl::Status Registry::FindDuplicateCandidates(DuplicateCheck* check, const Dupl
     absl::flat_hash_map<absl::string_view, int> hits;
     const std::string self = IdOf(check->projects[i]->name(), "projects");
     for (const auto& term : check->terms[i]) {
-      const auto& ids = ids_by_term[probe.term_index.at(term)];
-      if (static_cast<int>(ids.size()) >= kDuplicateProbe) continue;  // fills the probe
-      for (const auto& id : ids) {
+      // A term that fills the probe comes back empty.
+      for (const auto& id : ids_by_term[probe.term_index.at(term)]) {
         if (id != self) ++hits[id];
       }
     }

@@ -155,8 +155,9 @@ class RegistryStore {
                                                                     const ListPosition& after,
                                                                     int limit,
                                                                     absl::Time deadline) = 0;
-  // The first `limit` ids under each term, all partitions together (one round trip), without
-  // holding the calling thread; `done` runs as GetAsync's does.
+  // The ids under each term that holds fewer than `limit` (all partitions together), and none
+  // under a term that holds more: one round trip, without holding the calling thread; `done`
+  // runs as GetAsync's does.
   using TermIdsDone = std::function<void(absl::StatusOr<std::vector<std::vector<std::string>>>)>;
   virtual void IdsOfTermsAsync(Kind kind, const std::vector<std::string>& terms, int limit,
                                absl::Time deadline, TermIdsDone done) = 0;

@@ -1018,6 +1018,38 @@ TEST_F(IngestionTest, PossibleDuplicatesAcrossSourcesAreFlaggedNotMerged) {
   }
 }
 
+// A title word that 48 or more projects of the country share says nothing about sameness: it
+// is left out of the probe. Two such words are not enough to flag a project; below 48 they are.
+TEST_F(IngestionTest, WordsTooCommonInTheCountryFlagNoDuplicates) {
+  v1::Organization org = AddOrg("Org");
+  auto titled = [&](const std::string& title, const std::string& source, int n) {
+    v1::Project p = NewProject(title, org.name());
+    auto* x = p.add_external_ids();
+    x->set_source(source);
+    x->set_value(absl::StrCat("X-", n));
+    return p;
+  };
+  std::vector<v1::Project> portfolio;
+  for (int i = 0; i < 47; ++i) {
+    const std::string word{'w', 'x', static_cast<char>('a' + i / 26),
+                           static_cast<char>('a' + i % 26)};
+    portfolio.push_back(titled("Solar incubator " + word, "iati", i));
+  }
+  ASSERT_EQ(ImportMessages(portfolio, "").created(), 47);
+  auto create = [&](const v1::Project& p) {
+    v1::CreateProjectRequest req;
+    *req.mutable_project() = p;
+    v1::Project out;
+    EXPECT_TRUE(Call([&](auto* c) { return stub_->CreateProject(c, req, &out); }).ok());
+    return out;
+  };
+  // 47 projects share "solar" and "incubator" with this one, and each of them looks like it.
+  EXPECT_EQ(create(titled("Solar incubator Limpopo", "aiddata", 1)).possible_duplicates_size(), 47);
+  // That one makes 48 under both words: they no longer say anything.
+  EXPECT_EQ(create(titled("Solar incubator Mpumalanga", "aiddata", 2)).possible_duplicates_size(),
+            0);
+}
+
 // An import writes one batch while it reads and checks the next; a record that depends on the
 // batch still being written must see it. Each batch below depends on the one before in one way
 // only, so that each reason to wait is tested on its own.
@@ -1772,8 +1804,11 @@ TEST(ProjectIndexTest, HoldsEachProjectUnderTheTermsOfItsLatestRevision) {
   EXPECT_EQ(index.RevisionOf("p2"), 3);
   EXPECT_EQ(index.Count({"country:ZA", "stage:1"}), (std::vector<int64_t>{0, 0}));
   EXPECT_EQ(index.size(), 1u);
-  EXPECT_EQ(index.First({"country:EG", "stage:2", "stage:1"}, 5),
+  EXPECT_EQ(index.IdsOfRareTerms({"country:EG", "stage:2", "stage:1"}, 5),
             (std::vector<Ids>{{"p1"}, {"p1"}, {}}));
+  index.Put("p3", 1, {"country:EG"});
+  EXPECT_EQ(index.IdsOfRareTerms({"country:EG", "stage:2"}, 2), (std::vector<Ids>{{}, {"p1"}}));
+  index.Remove("p3", 2);
   // A reload puts another index's content in place of this one's, tombstones included.
   ProjectIndex other;
   other.Put("p9", 4, {"country:KE"});
