@@ -1,8 +1,10 @@
 #include "services/ingestion/registry.h"
 
+#include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/util/field_mask_util.h>
 #include <google/protobuf/util/message_differencer.h>
 #include <google/protobuf/util/time_util.h>
+#include <google/protobuf/wire_format_lite.h>
 
 #include <algorithm>
 #include <atomic>
@@ -44,6 +46,7 @@ struct Traits<v1::Country> {
   static constexpr EventType kCreated = stp::events::v1::EVENT_TYPE_COUNTRY_CREATED;
   static constexpr EventType kUpdated = stp::events::v1::EVENT_TYPE_COUNTRY_UPDATED;
   static constexpr EventType kDeleted = stp::events::v1::EVENT_TYPE_COUNTRY_UPDATED;
+  static constexpr int kSnapshotField = Event::kCountryFieldNumber;
   static void Snapshot(Event* e, const v1::Country& r) { *e->mutable_country() = r; }
 };
 template <>
@@ -53,6 +56,7 @@ struct Traits<v1::Organization> {
   static constexpr EventType kCreated = stp::events::v1::EVENT_TYPE_ORGANIZATION_CREATED;
   static constexpr EventType kUpdated = stp::events::v1::EVENT_TYPE_ORGANIZATION_UPDATED;
   static constexpr EventType kDeleted = stp::events::v1::EVENT_TYPE_ORGANIZATION_DELETED;
+  static constexpr int kSnapshotField = Event::kOrganizationFieldNumber;
   static void Snapshot(Event* e, const v1::Organization& r) { *e->mutable_organization() = r; }
 };
 template <>
@@ -62,6 +66,7 @@ struct Traits<v1::Park> {
   static constexpr EventType kCreated = stp::events::v1::EVENT_TYPE_PARK_CREATED;
   static constexpr EventType kUpdated = stp::events::v1::EVENT_TYPE_PARK_UPDATED;
   static constexpr EventType kDeleted = stp::events::v1::EVENT_TYPE_PARK_DELETED;
+  static constexpr int kSnapshotField = Event::kParkFieldNumber;
   static void Snapshot(Event* e, const v1::Park& r) { *e->mutable_park() = r; }
 };
 template <>
@@ -71,6 +76,7 @@ struct Traits<v1::Project> {
   static constexpr EventType kCreated = stp::events::v1::EVENT_TYPE_PROJECT_CREATED;
   static constexpr EventType kUpdated = stp::events::v1::EVENT_TYPE_PROJECT_UPDATED;
   static constexpr EventType kDeleted = stp::events::v1::EVENT_TYPE_PROJECT_DELETED;
+  static constexpr int kSnapshotField = Event::kProjectFieldNumber;
   static void Snapshot(Event* e, const v1::Project& r) { *e->mutable_project() = r; }
 };
 
@@ -146,13 +152,13 @@ void StampMetadata(R* r, const RequestContext& rc, absl::Time now, const std::st
   r->set_etag(etag);
 }
 
-template <typename R>
-std::string MakeEvent(const RequestContext& rc, EventType type, const R& snapshot, int partition,
-                      int64_t revision, const std::vector<std::string>& changed, absl::Time now,
-                      const std::string& request_id) {
+// An event of a write, without its snapshot.
+Event EventOf(const RequestContext& rc, EventType type, const std::string& resource, int partition,
+              int64_t revision, const std::vector<std::string>& changed, absl::Time now,
+              const std::string& request_id) {
   Event e;
   e.set_type(type);
-  e.set_resource(snapshot.name());
+  e.set_resource(resource);
   *e.mutable_occur_time() = ToProto(now);
   e.set_actor(rc.principal.Actor());
   e.set_request_id(request_id);
@@ -160,8 +166,38 @@ std::string MakeEvent(const RequestContext& rc, EventType type, const R& snapsho
   e.set_revision(revision);
   for (const auto& f : changed) e.add_changed_fields(f);
   e.set_traceparent(rc.traceparent);
+  return e;
+}
+
+template <typename R>
+std::string MakeEvent(const RequestContext& rc, EventType type, const R& snapshot, int partition,
+                      int64_t revision, const std::vector<std::string>& changed, absl::Time now,
+                      const std::string& request_id) {
+  Event e = EventOf(rc, type, snapshot.name(), partition, revision, changed, now, request_id);
   Traits<R>::Snapshot(&e, snapshot);
   return e.SerializeAsString();
+}
+
+// The same for a snapshot already serialized (the record as it is stored): its bytes are
+// appended as the snapshot field, not copied into the event and serialized a second time. A
+// field may come in any order on the wire, so a reader parses the same event either way.
+template <typename R>
+std::string MakeEvent(const RequestContext& rc, EventType type, const R& snapshot,
+                      const std::string& serialized, int partition, int64_t revision,
+                      const std::vector<std::string>& changed, absl::Time now,
+                      const std::string& request_id) {
+  using google::protobuf::internal::WireFormatLite;
+  std::string out =
+      EventOf(rc, type, snapshot.name(), partition, revision, changed, now, request_id)
+          .SerializeAsString();
+  uint8_t prefix[16];
+  uint8_t* end = WireFormatLite::WriteTagToArray(Traits<R>::kSnapshotField,
+                                                 WireFormatLite::WIRETYPE_LENGTH_DELIMITED, prefix);
+  end = google::protobuf::io::CodedOutputStream::WriteVarint32ToArray(
+      static_cast<uint32_t>(serialized.size()), end);
+  out.append(reinterpret_cast<const char*>(prefix), end - prefix);
+  out.append(serialized);
+  return out;
 }
 
 std::pair<std::vector<std::string>, std::vector<std::string>> Diff(std::vector<std::string> before,
@@ -1045,8 +1081,8 @@ absl::StatusOr<R> Registry::UpdateResource(
           Diff({NormalizeName(current.display_name())}, {NormalizeName(merged.display_name())});
     }
     op.data = merged.SerializeAsString();
-    op.event = MakeEvent(rc, Traits<R>::kUpdated, merged, store_->PartitionOf(id), op.revision,
-                         changed, now, req.request_id());
+    op.event = MakeEvent(rc, Traits<R>::kUpdated, merged, op.data, store_->PartitionOf(id),
+                         op.revision, changed, now, req.request_id());
     op.request_id = req.request_id();
     op.request_record = RequestRecord(id, fingerprint);
     absl::StatusOr<R> result = Commit(rc, op, merged);
@@ -1176,8 +1212,8 @@ absl::StatusOr<v1::Country> Registry::UpsertCountry(const RequestContext& rc,
   StampMetadata(&input, rc, now, op.etag, true);
   op.index_add = IndexTerms(input);
   op.data = input.SerializeAsString();
-  op.event = MakeEvent(rc, Traits<v1::Country>::kCreated, input, store_->PartitionOf(id), 1, {},
-                       now, req.request_id());
+  op.event = MakeEvent(rc, Traits<v1::Country>::kCreated, input, op.data, store_->PartitionOf(id),
+                       1, {}, now, req.request_id());
   op.request_id = req.request_id();
   op.request_record = RequestRecord(id, fingerprint);
   absl::StatusOr<v1::Country> created = Commit(rc, op, input);
@@ -1239,8 +1275,8 @@ WriteOp Registry::PrepareOrganizationCreate(const RequestContext& rc, v1::Organi
   op.external_ids_add = ExternalIdKeys(org->external_ids());
   op.names_add = {NormalizeName(org->display_name())};
   op.data = org->SerializeAsString();
-  op.event = MakeEvent(rc, Traits<v1::Organization>::kCreated, *org, store_->PartitionOf(op.id), 1,
-                       {}, now, request_id);
+  op.event = MakeEvent(rc, Traits<v1::Organization>::kCreated, *org, op.data,
+                       store_->PartitionOf(op.id), 1, {}, now, request_id);
   op.request_id = request_id;
   op.request_record = RequestRecord(op.id, fingerprint);
   return op;
@@ -1387,8 +1423,8 @@ absl::StatusOr<v1::Park> Registry::CreatePark(const RequestContext& rc,
     op.index_add = IndexTerms(created);
     op.external_ids_add = ExternalIdKeys(created.external_ids());
     op.data = created.SerializeAsString();
-    op.event = MakeEvent(rc, Traits<v1::Park>::kCreated, created, store_->PartitionOf(op.id), 1, {},
-                         now, req.request_id());
+    op.event = MakeEvent(rc, Traits<v1::Park>::kCreated, created, op.data,
+                         store_->PartitionOf(op.id), 1, {}, now, req.request_id());
     op.request_id = req.request_id();
     op.request_record = RequestRecord(op.id, fingerprint);
     return std::make_pair(std::move(op), std::move(created));
@@ -1532,8 +1568,8 @@ PreparedWrite Registry::PrepareProjectWrite(
                                           : v1::ProjectRevision::KIND_CREATED);
   op.history_entry = rev.SerializeAsString();
   op.data = next.SerializeAsString();
-  op.event =
-      MakeEvent(rc, type, next, store_->PartitionOf(op.id), op.revision, changed, now, request_id);
+  op.event = MakeEvent(rc, type, next, op.data, store_->PartitionOf(op.id), op.revision, changed,
+                       now, request_id);
   op.request_record = RequestRecord(op.id, fingerprint);
   return out;
 }

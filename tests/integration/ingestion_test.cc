@@ -1,5 +1,6 @@
 // The ingestion service end to end: a real redis-server, the real module in a real gRPC server,
 // called through a real channel.
+#include <google/protobuf/util/message_differencer.h>
 #include <google/protobuf/util/time_util.h>
 #include <gtest/gtest.h>
 
@@ -289,6 +290,9 @@ TEST_F(IngestionTest, ProjectRoundTripWithEventsHistoryEtagsAndRequestIds) {
   EXPECT_EQ(events.back().type(), stp::events::v1::EVENT_TYPE_PROJECT_CREATED);
   EXPECT_EQ(events.back().project().name(), p.name());
   EXPECT_EQ(events.back().request_id(), "req-create-1");
+  // The snapshot is the project as written and answered, whole.
+  EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(events.back().project(), p))
+      << events.back().project().DebugString();
   // The same request id for a different request is refused.
   create.mutable_project()->set_title("Something else");
   grpc::Status reused = Call([&](auto* c) { return stub_->CreateProject(c, create, &again); });
@@ -310,6 +314,8 @@ TEST_F(IngestionTest, ProjectRoundTripWithEventsHistoryEtagsAndRequestIds) {
   EXPECT_NE(updated.etag(), p.etag());
   events = Events();
   EXPECT_EQ(events.back().type(), stp::events::v1::EVENT_TYPE_STAGE_CHANGED);
+  EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(events.back().project(), updated));
+  EXPECT_EQ(events.back().revision(), 2);
   EXPECT_EQ(std::vector<std::string>(events.back().changed_fields().begin(),
                                      events.back().changed_fields().end()),
             std::vector<std::string>{"stage"});
