@@ -48,13 +48,9 @@ absl::Status StartScoring(const BenchConfig& config, Servers* s) {
   return s->scoring.Start(args, s->scoring_address, "/tmp/stp-bench-scoring.log");
 }
 
-int64_t HashLen(redis::RedisClient& redis, const std::string& key) {
-  auto r = redis.Command({"HLEN", key});
-  return r.ok() ? redis::Int(r->get()) : 0;
-}
-
-int64_t StreamLength(redis::RedisClient& redis, const std::string& key) {
-  auto r = redis.Command({"XLEN", key});
+// A length (HLEN, XLEN) of `key`; 0 when Redis cannot say.
+int64_t Length(redis::RedisClient& redis, const char* command, const std::string& key) {
+  auto r = redis.Command({command, key});
   return r.ok() ? redis::Int(r->get()) : 0;
 }
 
@@ -166,7 +162,7 @@ void RunScoringScenarios(const BenchConfig& config, Report* report) {
     redis::RedisClient watch(ro);
     for (int64_t scored = 0; scored < n && absl::Now() - start < absl::Minutes(5);) {
       absl::SleepFor(absl::Milliseconds(5));
-      scored = HashLen(watch, "stp:{p0}:scoring:facts");
+      scored = Length(watch, "HLEN", "stp:{p0}:scoring:facts");
       if (scored >= n / 10 && at_10 == absl::InfiniteFuture()) {
         at_10 = absl::Now();
         scored_at_10 = scored;
@@ -199,7 +195,7 @@ void RunScoringScenarios(const BenchConfig& config, Report* report) {
        "", ">= 10,000 events/s", AtLeast(catch_up, 10000), ""});
 
   // A country's income group changes: every project hosted there is rescored.
-  const int64_t events_before = StreamLength(redis, "stp:{p0}:events");
+  const int64_t events_before = Length(redis, "XLEN", "stp:{p0}:events");
   absl::Time changed = absl::Now();
   {
     iv1::GetCountryRequest get;
@@ -221,7 +217,7 @@ void RunScoringScenarios(const BenchConfig& config, Report* report) {
   for (absl::Time next_count = changed; absl::Now() - changed < absl::Minutes(2);) {
     absl::SleepFor(absl::Milliseconds(5));
     if (absl::Now() < next_count &&
-        StreamLength(redis, "stp:{p0}:events") - events_before < 10000) {
+        Length(redis, "XLEN", "stp:{p0}:events") - events_before < 10000) {
       continue;
     }
     if (ScoredSince(redis, changed) >= 10000) break;

@@ -47,7 +47,6 @@ struct Traits<v1::Country> {
   static constexpr EventType kUpdated = stp::events::v1::EVENT_TYPE_COUNTRY_UPDATED;
   static constexpr EventType kDeleted = stp::events::v1::EVENT_TYPE_COUNTRY_UPDATED;
   static constexpr int kSnapshotField = Event::kCountryFieldNumber;
-  static void Snapshot(Event* e, const v1::Country& r) { *e->mutable_country() = r; }
 };
 template <>
 struct Traits<v1::Organization> {
@@ -57,7 +56,6 @@ struct Traits<v1::Organization> {
   static constexpr EventType kUpdated = stp::events::v1::EVENT_TYPE_ORGANIZATION_UPDATED;
   static constexpr EventType kDeleted = stp::events::v1::EVENT_TYPE_ORGANIZATION_DELETED;
   static constexpr int kSnapshotField = Event::kOrganizationFieldNumber;
-  static void Snapshot(Event* e, const v1::Organization& r) { *e->mutable_organization() = r; }
 };
 template <>
 struct Traits<v1::Park> {
@@ -67,7 +65,6 @@ struct Traits<v1::Park> {
   static constexpr EventType kUpdated = stp::events::v1::EVENT_TYPE_PARK_UPDATED;
   static constexpr EventType kDeleted = stp::events::v1::EVENT_TYPE_PARK_DELETED;
   static constexpr int kSnapshotField = Event::kParkFieldNumber;
-  static void Snapshot(Event* e, const v1::Park& r) { *e->mutable_park() = r; }
 };
 template <>
 struct Traits<v1::Project> {
@@ -77,7 +74,6 @@ struct Traits<v1::Project> {
   static constexpr EventType kUpdated = stp::events::v1::EVENT_TYPE_PROJECT_UPDATED;
   static constexpr EventType kDeleted = stp::events::v1::EVENT_TYPE_PROJECT_DELETED;
   static constexpr int kSnapshotField = Event::kProjectFieldNumber;
-  static void Snapshot(Event* e, const v1::Project& r) { *e->mutable_project() = r; }
 };
 
 // Fields the server owns; never copied from a request.
@@ -152,13 +148,18 @@ void StampMetadata(R* r, const RequestContext& rc, absl::Time now, const std::st
   r->set_etag(etag);
 }
 
-// An event of a write, without its snapshot.
-Event EventOf(const RequestContext& rc, EventType type, const std::string& resource, int partition,
-              int64_t revision, const std::vector<std::string>& changed, absl::Time now,
-              const std::string& request_id) {
+// The event of a write. Its snapshot is the record as stored, already serialized: the bytes
+// are appended as the snapshot field rather than copied into the event and serialized a second
+// time. A field may come in any order on the wire, so a reader parses the same event.
+template <typename R>
+std::string MakeEvent(const RequestContext& rc, EventType type, const R& snapshot,
+                      const std::string& serialized, int partition, int64_t revision,
+                      const std::vector<std::string>& changed, absl::Time now,
+                      const std::string& request_id) {
+  using google::protobuf::internal::WireFormatLite;
   Event e;
   e.set_type(type);
-  e.set_resource(resource);
+  e.set_resource(snapshot.name());
   *e.mutable_occur_time() = ToProto(now);
   e.set_actor(rc.principal.Actor());
   e.set_request_id(request_id);
@@ -166,30 +167,7 @@ Event EventOf(const RequestContext& rc, EventType type, const std::string& resou
   e.set_revision(revision);
   for (const auto& f : changed) e.add_changed_fields(f);
   e.set_traceparent(rc.traceparent);
-  return e;
-}
-
-template <typename R>
-std::string MakeEvent(const RequestContext& rc, EventType type, const R& snapshot, int partition,
-                      int64_t revision, const std::vector<std::string>& changed, absl::Time now,
-                      const std::string& request_id) {
-  Event e = EventOf(rc, type, snapshot.name(), partition, revision, changed, now, request_id);
-  Traits<R>::Snapshot(&e, snapshot);
-  return e.SerializeAsString();
-}
-
-// The same for a snapshot already serialized (the record as it is stored): its bytes are
-// appended as the snapshot field, not copied into the event and serialized a second time. A
-// field may come in any order on the wire, so a reader parses the same event either way.
-template <typename R>
-std::string MakeEvent(const RequestContext& rc, EventType type, const R& snapshot,
-                      const std::string& serialized, int partition, int64_t revision,
-                      const std::vector<std::string>& changed, absl::Time now,
-                      const std::string& request_id) {
-  using google::protobuf::internal::WireFormatLite;
-  std::string out =
-      EventOf(rc, type, snapshot.name(), partition, revision, changed, now, request_id)
-          .SerializeAsString();
+  std::string out = e.SerializeAsString();
   uint8_t prefix[16];
   uint8_t* end = WireFormatLite::WriteTagToArray(Traits<R>::kSnapshotField,
                                                  WireFormatLite::WIRETYPE_LENGTH_DELIMITED, prefix);
@@ -1151,8 +1129,8 @@ absl::StatusOr<v1::DeleteResponse> Registry::DeleteResource(
     rev.set_kind(v1::ProjectRevision::KIND_DELETED);
     op.history_entry = rev.SerializeAsString();
   }
-  op.event = MakeEvent(rc, Traits<R>::kDeleted, current, store_->PartitionOf(id), op.revision, {},
-                       now, request_id);
+  op.event = MakeEvent(rc, Traits<R>::kDeleted, current, stored[0]->data, store_->PartitionOf(id),
+                       op.revision, {}, now, request_id);
   op.request_id = request_id;
   op.request_record = DeleteRequestRecord(id, ToMillis(now), fingerprint);
   STP_ASSIGN_OR_RETURN(auto results, store_->Write({op}, rc.deadline));
