@@ -128,6 +128,7 @@ absl::Status ScoringEngine::Handle(const std::vector<redis::StreamEntry>& entrie
     switch (e.snapshot_case()) {
       case ev::Event::kProject:
         c.kind = ModelKind::kProject;
+        ScoringModel::KeepInputsOnly(e.mutable_project());
         c.data = e.project().SerializeAsString();
         break;
       case ev::Event::kOrganization:
@@ -519,8 +520,9 @@ absl::Status ScoringEngine::BuildReadModel(
       STP_RETURN_IF_ERROR(
           call([&](grpc::ClientContext* c) { return ingestion->ListProjects(c, req, &resp); }));
       std::vector<ReadModelChange> changes;
-      for (const auto& x : resp.projects()) {
+      for (auto& x : *resp.mutable_projects()) {
         if (replace) listed_projects.insert(IdOfName(x.name()));
+        ScoringModel::KeepInputsOnly(&x);
         changes.push_back(
             {ModelKind::kProject, IdOfName(x.name()), x.revision(), false, x.SerializeAsString()});
       }

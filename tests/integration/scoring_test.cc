@@ -93,10 +93,12 @@ class ScoringTest : public ::testing::Test {
     return out.name();
   }
 
-  iv1::Project Project(const std::string& title, const std::string& host, const std::string& tech) {
+  iv1::Project Project(const std::string& title, const std::string& host, const std::string& tech,
+                       const std::string& description = "") {
     iv1::CreateProjectRequest req;
     auto* p = req.mutable_project();
     p->set_title(title);
+    p->set_description(description);
     p->set_host_country(host);
     p->add_avenues(stp::common::v1::AVENUE_E_COMMERCE);
     p->set_stage(iv1::PROJECT_STAGE_IMPLEMENTATION);
@@ -479,6 +481,34 @@ TEST_F(ScoringTest, AFreshReplicaOnAnExistingDataSetScoresEverything) {
     seen += page.scores_size();
   }
   EXPECT_EQ(seen, 31);
+}
+
+// The read model keeps a project's scoring inputs, not its description: whether the project
+// came from the bootstrap's listing or from an event.
+TEST_F(ScoringTest, TheReadModelKeepsTheInputsNotTheDescription) {
+  StartStack(/*with_scoring=*/false);
+  Country("KE", stp::common::v1::INCOME_GROUP_LOWER_MIDDLE);
+  Country("CN", stp::common::v1::INCOME_GROUP_UPPER_MIDDLE);
+  const std::string tech =
+      Org("Shenzhen Payments", "countries/CN", iv1::ORGANIZATION_TYPE_PRIVATE_SECTOR);
+  const std::string description(2000, 'd');
+  iv1::Project listed = Project("Listed hub", "countries/KE", tech, description);
+  StartStack(/*with_scoring=*/true);
+  iv1::Project followed = Project("Followed hub", "countries/KE", tech, description);
+  auto owned_client = Client();
+  for (const iv1::Project& p : {listed, followed}) {
+    ASSERT_TRUE(WaitFor([&] { return ScoreOf(p.name()).has_value(); })) << p.name();
+    EXPECT_EQ(p.description(), description);  // the registry keeps it
+    const std::string id = p.name().substr(p.name().find('/') + 1);
+    auto kept = owned_client->Command({"HGET", "stp:{p0}:scoring:rm:project:" + id, "pb"});
+    ASSERT_TRUE(kept.ok()) << kept.status();
+    iv1::Project in_model;
+    ASSERT_TRUE(in_model.ParseFromString(redis::StrCopy(kept->get()))) << p.name();
+    EXPECT_EQ(in_model.title(), p.title());
+    EXPECT_EQ(in_model.participants_size(), 1);
+    EXPECT_EQ(in_model.description(), "") << p.name();
+    EXPECT_EQ(ScoreOf(p.name())->title(), p.title());
+  }
 }
 
 // A build that fails (here: the registry cannot be reached) lets go of its lock, so that the

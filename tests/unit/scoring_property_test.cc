@@ -185,6 +185,7 @@ class ScenarioGenerator {
       participant->set_role(Chance(0.35) ? stp::common::v1::PARTNER_ROLE_TECHNOLOGY_PARTNER
                                          : AnyRole());
       participant->set_lead(Chance(0.3));
+      if (Chance(0.5)) participant->set_display_name(absl::StrCat("Partner ", i));
     }
 
     std::string budget_currency = Chance(0.85) ? "USD" : "EUR";
@@ -214,7 +215,19 @@ class ScenarioGenerator {
       result->set_target(Chance(0.1) ? result->baseline() : Real(0, 200));
       result->set_actual(Real(-10, 250));
       result->set_has_actual(Chance(0.7));
+      if (Chance(0.5)) result->set_unit("firms");
     }
+    // Text a registry holds that the model has no use for.
+    project.set_description(std::string(static_cast<size_t>(Int(0, 600)), 'd'));
+    if (Chance(0.5)) {
+      project.add_sources()->set_reference("activities.xml");
+      auto* id = project.add_external_ids();
+      id->set_source("iati");
+      id->set_value(absl::StrCat("XM-", Int(0, 99)));
+      project.add_possible_duplicates("projects/p0");
+    }
+    project.set_etag("etag");
+    project.set_updated_by("user:someone");
     return scenario;
   }
 
@@ -372,6 +385,28 @@ TEST_P(ScoringPropertyTest, IdenticalInputsGiveIdenticalBytes) {
     ASSERT_EQ(first, Compute(scenario).SerializeAsString()) << "scenario " << i;
     ASSERT_EQ(first, Compute(same).SerializeAsString()) << "scenario " << i;
   }
+}
+
+// The read model keeps projects with only the model's inputs (KeepInputsOnly): the score of
+// what it keeps must be the score of the whole project.
+TEST_P(ScoringPropertyTest, KeepingOnlyTheInputsChangesNoScore) {
+  ScenarioGenerator generator(17);
+  size_t whole_bytes = 0, kept_bytes = 0;
+  for (int i = 0; i < kScenariosPerModel; ++i) {
+    Scenario scenario = generator.Next();
+    Scenario kept = scenario;
+    ScoringModel::KeepInputsOnly(&kept.project);
+    whole_bytes += scenario.project.ByteSizeLong();
+    kept_bytes += kept.project.ByteSizeLong();
+    ASSERT_EQ(Compute(scenario).SerializeAsString(), Compute(kept).SerializeAsString())
+        << "scenario " << i;
+    std::vector<std::string> orgs, countries, kept_orgs, kept_countries;
+    ScoringModel::Dependencies(scenario.project, &orgs, &countries);
+    ScoringModel::Dependencies(kept.project, &kept_orgs, &kept_countries);
+    ASSERT_EQ(orgs, kept_orgs) << "scenario " << i;
+    ASSERT_EQ(countries, kept_countries) << "scenario " << i;
+  }
+  EXPECT_LT(kept_bytes * 3, whole_bytes * 2);  // it does drop the text
 }
 
 TEST_P(ScoringPropertyTest, AddingADfiFinancierNeverLowersTheTotal) {

@@ -167,6 +167,20 @@ stp::scoring::v1::ScoringModel ScoringModel::Describe() const {
   return model;
 }
 
+void ScoringModel::KeepInputsOnly(stp::ingestion::v1::Project* project) {
+  project->clear_description();
+  project->clear_sources();
+  project->clear_external_ids();
+  project->clear_possible_duplicates();
+  project->clear_etag();
+  project->clear_updated_by();
+  for (auto& milestone : *project->mutable_milestones()) milestone.clear_name();
+  for (auto& result : *project->mutable_results()) {
+    result.clear_indicator();
+    result.clear_unit();
+  }
+}
+
 void ScoringModel::Dependencies(const stp::ingestion::v1::Project& project,
                                 std::vector<std::string>* organizations,
                                 std::vector<std::string>* countries) {
