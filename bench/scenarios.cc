@@ -2,11 +2,13 @@
 
 #include <atomic>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
+#include "libs/redis/redis.h"
 #include "stp/testing/v1/echo.grpc.pb.h"
 
 namespace stp::bench {
@@ -17,6 +19,21 @@ bool BenchConfig::Wants(const std::string& group) const {
     if (g == group) return true;
   }
   return false;
+}
+
+std::map<std::string, double> RedisInfo(const std::string& address, const std::string& section) {
+  redis::RedisOptions options;
+  options.address = address;
+  redis::RedisClient client(options);
+  std::map<std::string, double> fields;
+  auto reply = client.Command({"INFO", section});
+  if (!reply.ok()) return fields;
+  for (absl::string_view line : absl::StrSplit(redis::Str(reply->get()), "\r\n")) {
+    std::pair<absl::string_view, absl::string_view> kv = absl::StrSplit(line, ':');
+    double value = 0;
+    if (absl::SimpleAtod(kv.second, &value)) fields[std::string(kv.first)] = value;
+  }
+  return fields;
 }
 
 std::vector<std::shared_ptr<grpc::Channel>> MakeChannels(const std::string& address, int n) {

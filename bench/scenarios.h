@@ -5,6 +5,7 @@
 #include <sys/types.h>
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -35,6 +36,10 @@ struct BenchConfig {
   Baselines baselines;
   bool Wants(const std::string& group) const;
 };
+
+// The numeric fields of a section of Redis's INFO ("memory", "cpu"); empty when Redis does not
+// answer.
+std::map<std::string, double> RedisInfo(const std::string& address, const std::string& section);
 
 // `n` channels to one address that do not share a connection.
 std::vector<std::shared_ptr<grpc::Channel>> MakeChannels(const std::string& address, int n);

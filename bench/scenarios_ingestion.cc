@@ -32,14 +32,7 @@ grpc::Status Unary(std::function<grpc::Status(grpc::ClientContext*)> fn) {
 }
 
 int64_t RedisUsedMemory(const std::string& address) {
-  redis::RedisOptions o;
-  o.address = address;
-  redis::RedisClient client(o);
-  auto reply = client.Command({"INFO", "memory"});
-  if (!reply.ok()) return 0;
-  std::string text = redis::StrCopy(reply->get());
-  size_t at = text.find("used_memory:");
-  return at == std::string::npos ? 0 : std::stoll(text.substr(at + 12));
+  return static_cast<int64_t>(RedisInfo(address, "memory")["used_memory"]);
 }
 
 // Streams `projects` into ImportProjects; returns the wall time, the summary in `summary`.
