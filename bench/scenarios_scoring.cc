@@ -51,9 +51,9 @@ absl::Status StartScoring(const BenchConfig& config, Servers* s) {
   return s->scoring.Start(args, s->scoring_address, "/tmp/stp-bench-scoring.log");
 }
 
-// A length (HLEN, XLEN) of `key`; 0 when Redis cannot say.
-int64_t Length(redis::RedisClient& redis, const char* command, const std::string& key) {
-  auto r = redis.Command({command, key});
+// The number of fields of hash `key`; 0 when Redis cannot say.
+int64_t HashLength(redis::RedisClient& redis, const std::string& key) {
+  auto r = redis.Command({"HLEN", key});
   return r.ok() ? redis::Int(r->get()) : 0;
 }
 
@@ -210,7 +210,7 @@ void RunScoringScenarios(const BenchConfig& config, Report* report) {
     redis::RedisClient watch(ro);
     for (int64_t scored = 0; scored < n && absl::Now() - start < absl::Minutes(5);) {
       absl::SleepFor(absl::Milliseconds(5));
-      scored = Length(watch, "HLEN", "stp:{p0}:scoring:facts");
+      scored = HashLength(watch, "stp:{p0}:scoring:facts");
       if (scored >= n / 10 && at_10 == absl::InfiniteFuture()) {
         at_10 = absl::Now();
         scored_at_10 = scored;
@@ -286,15 +286,14 @@ void RunScoringScenarios(const BenchConfig& config, Report* report) {
   const std::pair<double, double> rescore_redis_after = RedisCpuSeconds(cfg.redis_address);
   const double rescore_scoring_after = ProcessCpuSeconds(s.scoring.pid());
   const int64_t rescored = ScoredSince(redis, changed);
+  const double per_project = 1e6 / static_cast<double>(std::max<int64_t>(rescored, 1));
   report->Add(
       {"scoring", "rescore 10,000 projects after their host country's income group changes",
-       absl::StrFormat(
-           "%.2f s (%lld rescored); CPU per rescored project: scoring %.0f µs, Redis "
-           "%.0f µs (the count's own reads included)",
-           rescore, static_cast<long long>(rescored),
-           (rescore_scoring_after - rescore_scoring_before) * 1e6 / std::max<int64_t>(rescored, 1),
-           (rescore_redis_after.first - rescore_redis_before.first) * 1e6 /
-               std::max<int64_t>(rescored, 1)),
+       absl::StrFormat("%.2f s (%lld rescored); CPU per rescored project: scoring %.0f µs, "
+                       "Redis %.0f µs (the count's own reads included)",
+                       rescore, static_cast<long long>(rescored),
+                       (rescore_scoring_after - rescore_scoring_before) * per_project,
+                       (rescore_redis_after.first - rescore_redis_before.first) * per_project),
        "", "<= 2 s",
        rescored >= 10000 ? AtMost(rescore, 2.0) : "MISSED: fewer than 10,000 were rescored", ""});
 

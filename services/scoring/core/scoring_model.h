@@ -39,9 +39,6 @@ class ScoringModel {
   // A for totals at or above tiers.a_min, B at or above b_min, C at or above c_min, else D.
   stp::scoring::v1::Tier TierFor(double total) const;
 
-  // The organisations and countries Compute looks up for this project, so that a caller can
-  // fetch them in one round trip: every participant and flow-source organisation, and the
-  // host country. Sorted, without duplicates; replaces the vectors' contents.
   // Clears the text that neither Compute nor Dependencies reads, most of a project's bytes:
   // the description, sources, external ids, possible duplicates, milestone names, result
   // indicators and units, etag and updated_by. The scoring read model keeps projects in this
@@ -49,6 +46,10 @@ class ScoringModel {
   // test holds it to that); a model that reads more must keep it here, and the read model's
   // version must change so that replicas build it again.
   static void KeepInputsOnly(stp::ingestion::v1::Project* project);
+
+  // The organisations and countries Compute looks up for this project, so that a caller can
+  // fetch them in one round trip: every participant and flow-source organisation, and the
+  // host country. Sorted, without duplicates; replaces the vectors' contents.
   static void Dependencies(const stp::ingestion::v1::Project& project,
                            std::vector<std::string>* organizations,
                            std::vector<std::string>* countries);
