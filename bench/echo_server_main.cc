@@ -1,10 +1,11 @@
 // stp-echo-server: the benchmark ceiling. The echo service on the product's own runner, worker
-// pool and call handler, with nothing behind it.
+// pool and call handler and allocator, with nothing behind it.
 #include <cstdio>
 
 #include "libs/common/flags.h"
 #include "libs/common/logging.h"
 #include "libs/common/server.h"
+#include "libs/runtime/allocator.h"
 #include "tests/testing/echo_service.h"
 
 int main(int argc, char** argv) {
@@ -30,6 +31,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "%s\n", std::string(s.message()).c_str());
     return 1;
   }
+  stp::LogInfo("started", {{"allocator", stp::AllocatorName()}});
   stp::ServerRunner::WaitForTerminationSignal();
   runner.Shutdown();
   pool.Shutdown();

@@ -34,13 +34,15 @@ target_precompile_headers(stp_pch PRIVATE
   <stp/admin/v1/admin_service.grpc.pb.h>)
 
 # stp_use_pch(<directory>): every C++ target defined under the directory reuses stp_pch,
-# except the generated protobuf libraries.
+# except the generated protobuf libraries and targets with the STP_NO_PCH property (which
+# include none of those headers and link none of their libraries).
 function(stp_use_pch dir)
   get_property(targets DIRECTORY ${dir} PROPERTY BUILDSYSTEM_TARGETS)
   foreach(t IN LISTS targets)
     get_target_property(type ${t} TYPE)
     get_target_property(generated ${t} STP_GENERATED)
-    if(t STREQUAL "stp_pch" OR generated OR
+    get_target_property(no_pch ${t} STP_NO_PCH)
+    if(t STREQUAL "stp_pch" OR generated OR no_pch OR
        NOT type MATCHES "^(STATIC_LIBRARY|OBJECT_LIBRARY|EXECUTABLE)$")
       continue()
     endif()

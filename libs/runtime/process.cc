@@ -9,6 +9,7 @@
 #include "libs/common/ids.h"
 #include "libs/common/logging.h"
 #include "libs/common/status.h"
+#include "libs/runtime/allocator.h"
 
 namespace stp {
 
@@ -43,6 +44,20 @@ Process::Process(std::string program, ProcessConfig config)
   runner_ = std::make_unique<ServerRunner>(config_.server);
   api_keys_ = std::make_unique<ApiKeyStore>(redis_.get(), keyspace_);
   outgoing_credential_ = config_.service_api_key;
+  if (ReadAllocatorStats().has_value()) {
+    metrics_.callbacks().Add(
+        "stp_allocator_allocated_bytes",
+        "Bytes the process has allocated and not freed, by its allocator's count", {}, [] {
+          return static_cast<double>(ReadAllocatorStats().value_or(AllocatorStats{}).allocated);
+        });
+    metrics_.callbacks().Add(
+        "stp_allocator_resident_bytes",
+        "Physical memory the allocator maps: allocated bytes, its metadata, and freed pages not "
+        "yet returned to the system",
+        {}, [] {
+          return static_cast<double>(ReadAllocatorStats().value_or(AllocatorStats{}).resident);
+        });
+  }
 }
 
 Process::~Process() { Shutdown(); }
@@ -229,7 +244,9 @@ int RunModules(int argc, char** argv, const std::string& program, const std::str
     LogError("cannot start", {{"error", std::string(started.message())}});
     return 1;
   }
-  LogInfo("started", {{"port", process.port()}, {"metrics_port", process.metrics().port()}});
+  LogInfo("started", {{"port", process.port()},
+                      {"metrics_port", process.metrics().port()},
+                      {"allocator", AllocatorName()}});
   int sig = ServerRunner::WaitForTerminationSignal();
   LogInfo("signal received", {{"signal", sig}});
   process.Shutdown();

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "libs/redis/streams.h"
+#include "libs/runtime/allocator.h"
 #include "stp/events/v1/events.pb.h"
 #include "stp/ingestion/v1/ingestion_service.grpc.pb.h"
 #include "tests/testing/child_process.h"
@@ -136,13 +137,18 @@ TEST(ObservabilityTest, MetricsLogsAndTracesAreWhatTheRunbookSays) {
         "stp_webhook_deliveries", "stp_matching_organizations"}) {
     EXPECT_NE(metrics.find(family), std::string::npos) << family;
   }
+#ifdef STP_WITH_JEMALLOC
+  for (const char* family : {"stp_allocator_allocated_bytes", "stp_allocator_resident_bytes"}) {
+    EXPECT_NE(metrics.find(family), std::string::npos) << family;
+  }
+#endif
 
   // Logs: one JSON object per line; calls carry their request id, trace id and principal.
   server.Stop();
   std::ifstream in(log);
   std::string line;
   int lines = 0;
-  bool call_logged = false, auth_failure_logged = false;
+  bool call_logged = false, auth_failure_logged = false, allocator_logged = false;
   while (std::getline(in, line)) {
     auto j = nlohmann::json::parse(line, nullptr, false);
     ASSERT_FALSE(j.is_discarded()) << "not JSON: " << line;
@@ -153,6 +159,10 @@ TEST(ObservabilityTest, MetricsLogsAndTracesAreWhatTheRunbookSays) {
         j.value("principal", "").rfind("apiKeys/", 0) == 0) {
       call_logged = true;
     }
+    // The start names the allocator serving the process (libs/runtime/allocator.h).
+    if (j.value("message", "") == "started") {
+      allocator_logged = j.value("allocator", "") == AllocatorName();
+    }
     if (j.value("request_id", "") == "req-bad-key" &&
         j.value("message", "") == "authentication failed") {
       auth_failure_logged = true;
@@ -162,6 +172,7 @@ TEST(ObservabilityTest, MetricsLogsAndTracesAreWhatTheRunbookSays) {
   EXPECT_GT(lines, 5);
   EXPECT_TRUE(call_logged) << Shell("grep req-obs-1 " + log);
   EXPECT_TRUE(auth_failure_logged);
+  EXPECT_TRUE(allocator_logged) << Shell("grep started " + log);
   // The operator key never appears in the logs.
   std::stringstream all;
   all << std::ifstream(log).rdbuf();

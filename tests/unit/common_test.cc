@@ -1,6 +1,9 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
 #include <set>
 
 #include "absl/synchronization/notification.h"
@@ -10,6 +13,7 @@
 #include "libs/common/worker_pool.h"
 #include "libs/redis/keyspace.h"
 #include "libs/redis/streams.h"
+#include "libs/runtime/allocator.h"
 #include "stp/ingestion/v1/resources.pb.h"
 #include "stp/scoring/v1/score.pb.h"
 
@@ -186,6 +190,42 @@ TEST(TraceContextTest, StartsANewTraceOnGarbage) {
     EXPECT_NE(rc.trace_id, "00000000000000000000000000000000");
   }
 }
+
+#ifdef STP_WITH_JEMALLOC
+#include <jemalloc/jemalloc.h>
+
+// jemalloc linked is not enough: malloc and operator new must resolve to it (a link order, an
+// --as-needed or a static C library could leave them with the C library's), and the
+// configuration compiled in (background_thread) must have been read.
+TEST(AllocatorTest, JemallocServesMallocAndNew) {
+  EXPECT_EQ(AllocatorName().rfind("jemalloc 5.", 0), 0u) << AllocatorName();
+  auto before = ReadAllocatorStats();
+  ASSERT_TRUE(before.has_value());
+  constexpr size_t kBytes = 64 << 20;
+  void* block = std::malloc(kBytes);
+  ASSERT_NE(block, nullptr);
+  std::memset(block, 1, kBytes);
+  auto object = std::make_unique<char[]>(kBytes);
+  // Seen by the compiler as used, so that neither allocation is elided.
+  asm volatile("" : : "g"(block), "g"(object.get()) : "memory");
+  auto during = ReadAllocatorStats();
+  ASSERT_TRUE(during.has_value());
+  EXPECT_GE(during->allocated, before->allocated + 2 * kBytes - (1 << 20));
+  EXPECT_GE(during->resident, during->allocated);
+  std::free(block);
+  object.reset();
+  EXPECT_LE(ReadAllocatorStats()->allocated, during->allocated - 2 * kBytes);
+  bool background = false;
+  size_t size = sizeof(background);
+  ASSERT_EQ(mallctl("opt.background_thread", &background, &size, nullptr, 0), 0);
+  EXPECT_TRUE(background);
+}
+#else
+TEST(AllocatorTest, WithoutJemallocTheCLibraryServesAndNoStatsAreClaimed) {
+  EXPECT_EQ(AllocatorName(), "libc");
+  EXPECT_FALSE(ReadAllocatorStats().has_value());
+}
+#endif
 
 }  // namespace
 }  // namespace stp

@@ -1,7 +1,6 @@
 // The IATI parser on the real files of $STP_SHARED_DATA/iati, and its memory on a long stream.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <malloc.h>
 
 #include <algorithm>
 #include <cstdlib>
@@ -15,6 +14,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "libs/runtime/allocator.h"
 #include "services/ingestion/import/iati_parser.h"
 
 namespace stp::ingestion {
@@ -311,14 +311,10 @@ TEST_F(IatiFilesTest, DerivedEgyptSouthAfricaChinaTriangularSubset) {
   }
 }
 
-// Bytes the C library's allocator has handed out and not taken back.
-size_t HeapInUse() {
-  struct mallinfo2 info = mallinfo2();
-  return info.uordblks + info.hblkhd;
-}
+size_t HeapInUse() { return HeapBytesInUse(); }
 
-// Whether mallinfo2 sees what malloc hands out here; a sanitizer's allocator, for one, is
-// invisible to it, and the memory check would pass without measuring anything.
+// Whether the allocator's count sees what malloc hands out here; a sanitizer's allocator, for
+// one, is invisible to it, and the memory check would pass without measuring anything.
 bool HeapInUseIsMeasurable() {
   constexpr size_t kProbeBytes = 8 << 20;
   size_t before = HeapInUse();
@@ -330,8 +326,8 @@ bool HeapInUseIsMeasurable() {
 
 TEST(IatiParserMemoryTest, FiftyMegabyteStreamKeepsTheParserFlat) {
   if (!HeapInUseIsMeasurable()) {
-    GTEST_SKIP() << "mallinfo2 does not see this build's allocator (a sanitizer's?); the heap "
-                    "cannot be measured";
+    GTEST_SKIP() << "the heap count does not see this build's allocator (a sanitizer's?); the "
+                    "heap cannot be measured";
   }
   // One activity of ~2.5 KB with the usual bulk (locations, transactions, results).
   std::string activity = R"(

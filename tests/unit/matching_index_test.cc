@@ -8,6 +8,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "libs/runtime/allocator.h"
 #include "services/matching/core/matcher.h"
 #include "services/matching/core/organization_index.h"
 #include "services/matching/core/synthetic_registry.h"
@@ -252,11 +253,10 @@ TEST(OrganizationIndexTest, MemoryEstimateTracksTheHeap) {
   options.seed = 3;
   const SyntheticRegistry registry = GenerateRegistry(options);
   malloc_trim(0);
-  // Small blocks are in uordblks, large ones (the organisation array) are mmapped: hblkhd.
-  const size_t heap_before = mallinfo2().uordblks + mallinfo2().hblkhd;
+  const size_t heap_before = HeapBytesInUse();
   auto index = std::make_unique<OrganizationIndex>();
   LoadRegistry(registry, *index);
-  const size_t heap_after = mallinfo2().uordblks + mallinfo2().hblkhd;
+  const size_t heap_after = HeapBytesInUse();
   const double measured = static_cast<double>(heap_after - heap_before);
   const double estimated = static_cast<double>(index->ApproximateMemoryBytes());
   RecordProperty("measured_heap_bytes", std::to_string(heap_after - heap_before));

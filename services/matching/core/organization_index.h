@@ -47,9 +47,11 @@ class OrganizationIndex {
   size_t organization_count() const;
   // Estimated heap and inline bytes held by the whole index: every container's capacity,
   // every string longer than the inline buffer, hash-table control bytes, and glibc malloc's
-  // per-block overhead (8 bytes, 16-byte granularity, 32-byte minimum). It walks the index
-  // (O(organisations + projects)), so call it for metrics, not per query. The unit test
-  // compares it with the heap growth mallinfo2() reports while an index is filled.
+  // per-block overhead (8 bytes, 16-byte granularity, 32-byte minimum; jemalloc, which the
+  // servers link, rounds to size classes instead and lands within the same tenth). It walks
+  // the index (O(organisations + projects)), so call it for metrics, not per query. The unit
+  // test compares it with the heap growth the allocator reports (HeapBytesInUse) while an
+  // index is filled.
   size_t ApproximateMemoryBytes() const;
   // ApproximateMemoryBytes() / organization_count(): the figure docs/matching.md reports.
   size_t ApproximateBytesPerOrganization() const;
