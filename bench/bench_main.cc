@@ -20,6 +20,7 @@
 #include "bench/scenarios.h"
 #include "libs/common/flags.h"
 #include "libs/redis/redis.h"
+#include "libs/runtime/allocator.h"
 #include "stp/testing/v1/echo.grpc.pb.h"
 #include "tests/testing/child_process.h"
 #include "tests/testing/redis_server.h"
@@ -95,7 +96,9 @@ std::string MachineDescription() {
                       mem, ", ", u.sysname, " ", u.release, "\n- versions: gRPC ", grpc::Version(),
                       ", protobuf ", GOOGLE_PROTOBUF_VERSION / 1000000, ".",
                       GOOGLE_PROTOBUF_VERSION / 1000 % 1000, ".", GOOGLE_PROTOBUF_VERSION % 1000,
-                      ", Redis ", absl::StripAsciiWhitespace(redis), ", g++ ", __VERSION__, "\n");
+                      ", Redis ", absl::StripAsciiWhitespace(redis), ", g++ ", __VERSION__,
+                      "\n- allocator of this build (its servers, echo and load generator): ",
+                      AllocatorName(), "\n");
 }
 
 }  // namespace
