@@ -49,7 +49,12 @@ std::optional<AllocatorStats> ReadAllocatorStats() { return std::nullopt; }
 #endif
 
 size_t HeapBytesInUse() {
+#ifdef STP_WITH_JEMALLOC
+  // Blocks freed into this thread's cache still count as allocated until it is flushed.
+  mallctl("thread.tcache.flush", nullptr, nullptr, nullptr, 0);
   if (auto stats = ReadAllocatorStats()) return stats->allocated;
+#endif
+  // The C library's blocks in use: small ones, and mmapped ones.
   const struct mallinfo2 info = mallinfo2();
   return info.uordblks + info.hblkhd;
 }

@@ -30,9 +30,10 @@ struct AllocatorStats {
 };
 std::optional<AllocatorStats> ReadAllocatorStats();
 
-// Bytes allocated and not freed, by whichever allocator serves malloc here: jemalloc's count,
-// else the C library's (mallinfo2: small blocks and mmapped ones). A sanitizer brings its own
-// allocator, whose blocks neither count sees.
+// Bytes allocated and not freed, by whichever allocator serves malloc here: jemalloc's count
+// (after flushing the calling thread's cache of freed blocks), else the C library's (mallinfo2:
+// small blocks and mmapped ones). A sanitizer brings its own allocator, whose blocks neither
+// count sees. For tests and measurements: the flush costs the next allocations their cache.
 size_t HeapBytesInUse();
 
 }  // namespace stp

@@ -1,5 +1,3 @@
-#include <malloc.h>
-
 #include <atomic>
 #include <memory>
 #include <string>
@@ -252,7 +250,6 @@ TEST(OrganizationIndexTest, MemoryEstimateTracksTheHeap) {
   options.organizations = 5000;
   options.seed = 3;
   const SyntheticRegistry registry = GenerateRegistry(options);
-  malloc_trim(0);
   const size_t heap_before = HeapBytesInUse();
   auto index = std::make_unique<OrganizationIndex>();
   LoadRegistry(registry, *index);

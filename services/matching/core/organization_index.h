@@ -48,7 +48,7 @@ class OrganizationIndex {
   // Estimated heap and inline bytes held by the whole index: every container's capacity,
   // every string longer than the inline buffer, hash-table control bytes, and glibc malloc's
   // per-block overhead (8 bytes, 16-byte granularity, 32-byte minimum; jemalloc, which the
-  // servers link, rounds to size classes instead and lands within the same tenth). It walks
+  // servers link, rounds to size classes instead: 3.5 % above its count). It walks
   // the index (O(organisations + projects)), so call it for metrics, not per query. The unit
   // test compares it with the heap growth the allocator reports (HeapBytesInUse) while an
   // index is filled.
