@@ -311,21 +311,19 @@ TEST_F(IatiFilesTest, DerivedEgyptSouthAfricaChinaTriangularSubset) {
   }
 }
 
-size_t HeapInUse() { return HeapBytesInUse(); }
-
 // Whether the allocator's count sees what malloc hands out here; a sanitizer's allocator, for
 // one, is invisible to it, and the memory check would pass without measuring anything.
-bool HeapInUseIsMeasurable() {
+bool HeapBytesInUseIsMeasurable() {
   constexpr size_t kProbeBytes = 8 << 20;
-  size_t before = HeapInUse();
+  size_t before = HeapBytesInUse();
   void* volatile probe = std::malloc(kProbeBytes);  // volatile: the call cannot be elided
-  bool seen = HeapInUse() >= before + kProbeBytes;
+  bool seen = HeapBytesInUse() >= before + kProbeBytes;
   std::free(probe);
   return seen;
 }
 
 TEST(IatiParserMemoryTest, FiftyMegabyteStreamKeepsTheParserFlat) {
-  if (!HeapInUseIsMeasurable()) {
+  if (!HeapBytesInUseIsMeasurable()) {
     GTEST_SKIP() << "the heap count does not see this build's allocator (a sanitizer's?); the "
                     "heap cannot be measured";
   }
@@ -363,13 +361,13 @@ TEST(IatiParserMemoryTest, FiftyMegabyteStreamKeepsTheParserFlat) {
     IatiParser parser(SectorAvenueTable::Default(), [&](ImportRecord record) {
       ++records;
       rejected += !record.rejection.empty();
-      peak = std::max(peak, HeapInUse());
+      peak = std::max(peak, HeapBytesInUse());
     });
     // The stream is generated chunk by chunk so only the parser holds on to it.
     std::string chunk;
     chunk.reserve(kChunkBytes + activity.size() + 64);
     chunk = "<?xml version=\"1.0\"?>\n<iati-activities version=\"2.03\">";
-    baseline = HeapInUse();
+    baseline = HeapBytesInUse();
     int written = 0;
     while (written < activity_count) {
       while (chunk.size() < kChunkBytes && written < activity_count) {
@@ -378,7 +376,7 @@ TEST(IatiParserMemoryTest, FiftyMegabyteStreamKeepsTheParserFlat) {
       }
       if (written == activity_count) chunk += "\n</iati-activities>\n";
       ASSERT_TRUE(parser.Feed(chunk).ok());
-      peak = std::max(peak, HeapInUse());
+      peak = std::max(peak, HeapBytesInUse());
       chunk.clear();
     }
     ASSERT_TRUE(parser.Finish().ok());
