@@ -686,6 +686,13 @@ absl::Status ScoringEngine::CheckForLostEvents(const std::string& stream,
   const int64_t added = info.entries_added;
   const int64_t lost = added - entries_read - info.length;
   if (lost <= 0) return absl::OkStatus();
+  // Only a consumer that can list the registry claims the loss: a claim by one that cannot
+  // would keep every other from rebuilding.
+  if (ingestion_ == nullptr) {
+    LogDebug("events were trimmed before scoring read them; left to a consumer that can rebuild",
+             {{"stream", stream}, {"lost", lost}, {"consumer", options_.consumer}});
+    return absl::OkStatus();
+  }
   // One replica reacts to each loss (the group reads on past it soon after).
   static const auto* claim = new redis::Script(
       "local seen = tonumber(redis.call('GET', KEYS[1]) or '0') "
@@ -696,8 +703,7 @@ absl::Status ScoringEngine::CheckForLostEvents(const std::string& stream,
                                     {absl::StrCat(added)}));
   if (redis::Int(mine.get()) != 1) return absl::OkStatus();
   LogError("events were trimmed from a stream before scoring read them; rebuilding the read model",
-           {{"stream", stream}, {"lost", lost}, {"can_rebuild", ingestion_ != nullptr}});
-  if (ingestion_ == nullptr) return absl::OkStatus();
+           {{"stream", stream}, {"lost", lost}});
   // Kept in Redis, so that whichever replica builds (after a restart too) replaces.
   STP_RETURN_IF_ERROR(redis_->Command({"SET", RebuildKey(), "1"}).status());
   STP_RETURN_IF_ERROR(redis_->Command({"DEL", BootstrappedKey()}).status());

@@ -615,6 +615,17 @@ TEST_F(ScoringTest, EventsTrimmedBeforeScoringReadThemAreNoticedAndTheReadModelR
   for (int i = 0; i < 5; ++i)
     ids.push_back(IdOfName(Project("Hub " + std::to_string(i), "countries/KE", tech).name()));
   ASSERT_TRUE(client.Command({"XTRIM", ks.Events(0), "MAXLEN", "0"}).ok());
+  // A consumer without the registry's stub (each replica's second) notices the loss first; it
+  // cannot rebuild, and must leave the loss to one that can.
+  {
+    EngineOptions sidecar_opts = opts;
+    sidecar_opts.consumer = "sidecar";
+    ScoringEngine sidecar(&store, &ScoringModel::Default(), &client, sidecar_opts,
+                          [] { return absl::Now(); });
+    sidecar.Start(nullptr, nullptr);
+    absl::SleepFor(absl::Milliseconds(500));  // five of its checks
+    sidecar.Stop();
+  }
 
   engine.Start(std::shared_ptr<iv1::IngestionService::StubInterface>(
                    iv1::IngestionService::NewStub(stack_->channel())),

@@ -371,6 +371,30 @@ TEST_F(ScoringModelTest, LowIncomeHostWithUnbridgedGapNoMoneyAndOverdueMilestone
   EXPECT_EQ(score.tier(), stp::scoring::v1::TIER_D);
 }
 
+// The lead technology partner listed again in another role (IATI files often name one
+// organisation as both funder and implementer) is still one side of the project: it is not
+// its own third party, declared or recognised, and the score of case 2 stands.
+TEST_F(ScoringModelTest, LeadPartnerInAnotherRoleIsNotItsOwnThirdParty) {
+  for (auto role : {stp::common::v1::PARTNER_ROLE_FINANCIER,
+                    stp::common::v1::PARTNER_ROLE_TRIANGULAR_PARTNER}) {
+    SCOPED_TRACE(stp::common::v1::PartnerRole_Name(role));
+    Project project =
+        ProjectBuilder("mw-manufacturing", "MW")
+            .WithAvenue(stp::common::v1::AVENUE_E_MANUFACTURING)
+            .With("de-institute", stp::common::v1::PARTNER_ROLE_TECHNOLOGY_PARTNER, true)
+            .With("mw-ministry", stp::common::v1::PARTNER_ROLE_HOST_GOVERNMENT)
+            .With("de-institute", role)
+            .Budget(20'000'000)
+            .Stage(stp::ingestion::v1::PROJECT_STAGE_APPROVED)
+            .Build();
+    Score score = Compute(project);
+    EXPECT_NEAR(ComponentOf(score, kPartnership).value(), 20, kTolerance);
+    EXPECT_THAT(ReasonsOf(score, kPartnership),
+                Contains(HasSubstr("no triangular partner (a Northern country")));
+    EXPECT_NEAR(ComponentOf(score, kAbsorptive).value(), 20, kTolerance);
+  }
+}
+
 // Case 3. An Ethiopian agriculture project with a German technology partner three steps above
 // the host. A Kenyan university (lower-middle income) bridges the gap; without it the project
 // drops a tier.

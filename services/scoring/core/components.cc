@@ -237,6 +237,7 @@ ComponentScore ScorePartnershipStructure(const ProjectFacts& facts, const ModelC
   // lead technology partner is the second side of the triangle, never the third.
   std::string triangular;
   for (const auto& participant : participants) {
+    if (facts.IsLeadTechnologyPartner(participant)) continue;
     if (HasRole(participant, stp::common::v1::PARTNER_ROLE_TRIANGULAR_PARTNER)) {
       triangular = absl::StrCat(participant.label, " takes part as triangular partner");
       break;

@@ -60,8 +60,15 @@ class ProjectFacts {
   const ResolvedParticipant* lead_technology_partner() const {
     return lead_index_ < 0 ? nullptr : &participants_[static_cast<size_t>(lead_index_)];
   }
+  // True for the lead technology partner and for any other entry naming its organisation (an
+  // organisation may take part in several roles): the lead is never its own third party or
+  // bridge.
   bool IsLeadTechnologyPartner(const ResolvedParticipant& participant) const {
-    return &participant == lead_technology_partner();
+    const ResolvedParticipant* lead = lead_technology_partner();
+    if (lead == nullptr) return false;
+    if (&participant == lead) return true;
+    const std::string& organization = participant.participant->organization();
+    return !organization.empty() && organization == lead->participant->organization();
   }
 
   // An organisation the project names (as participant or flow source); nullptr when unknown.
