@@ -347,6 +347,10 @@ absl::Status ImportSession::ResolveOrganizations(std::vector<ImportRecord>* reco
     v1::Organization created;
     created.set_display_name(display);
     created.set_type(org.type);
+    // The roles it plays in the records that named it, so that partner matching sees them.
+    for (auto role : org.roles) {
+      if (role != stp::common::v1::PARTNER_ROLE_UNSPECIFIED) created.add_roles(role);
+    }
     if (!org.country.empty() && countries_[org.country]) created.set_country(org.country);
     if (!org.ref.empty()) {
       auto* x = created.add_external_ids();

@@ -655,11 +655,22 @@ struct Registry::ReferenceCheck {
   std::vector<std::pair<std::string, std::string>> refs;
   std::vector<int> read_of;
   bool park_read = false;  // the last read is the park
+  // Organisations and park the stored project already names: kept if deleted since.
+  std::set<std::string> kept;
 };
 
 Registry::ReferenceCheck Registry::PlanReferenceCheck(const v1::Project& project,
-                                                      const std::string& path) {
+                                                      const std::string& path,
+                                                      const v1::Project* current) {
   ReferenceCheck check;
+  if (current != nullptr) {
+    for (const auto& p : current->participants()) check.kept.insert(p.organization());
+    for (const auto& f : current->financing().commitments())
+      check.kept.insert(f.source_organization());
+    for (const auto& f : current->financing().disbursements())
+      check.kept.insert(f.source_organization());
+    if (!current->park().empty()) check.kept.insert(current->park());
+  }
   check.country_read =
       IsCountryName(project.host_country()) && !CountryKnown(project.host_country());
   if (check.country_read)
@@ -704,7 +715,8 @@ void Registry::ApplyReferenceCheck(const ReferenceCheck& check,
     if (check.read_of[i] < 0) continue;
     const std::optional<StoredResource>& org = found[check.read_of[i]];
     if (!org.has_value()) {
-      v->Add(check.refs[i].first, check.refs[i].second + " does not exist");
+      if (!check.kept.count(check.refs[i].second))
+        v->Add(check.refs[i].first, check.refs[i].second + " does not exist");
       continue;
     }
     if (static_cast<int>(i) < project->participants_size()) {
@@ -714,14 +726,15 @@ void Registry::ApplyReferenceCheck(const ReferenceCheck& check,
       }
     }
   }
-  if (check.park_read && !found.back().has_value()) {
+  if (check.park_read && !found.back().has_value() && !check.kept.count(project->park())) {
     v->Add(path + ".park", project->park() + " does not exist");
   }
 }
 
 absl::Status Registry::CheckReferences(v1::Project* project, const std::string& path,
-                                       const RequestContext& rc, FieldViolations* v) {
-  ReferenceCheck check = PlanReferenceCheck(*project, path);
+                                       const RequestContext& rc, FieldViolations* v,
+                                       const v1::Project* current) {
+  ReferenceCheck check = PlanReferenceCheck(*project, path, current);
   if (check.reads.empty()) return absl::OkStatus();
   STP_ASSIGN_OR_RETURN(auto found, store_->GetMany(check.reads, rc.deadline));
   ApplyReferenceCheck(check, found, path, project, v);
@@ -1161,9 +1174,17 @@ absl::StatusOr<v1::Country> Registry::UpsertCountry(const RequestContext& rc,
   const std::string id = input.alpha2();
   std::string fingerprint = Fingerprint(req);
   FieldViolations v;
-  ValidateCountry(input, "country", &v, /*stored_code=*/true);
+  // With an update mask, the input holds only the fields it names: what the stored country
+  // becomes is validated once merged (below). Without one, it is the whole country.
+  const bool partial = req.update_mask().paths_size() > 0;
+  if (partial)
+    ValidateCountryCodeShape(input.alpha2(), "country.alpha2", &v);
+  else
+    ValidateCountry(input, "country", &v, /*stored_code=*/true);
   STP_RETURN_IF_ERROR(v.ToStatus());
   STP_ASSIGN_OR_RETURN(auto stored, store_->GetMany(Kind::kCountry, {id}, rc.deadline));
+  if (!stored[0].has_value() && partial) ValidateCountry(input, "country", &v, true);
+  STP_RETURN_IF_ERROR(v.ToStatus());
   if (stored[0].has_value()) {
     return UpdateResource<v1::Country>(
         rc, req, input, "countries", Kind::kCountry,
@@ -1826,7 +1847,7 @@ absl::StatusOr<v1::Project> Registry::UpdateProject(const RequestContext& rc,
     STP_RETURN_IF_ERROR(ApplyMask(req.project(), req.update_mask(), &merged));
     FieldViolations v;
     ValidateProject(merged, "project", &v);
-    STP_RETURN_IF_ERROR(CheckReferences(&merged, "project", rc, &v));
+    STP_RETURN_IF_ERROR(CheckReferences(&merged, "project", rc, &v, &current));
     STP_RETURN_IF_ERROR(v.ToStatus());
     if (ChangedFields(current, merged).empty()) return current;
     if (merged.title() != current.title() || merged.host_country() != current.host_country()) {

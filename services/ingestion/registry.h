@@ -125,9 +125,13 @@ class Registry {
   // ---- Building blocks shared with imports.
 
   // Checks that the countries, organisations and park a project names exist; adds violations.
-  // Fills the participants' display names on the way (output-only fields).
+  // Fills the participants' display names on the way (output-only fields). An update passes
+  // the stored project as `current`: a reference it already holds is kept even when what it
+  // names has been deleted since (projects keep their references), so that an update is never
+  // refused for a field it did not touch.
   absl::Status CheckReferences(v1::Project* project, const std::string& path,
-                               const RequestContext& rc, FieldViolations* v);
+                               const RequestContext& rc, FieldViolations* v,
+                               const v1::Project* current = nullptr);
   // Fills possible_duplicates of each project (same host, overlapping dates, similar title,
   // another source); a project is never its own duplicate.
   // `probe`, when given, is one StartDuplicateProbe began for these projects (or more).
@@ -210,7 +214,8 @@ class Registry {
                       WriteFn write, RegistryStore::WriteDone done);
   // CheckReferences in steps: the reads it needs, then what their answers say.
   struct ReferenceCheck;
-  ReferenceCheck PlanReferenceCheck(const v1::Project& project, const std::string& path);
+  ReferenceCheck PlanReferenceCheck(const v1::Project& project, const std::string& path,
+                                    const v1::Project* current = nullptr);
   void ApplyReferenceCheck(const ReferenceCheck& check,
                            const std::vector<std::optional<StoredResource>>& found,
                            const std::string& path, v1::Project* project, FieldViolations* v);

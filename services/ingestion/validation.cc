@@ -219,7 +219,13 @@ void CheckString(absl::string_view value, const std::string& path, size_t max, b
     v->Add(path, "is not valid UTF-8");
     return;
   }
-  if (value.size() > max) v->Add(path, absl::StrCat("at most ", max, " bytes, got ", value.size()));
+  // Limits are in characters (code points), as the contract states them: a title in Chinese
+  // or Arabic takes two or three bytes a character.
+  if (value.size() <= max) return;
+  size_t characters = 0;
+  for (char c : value) characters += (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+  if (characters > max)
+    v->Add(path, absl::StrCat("at most ", max, " characters, got ", characters));
 }
 
 void CheckMoney(const google::type::Money& m, const std::string& path, FieldViolations* v) {
@@ -274,10 +280,16 @@ void ValidateNewCountryCode(const std::string& code, const std::string& path, Fi
                             "accepted too)"));
 }
 
+void ValidateCountryCodeShape(const std::string& code, const std::string& path,
+                              FieldViolations* v) {
+  if (!IsUpperAlpha(code, 2))
+    v->Add(path, "two upper-case letters (ISO 3166-1), for example \"EG\"");
+}
+
 void ValidateCountry(const Country& c, const std::string& path, FieldViolations* v,
                      bool stored_code) {
   if (!IsUpperAlpha(c.alpha2(), 2)) {
-    v->Add(At(path, "alpha2"), "two upper-case letters (ISO 3166-1), for example \"EG\"");
+    ValidateCountryCodeShape(c.alpha2(), At(path, "alpha2"), v);
   } else if (!stored_code) {
     ValidateNewCountryCode(c.alpha2(), At(path, "alpha2"), v);
   }
@@ -294,6 +306,11 @@ void ValidateCountry(const Country& c, const std::string& path, FieldViolations*
             v);
   if (c.bri().has_join_date()) CheckDate(c.bri().join_date(), At(path, "bri.join_date"), v);
   if (c.bri().has_exit_date()) CheckDate(c.bri().exit_date(), At(path, "bri.exit_date"), v);
+  if (c.bri().has_join_date() && c.bri().has_exit_date() && IsValidDate(c.bri().join_date()) &&
+      IsValidDate(c.bri().exit_date()) &&
+      DateToDays(c.bri().exit_date()) < DateToDays(c.bri().join_date())) {
+    v->Add(At(path, "bri.exit_date"), "must not be before the join date");
+  }
   CheckCount(c.indicators_size(), 200, At(path, "indicators"), v);
   for (int i = 0; i < c.indicators_size() && i < 200; ++i) {
     const auto& ind = c.indicators(i);

@@ -40,6 +40,9 @@ bool IsCountryCode(absl::string_view code);
 // corrected: `stored_code` checks only that the code is two upper-case letters.
 void ValidateCountry(const stp::ingestion::v1::Country& c, const std::string& path,
                      FieldViolations* v, bool stored_code = false);
+// The shape of the code alone (two upper-case letters), at `path`: all a masked update's input
+// must have before the stored country it merges into is read.
+void ValidateCountryCodeShape(const std::string& code, const std::string& path, FieldViolations* v);
 // The code-in-use check alone, at `path`, for a country whose code is already known to be two
 // upper-case letters.
 void ValidateNewCountryCode(const std::string& code, const std::string& path, FieldViolations* v);

@@ -223,6 +223,77 @@ TEST_F(IngestionTest, CountriesUpsertGetAndListWithFilters) {
             grpc::StatusCode::INVALID_ARGUMENT);
 }
 
+// An upsert with an update mask carries only the fields it names (an indicator refresh):
+// the rest of the stored country stays, and what it becomes is validated whole.
+TEST_F(IngestionTest, AMaskedCountryUpsertChangesOnlyTheFieldsItNames) {
+  v1::UpsertCountryRequest req;
+  req.mutable_country()->set_alpha2("KE");
+  auto* ind = req.mutable_country()->add_indicators();
+  ind->set_name("internet_users_pct");
+  ind->set_value(30);
+  req.mutable_update_mask()->add_paths("indicators");
+  v1::Country out;
+  grpc::Status s = Call([&](auto* c) { return stub_->UpsertCountry(c, req, &out); });
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(out.display_name(), "Country KE");
+  EXPECT_EQ(out.income_group(), stp::common::v1::INCOME_GROUP_LOWER_MIDDLE);
+  ASSERT_EQ(out.indicators_size(), 1);
+  EXPECT_EQ(out.indicators(0).value(), 30);
+  // A masked field that would leave the country invalid is refused, named.
+  req.mutable_country()->clear_indicators();
+  req.mutable_update_mask()->set_paths(0, "display_name");
+  s = Call([&](auto* c) { return stub_->UpsertCountry(c, req, &out); });
+  ASSERT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  auto violations = GetFieldViolations(FromGrpcStatus(s));
+  ASSERT_EQ(violations.size(), 1u);
+  EXPECT_EQ(violations[0].field, "country.display_name");
+  // A masked upsert of a country not stored yet creates it, so it must be whole.
+  req.mutable_country()->set_alpha2("GH");
+  req.mutable_update_mask()->set_paths(0, "income_group");
+  req.mutable_country()->set_income_group(stp::common::v1::INCOME_GROUP_LOWER_MIDDLE);
+  s = Call([&](auto* c) { return stub_->UpsertCountry(c, req, &out); });
+  ASSERT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  violations = GetFieldViolations(FromGrpcStatus(s));
+  ASSERT_EQ(violations.size(), 1u);
+  EXPECT_EQ(violations[0].field, "country.display_name");
+  // BRI dates in order.
+  req.mutable_update_mask()->Clear();
+  req.mutable_country()->set_display_name("Ghana");
+  auto* bri = req.mutable_country()->mutable_bri();
+  bri->set_member(true);
+  bri->mutable_join_date()->set_year(2018);
+  bri->mutable_join_date()->set_month(9);
+  bri->mutable_join_date()->set_day(3);
+  bri->mutable_exit_date()->set_year(2017);
+  bri->mutable_exit_date()->set_month(1);
+  bri->mutable_exit_date()->set_day(1);
+  s = Call([&](auto* c) { return stub_->UpsertCountry(c, req, &out); });
+  ASSERT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  violations = GetFieldViolations(FromGrpcStatus(s));
+  ASSERT_EQ(violations.size(), 1u) << s.error_message();
+  EXPECT_EQ(violations[0].field, "country.bri.exit_date");
+}
+
+// Length limits count characters, as the contract states them, not bytes.
+TEST_F(IngestionTest, LengthLimitsCountCharactersNotBytes) {
+  std::string org = AddOrg("Length Org").name();
+  std::string title;
+  for (int i = 0; i < 500; ++i) title += "\xE5\x9B\xAD";  // 园: three bytes, one character
+  v1::CreateProjectRequest create;
+  *create.mutable_project() = NewProject(title, org);
+  v1::Project out;
+  grpc::Status s = Call([&](auto* c) { return stub_->CreateProject(c, create, &out); });
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(out.title(), title);
+  create.mutable_project()->set_title(title + "x");
+  s = Call([&](auto* c) { return stub_->CreateProject(c, create, &out); });
+  ASSERT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  auto violations = GetFieldViolations(FromGrpcStatus(s));
+  ASSERT_EQ(violations.size(), 1u);
+  EXPECT_EQ(violations[0].field, "project.title");
+  EXPECT_EQ(violations[0].description, "at most 500 characters, got 501");
+}
+
 // A country stored under a code that is not (or no longer) in use, as a store written before
 // the code check holds, can still be corrected; a new country under such a code cannot.
 TEST_F(IngestionTest, AStoredCountryWhoseCodeIsNoLongerInUseCanStillBeCorrected) {
@@ -1449,6 +1520,58 @@ TEST_F(IngestionTest, OrganizationsAndParksRoundTrip) {
   EXPECT_EQ(lresp.organizations_size(), 0);
 }
 
+// A project keeps its references to an organisation deleted since (an operator merging the
+// duplicates an import created): an update of another field is not refused for them, while a
+// reference the update adds must still exist.
+TEST_F(IngestionTest, AProjectNamingADeletedOrganisationCanStillBeUpdated) {
+  v1::Organization lead = AddOrg("Lead Institute");
+  v1::Organization financier = AddOrg("Financier Bank");
+  v1::Organization gone = AddOrg("Gone Company");
+  v1::CreateProjectRequest create;
+  *create.mutable_project() = NewProject("Solar park", lead.name());
+  auto* fin = create.mutable_project()->add_participants();
+  fin->set_organization(financier.name());
+  fin->set_role(stp::common::v1::PARTNER_ROLE_FINANCIER);
+  auto* flow = create.mutable_project()->mutable_financing()->add_commitments();
+  flow->set_source_organization(financier.name());
+  flow->mutable_amount()->set_currency_code("USD");
+  flow->mutable_amount()->set_units(1000000);
+  v1::Project project;
+  ASSERT_TRUE(Call([&](auto* c) { return stub_->CreateProject(c, create, &project); }).ok());
+  for (const auto& org : {financier, gone}) {
+    v1::DeleteOrganizationRequest del;
+    del.set_name(org.name());
+    v1::DeleteResponse dr;
+    ASSERT_TRUE(Call([&](auto* c) { return stub_->DeleteOrganization(c, del, &dr); }).ok());
+  }
+
+  v1::UpdateProjectRequest update;
+  update.mutable_project()->set_name(project.name());
+  update.mutable_project()->set_stage(v1::PROJECT_STAGE_APPROVED);
+  update.mutable_update_mask()->add_paths("stage");
+  v1::Project updated;
+  grpc::Status s = Call([&](auto* c) { return stub_->UpdateProject(c, update, &updated); });
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(updated.stage(), v1::PROJECT_STAGE_APPROVED);
+  ASSERT_EQ(updated.participants_size(), 2);
+  EXPECT_EQ(updated.participants(1).organization(), financier.name());
+  EXPECT_EQ(updated.participants(1).display_name(), "Financier Bank");
+  EXPECT_EQ(updated.financing().commitments(0).source_organization(), financier.name());
+
+  // A reference the update brings in is checked as on create.
+  update.mutable_project()->clear_stage();
+  *update.mutable_project()->mutable_participants() = updated.participants();
+  auto* added = update.mutable_project()->add_participants();
+  added->set_organization(gone.name());
+  added->set_role(stp::common::v1::PARTNER_ROLE_RESEARCH_PARTNER);
+  update.mutable_update_mask()->set_paths(0, "participants");
+  s = Call([&](auto* c) { return stub_->UpdateProject(c, update, &updated); });
+  ASSERT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << s.error_message();
+  auto violations = GetFieldViolations(FromGrpcStatus(s));
+  ASSERT_EQ(violations.size(), 1u);
+  EXPECT_EQ(violations[0].field, "project.participants[2].organization");
+}
+
 class RealDataTest : public IngestionTest {
  protected:
   void SetUp() override {
@@ -1553,6 +1676,18 @@ TEST_F(RealDataTest, ImportsRealIatiAndAidDataFilesIdempotently) {
   }
   EXPECT_GT(with_budget, 10);
   EXPECT_GT(aiddata, 5);
+  // Organisations the imports created carry the roles they played: the AidData lenders and
+  // the IATI funders are financiers, for partner matching to find.
+  v1::ListOrganizationsRequest financiers;
+  financiers.set_role(stp::common::v1::PARTNER_ROLE_FINANCIER);
+  financiers.set_page_size(1000);
+  v1::ListOrganizationsResponse found;
+  ASSERT_TRUE(Call([&](auto* c) { return stub_->ListOrganizations(c, financiers, &found); }).ok());
+  EXPECT_GT(found.organizations_size(), 10);
+  bool china_eximbank = false;
+  for (const auto& o : found.organizations())
+    china_eximbank |= absl::StrContains(o.display_name(), "Export-Import Bank of China");
+  EXPECT_TRUE(china_eximbank);
 }
 
 TEST_F(RealDataTest, AnEditedActivityUpdatesItsProject) {
