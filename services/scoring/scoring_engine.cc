@@ -565,7 +565,10 @@ std::string ScoringEngine::RebuildKey() const {
 }
 
 std::string ScoringEngine::DayKey(absl::CivilDay day) const {
-  return store_->keyspace().Global("scoring", "rescored", absl::FormatCivilTime(day));
+  // Per model config too: replicas started with a changed config rescore everything under it
+  // at once, not at the next day.
+  return store_->keyspace().Global("scoring", "rescored", absl::FormatCivilTime(day),
+                                   model_->config().fingerprint);
 }
 
 absl::StatusOr<bool> ScoringEngine::RescoreForNewDay() {
@@ -582,7 +585,10 @@ absl::StatusOr<bool> ScoringEngine::RescoreForNewDay() {
     if (!redis::IsNil(value.get()) && redis::Str(value.get()) == "done") rescored_day_ = today;
     return false;
   }
-  LogInfo("rescoring every project for a new day", {{"day", absl::FormatCivilTime(today)}});
+  LogInfo("rescoring every project for a new day or model config",
+          {{"day", absl::FormatCivilTime(today)},
+           {"model_version", model_->version()},
+           {"model_fingerprint", model_->config().fingerprint}});
   absl::StatusOr<int> material = AllProjectsRescored();
   if (!material.ok()) {
     (void)redis_->Command({"DEL", key});  // another attempt, by any replica, does it again
@@ -590,7 +596,7 @@ absl::StatusOr<bool> ScoringEngine::RescoreForNewDay() {
   }
   STP_RETURN_IF_ERROR(redis_->Command({"SET", key, "done", "EX", "259200"}).status());
   rescored_day_ = today;
-  LogInfo("rescored every project for a new day", {{"changed", *material}});
+  LogInfo("rescored every project for a new day or model config", {{"changed", *material}});
   return true;
 }
 

@@ -108,7 +108,7 @@ class ScoringEngine {
   // Marks deleted the read model's projects that are not in `listed` and were created before
   // `listing_began`, and drops their scores.
   absl::Status ForgetUnlisted(const std::set<std::string>& listed, absl::Time listing_began);
-  // The flag of a day's rescore.
+  // The flag of a day's rescore under this model config.
   std::string DayKey(absl::CivilDay day) const;
   // Set once the read model is built (its value is the read-model version).
   std::string BootstrappedKey() const;

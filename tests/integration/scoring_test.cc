@@ -808,6 +808,43 @@ TEST_F(ScoringTest, ADaysRescoreShowsAMilestoneThatFellDue) {
   EXPECT_LT(score(), on_time);
 }
 
+// Replicas started with a changed model config rescore every project under it at once, not at
+// the next day's rescore; one replica does it, whatever the number started.
+TEST_F(ScoringTest, ANewModelConfigRescoresEveryProjectAtOnce) {
+  StartStack(/*with_scoring=*/false);
+  std::vector<iv1::Project> projects = KenyanHubsWithAChinesePartner(3);
+  auto owned_client = Client();
+  redis::RedisClient& client = *owned_client;
+  ScoreStore store(&client, redis::Keyspace(), 100000);
+  auto clock = [] { return absl::Now(); };
+  EngineOptions opts;
+  opts.consumer = "old-config";
+  ScoringEngine old_config(&store, &ScoringModel::Default(), &client, opts, clock);
+  ASSERT_TRUE(old_config.EnsureGroups().ok());
+  auto built = old_config.Bootstrap(ingestion_.get(), nullptr);
+  ASSERT_TRUE(built.ok() && *built) << built.status();
+  EXPECT_FALSE(*old_config.RescoreForNewDay());  // the build was today's rescore
+
+  std::string json(ScoringModel::DefaultJson());
+  const std::string weight = "\"bridge_restores\": 0.8";
+  ASSERT_NE(json.find(weight), std::string::npos);
+  json.replace(json.find(weight), weight.size(), "\"bridge_restores\": 0.5");
+  auto changed = ScoringModel::FromJson(json);
+  ASSERT_TRUE(changed.ok()) << changed.status();
+  // The same version string: the content names the config, not the label.
+  ASSERT_EQ(changed->version(), ScoringModel::Default().version());
+  ASSERT_NE(changed->config().fingerprint, ScoringModel::Default().config().fingerprint);
+  opts.consumer = "new-config-1";
+  ScoringEngine first(&store, &*changed, &client, opts, clock);
+  opts.consumer = "new-config-2";
+  ScoringEngine second(&store, &*changed, &client, opts, clock);
+  auto did = first.RescoreForNewDay();
+  ASSERT_TRUE(did.ok()) << did.status();
+  EXPECT_TRUE(*did) << "a changed config waited for the next day";
+  EXPECT_FALSE(*second.RescoreForNewDay()) << "the new config was applied twice";
+  EXPECT_FALSE(*old_config.RescoreForNewDay());
+}
+
 TEST_F(ScoringTest, EgyptAndSouthAfricaSubsetScoresEndToEnd) {
   const char* env = std::getenv("STP_SHARED_DATA");
   std::string d = env ? env : "/work/shared/data";

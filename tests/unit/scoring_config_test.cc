@@ -45,6 +45,22 @@ TEST(ScoringConfigTest, DefaultConfigParsesAndRoundTripsThroughFromJson) {
             ScoringModel::Default().Describe().SerializeAsString());
 }
 
+// The fingerprint names the content: the same config laid out otherwise keeps it, a changed
+// value (under the same version) changes it.
+TEST(ScoringConfigTest, FingerprintFollowsContentNotLayout) {
+  const std::string fingerprint = ScoringModel::Default().config().fingerprint;
+  EXPECT_EQ(fingerprint.size(), 16u);
+  auto compact = ScoringModel::FromJson(DefaultConfig().dump());
+  ASSERT_TRUE(compact.ok());
+  EXPECT_EQ(compact->config().fingerprint, fingerprint);
+  Json changed = DefaultConfig();
+  changed["absorptive_fit"]["bridge_restores"] = 0.5;
+  auto other = ScoringModel::FromJson(changed.dump(2));
+  ASSERT_TRUE(other.ok());
+  EXPECT_EQ(other->version(), ScoringModel::Default().version());
+  EXPECT_NE(other->config().fingerprint, fingerprint);
+}
+
 TEST(ScoringConfigTest, SubWeightsAreNormalised) {
   Json config = DefaultConfig();
   config["financing_health"]["parts"] = {

@@ -2,12 +2,14 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <initializer_list>
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "libs/common/status.h"
 
 namespace stp::scoring {
@@ -385,6 +387,11 @@ absl::StatusOr<ModelConfig> ParseModelConfig(absl::string_view json) {
   FieldViolations violations;
   ConfigReader reader(&violations);
   ModelConfig config;
+  // FNV-1a over the canonical text (keys sorted, numbers in one form): stable across builds
+  // and replicas, unlike std::hash.
+  uint64_t hash = 14695981039346656037ull;
+  for (unsigned char c : root.dump()) hash = (hash ^ c) * 1099511628211ull;
+  config.fingerprint = absl::StrFormat("%016x", hash);
   config.version = reader.NonEmptyString(root, "", "version");
   config.base_rate = reader.Number(root, "", "base_rate", 0, 1);
   config.neutral_value = reader.Number(root, "", "neutral_value", 0, 100);

@@ -115,6 +115,10 @@ struct DigitalReadinessConfig {
 // Every weight, threshold and tunable of the model.
 struct ModelConfig {
   std::string version;
+  // Sixteen hex digits naming the config's content (every key and value, whatever the
+  // layout of the file): a changed weight or threshold changes it even when `version` was not
+  // bumped, so that replicas rescore everything under the new config.
+  std::string fingerprint;
   double base_rate = 0;
   // Value (0-100) of a component or part whose inputs are unknown.
   double neutral_value = 50;
