@@ -1,7 +1,7 @@
 // Hand-made projects whose scores a reader can check with docs/scoring.md, plus the model's
 // description, tiers, dependencies and the facts copied into a score.
 //
-// Every expected number below is worked out by hand from the default model (2026.1); the
+// Every expected number below is worked out by hand from the default model (2026.2); the
 // comments show the arithmetic, so that a change of formula or config shows up here.
 #include "services/scoring/core/scoring_model.h"
 
@@ -680,6 +680,35 @@ TEST_F(ScoringModelTest, WithoutBudgetAmountsAreComparedInTheFirstFlowsCurrency)
                        "committed funds"));
 }
 
+// Money recorded only in currencies other than the budget's is not "no commitment": the
+// reasons say so and ask for one currency.
+TEST_F(ScoringModelTest, MoneyOnlyInAnotherCurrencyThanTheBudgetIsNamedAsSuch) {
+  Project project = ProjectBuilder("zar-budget", "ZA")
+                        .Budget(50'000'000, "ZAR")
+                        .Commitment("afdb", 2'000'000, "USD")
+                        .Build();
+  auto reasons = ReasonsOf(Compute(project), kFinancing);
+  EXPECT_THAT(reasons, Not(Contains("no financier has committed funds yet")));
+  EXPECT_THAT(reasons,
+              AllOf(Contains("no commitment is recorded in ZAR, the budget's currency: record the "
+                             "flows in ZAR or the budget in theirs, so that they can be compared"),
+                    Contains("1 flow in USD was left out of the amounts because the budget is in "
+                             "ZAR")));
+}
+
+// A commitment beyond the budget does not dilute what was paid: the share paid is of the
+// budget. Budget 100, committed 100 and paid 100, then 50 more committed: health stays.
+TEST_F(ScoringModelTest, CommitmentsBeyondTheBudgetDoNotDiluteWhatWasPaid) {
+  ProjectBuilder builder("over", "EG");
+  builder.Budget(100'000'000).Commitment("afdb", 100'000'000).Disbursement("afdb", 100'000'000);
+  double paid_in_full = ComponentOf(Compute(builder.Build()), kFinancing).value();
+  builder.Commitment("cn-parkdev", 50'000'000);
+  double over_committed = ComponentOf(Compute(builder.Build()), kFinancing).value();
+  // 0.45 + 0.35 × 1 + 0.2 × 1/3, then one source more: 0.2 × 2/3.
+  EXPECT_NEAR(paid_in_full, 86.6667, 1e-3);
+  EXPECT_NEAR(over_committed, 93.3333, 1e-3);
+}
+
 TEST_F(ScoringModelTest, ScoreCarriesTheProjectsFactsAndNoComputeTime) {
   Project project = ProjectBuilder("facts", "EG")
                         .WithAvenue(stp::common::v1::AVENUE_AGRICULTURE)
@@ -705,7 +734,7 @@ TEST_F(ScoringModelTest, ScoreCarriesTheProjectsFactsAndNoComputeTime) {
   EXPECT_EQ(score.visibility(), stp::ingestion::v1::VISIBILITY_PARTICIPANTS);
   EXPECT_THAT(score.participant_organizations(),
               ElementsAre("organizations/cn-ecom", "organizations/afdb"));
-  EXPECT_EQ(score.model_version(), "2026.1");
+  EXPECT_EQ(score.model_version(), "2026.2");
   EXPECT_FALSE(score.has_compute_time());
   ASSERT_EQ(score.components_size(), 6);
   // Two avenues: the comparative advantage is their mean, one reason each.
@@ -724,9 +753,9 @@ TEST_F(ScoringModelTest, ScoresWithAnEmptyContext) {
 
 TEST(ScoringModelDescribeTest, DescribesVersionComponentsWeightsAndThresholds) {
   const ScoringModel& model = ScoringModel::Default();
-  EXPECT_EQ(model.version(), "2026.1");
+  EXPECT_EQ(model.version(), "2026.2");
   stp::scoring::v1::ScoringModel described = model.Describe();
-  EXPECT_EQ(described.version(), "2026.1");
+  EXPECT_EQ(described.version(), "2026.2");
   EXPECT_EQ(described.tier_a_min(), 75);
   EXPECT_EQ(described.tier_b_min(), 55);
   EXPECT_EQ(described.tier_c_min(), 35);

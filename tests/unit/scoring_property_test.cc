@@ -433,6 +433,42 @@ TEST_P(ScoringPropertyTest, AddingADfiFinancierNeverLowersTheTotal) {
   EXPECT_GT(tally.moved, tally.cases / 2);
 }
 
+// A DFI that commits money (within the budget or beyond it) to a project with a budget never
+// lowers its score: more committed never dilutes what was paid out.
+TEST_P(ScoringPropertyTest, AddingADfiCommitmentToABudgetedProjectNeverLowersTheTotal) {
+  ScenarioGenerator generator(31);
+  Tally tally;
+  for (int i = 0; i < kScenariosPerModel; ++i) {
+    Scenario before = generator.Next();
+    const auto& budget = before.project.financing().budget();
+    if (budget.units() <= 0 || budget.currency_code().empty()) continue;
+    Scenario after = before;
+    Organization dfi = generator.AnyOrganization("organizations/new-dfi");
+    dfi.set_type(stp::ingestion::v1::ORGANIZATION_TYPE_DFI);
+    after.records.AddOrganization(dfi);
+    auto* participant = after.project.add_participants();
+    participant->set_organization(dfi.name());
+    participant->set_role(stp::common::v1::PARTNER_ROLE_FINANCIER);
+    auto* commitment = after.project.mutable_financing()->add_commitments();
+    commitment->set_source_organization(dfi.name());
+    commitment->mutable_amount()->set_currency_code(budget.currency_code());
+    commitment->mutable_amount()->set_units(
+        static_cast<int64_t>(generator.Real(1, 2.0 * static_cast<double>(budget.units()))));
+
+    Score old_score = Compute(before);
+    Score new_score = Compute(after);
+    ASSERT_GE(ValueOf(new_score, stp::scoring::v1::COMPONENT_FINANCING_HEALTH),
+              ValueOf(old_score, stp::scoring::v1::COMPONENT_FINANCING_HEALTH))
+        << "scenario " << i << ": " << after.project.ShortDebugString();
+    ASSERT_GE(new_score.total(), old_score.total())
+        << "scenario " << i << ": " << after.project.ShortDebugString();
+    ++tally.cases;
+    tally.moved += new_score.total() > old_score.total();
+  }
+  EXPECT_GT(tally.cases, kScenariosPerModel / 5);
+  EXPECT_GT(tally.moved, tally.cases / 2);
+}
+
 TEST_P(ScoringPropertyTest, AddingABridgingPartnerNeverLowersTheTotal) {
   ScenarioGenerator generator(29);
   Tally tally;

@@ -432,7 +432,13 @@ ComponentScore ScoreFinancingHealth(const ProjectFacts& facts, const ModelConfig
     score.add_reasons(
         "no budget is recorded: record it so that commitments can be compared with it");
   }
-  if (effective_committed <= 0) {
+  if (effective_committed <= 0 && left_out > 0) {
+    // Money is recorded, in another currency only (the reason about the flows left out
+    // follows): "no financier has committed funds" would be wrong.
+    score.add_reasons(absl::StrCat("no commitment is recorded in ", currency,
+                                   ", the budget's currency: record the flows in ", currency,
+                                   " or the budget in theirs, so that they can be compared"));
+  } else if (effective_committed <= 0) {
     score.add_reasons("no financier has committed funds yet");
   } else {
     if (budget_known) {
@@ -478,10 +484,12 @@ ComponentScore ScoreFinancingHealth(const ProjectFacts& facts, const ModelConfig
   }
 
   score.set_confidence(((budget_known ? 1 : 0) + (flows_with_money > 0 ? 1 : 0)) / 2.0);
-  // The disbursed share is scaled by coverage, so that quickly paying out a small part of the
-  // budget does not look like a fully financed project.
-  SetValue(score, health.commitment_coverage * coverage +
-                      health.disbursement * coverage * disbursed_share +
+  // The share paid out is of the budget (without one, the disbursed share scaled by the
+  // coverage taken), so that quickly paying out a small part of the budget does not look like
+  // a fully financed project. Up to the budget this is coverage × disbursed share; beyond it,
+  // a commitment over the budget does not dilute what was paid.
+  double paid = budget_known ? std::min(disbursed, budget) / budget : coverage * disbursed_share;
+  SetValue(score, health.commitment_coverage * coverage + health.disbursement * paid +
                       health.sources * source_share);
   return score;
 }
