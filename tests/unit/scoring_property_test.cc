@@ -409,18 +409,24 @@ TEST_P(ScoringPropertyTest, KeepingOnlyTheInputsChangesNoScore) {
   EXPECT_LT(kept_bytes * 3, whole_bytes * 2);  // it does drop the text
 }
 
+// A new DFI, known to the registry, joins the scenario's project as financier; its name.
+std::string AddDfiFinancier(ScenarioGenerator* generator, Scenario* scenario) {
+  Organization dfi = generator->AnyOrganization("organizations/new-dfi");
+  dfi.set_type(stp::ingestion::v1::ORGANIZATION_TYPE_DFI);
+  auto* participant = scenario->project.add_participants();
+  participant->set_organization(dfi.name());
+  participant->set_role(stp::common::v1::PARTNER_ROLE_FINANCIER);
+  scenario->records.AddOrganization(std::move(dfi));
+  return participant->organization();
+}
+
 TEST_P(ScoringPropertyTest, AddingADfiFinancierNeverLowersTheTotal) {
   ScenarioGenerator generator(23);
   Tally tally;
   for (int i = 0; i < kScenariosPerModel; ++i) {
     Scenario before = generator.Next();
     Scenario after = before;
-    Organization dfi = generator.AnyOrganization("organizations/new-dfi");
-    dfi.set_type(stp::ingestion::v1::ORGANIZATION_TYPE_DFI);
-    after.records.AddOrganization(dfi);
-    auto* participant = after.project.add_participants();
-    participant->set_organization(dfi.name());
-    participant->set_role(stp::common::v1::PARTNER_ROLE_FINANCIER);
+    const std::string dfi = AddDfiFinancier(&generator, &after);
 
     Score old_score = Compute(before);
     Score new_score = Compute(after);
@@ -443,14 +449,9 @@ TEST_P(ScoringPropertyTest, AddingADfiCommitmentToABudgetedProjectNeverLowersThe
     const auto& budget = before.project.financing().budget();
     if (budget.units() <= 0 || budget.currency_code().empty()) continue;
     Scenario after = before;
-    Organization dfi = generator.AnyOrganization("organizations/new-dfi");
-    dfi.set_type(stp::ingestion::v1::ORGANIZATION_TYPE_DFI);
-    after.records.AddOrganization(dfi);
-    auto* participant = after.project.add_participants();
-    participant->set_organization(dfi.name());
-    participant->set_role(stp::common::v1::PARTNER_ROLE_FINANCIER);
+    const std::string dfi = AddDfiFinancier(&generator, &after);
     auto* commitment = after.project.mutable_financing()->add_commitments();
-    commitment->set_source_organization(dfi.name());
+    commitment->set_source_organization(dfi);
     commitment->mutable_amount()->set_currency_code(budget.currency_code());
     commitment->mutable_amount()->set_units(
         static_cast<int64_t>(generator.Real(1, 2.0 * static_cast<double>(budget.units()))));
