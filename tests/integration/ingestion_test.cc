@@ -414,11 +414,17 @@ TEST_F(IngestionTest, ProjectRoundTripWithEventsHistoryEtagsAndRequestIds) {
   EXPECT_EQ(h.revisions(1).changed_fields(0), "stage");
   EXPECT_EQ(h.revisions(1).source(), "api");
   EXPECT_FALSE(h.revisions(0).actor().empty());
+  // Each revision's time is the project's update time as written by it.
+  EXPECT_EQ(google::protobuf::util::TimeUtil::TimestampToMilliseconds(h.revisions(0).time()),
+            google::protobuf::util::TimeUtil::TimestampToMilliseconds(updated.update_time()));
+  EXPECT_LT(google::protobuf::util::TimeUtil::TimestampToMilliseconds(h.revisions(1).time()),
+            google::protobuf::util::TimeUtil::TimestampToMilliseconds(updated.update_time()));
   ASSERT_FALSE(h.next_page_token().empty());
   hist.set_page_token(h.next_page_token());
   ASSERT_TRUE(Call([&](auto* c) { return stub_->GetProjectHistory(c, hist, &h); }).ok());
   ASSERT_EQ(h.revisions_size(), 1);
   EXPECT_EQ(h.revisions(0).kind(), v1::ProjectRevision::KIND_CREATED);
+  EXPECT_EQ(h.revisions(0).request_id(), "req-create-1");
   EXPECT_TRUE(h.next_page_token().empty());
 
   // Delete: an event, then NOT_FOUND.
@@ -447,6 +453,7 @@ TEST_F(IngestionTest, ProjectRoundTripWithEventsHistoryEtagsAndRequestIds) {
   ASSERT_EQ(h.revisions_size(), 4);
   EXPECT_EQ(h.revisions(0).kind(), v1::ProjectRevision::KIND_DELETED);
   EXPECT_EQ(h.revisions(0).revision(), 4);
+  EXPECT_EQ(h.revisions(0).request_id(), "req-del-1");
   EXPECT_EQ(h.revisions(3).kind(), v1::ProjectRevision::KIND_CREATED);
   hist.set_name("projects/0000000000000000");
   EXPECT_EQ(Call([&](auto* c) { return stub_->GetProjectHistory(c, hist, &h); }).error_code(),
@@ -1711,6 +1718,25 @@ TEST_F(RealDataTest, AnEditedActivityUpdatesItsProject) {
   ASSERT_EQ(all.size(), 1u);
   EXPECT_EQ(all[0].stage(), v1::PROJECT_STAGE_COMPLETED);
   EXPECT_EQ(Events().back().type(), stp::events::v1::EVENT_TYPE_STAGE_CHANGED);
+  // Its history says which import wrote each revision, from what source, and what changed.
+  v1::GetProjectHistoryRequest hist;
+  hist.set_name(all[0].name());
+  v1::GetProjectHistoryResponse h;
+  ASSERT_TRUE(Call([&](auto* c) { return stub_->GetProjectHistory(c, hist, &h); }).ok());
+  ASSERT_EQ(h.revisions_size(), 2);
+  EXPECT_EQ(h.revisions(0).kind(), v1::ProjectRevision::KIND_UPDATED);
+  EXPECT_EQ(h.revisions(0).source(), "import:iati");
+  EXPECT_TRUE(absl::StartsWith(h.revisions(0).request_id(), "edit-2"))
+      << h.revisions(0).request_id();
+  EXPECT_EQ(std::count(h.revisions(0).changed_fields().begin(),
+                       h.revisions(0).changed_fields().end(), "stage"),
+            1);
+  EXPECT_EQ(h.revisions(1).kind(), v1::ProjectRevision::KIND_CREATED);
+  EXPECT_EQ(h.revisions(1).source(), "import:iati");
+  EXPECT_TRUE(absl::StartsWith(h.revisions(1).request_id(), "edit-1"))
+      << h.revisions(1).request_id();
+  EXPECT_EQ(google::protobuf::util::TimeUtil::TimestampToMilliseconds(h.revisions(0).time()),
+            google::protobuf::util::TimeUtil::TimestampToMilliseconds(all[0].update_time()));
 }
 
 TEST_F(IngestionTest, BadStreamsAreRefusedWithClearErrors) {
