@@ -559,7 +559,12 @@ absl::Status ImportSession::Flush() {
         continue;
       }
       r.project = std::move(merged);
-      r.project.mutable_possible_duplicates()->CopyFrom(before.possible_duplicates());
+      // Flags stand while what they were found by stands; an edited title, host, dates or
+      // sources looks again.
+      if (DuplicateSummary::Of(r.project).ComparesLike(DuplicateSummary::Of(before)))
+        r.project.mutable_possible_duplicates()->CopyFrom(before.possible_duplicates());
+      else
+        check_duplicates.push_back(&r.project);
     } else {
       check_duplicates.push_back(&r.project);
     }

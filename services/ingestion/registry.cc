@@ -1850,7 +1850,7 @@ absl::StatusOr<v1::Project> Registry::UpdateProject(const RequestContext& rc,
     STP_RETURN_IF_ERROR(CheckReferences(&merged, "project", rc, &v, &current));
     STP_RETURN_IF_ERROR(v.ToStatus());
     if (ChangedFields(current, merged).empty()) return current;
-    if (merged.title() != current.title() || merged.host_country() != current.host_country()) {
+    if (!DuplicateSummary::Of(merged).ComparesLike(DuplicateSummary::Of(current))) {
       STP_RETURN_IF_ERROR(FlagDuplicates({&merged}, rc.deadline));
     }
     std::vector<std::string> mask;

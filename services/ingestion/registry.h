@@ -44,6 +44,12 @@ struct DuplicateSummary {
   static DuplicateSummary Of(const v1::Project& project);
   // A project with fewer title words than two is never anyone's duplicate.
   bool CanMatch() const { return tokens.size() >= 2; }
+  // Whether two versions of a project would be compared alike (the same host, dates, title
+  // words and sources): when they are not, an update looks for look-alikes again.
+  bool ComparesLike(const DuplicateSummary& other) const {
+    return host_country == other.host_country && start == other.start && end == other.end &&
+           tokens == other.tokens && sources == other.sources;
+  }
 };
 bool LooksLikeDuplicate(const DuplicateSummary& a, const DuplicateSummary& b);
 

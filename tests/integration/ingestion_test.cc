@@ -1100,6 +1100,60 @@ TEST_F(IngestionTest, PossibleDuplicatesAcrossSourcesAreFlaggedNotMerged) {
       EXPECT_EQ(p.possible_duplicates_size(), 0);
     }
   }
+
+  // The dates are part of the rule: once they no longer overlap the flag goes.
+  auto dated = [&](const std::string& title, const std::string& source, int from, int to) {
+    v1::CreateProjectRequest req;
+    *req.mutable_project() = NewProject(title, org.name());
+    auto* x = req.mutable_project()->add_external_ids();
+    x->set_source(source);
+    x->set_value(title);
+    for (auto [date, year] : {std::pair{req.mutable_project()->mutable_planned_start(), from},
+                              std::pair{req.mutable_project()->mutable_planned_end(), to}}) {
+      date->set_year(year);
+      date->set_month(1);
+      date->set_day(1);
+    }
+    v1::Project out;
+    grpc::Status status = Call([&](auto* ctx) { return stub_->CreateProject(ctx, req, &out); });
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    return out;
+  };
+  v1::Project port = dated("Damietta port logistics hub", "aiddata", 2020, 2022);
+  v1::Project like_port = dated("Logistics hub for Damietta port", "iati", 2021, 2023);
+  ASSERT_EQ(like_port.possible_duplicates_size(), 1);
+  EXPECT_EQ(like_port.possible_duplicates(0), port.name());
+  v1::UpdateProjectRequest redate;
+  redate.mutable_project()->set_name(like_port.name());
+  *redate.mutable_project()->mutable_planned_start() = like_port.planned_start();
+  *redate.mutable_project()->mutable_planned_end() = like_port.planned_end();
+  redate.mutable_project()->mutable_planned_start()->set_year(2030);
+  redate.mutable_project()->mutable_planned_end()->set_year(2032);
+  redate.mutable_update_mask()->add_paths("planned_start");
+  redate.mutable_update_mask()->add_paths("planned_end");
+  v1::Project redated;
+  ASSERT_TRUE(Call([&](auto* ctx) { return stub_->UpdateProject(ctx, redate, &redated); }).ok());
+  EXPECT_EQ(redated.possible_duplicates_size(), 0) << "the dates no longer overlap";
+
+  // An import's edited record looks again too: a new title loses the flag the old one earned.
+  v1::Project imported = NewProject("Egypt Suez Canal solar photovoltaic farm", org.name());
+  auto* xi = imported.add_external_ids();
+  xi->set_source("projects-feed");
+  xi->set_value("F-1");
+  ASSERT_EQ(ImportMessages({imported}, "").created(), 1);
+  auto flags_of = [&](const std::string& external) {
+    for (const auto& p : ListAll(v1::ListProjectsRequest())) {
+      for (const auto& x : p.external_ids()) {
+        if (x.value() == external) return p.possible_duplicates_size();
+      }
+    }
+    return -1;
+  };
+  EXPECT_GT(flags_of("F-1"), 0);  // the look-alikes from other sources
+  imported.set_title("Luxor date palm cold chain");
+  v1::ImportSummary edited = ImportMessages({imported}, "");
+  EXPECT_EQ(edited.updated(), 1);
+  EXPECT_EQ(flags_of("F-1"), 0);
 }
 
 // A title word that 48 or more projects of the country share says nothing about sameness: it
