@@ -1,6 +1,11 @@
 // Unit tests of the ingestion service's validation helpers.
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
+
+#include <limits>
+#include <string>
+#include <vector>
 
 #include "services/ingestion/validation.h"
 
@@ -40,6 +45,107 @@ TEST(CountryCodeTest, AcceptsCodesInUseAndRefusesTheRest) {
   EXPECT_EQ(v.violations()[0].field, "country.alpha2");
   EXPECT_NE(v.violations()[0].description.find("not an ISO 3166-1 alpha-2 code in use"),
             std::string::npos);
+}
+
+std::vector<std::string> Fields(const FieldViolations& v) {
+  std::vector<std::string> fields;
+  for (const auto& violation : v.violations()) fields.push_back(violation.field);
+  return fields;
+}
+
+// Every organisation rule, each named by its field path in one answer.
+TEST(ResourceValidationTest, EveryOrganisationRuleIsNamed) {
+  stp::ingestion::v1::Organization ok;
+  ok.set_display_name("Kenya Industrial Research Institute");
+  ok.set_type(stp::ingestion::v1::ORGANIZATION_TYPE_ACADEMIC);
+  ok.set_country("countries/KE");
+  ok.set_website("https://www.kirdi.go.ke");
+  ok.add_languages("en");
+  FieldViolations clean;
+  ValidateOrganization(ok, "organization", &clean);
+  EXPECT_THAT(Fields(clean), ::testing::IsEmpty());
+
+  stp::ingestion::v1::Organization bad = ok;
+  bad.clear_display_name();
+  bad.set_type(static_cast<stp::ingestion::v1::OrganizationType>(77));
+  bad.set_country("Kenya");
+  bad.add_avenues(static_cast<stp::common::v1::Avenue>(42));
+  bad.add_dac_sectors(99);
+  bad.add_roles(static_cast<stp::common::v1::PartnerRole>(42));
+  bad.mutable_financing_capacity()->set_currency_code("USD");
+  bad.mutable_financing_capacity()->set_units(-1);
+  bad.set_languages(0, "EN");
+  bad.set_website("www.kirdi.go.ke");
+  bad.set_description(std::string(5001, 'd'));
+  FieldViolations v;
+  ValidateOrganization(bad, "organization", &v);
+  EXPECT_THAT(Fields(v),
+              ::testing::UnorderedElementsAre(
+                  "organization.display_name", "organization.type", "organization.country",
+                  "organization.avenues[0]", "organization.dac_sectors[0]", "organization.roles[0]",
+                  "organization.financing_capacity", "organization.languages[0]",
+                  "organization.website", "organization.description"));
+  bad = ok;
+  for (int i = 0; i < 21; ++i) bad.add_languages("fr");
+  FieldViolations many;
+  ValidateOrganization(bad, "organization", &many);
+  EXPECT_THAT(Fields(many), ::testing::ElementsAre("organization.languages"));
+}
+
+// Every park rule.
+TEST(ResourceValidationTest, EveryParkRuleIsNamed) {
+  stp::ingestion::v1::Park ok;
+  ok.set_display_name("Konza Technopolis");
+  ok.set_host_country("countries/KE");
+  ok.set_operator_("organizations/0000000000000001");
+  ok.set_status(stp::ingestion::v1::Park::STATUS_PLANNED);
+  ok.set_origin(stp::ingestion::v1::Park::ORIGIN_GREENFIELD);
+  ok.set_established_year(2013);
+  ok.set_tenant_count(40);
+  ok.mutable_location()->set_latitude(-1.7);
+  ok.mutable_location()->set_longitude(37.2);
+  FieldViolations clean;
+  ValidatePark(ok, "park", &clean);
+  EXPECT_THAT(Fields(clean), ::testing::IsEmpty());
+
+  stp::ingestion::v1::Park bad = ok;
+  bad.set_display_name(std::string(301, 'p'));
+  bad.clear_host_country();
+  bad.set_operator_("konza");
+  bad.set_status(static_cast<stp::ingestion::v1::Park::Status>(9));
+  bad.set_origin(static_cast<stp::ingestion::v1::Park::Origin>(9));
+  bad.set_established_year(1850);
+  bad.add_focus_avenues(static_cast<stp::common::v1::Avenue>(42));
+  bad.set_tenant_count(-3);
+  bad.mutable_location()->set_latitude(91);
+  bad.mutable_location()->set_longitude(-181);
+  FieldViolations v;
+  ValidatePark(bad, "park", &v);
+  EXPECT_THAT(Fields(v),
+              ::testing::UnorderedElementsAre(
+                  "park.display_name", "park.host_country", "park.operator", "park.status",
+                  "park.origin", "park.established_year", "park.focus_avenues[0]",
+                  "park.tenant_count", "park.location.latitude", "park.location.longitude"));
+}
+
+// Every country rule.
+TEST(ResourceValidationTest, EveryCountryRuleIsNamed) {
+  stp::ingestion::v1::Country bad;
+  bad.set_alpha2("KE");
+  bad.set_name("countries/TZ");
+  bad.set_alpha3("KE1");
+  bad.set_income_group(static_cast<stp::common::v1::IncomeGroup>(9));
+  bad.mutable_bri()->mutable_join_date()->set_year(2018);
+  bad.mutable_bri()->mutable_join_date()->set_month(13);
+  auto* indicator = bad.add_indicators();
+  indicator->set_name("Internet Users");
+  indicator->set_value(std::numeric_limits<double>::infinity());
+  FieldViolations v;
+  ValidateCountry(bad, "country", &v);
+  EXPECT_THAT(Fields(v), ::testing::UnorderedElementsAre(
+                             "country.name", "country.alpha3", "country.display_name",
+                             "country.income_group", "country.bri.join_date",
+                             "country.indicators[0].name", "country.indicators[0].value"));
 }
 
 }  // namespace
