@@ -1,12 +1,14 @@
 #include "services/scoring/portfolio.h"
 
 #include <algorithm>
+#include <set>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "libs/common/status.h"
@@ -202,7 +204,13 @@ v1::PortfolioSummary Summarize(const std::vector<v1::Score>& scores, v1::GroupBy
   for (auto& g : out) *summary.add_groups() = std::move(g);
   *summary.mutable_overall() = Group("", "all projects", all);
   summary.set_base_rate(base_rate);
-  summary.set_model_version(model_version);
+  // The versions of the scores summarised: one, except while a new model's rescore is under
+  // way; the running model's when there is no score.
+  std::set<std::string> versions;
+  for (const auto& s : scores) {
+    if (!s.model_version().empty()) versions.insert(s.model_version());
+  }
+  summary.set_model_version(versions.empty() ? model_version : absl::StrJoin(versions, ", "));
   return summary;
 }
 

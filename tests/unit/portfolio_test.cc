@@ -149,7 +149,11 @@ TEST(PortfolioTest, SummariesGroupCountAverageAndCompareTierAWithTheBaseRate) {
   v1::PortfolioSummary by_country =
       Summarize(Portfolio(), v1::GROUP_BY_COUNTRY, 0.25, "2026.2", label);
   EXPECT_EQ(by_country.base_rate(), 0.25);
-  EXPECT_EQ(by_country.model_version(), "2026.2");
+  EXPECT_EQ(by_country.model_version(), "2026.2");  // the scores carry none: the running one
+  auto mixed = Portfolio();
+  for (size_t i = 0; i < mixed.size(); ++i) mixed[i].set_model_version(i < 2 ? "2026.2" : "2026.1");
+  EXPECT_EQ(Summarize(mixed, v1::GROUP_BY_COUNTRY, 0.25, "2026.2", label).model_version(),
+            "2026.1, 2026.2");
   ASSERT_EQ(by_country.groups_size(), 3);
   // Largest first, then by key.
   const auto& eg = by_country.groups(0);
