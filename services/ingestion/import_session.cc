@@ -272,8 +272,15 @@ absl::Status ImportSession::ResolveOrganizations(std::vector<ImportRecord>* reco
   for (const auto& r : *records) {
     for (const auto& org : r.organizations) {
       std::string key = OrgKey(org);
-      if (!orgs_.count(key) && !unknown.count(key)) unknown[key] = org;
       if (!org.country.empty()) org_countries.insert(org.country);
+      if (orgs_.count(key)) continue;
+      auto [it, inserted] = unknown.emplace(key, org);
+      if (!inserted) {  // named again in the batch: the roles it plays in every record
+        auto& roles = it->second.roles;
+        roles.insert(roles.end(), org.roles.begin(), org.roles.end());
+        std::sort(roles.begin(), roles.end());
+        roles.erase(std::unique(roles.begin(), roles.end()), roles.end());
+      }
     }
   }
   std::vector<std::string> missing;  // keys of organisations no lookup found

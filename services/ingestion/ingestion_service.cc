@@ -14,7 +14,7 @@ namespace {
 constexpr AccessRole kRead = AccessRole::kReader;
 constexpr AccessRole kWrite = AccessRole::kPartner;
 
-// A request's request_id, where it has one: at most 64 bytes of UTF-8 without control
+// A request's request_id, where it has one: at most 64 characters of UTF-8 without control
 // characters (as ImportProjects asks), since it is kept as part of a key.
 absl::Status CheckRequestId(const google::protobuf::Message& request) {
   const auto* field = request.GetDescriptor()->FindFieldByName("request_id");

@@ -695,8 +695,16 @@ absl::Status ScoringEngine::CheckForLostEvents(const std::string& stream,
   // Only a consumer that can list the registry claims the loss: a claim by one that cannot
   // would keep every other from rebuilding.
   if (ingestion_ == nullptr) {
-    LogDebug("events were trimmed before scoring read them; left to a consumer that can rebuild",
-             {{"stream", stream}, {"lost", lost}, {"consumer", options_.consumer}});
+    // Said once per loss, so that a process none of whose consumers can rebuild (no
+    // registry address) still reports it.
+    int64_t& warned = loss_warned_[stream];
+    if (warned < added) {
+      warned = added;
+      LogWarning(
+          "events were trimmed from a stream before scoring read them; this consumer cannot "
+          "rebuild (no registry address) and leaves it to one that can",
+          {{"stream", stream}, {"lost", lost}, {"consumer", options_.consumer}});
+    }
     return absl::OkStatus();
   }
   // One replica reacts to each loss (the group reads on past it soon after).

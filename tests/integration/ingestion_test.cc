@@ -1486,6 +1486,33 @@ TEST_F(IngestionTest, ARejectedRecordCreatesNoOrganisation) {
   EXPECT_EQ(organizations(), (std::set<std::string>{"Organisation XM-ORG-GOOD"}));
 }
 
+// An organisation the batch creates carries every role the batch's records give it: here
+// implementing (IATI role 4) in one activity and funding (role 1) in another.
+TEST_F(IngestionTest, AnImportedOrganisationCarriesEveryRoleItsBatchGivesIt) {
+  auto activity = [](const std::string& id, const std::string& role) {
+    return absl::StrCat("<iati-activity default-currency=\"USD\"><iati-identifier>", id,
+                        "</iati-identifier><title><narrative>Activity ", id,
+                        "</narrative></title><participating-org ref=\"XM-ORG-BOTH\" role=\"", role,
+                        "\" type=\"70\"><narrative>Both Ways Ltd</narrative></participating-org>"
+                        "<recipient-country code=\"EG\"/><sector vocabulary=\"1\" "
+                        "code=\"23210\"/></iati-activity>");
+  };
+  std::string file = absl::StrCat("<iati-activities version=\"2.03\">", activity("XM-A", "4"),
+                                  activity("XM-B", "1"), "</iati-activities>");
+  v1::ImportSummary s = Import(v1::IMPORT_FORMAT_IATI_XML, file, "");
+  ASSERT_EQ(s.created(), 2) << s.DebugString();
+  ASSERT_EQ(s.organizations_created(), 1);
+  v1::ListOrganizationsRequest req;
+  v1::ListOrganizationsResponse resp;
+  ASSERT_TRUE(Call([&](auto* c) { return stub_->ListOrganizations(c, req, &resp); }).ok());
+  std::set<int> roles;
+  for (const auto& o : resp.organizations()) {
+    if (o.display_name() == "Both Ways Ltd") roles.insert(o.roles().begin(), o.roles().end());
+  }
+  EXPECT_TRUE(roles.count(stp::common::v1::PARTNER_ROLE_FINANCIER)) << roles.size();
+  EXPECT_EQ(roles.size(), 2u);
+}
+
 TEST_F(IngestionTest, AFileCutShortStillWritesItsCompleteActivitiesBeforeTheError) {
   AddCountry("EG");
   std::string file = "<iati-activities version=\"2.03\">";

@@ -266,6 +266,12 @@ int Load(Invocation& inv) {
   for (const auto& c : *countries) {
     client::iv1::UpsertCountryRequest request;
     *request.mutable_country() = c;
+    // The public files carry no indicators: a stored country keeps the ones it has.
+    if (official) {
+      for (const char* path :
+           {"alpha3", "display_name", "region", "sub_region", "income_group", "bri"})
+        request.mutable_update_mask()->add_paths(path);
+    }
     auto result = registry.UpsertCountry(request);
     if (result.ok()) {
       ++stored;
