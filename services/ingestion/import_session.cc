@@ -13,6 +13,7 @@
 #include "absl/strings/strip.h"
 #include "libs/common/logging.h"
 #include "libs/common/status.h"
+#include "services/ingestion/import/record_organizations.h"
 #include "services/ingestion/validation.h"
 
 namespace stp::ingestion {
@@ -276,10 +277,7 @@ absl::Status ImportSession::ResolveOrganizations(std::vector<ImportRecord>* reco
       if (orgs_.count(key)) continue;
       auto [it, inserted] = unknown.emplace(key, org);
       if (!inserted) {  // named again in the batch: the roles it plays in every record
-        auto& roles = it->second.roles;
-        roles.insert(roles.end(), org.roles.begin(), org.roles.end());
-        std::sort(roles.begin(), roles.end());
-        roles.erase(std::unique(roles.begin(), roles.end()), roles.end());
+        for (auto role : org.roles) AddRole(&it->second.roles, role);
       }
     }
   }

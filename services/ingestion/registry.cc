@@ -1183,8 +1183,6 @@ absl::StatusOr<v1::Country> Registry::UpsertCountry(const RequestContext& rc,
     ValidateCountry(input, "country", &v, /*stored_code=*/true);
   STP_RETURN_IF_ERROR(v.ToStatus());
   STP_ASSIGN_OR_RETURN(auto stored, store_->GetMany(Kind::kCountry, {id}, rc.deadline));
-  if (!stored[0].has_value() && partial) ValidateCountry(input, "country", &v, true);
-  STP_RETURN_IF_ERROR(v.ToStatus());
   if (stored[0].has_value()) {
     return UpdateResource<v1::Country>(
         rc, req, input, "countries", Kind::kCountry,
@@ -1193,7 +1191,9 @@ absl::StatusOr<v1::Country> Registry::UpsertCountry(const RequestContext& rc,
           return absl::OkStatus();
         });
   }
-  ValidateNewCountryCode(id, "country.alpha2", &v);  // the rest was validated above
+  // A new country: validated whole (above, or here when a mask let that wait).
+  if (partial) ValidateCountry(input, "country", &v, /*stored_code=*/true);
+  ValidateNewCountryCode(id, "country.alpha2", &v);
   STP_RETURN_IF_ERROR(v.ToStatus());
   if (!req.etag().empty()) return NotFound(input.name());
   if (!req.request_id().empty()) {

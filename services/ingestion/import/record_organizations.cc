@@ -121,10 +121,13 @@ int RecordOrganizations::Add(ImportedOrganization organization) {
   return index;
 }
 
+void AddRole(std::vector<PartnerRole>* roles, PartnerRole role) {
+  auto position = std::lower_bound(roles->begin(), roles->end(), role);
+  if (position == roles->end() || *position != role) roles->insert(position, role);
+}
+
 void RecordOrganizations::AddRole(int index, PartnerRole role) {
-  std::vector<PartnerRole>& roles = organizations_[index].roles;
-  auto position = std::lower_bound(roles.begin(), roles.end(), role);
-  if (position == roles.end() || *position != role) roles.insert(position, role);
+  stp::ingestion::AddRole(&organizations_[index].roles, role);
 }
 
 }  // namespace stp::ingestion

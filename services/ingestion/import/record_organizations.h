@@ -28,6 +28,9 @@ bool LooksLikeDevelopmentFinanceInstitution(absl::string_view name);
 // alpha-2 code and a dash ("GB-COH-123" -> "countries/GB"); "" for "XM-DAC-41114", "41114"...
 std::string CountryFromOrganizationRef(absl::string_view ref);
 
+// Adds `role` to `roles`, kept sorted and without repeats.
+void AddRole(std::vector<PartnerRole>* roles, PartnerRole role);
+
 // The organisations of one record, each once.
 class RecordOrganizations {
  public:

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdint>
 #include <initializer_list>
 #include <limits>
 #include <nlohmann/json.hpp>
@@ -10,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "libs/common/ids.h"
 #include "libs/common/status.h"
 
 namespace stp::scoring {
@@ -387,15 +387,13 @@ absl::StatusOr<ModelConfig> ParseModelConfig(absl::string_view json) {
   FieldViolations violations;
   ConfigReader reader(&violations);
   ModelConfig config;
-  // FNV-1a over the canonical text (keys sorted, numbers in one form) and the revision of the
-  // code that applies it: stable across builds and replicas, unlike std::hash. Raise
-  // kComputeRevision with every change to how a config is turned into scores, so that replicas
-  // running a custom config rescore after such an upgrade too.
+  // A stable hash of the canonical text (keys sorted, numbers in one form) and the revision of
+  // the code that applies it: the same on every replica and build. Raise kComputeRevision with
+  // every change to how a config is turned into scores, so that replicas running a custom
+  // config rescore after such an upgrade too.
   constexpr absl::string_view kComputeRevision = "2026.2";
-  uint64_t hash = 14695981039346656037ull;
-  for (unsigned char c : absl::StrCat(kComputeRevision, "\n", root.dump()))
-    hash = (hash ^ c) * 1099511628211ull;
-  config.fingerprint = absl::StrFormat("%016x", hash);
+  config.fingerprint =
+      absl::StrFormat("%016x", StableHash(absl::StrCat(kComputeRevision, "\n", root.dump())));
   config.version = reader.NonEmptyString(root, "", "version");
   config.base_rate = reader.Number(root, "", "base_rate", 0, 1);
   config.neutral_value = reader.Number(root, "", "neutral_value", 0, 100);
