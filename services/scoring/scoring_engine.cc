@@ -215,6 +215,7 @@ absl::Status ScoringEngine::Handle(const std::vector<redis::StreamEntry>& entrie
   }
   STP_RETURN_IF_ERROR(store_->UpdateDependents(dependency_changes, moves));
   STP_RETURN_IF_ERROR(RestoreOvertakenDependencies(dependency_changes, changes));
+  STP_RETURN_IF_ERROR(RestoreMovedOrganizations(moves));
   if (affected.empty()) return absl::OkStatus();
   return Rescore({affected.begin(), affected.end()}, traceparents, &snapshots).status();
 }
@@ -249,6 +250,28 @@ absl::Status ScoringEngine::RestoreOvertakenDependencies(
     restore.push_back(std::move(again));
   }
   return store_->UpdateDependents(restore);
+}
+
+absl::Status ScoringEngine::RestoreMovedOrganizations(
+    const std::vector<ScoreStore::OrganizationCountryChange>& moves) {
+  // Unlike projects, organisations carry no revision to compare, so every organisation whose
+  // removal this batch recorded is added back where it is now (when it is there already, the
+  // SADD changes nothing). Its read-model state is loaded after the removal was recorded: a
+  // later move applied after this load records its own membership after the removal too.
+  std::vector<std::string> moved;
+  for (const auto& m : moves) {
+    if (!m.country_removed.empty() && m.country_removed != m.country_added)
+      moved.push_back(m.organization);
+  }
+  if (moved.empty()) return absl::OkStatus();
+  STP_ASSIGN_OR_RETURN(auto current, store_->LoadOrganizations(moved));
+  std::vector<ScoreStore::OrganizationCountryChange> restore;
+  for (size_t i = 0; i < moved.size(); ++i) {
+    if (!current[i].has_value() || current[i]->country().empty()) continue;
+    restore.push_back({moved[i], "", current[i]->country()});
+  }
+  if (restore.empty()) return absl::OkStatus();
+  return store_->UpdateDependents({}, restore);
 }
 
 absl::StatusOr<int> ScoringEngine::Rescore(const std::vector<std::string>& ids,

@@ -64,6 +64,13 @@ class ScoringEngine {
   absl::Status RestoreOvertakenDependencies(
       const std::vector<ScoreStore::DependencyChange>& recorded,
       const std::vector<ReadModelChange>& changes);
+  // The same for organisations that changed country: a consumer applying a later move may have
+  // recorded it before this one recorded an earlier move's removal (an organisation moving
+  // from B to A and back to B would drop out of B's set). Each moved organisation is added
+  // again to the set of the country the read model holds for it now; an extra membership costs
+  // a needless rescore, a lost one would miss rescores.
+  absl::Status RestoreMovedOrganizations(
+      const std::vector<ScoreStore::OrganizationCountryChange>& moves);
   // Builds the read model from the ingestion service's listings and scores everything, once
   // per deployment (guarded by a flag and a lock in Redis). Events that arrive meanwhile wait in
   // the consumer group, created before the listing starts, so none is missed. True when the

@@ -398,6 +398,40 @@ TEST_F(ScoringTest, DependenciesOvertakenByALaterRevisionAreAddedBack) {
   EXPECT_TRUE(store.Dependents("countries/KE")->empty());
 }
 
+// The same for an organisation: it moves from Kenya to Egypt (one consumer) and back (another),
+// and the first consumer's set changes land last. Kenya's organisations lost it, so a change to
+// Kenya would not rescore its project. The first consumer adds it back where the read model
+// holds it now.
+TEST_F(ScoringTest, AnOrganisationsOvertakenMoveIsAddedBack) {
+  StartStack(/*with_scoring=*/false);
+  auto owned_client = Client();
+  redis::RedisClient& client = *owned_client;
+  ScoreStore store(&client, redis::Keyspace(), 100000);
+  ScoringEngine engine(&store, &ScoringModel::Default(), &client, EngineOptions(),
+                       [] { return absl::Now(); });
+  const std::string org = "organizations/o1";
+  ScoreStore::DependencyChange reads_org;
+  reads_org.project_id = "p1";
+  reads_org.orgs_added = {org};
+  ASSERT_TRUE(store.UpdateDependents({reads_org}).ok());
+  iv1::Organization back_in_kenya;
+  back_in_kenya.set_name(org);
+  back_in_kenya.set_country("countries/KE");
+  ASSERT_TRUE(
+      store.Apply({{ModelKind::kOrganization, "o1", 3, false, back_in_kenya.SerializeAsString()}})
+          .ok());
+  const ScoreStore::OrganizationCountryChange to_egypt{org, "countries/KE", "countries/EG"};
+  const ScoreStore::OrganizationCountryChange to_kenya{org, "countries/EG", "countries/KE"};
+  ASSERT_TRUE(store.UpdateDependents({}, {to_kenya}).ok());  // the later move's, first
+  ASSERT_TRUE(store.UpdateDependents({}, {to_egypt}).ok());
+  EXPECT_TRUE(store.Dependents("countries/KE")->empty());
+  ASSERT_TRUE(engine.RestoreMovedOrganizations({to_egypt}).ok());
+  EXPECT_EQ(*store.Dependents("countries/KE"), std::vector<std::string>{"p1"});
+  // A move that is still the latest is left as it is.
+  ASSERT_TRUE(engine.RestoreMovedOrganizations({to_kenya}).ok());
+  EXPECT_EQ(*store.Dependents("countries/KE"), std::vector<std::string>{"p1"});
+}
+
 TEST_F(ScoringTest, ADeadConsumersPendingEventsAreReclaimedAndReplayChangesNothing) {
   StartStack(/*with_scoring=*/false);
   Country("KE", stp::common::v1::INCOME_GROUP_LOWER_MIDDLE);
