@@ -1,13 +1,14 @@
 // Hand-made projects whose scores a reader can check with docs/scoring.md, plus the model's
 // description, tiers, dependencies and the facts copied into a score.
 //
-// Every expected number below is worked out by hand from the default model (2026.2); the
+// Every expected number below is worked out by hand from the default model (2026.3); the
 // comments show the arithmetic, so that a change of formula or config shows up here.
 #include "services/scoring/core/scoring_model.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -709,6 +710,96 @@ TEST_F(ScoringModelTest, CommitmentsBeyondTheBudgetDoNotDiluteWhatWasPaid) {
   EXPECT_NEAR(over_committed, 93.3333, 1e-3);
 }
 
+// A flow of zero finances nothing: a DFI named as its source earns no DFI credit, which would
+// contradict "no financier has committed funds yet" beside it.
+TEST_F(ScoringModelTest, AZeroFlowFromADfiEarnsNoDfiCredit) {
+  Score score = Compute(ProjectBuilder("zero", "EG").Commitment("afdb", 0).Build());
+  EXPECT_THAT(ReasonsOf(score, kPartnership),
+              Contains(HasSubstr("no development finance institution co-finances the project")));
+  EXPECT_THAT(ReasonsOf(score, kFinancing), Contains("no financier has committed funds yet"));
+  EXPECT_NEAR(ComponentOf(score, kPartnership).value(), 0, kTolerance);
+}
+
+// Disbursements recorded only in another currency than the budget's are not "nothing has been
+// disbursed yet".
+TEST_F(ScoringModelTest, DisbursementsOnlyInAnotherCurrencyAreNamedAsSuch) {
+  Project project = ProjectBuilder("eur-paid", "EG")
+                        .Budget(10'000'000)
+                        .Commitment("afdb", 6'000'000)
+                        .Disbursement("afdb", 3'000'000, "EUR")
+                        .Build();
+  auto reasons = ReasonsOf(Compute(project), kFinancing);
+  EXPECT_THAT(reasons, Not(Contains(HasSubstr("nothing has been disbursed yet"))));
+  EXPECT_THAT(reasons, AllOf(Contains("no disbursement is recorded in USD, the currency of the "
+                                      "USD 6,000,000 committed: record disbursements in USD so "
+                                      "that they can be compared"),
+                             Contains("1 flow in EUR was left out of the amounts because the "
+                                      "budget is in USD")));
+}
+
+// One organisation in two roles is one organisation: "1 of 2", not "2 of 3".
+TEST_F(ScoringModelTest, AnOrganisationInTwoRolesCountsOnceAsNotInTheRegistry) {
+  Project project = ProjectBuilder("roles", "EG")
+                        .With("ghost", stp::common::v1::PARTNER_ROLE_TECHNOLOGY_PARTNER)
+                        .With("ghost", stp::common::v1::PARTNER_ROLE_FINANCIER)
+                        .With("eg-mhesr", stp::common::v1::PARTNER_ROLE_HOST_GOVERNMENT)
+                        .Build();
+  Score score = Compute(project);
+  EXPECT_THAT(ReasonsOf(score, kPartnership),
+              Contains("1 of 2 participating organisations is not in the registry"));
+  EXPECT_NEAR(ComponentOf(score, kPartnership).confidence(), 0.5, kTolerance);
+}
+
+// Results whose differences overflow a double still give a number (the ratio from halves):
+// baseline -1e308, target 1e308, actual 1e308 is a result at its target.
+TEST_F(ScoringModelTest, ResultsNearTheLimitsOfADoubleGiveANumber) {
+  ProjectBuilder builder("huge", "EG");
+  builder.Result("output", -1e308, 1e308, 1e308);
+  Score score = Compute(builder.Build());
+  EXPECT_FALSE(std::isnan(score.total()));
+  EXPECT_THAT(ReasonsOf(score, kExecution),
+              Contains("results have reached 100% of their targets on average (1 result with a "
+                       "reported value)"));
+  // Halfway from -1e308 to 1e308 is 0.
+  builder.Result("outcome", -1e308, 1e308, 0);
+  EXPECT_THAT(ReasonsOf(Compute(builder.Build()), kExecution),
+              Contains("results have reached 75% of their targets on average (2 results with "
+                       "reported values)"));
+}
+
+// Whether a multilateral body is a triangular third party depends on the host being in the
+// South; with the host's income group unknown, it earns the neutral value, not nothing.
+TEST_F(ScoringModelTest, UnknownHostIncomeMakesATriangularCandidateNeutral) {
+  records_.AddCountry(
+      MakeCountry("SS", "South Sudan", stp::common::v1::INCOME_GROUP_UNSPECIFIED, {}));
+  Project project = ProjectBuilder("unclassified", "SS")
+                        .With("unido", stp::common::v1::PARTNER_ROLE_IMPLEMENTER)
+                        .Build();
+  Score score = Compute(project);
+  EXPECT_THAT(ReasonsOf(score, kPartnership),
+              Contains("UNIDO, a multilateral organisation, takes part, but the income group of "
+                       "the host country (South Sudan) is not recorded, so whether it is a "
+                       "triangular third party cannot be judged"));
+  // 0.35 × 0.5 (neutral).
+  EXPECT_NEAR(ComponentOf(score, kPartnership).value(), 17.5, kTolerance);
+  // Without the candidate, nothing to be neutral about.
+  Score without = Compute(ProjectBuilder("unclassified", "SS").Build());
+  EXPECT_NEAR(ComponentOf(without, kPartnership).value(), 0, kTolerance);
+}
+
+// Words and advice follow the number shown: a readiness shown as 45/100 is "moderately" and
+// gets no connectivity advice.
+TEST_F(ScoringModelTest, FitWordsFollowTheRoundedNumberShown) {
+  records_.AddCountry(MakeCountry("LK", "Sri Lanka", stp::common::v1::INCOME_GROUP_LOWER_MIDDLE,
+                                  {{"internet_users_pct", 45.95, 2023}}));
+  Project project =
+      ProjectBuilder("edge", "LK").WithAvenue(stp::common::v1::AVENUE_E_COMMERCE).Build();
+  auto reasons = ReasonsOf(Compute(project), kDigital);
+  ASSERT_FALSE(reasons.empty());
+  EXPECT_THAT(reasons[0], HasSubstr("is moderately prepared for the digital avenues (45/100)"));
+  EXPECT_THAT(reasons, Not(Contains(HasSubstr("plan connectivity"))));
+}
+
 TEST_F(ScoringModelTest, ScoreCarriesTheProjectsFactsAndNoComputeTime) {
   Project project = ProjectBuilder("facts", "EG")
                         .WithAvenue(stp::common::v1::AVENUE_AGRICULTURE)
@@ -734,7 +825,7 @@ TEST_F(ScoringModelTest, ScoreCarriesTheProjectsFactsAndNoComputeTime) {
   EXPECT_EQ(score.visibility(), stp::ingestion::v1::VISIBILITY_PARTICIPANTS);
   EXPECT_THAT(score.participant_organizations(),
               ElementsAre("organizations/cn-ecom", "organizations/afdb"));
-  EXPECT_EQ(score.model_version(), "2026.2");
+  EXPECT_EQ(score.model_version(), "2026.3");
   EXPECT_FALSE(score.has_compute_time());
   ASSERT_EQ(score.components_size(), 6);
   // Two avenues: the comparative advantage is their mean, one reason each.
@@ -753,9 +844,9 @@ TEST_F(ScoringModelTest, ScoresWithAnEmptyContext) {
 
 TEST(ScoringModelDescribeTest, DescribesVersionComponentsWeightsAndThresholds) {
   const ScoringModel& model = ScoringModel::Default();
-  EXPECT_EQ(model.version(), "2026.2");
+  EXPECT_EQ(model.version(), "2026.3");
   stp::scoring::v1::ScoringModel described = model.Describe();
-  EXPECT_EQ(described.version(), "2026.2");
+  EXPECT_EQ(described.version(), "2026.3");
   EXPECT_EQ(described.tier_a_min(), 75);
   EXPECT_EQ(described.tier_b_min(), 55);
   EXPECT_EQ(described.tier_c_min(), 35);

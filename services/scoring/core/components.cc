@@ -31,17 +31,22 @@ ComponentScore NewComponent(stp::scoring::v1::Component component) {
 }
 
 void SetValue(ComponentScore& score, double value_0_to_1) {
-  score.set_value(100 * std::clamp(value_0_to_1, 0.0, 1.0));
+  // std::clamp passes NaN through; no input may make a value that is not a number.
+  score.set_value(std::isnan(value_0_to_1) ? 0.0 : 100 * std::clamp(value_0_to_1, 0.0, 1.0));
 }
 
 std::string Plural(int count, absl::string_view singular, absl::string_view plural) {
   return absl::StrCat(count, " ", count == 1 ? singular : plural);
 }
 
+// A fit in [0, 1] as the reasons show it, out of 100; words and advice follow this number,
+// so that "(70/100)" never reads "moderately".
+long Shown(double fit) { return std::lround(fit * 100); }
+
 // "well", "moderately" or "poorly", for a fit in [0, 1].
 std::string FitWord(double fit) {
-  if (fit >= 0.7) return "well";
-  if (fit >= 0.45) return "moderately";
+  if (Shown(fit) >= 70) return "well";
+  if (Shown(fit) >= 45) return "moderately";
   return "poorly";
 }
 
@@ -208,7 +213,7 @@ ComponentScore ScoreComparativeAdvantage(const ProjectFacts& facts, const ModelC
                                          suitabilities, advantage.indicator_share);
     if (fit.has_value()) {
       score.add_reasons(absl::StrCat(AvenueLabel(avenue), " suits ", facts.host_label(), " ",
-                                     FitWord(*fit), " (", std::lround(*fit * 100),
+                                     FitWord(*fit), " (", Shown(*fit),
                                      "/100): ", absl::StrJoin(details, "; ")));
       fit_sum += *fit;
     } else {
@@ -243,30 +248,49 @@ ComponentScore ScorePartnershipStructure(const ProjectFacts& facts, const ModelC
       break;
     }
   }
-  if (triangular.empty() && southern_host) {
+  // Recognised by what it is, when the host is in the South: a multilateral body, a
+  // multinational company or a participant from a high-income country.
+  auto third_party = [&](const ResolvedParticipant& participant) -> std::string {
+    if (facts.IsLeadTechnologyPartner(participant)) return "";
+    const Organization* organization = participant.organization;
+    if (HasType(organization, stp::ingestion::v1::ORGANIZATION_TYPE_MULTILATERAL)) {
+      return absl::StrCat(participant.label, ", a multilateral organisation,");
+    }
+    if (HasType(organization, stp::ingestion::v1::ORGANIZATION_TYPE_MULTINATIONAL)) {
+      return absl::StrCat(participant.label, ", a multinational company,");
+    }
+    if (participant.income_group == stp::common::v1::INCOME_GROUP_HIGH) {
+      return absl::StrCat(participant.label, " from ",
+                          CountryLabel(participant.country, organization->country()),
+                          ", a high-income country,");
+    }
+    return "";
+  };
+  std::string candidate;  // a third party, were the host known to be in the South
+  if (triangular.empty()) {
     for (const auto& participant : participants) {
-      if (facts.IsLeadTechnologyPartner(participant)) continue;
-      const Organization* organization = participant.organization;
-      if (HasType(organization, stp::ingestion::v1::ORGANIZATION_TYPE_MULTILATERAL)) {
-        triangular = absl::StrCat(participant.label,
-                                  ", a multilateral organisation, takes part as a third party");
-      } else if (HasType(organization, stp::ingestion::v1::ORGANIZATION_TYPE_MULTINATIONAL)) {
-        triangular = absl::StrCat(participant.label,
-                                  ", a multinational company, takes part as a third party");
-      } else if (participant.income_group == stp::common::v1::INCOME_GROUP_HIGH) {
-        triangular = absl::StrCat(participant.label, " from ",
-                                  CountryLabel(participant.country, organization->country()),
-                                  ", a high-income country, takes part as a third party");
-      }
-      if (!triangular.empty()) break;
+      candidate = third_party(participant);
+      if (!candidate.empty()) break;
+    }
+    if (southern_host && !candidate.empty()) {
+      triangular = absl::StrCat(candidate, " takes part as a third party");
     }
   }
   double triangular_credit = 0;
+  const double declared_credit = project.triangular() ? structure.declared_triangular_credit : 0;
   if (!triangular.empty()) {
     triangular_credit = 1;
     score.add_reasons(triangular);
+  } else if (host_group == kUnknownIncome && !candidate.empty()) {
+    // Unknown is neutral: whether the cooperation is South-South with a third party depends on
+    // the host's income group.
+    triangular_credit = std::max(config.neutral_value / 100, declared_credit);
+    score.add_reasons(absl::StrCat(
+        candidate, " takes part, but the income group of the host country (", facts.host_label(),
+        ") is not recorded, so whether it is a triangular third "
+        "party cannot be judged"));
   } else if (project.triangular()) {
-    triangular_credit = structure.declared_triangular_credit;
+    triangular_credit = declared_credit;
     score.add_reasons(
         "the project is declared triangular, but its third party is not among the participants: "
         "add the Northern partner, multilateral body or multinational");
@@ -288,6 +312,7 @@ ComponentScore ScorePartnershipStructure(const ProjectFacts& facts, const ModelC
   }
   auto dfi_source = [&](const auto& flows, absl::string_view verb) {
     for (const auto& flow : flows) {
+      if (AmountOf(flow.amount()) <= 0) continue;  // a zero flow finances nothing
       const Organization* organization = facts.FindOrganization(flow.source_organization());
       if (HasType(organization, stp::ingestion::v1::ORGANIZATION_TYPE_DFI)) {
         dfi = absl::StrCat(OrganizationLabel(organization, "", flow.source_organization()),
@@ -351,9 +376,15 @@ ComponentScore ScorePartnershipStructure(const ProjectFacts& facts, const ModelC
                                   : "no participant is a member of IASP, the International "
                                     "Association of Science Parks and Areas of Innovation");
 
-  int known = 0;
-  for (const auto& participant : participants) known += participant.organization != nullptr;
-  int total = static_cast<int>(participants.size());
+  // Organisations, not participant entries: one organisation may take part in several roles.
+  std::set<std::string> named, in_registry;
+  for (const auto& participant : participants) {
+    named.insert(participant.participant->organization());
+    if (participant.organization != nullptr)
+      in_registry.insert(participant.participant->organization());
+  }
+  int known = static_cast<int>(in_registry.size());
+  int total = static_cast<int>(named.size());
   if (total == 0) {
     score.add_reasons("the project names no participating organisations");
   } else if (known < total) {
@@ -396,6 +427,7 @@ ComponentScore ScoreFinancingHealth(const ProjectFacts& facts, const ModelConfig
   double disbursed = 0;
   int flows_with_money = 0;
   int left_out = 0;
+  int disbursements_left_out = 0;
   std::set<std::string> other_currencies;
   std::set<std::string> sources;
   auto add_flows = [&](const auto& flows, double& sum) {
@@ -414,7 +446,9 @@ ComponentScore ScoreFinancingHealth(const ProjectFacts& facts, const ModelConfig
     }
   };
   add_flows(financing.commitments(), committed);
+  const int commitments_left_out = left_out;
   add_flows(financing.disbursements(), disbursed);
+  disbursements_left_out = left_out - commitments_left_out;
 
   // Money paid out was committed, whether or not the commitment was recorded.
   double effective_committed = std::max(committed, disbursed);
@@ -454,7 +488,12 @@ ComponentScore ScoreFinancingHealth(const ProjectFacts& facts, const ModelConfig
       score.add_reasons(
           "more has been disbursed than committed: the disbursements are counted as committed");
     }
-    if (disbursed <= 0) {
+    if (disbursed <= 0 && disbursements_left_out > 0) {
+      score.add_reasons(absl::StrCat(
+          "no disbursement is recorded in ", currency, ", the currency of the ",
+          Amount(currency, effective_committed), " committed: record disbursements in ", currency,
+          " so that they can be compared"));
+    } else if (disbursed <= 0) {
       score.add_reasons(absl::StrCat("nothing has been disbursed yet of the ",
                                      Amount(currency, effective_committed), " committed"));
     } else {
@@ -556,9 +595,18 @@ ComponentScore ScoreExecution(const ProjectFacts& facts, const ModelConfig& conf
         !std::isfinite(result.baseline())) {
       continue;
     }
+    double gained = result.actual() - result.baseline();
+    double span = result.target() - result.baseline();
+    if (!std::isfinite(gained) || !std::isfinite(span)) {
+      // A difference overflowed (values near the limits of a double): the same ratio from
+      // halves, which cannot overflow.
+      gained = result.actual() / 2 - result.baseline() / 2;
+      span = result.target() / 2 - result.baseline() / 2;
+    }
+    double progress = gained / span;
+    if (std::isnan(progress)) continue;
     ++measured;
-    progress_sum += std::clamp(
-        (result.actual() - result.baseline()) / (result.target() - result.baseline()), 0.0, 1.0);
+    progress_sum += std::clamp(progress, 0.0, 1.0);
   }
   double result_value = neutral;
   if (measured > 0) {
@@ -628,11 +676,11 @@ ComponentScore ScoreDigitalReadiness(const ProjectFacts& facts, const ModelConfi
     SetValue(score, config.neutral_value / 100);
     return score;
   }
-  std::string summary = absl::StrCat(
-      facts.host_label(), " is ", FitWord(*readiness), " prepared for the digital avenues (",
-      std::lround(*readiness * 100), "/100): ", absl::StrJoin(details, "; "));
+  std::string summary = absl::StrCat(facts.host_label(), " is ", FitWord(*readiness),
+                                     " prepared for the digital avenues (", Shown(*readiness),
+                                     "/100): ", absl::StrJoin(details, "; "));
   score.add_reasons(summary);
-  if (*readiness < 0.45) {
+  if (Shown(*readiness) < 45) {
     score.add_reasons("plan connectivity and digital skills alongside the digital avenue");
   }
   SetValue(score, *readiness);

@@ -391,7 +391,7 @@ absl::StatusOr<ModelConfig> ParseModelConfig(absl::string_view json) {
   // the code that applies it: the same on every replica and build. Raise kComputeRevision with
   // every change to how a config is turned into scores, so that replicas running a custom
   // config rescore after such an upgrade too.
-  constexpr absl::string_view kComputeRevision = "2026.2";
+  constexpr absl::string_view kComputeRevision = "2026.3";
   config.fingerprint =
       absl::StrFormat("%016x", StableHash(absl::StrCat(kComputeRevision, "\n", root.dump())));
   config.version = reader.NonEmptyString(root, "", "version");
