@@ -6,6 +6,7 @@
 #include <functional>
 #include <iterator>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -335,12 +336,39 @@ absl::Status ImportSession::ResolveOrganizations(std::vector<ImportRecord>* reco
   }
   records->swap(kept);
 
+  // An organisation some records name by identifier and others by name only is created once:
+  // the name-only key becomes an alias of the one identifier key with that name (none or
+  // several: no alias, as two identifiers are two organisations).
+  std::map<std::string, std::vector<std::string>> identified_by_name;  // name -> ref keys
+  for (const std::string& key : missing) {
+    const ImportedOrganization& org = unknown[key];
+    if (needed.count(key) && !org.ref.empty() && !org.name.empty()) {
+      identified_by_name[Registry::NormalizeName(org.name)].push_back(key);
+    }
+  }
+  std::vector<std::pair<std::string, std::string>> aliases;  // name-only key, identifier key
+  for (const std::string& key : missing) {
+    const ImportedOrganization& org = unknown[key];
+    if (!needed.count(key) || !org.ref.empty()) continue;
+    auto found = identified_by_name.find(Registry::NormalizeName(org.name));
+    if (found == identified_by_name.end() || found->second.size() != 1) continue;
+    for (auto role : org.roles) AddRole(&unknown[found->second[0]].roles, role);
+    aliases.emplace_back(key, found->second[0]);
+  }
+  std::set<std::string> aliased;
+  for (const auto& alias : aliases) aliased.insert(alias.first);
+  absl::Cleanup resolve_aliases = [&] {
+    for (const auto& [alias, key] : aliases) {
+      if (auto it = orgs_.find(key); it != orgs_.end()) orgs_[alias] = it->second;
+    }
+  };
+
   std::vector<WriteOp> creates;
   std::vector<std::string> create_keys;
   std::vector<v1::Organization> create_inputs;
   std::vector<std::pair<std::string, std::string>> create_ids;  // request id, anchor
   for (const std::string& key : missing) {
-    if (!needed.count(key)) continue;
+    if (!needed.count(key) || aliased.count(key)) continue;
     const ImportedOrganization& org = unknown[key];
     // The organisation's name and the participants' display name alike.
     std::string display = DisplayName(org);

@@ -11,6 +11,7 @@
 #include <sstream>
 #include <thread>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -1511,6 +1512,47 @@ TEST_F(IngestionTest, AnImportedOrganisationCarriesEveryRoleItsBatchGivesIt) {
   }
   EXPECT_TRUE(roles.count(stp::common::v1::PARTNER_ROLE_FINANCIER)) << roles.size();
   EXPECT_EQ(roles.size(), 2u);
+}
+
+// One batch names an organisation by identifier in one activity and by name only in another:
+// one organisation, with the roles of both.
+TEST_F(IngestionTest, AnOrganisationNamedWithAndWithoutItsRefInOneBatchIsCreatedOnce) {
+  auto activity = [](const std::string& id, const std::string& org) {
+    return absl::StrCat("<iati-activity default-currency=\"USD\"><iati-identifier>", id,
+                        "</iati-identifier><title><narrative>Activity ", id, "</narrative></title>",
+                        org,
+                        "<recipient-country code=\"EG\"/><sector vocabulary=\"1\" "
+                        "code=\"23210\"/></iati-activity>");
+  };
+  std::string file =
+      absl::StrCat("<iati-activities version=\"2.03\">",
+                   activity("XM-REF",
+                            "<participating-org ref=\"XM-ORG-NAMED\" role=\"1\"><narrative>Named "
+                            "Twice Ltd</narrative></participating-org>"),
+                   activity("XM-NAME",
+                            "<participating-org role=\"4\"><narrative>NAMED TWICE LTD."
+                            "</narrative></participating-org>"),
+                   "</iati-activities>");
+  v1::ImportSummary s = Import(v1::IMPORT_FORMAT_IATI_XML, file, "");
+  ASSERT_EQ(s.created(), 2) << s.DebugString();
+  EXPECT_EQ(s.organizations_created(), 1);
+  std::set<std::string> participants;
+  for (const auto& p : ListAll(v1::ListProjectsRequest())) {
+    for (const auto& part : p.participants()) participants.insert(part.organization());
+  }
+  EXPECT_EQ(participants.size(), 1u);
+  v1::ListOrganizationsResponse resp;
+  ASSERT_TRUE(Call([&](auto* c) {
+                return stub_->ListOrganizations(c, v1::ListOrganizationsRequest(), &resp);
+              }).ok());
+  std::vector<v1::Organization> named;
+  for (const auto& o : resp.organizations()) {
+    if (absl::AsciiStrToLower(o.display_name()).rfind("named twice ltd", 0) == 0)
+      named.push_back(o);
+  }
+  ASSERT_EQ(named.size(), 1u);
+  EXPECT_EQ(named[0].roles_size(), 2);  // financier and implementer
+  EXPECT_EQ(named[0].external_ids_size(), 1);
 }
 
 TEST_F(IngestionTest, AFileCutShortStillWritesItsCompleteActivitiesBeforeTheError) {

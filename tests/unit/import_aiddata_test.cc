@@ -340,6 +340,16 @@ TEST(AidDataCsvParserTest, StatusesAndFlows) {
   }
 }
 
+// A pledge is money promised: the amount is the project's budget, not a commitment.
+TEST(AidDataCsvParserTest, APledgeGivesABudgetButNoCommitment) {
+  ImportRecord pledge = ParseOneRow({{"status", "Pipeline: Pledge"}, {"usd_current", "2000"}});
+  EXPECT_EQ(pledge.project.financing().budget().units(), 2000);
+  EXPECT_EQ(pledge.project.financing().commitments_size(), 0);
+  ImportRecord committed =
+      ParseOneRow({{"status", "Pipeline: Commitment"}, {"usd_current", "2000"}});
+  EXPECT_EQ(committed.project.financing().commitments_size(), 1);
+}
+
 TEST(AidDataCsvParserTest, AmountFallsBackToAmountAndCurrency) {
   ImportRecord original = ParseOneRow({{"amount", "14000000000"}, {"currency", "XAF"}});
   EXPECT_EQ(original.project.financing().budget().currency_code(), "XAF");

@@ -492,8 +492,7 @@ TEST(IatiParserTest, TransactionsBecomeCommitmentsAndDisbursements) {
   <transaction><transaction-type code="3"/><value>2</value><finance-type code="111"/></transaction>
   <transaction><transaction-type code="3"/><value>3</value><finance-type code="210"/></transaction>
   <transaction><transaction-type code="1"/><value>99</value></transaction>
-  <transaction><transaction-type code="4"/><value>98</value></transaction>
-  <transaction><transaction-type code="3"/><value>-5</value></transaction>)"));
+  <transaction><transaction-type code="4"/><value>98</value></transaction>)"));
   const v1::Financing& financing = record.project.financing();
   ASSERT_EQ(financing.commitments_size(), 1);
   const v1::FinancialFlow& commitment = financing.commitments(0);
@@ -526,10 +525,90 @@ TEST(IatiParserTest, TransactionsBecomeCommitmentsAndDisbursements) {
   EXPECT_EQ(financing.disbursements(2).source_organization(), "");
   EXPECT_EQ(financing.disbursements(3).instrument(), v1::FINANCE_INSTRUMENT_GRANT);
   EXPECT_EQ(financing.disbursements(4).instrument(), v1::FINANCE_INSTRUMENT_UNSPECIFIED);
-  EXPECT_TRUE(HasWarning(record, "disbursement value -5 USD is negative; skipped"));
   // Providers are organisations, never participants.
   ASSERT_EQ(record.organizations.size(), 2u);
   EXPECT_EQ(record.project.participants_size(), 1);
+}
+
+// A negative transaction (a decommitment, a reversal) reduces what it reverses: its source's
+// flows of its kind and currency first, latest first; then any source's. What is left over is
+// left out with a warning, so amounts stay at or above zero.
+TEST(IatiParserTest, NegativeTransactionsReduceTheFlowsTheyReverse) {
+  auto transaction = [](const char* type, const char* value, const char* provider) {
+    std::string org = provider[0] == '\0'
+                          ? std::string()
+                          : absl::StrCat("<provider-org ref=\"", provider, "\"><narrative>",
+                                         provider, "</narrative></provider-org>");
+    return absl::StrCat("<transaction><transaction-type code=\"", type, "\"/><value>", value,
+                        "</value>", org, "</transaction>");
+  };
+  ImportRecord record = ParseOne(Activity(
+      "NEG-1",
+      absl::StrCat(transaction("2", "10000000", "CA-A"), transaction("3", "5000000", "CA-A"),
+                   transaction("3", "5033364", "CA-B"), transaction("3", "-166682", "CA-A"),
+                   transaction("3", "-166682", "CA-A"), transaction("2", "300", "NL-C"),
+                   transaction("2", "-500", "NL-C"))));
+  const v1::Financing& financing = record.project.financing();
+  // CA-A's disbursement takes both reversals: 5,000,000 - 333,364.
+  ASSERT_EQ(financing.disbursements_size(), 2);
+  EXPECT_EQ(financing.disbursements(0).amount().units(), 4'666'636);
+  EXPECT_EQ(financing.disbursements(1).amount().units(), 5'033'364);
+  // NL-C's decommitment of 500 empties its 300, then takes 200 from CA-A's commitment.
+  ASSERT_EQ(financing.commitments_size(), 1);
+  EXPECT_EQ(financing.commitments(0).amount().units(), 9'999'800);
+  EXPECT_FALSE(HasWarning(record, "exceeds"));
+
+  ImportRecord too_much = ParseOne(
+      Activity("NEG-2", absl::StrCat(transaction("3", "100", ""), transaction("3", "-150.5", ""))));
+  EXPECT_EQ(too_much.project.financing().disbursements_size(), 0);
+  EXPECT_TRUE(HasWarning(too_much, "a reversal of -50.5 USD exceeds the flows it could reduce"));
+}
+
+// A revised budget replaces the original of the period it overlaps; an original of another
+// period still counts.
+TEST(IatiParserTest, ARevisedBudgetReplacesTheOriginalOfItsPeriodOnly) {
+  ImportRecord record = ParseOne(Activity("BP-1", R"(
+  <budget type="1"><period-start iso-date="2019-10-01"/><period-end iso-date="2020-04-19"/><value>2588430</value></budget>
+  <budget type="1"><period-start iso-date="2020-04-20"/><period-end iso-date="2021-01-31"/><value>2000000</value></budget>
+  <budget type="2"><period-start iso-date="2020-04-20"/><period-end iso-date="2021-01-31"/><value>1910467</value></budget>)"));
+  EXPECT_EQ(record.project.financing().budget().units(), 2'588'430 + 1'910'467);
+  // Without periods, a revised budget replaces every original, as before.
+  ImportRecord undated = ParseOne(Activity("BP-2", R"(
+  <budget type="1"><period-start iso-date="2019-10-01"/><period-end iso-date="2020-04-19"/><value>100</value></budget>
+  <budget type="2"><value>70</value></budget>)"));
+  EXPECT_EQ(undated.project.financing().budget().units(), 70);
+}
+
+// A ref matches organisations only when it identifies one: an identifier in IATI's shape that
+// the activity gives to one organisation (or to variants of one name). Category codes,
+// placeholders and a lender's identifier on its borrowers leave matching to the name.
+TEST(IatiParserTest, RefsThatIdentifyNoOneOrganisationAreNotMatchedOn) {
+  ImportRecord record = ParseOne(Activity("REF-1", R"(
+  <participating-org ref="XM-DAC-46004" role="1"><narrative>Asian Development Bank</narrative></participating-org>
+  <participating-org ref="XM-DAC-46004" role="2"><narrative>China National Investment and Guaranty Corporation</narrative></participating-org>
+  <participating-org ref="XM-DAC-46004" role="4"><narrative>State Development &amp; Investment Corporation (SDIC)</narrative></participating-org>
+  <participating-org ref="22000" role="4"><narrative>Diakonia</narrative></participating-org>
+  <participating-org ref="22000" role="4"><narrative>Naturskyddsforeningen</narrative></participating-org>
+  <participating-org ref="N/A" role="1"><narrative>EC_FPI</narrative></participating-org>
+  <participating-org ref="41119" role="1"/>
+  <participating-org ref="XM-DAC-41114" role="1"><narrative>UNDP</narrative></participating-org>
+  <participating-org ref="XM-DAC-41114" role="2"><narrative>United Nations Development Programme</narrative></participating-org>
+  <transaction><transaction-type code="2"/><value>5</value><provider-org ref="XM-DAC-46004"><narrative>Asian Development Bank</narrative></provider-org></transaction>)"));
+  std::vector<std::string> names, refs;
+  for (const auto& o : record.organizations) {
+    names.push_back(o.name);
+    refs.push_back(o.ref);
+  }
+  EXPECT_THAT(names, ElementsAre("Asian Development Bank",
+                                 "China National Investment and Guaranty Corporation",
+                                 "State Development & Investment Corporation (SDIC)", "Diakonia",
+                                 "Naturskyddsforeningen", "EC_FPI", "", "UNDP"));
+  // Only the unnamed participant keeps its code (nothing else names it), and UNDP its
+  // identifier (its long name is a variant).
+  EXPECT_THAT(refs, ElementsAre("", "", "", "", "", "", "41119", "XM-DAC-41114"));
+  // The ADB's commitment is the ADB's, matched by name.
+  EXPECT_EQ(Resolve(record, record.project.financing().commitments(0).source_organization()).name,
+            "Asian Development Bank");
 }
 
 TEST(IatiParserTest, ResultsTakeBaselineAndTheLastPeriod) {

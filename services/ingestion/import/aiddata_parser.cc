@@ -323,6 +323,8 @@ class RowMapping {
     if (!amount) return;
     v1::Financing* financing = project_->mutable_financing();
     *financing->mutable_budget() = *amount;
+    // A pledge is money promised, not yet committed: the amount is the budget only.
+    if (absl::EqualsIgnoreCase(Field(columns_.status), "Pipeline: Pledge")) return;
     v1::FinancialFlow* commitment = financing->add_commitments();
     *commitment->mutable_amount() = *amount;
     commitment->set_instrument(InstrumentFromFlow(Field(columns_.flow)));

@@ -1,6 +1,8 @@
 #include "services/ingestion/import/iati_activity.h"
 
 #include <algorithm>
+#include <iterator>
+#include <map>
 #include <optional>
 #include <set>
 
@@ -9,6 +11,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "services/ingestion/import/record_organizations.h"
 #include "services/ingestion/import/record_remarks.h"
 #include "services/ingestion/import/value_parsing.h"
@@ -69,6 +72,17 @@ v1::OrganizationType OrganizationTypeFromIati(int code) {
 
 // An organisation element (participating-org, provider-org) as an ImportedOrganization; the
 // IATI @type code (0 when absent or unreadable) goes to *iati_type.
+// An organisation identifier in IATI's shape: a registration agency's prefix, which begins
+// with two letters and a hyphen (XM-DAC-46004, GB-COH-03580586), and no spaces. Publishers
+// also put category codes (22000 "Donor country-based NGO", 12000 "Recipient Government"),
+// placeholders (N/A) and their own codes in @ref; those name no one organisation.
+bool IsOrganizationIdentifier(absl::string_view ref) {
+  return ref.size() >= 4 && absl::ascii_isalpha(ref[0]) && absl::ascii_isalpha(ref[1]) &&
+         ref[2] == '-' && std::none_of(ref.begin(), ref.end(), [](char c) {
+           return absl::ascii_isspace(static_cast<unsigned char>(c));
+         });
+}
+
 ImportedOrganization ReadOrganization(const XmlElement& element, int* iati_type) {
   ImportedOrganization organization;
   organization.ref = std::string(Trim(element.Attribute("ref")));
@@ -166,6 +180,7 @@ class ActivityMapping {
     }
     MapIdentity();
     MapHost();
+    FindAmbiguousRefs();
     MapParticipants();
     MapStatusAndDates();
     MapSectors();
@@ -274,6 +289,59 @@ class ActivityMapping {
     participant->set_role(role);
   }
 
+  // Refs this activity gives to organisations of different names (a lender's identifier on
+  // its borrowers too; not mere variants of one name, see NamesVary): they identify none of
+  // them here.
+  void FindAmbiguousRefs() {
+    std::map<std::string, std::set<std::string>> names_of_ref;
+    for (const XmlElement* element : activity_.Children("participating-org")) {
+      std::string ref(Trim(element->Attribute("ref")));
+      std::string name = NormalizeOrganizationName(SingleLineText(element));
+      if (!ref.empty() && !name.empty()) names_of_ref[ref].insert(std::move(name));
+    }
+    for (auto& [ref, names] : names_of_ref) {
+      for (auto a = names.begin(); a != names.end(); ++a) {
+        for (auto b = std::next(a); b != names.end(); ++b) {
+          if (!NamesVary(*a, *b)) ambiguous_refs_.insert(ref);
+        }
+      }
+    }
+  }
+
+  // Whether two normalised names can be one organisation's: one within the other as whole
+  // words ("african development bank group"), or one the other's initials ("undp" for
+  // "united nations development programme", with or without its small words).
+  static bool NamesVary(const std::string& a, const std::string& b) {
+    const std::string& shorter = a.size() <= b.size() ? a : b;
+    const std::string& longer = a.size() <= b.size() ? b : a;
+    if (absl::StrContains(absl::StrCat(" ", longer, " "), absl::StrCat(" ", shorter, " "))) {
+      return true;
+    }
+    if (absl::StrContains(shorter, ' ')) return false;
+    static const std::set<absl::string_view> kSmallWords = {"and", "of", "the", "for", "de",
+                                                            "des", "du", "la",  "le",  "et"};
+    std::string initials, initials_of_big_words;
+    for (absl::string_view word : absl::StrSplit(longer, ' ', absl::SkipEmpty())) {
+      initials.push_back(word[0]);
+      if (kSmallWords.count(word) == 0) initials_of_big_words.push_back(word[0]);
+    }
+    return shorter == initials || shorter == initials_of_big_words;
+  }
+
+  // An organisation as the element names it, matched by its ref only when the ref identifies
+  // it (see IsOrganizationIdentifier and FindAmbiguousRefs); otherwise by its name. A ref is
+  // kept when there is no name to match by.
+  ImportedOrganization ReadNamedOrganization(const XmlElement& element, int* iati_type) {
+    ImportedOrganization organization = ReadOrganization(element, iati_type);
+    if (!organization.ref.empty() && !NormalizeOrganizationName(organization.name).empty() &&
+        (!IsOrganizationIdentifier(organization.ref) ||
+         ambiguous_refs_.count(organization.ref) > 0)) {
+      organization.ref.clear();
+      organization.country.clear();
+    }
+    return organization;
+  }
+
   void MapParticipants() {
     const XmlElement* collaboration = activity_.Child("collaboration-type");
     project_->set_triangular(collaboration != nullptr && Trim(collaboration->Attribute("code")) ==
@@ -283,7 +351,7 @@ class ActivityMapping {
     int unnamed = 0;
     for (const XmlElement* element : activity_.Children("participating-org")) {
       int iati_type = 0;
-      ImportedOrganization organization = ReadOrganization(*element, &iati_type);
+      ImportedOrganization organization = ReadNamedOrganization(*element, &iati_type);
       if (organization.ref.empty() && organization.name.empty()) {
         ++unnamed;
         continue;
@@ -427,7 +495,8 @@ class ActivityMapping {
 
   // A value element as Money: its own currency, else the activity's. nullopt (with a
   // warning naming `what`) when it cannot be read or is negative.
-  std::optional<google::type::Money> ReadValue(const XmlElement* value, absl::string_view what) {
+  std::optional<google::type::Money> ReadValue(const XmlElement* value, absl::string_view what,
+                                               bool allow_negative = false) {
     if (value == nullptr) {
       remarks_.Warn(absl::StrCat(what, " without value; skipped"));
       return std::nullopt;
@@ -444,11 +513,28 @@ class ActivityMapping {
       remarks_.Warn(absl::StrCat(what, " value: ", money.status().message(), "; skipped"));
       return std::nullopt;
     }
-    if (IsNegative(*money)) {
+    if (IsNegative(*money) && !allow_negative) {
       remarks_.Warn(absl::StrCat(what, " value ", MoneyText(*money), " is negative; skipped"));
       return std::nullopt;
     }
     return *std::move(money);
+  }
+
+  // The budget's period as ISO dates, "" where absent (compared as text: YYYY-MM-DD).
+  static std::pair<std::string, std::string> PeriodOf(const XmlElement& budget) {
+    auto date = [&](absl::string_view child) {
+      const XmlElement* element = budget.Child(child);
+      return element == nullptr ? std::string()
+                                : std::string(Trim(element->Attribute("iso-date")).substr(0, 10));
+    };
+    return {date("period-start"), date("period-end")};
+  }
+
+  static bool PeriodsOverlap(const XmlElement& a, const XmlElement& b) {
+    auto [a_start, a_end] = PeriodOf(a);
+    auto [b_start, b_end] = PeriodOf(b);
+    if (a_start.empty() || a_end.empty() || b_start.empty() || b_end.empty()) return true;
+    return a_start <= b_end && b_start <= a_end;
   }
 
   void MapBudget() {
@@ -458,7 +544,15 @@ class ActivityMapping {
       absl::string_view type = Trim(budget->Attribute("type"));
       (type == "2" ? revised : original).push_back(budget);
     }
-    const std::vector<const XmlElement*>& used = revised.empty() ? original : revised;
+    // A revised budget replaces the original of its own period only; an original whose period
+    // no revised budget overlaps still counts. A budget without both dates overlaps every one.
+    std::vector<const XmlElement*> used = revised;
+    for (const XmlElement* budget : original) {
+      if (std::none_of(revised.begin(), revised.end(),
+                       [&](const XmlElement* other) { return PeriodsOverlap(*budget, *other); })) {
+        used.push_back(budget);
+      }
+    }
     if (used.empty()) return;
     std::string currency = default_currency_;
     google::type::Money total;
@@ -488,7 +582,7 @@ class ActivityMapping {
     const XmlElement* provider = transaction.Child("provider-org");
     if (provider == nullptr) return -1;
     int iati_type = 0;
-    ImportedOrganization organization = ReadOrganization(*provider, &iati_type);
+    ImportedOrganization organization = ReadNamedOrganization(*provider, &iati_type);
     if (organization.ref.empty() && organization.name.empty()) return -1;
     int known = organizations_.Find(organization.ref, organization.name);
     if (known >= 0) return known;
@@ -496,7 +590,46 @@ class ActivityMapping {
     return organizations_.Add(std::move(organization));
   }
 
+  // A negative commitment or disbursement (a decommitment, a reversal) reduces the flows of its
+  // kind and currency it reverses, its source's first, latest first; flows brought to zero are
+  // dropped. What nothing can absorb is left out with a warning: amounts stay at or above zero.
+  void NetReversal(google::protobuf::RepeatedPtrField<v1::FinancialFlow>* flows,
+                   const v1::FinancialFlow& reversal) {
+    google::type::Money remaining = reversal.amount();
+    std::vector<int> emptied;  // flows the reversal brought to zero
+    for (bool same_source : {true, false}) {
+      for (int i = flows->size() - 1; i >= 0 && IsNegative(remaining); --i) {
+        v1::FinancialFlow& flow = *flows->Mutable(i);
+        if (flow.amount().currency_code() != remaining.currency_code()) continue;
+        if (same_source && flow.source_organization() != reversal.source_organization()) continue;
+        if (flow.amount().units() == 0 && flow.amount().nanos() == 0)
+          continue;  // nothing to reduce
+        google::type::Money sum = flow.amount();
+        if (!AddMoney(remaining, &sum)) break;
+        if (!IsNegative(sum) && (sum.units() != 0 || sum.nanos() != 0)) {
+          remaining.set_units(0);
+          remaining.set_nanos(0);
+        } else {
+          remaining = sum;
+          sum.set_units(0);
+          sum.set_nanos(0);
+          emptied.push_back(i);
+        }
+        *flow.mutable_amount() = sum;
+      }
+    }
+    std::sort(emptied.rbegin(), emptied.rend());
+    for (int i : emptied) flows->DeleteSubrange(i, 1);
+    if (IsNegative(remaining)) {
+      remarks_.Warn(absl::StrCat("a reversal of ", MoneyText(remaining),
+                                 " exceeds the flows it could reduce; left out"));
+    }
+  }
+
   void MapTransactions() {
+    std::vector<
+        std::pair<google::protobuf::RepeatedPtrField<v1::FinancialFlow>*, v1::FinancialFlow>>
+        reversals;
     const XmlElement* default_finance = activity_.Child("default-finance-type");
     absl::string_view default_finance_code =
         default_finance ? default_finance->Attribute("code") : absl::string_view();
@@ -513,7 +646,8 @@ class ActivityMapping {
       }
       const XmlElement* value_element = transaction->Child("value");
       std::optional<google::type::Money> amount =
-          ReadValue(value_element, type == "2" || type == "C" ? "commitment" : "disbursement");
+          ReadValue(value_element, type == "2" || type == "C" ? "commitment" : "disbursement",
+                    /*allow_negative=*/true);
       if (!amount) continue;
       v1::FinancialFlow flow;
       *flow.mutable_amount() = *amount;
@@ -534,8 +668,13 @@ class ActivityMapping {
       const XmlElement* finance = transaction->Child("finance-type");
       flow.set_instrument(
           InstrumentFromFinanceType(finance ? finance->Attribute("code") : default_finance_code));
-      *flows->Add() = std::move(flow);
+      if (IsNegative(flow.amount())) {
+        reversals.emplace_back(flows, std::move(flow));
+      } else {
+        *flows->Add() = std::move(flow);
+      }
     }
+    for (auto& [flows, reversal] : reversals) NetReversal(flows, reversal);
     if (project_->has_financing() && project_->financing().ByteSizeLong() == 0) {
       project_->clear_financing();
     }
@@ -593,6 +732,7 @@ class ActivityMapping {
   std::set<std::pair<int, PartnerRole>> participations_;
   std::string host_;  // "countries/XX", or "" when the activity names none
   std::string default_currency_;
+  std::set<std::string> ambiguous_refs_;  // see FindAmbiguousRefs
 };
 
 }  // namespace
