@@ -342,15 +342,17 @@ absl::Status ImportSession::ResolveOrganizations(std::vector<ImportRecord>* reco
   std::map<std::string, std::vector<std::string>> identified_by_name;  // name -> ref keys
   for (const std::string& key : missing) {
     const ImportedOrganization& org = unknown[key];
-    if (needed.count(key) && !org.ref.empty() && !org.name.empty()) {
-      identified_by_name[Registry::NormalizeName(org.name)].push_back(key);
+    std::string name = Registry::NormalizeName(org.name);
+    if (needed.count(key) && !org.ref.empty() && !name.empty()) {
+      identified_by_name[name].push_back(key);
     }
   }
   std::vector<std::pair<std::string, std::string>> aliases;  // name-only key, identifier key
   for (const std::string& key : missing) {
     const ImportedOrganization& org = unknown[key];
-    if (!needed.count(key) || !org.ref.empty()) continue;
-    auto found = identified_by_name.find(Registry::NormalizeName(org.name));
+    std::string name = Registry::NormalizeName(org.name);
+    if (!needed.count(key) || !org.ref.empty() || name.empty()) continue;
+    auto found = identified_by_name.find(name);
     if (found == identified_by_name.end() || found->second.size() != 1) continue;
     for (auto role : org.roles) AddRole(&unknown[found->second[0]].roles, role);
     aliases.emplace_back(key, found->second[0]);
@@ -363,6 +365,7 @@ absl::Status ImportSession::ResolveOrganizations(std::vector<ImportRecord>* reco
     }
   };
 
+  std::map<std::string, ResolvedOrg> dry_run_batch;  // joins dry_run_created_ after the batch
   std::vector<WriteOp> creates;
   std::vector<std::string> create_keys;
   std::vector<v1::Organization> create_inputs;
@@ -373,7 +376,15 @@ absl::Status ImportSession::ResolveOrganizations(std::vector<ImportRecord>* reco
     // The organisation's name and the participants' display name alike.
     std::string display = DisplayName(org);
     if (dry_run_) {
+      // A later batch finds what an earlier one would have created by name, as the store
+      // lookup of a real import does (within one batch, a real import creates each key).
+      std::string name = Registry::NormalizeName(org.name.empty() ? org.ref : org.name);
+      if (auto earlier = dry_run_created_.find(name); earlier != dry_run_created_.end()) {
+        orgs_[key] = earlier->second;
+        continue;
+      }
       orgs_[key] = {"organizations/" + registry_->NewIdNear(""), display};
+      if (!name.empty()) dry_run_batch.emplace(name, orgs_[key]);
       summary_.set_organizations_created(summary_.organizations_created() + 1);
       continue;
     }
@@ -398,6 +409,7 @@ absl::Status ImportSession::ResolveOrganizations(std::vector<ImportRecord>* reco
     create_keys.push_back(key);
     create_ids.emplace_back(request_id, anchor);
   }
+  dry_run_created_.merge(dry_run_batch);
   if (creates.empty()) return absl::OkStatus();
   STP_ASSIGN_OR_RETURN(auto results, registry_->WriteRedrawingTakenIds(
                                          &creates,

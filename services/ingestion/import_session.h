@@ -133,6 +133,9 @@ class ImportSession {
   // request key of its own (one entry per distinct id).
   absl::flat_hash_map<std::string, int> occurrences_;
   std::map<std::string, ResolvedOrg> orgs_;  // OrgKey -> organisation
+  // A dry run's organisations by normalised name: what a real import's later batches would
+  // find in the store.
+  std::map<std::string, ResolvedOrg> dry_run_created_;
   // Organisations and parks that records named and that exist: name -> display name.
   std::map<std::string, std::string> known_refs_;
   // Stored projects this import compared with or wrote (duplicate detection reads each once).

@@ -172,7 +172,7 @@ class IngestionTest : public ::testing::Test {
 
   v1::ImportSummary Import(v1::ImportFormat format, const std::string& data,
                            const std::string& request_id, grpc::Status* status_out = nullptr,
-                           size_t chunk = 64 * 1024) {
+                           size_t chunk = 64 * 1024, bool dry_run = false) {
     grpc::ClientContext ctx;
     testing::SetDeadline(&ctx, absl::Seconds(120));
     v1::ImportSummary summary;
@@ -181,6 +181,7 @@ class IngestionTest : public ::testing::Test {
     first.set_format(format);
     first.set_request_id(request_id);
     first.set_source_reference("test");
+    first.set_dry_run(dry_run);
     writer->Write(first);
     for (size_t off = 0; off < data.size(); off += chunk) {
       v1::ImportProjectsRequest msg;
@@ -1553,6 +1554,32 @@ TEST_F(IngestionTest, AnOrganisationNamedWithAndWithoutItsRefInOneBatchIsCreated
   ASSERT_EQ(named.size(), 1u);
   EXPECT_EQ(named[0].roles_size(), 2);  // financier and implementer
   EXPECT_EQ(named[0].external_ids_size(), 1);
+}
+
+// The same across the import's batches, and a dry run counts what the import will create.
+TEST_F(IngestionTest, ADryRunCountsAnOrganisationNamedBothWaysInTwoBatchesOnce) {
+  std::string file = "<iati-activities version=\"2.03\">";
+  // Small chunks, so that a batch is written once it is full rather than at a chunk's end.
+  const int activities = ImportSession::kBatchSize + 40;
+  for (int i = 0; i < activities; ++i) {
+    std::string org = i == 0 ? "<participating-org ref=\"XM-ACME\" role=\"1\"><narrative>Acme "
+                               "Works</narrative></participating-org>"
+                      : i == activities - 1 ? "<participating-org role=\"4\"><narrative>ACME "
+                                              "WORKS</narrative></participating-org>"
+                                            : "";
+    absl::StrAppend(&file, "<iati-activity default-currency=\"USD\"><iati-identifier>XM-BATCH-", i,
+                    "</iati-identifier><title><narrative>Batched ", i, "</narrative></title>", org,
+                    "<recipient-country code=\"EG\"/><sector vocabulary=\"1\" code=\"23210\"/>"
+                    "</iati-activity>");
+  }
+  absl::StrAppend(&file, "</iati-activities>");
+  v1::ImportSummary dry = Import(v1::IMPORT_FORMAT_IATI_XML, file, "", nullptr, 4096,
+                                 /*dry_run=*/true);
+  EXPECT_EQ(dry.created(), activities) << dry.DebugString();
+  EXPECT_EQ(dry.organizations_created(), 1);
+  v1::ImportSummary real = Import(v1::IMPORT_FORMAT_IATI_XML, file, "", nullptr, 4096);
+  EXPECT_EQ(real.created(), activities);
+  EXPECT_EQ(real.organizations_created(), 1);
 }
 
 TEST_F(IngestionTest, AFileCutShortStillWritesItsCompleteActivitiesBeforeTheError) {

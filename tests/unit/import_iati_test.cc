@@ -530,9 +530,10 @@ TEST(IatiParserTest, TransactionsBecomeCommitmentsAndDisbursements) {
   EXPECT_EQ(record.project.participants_size(), 1);
 }
 
-// A negative transaction (a decommitment, a reversal) reduces what it reverses: its source's
-// flows of its kind and currency first, latest first; then any source's. What is left over is
-// left out with a warning, so amounts stay at or above zero.
+// A negative transaction (a decommitment, a reversal) reduces what it reverses, latest first:
+// its provider's flows of its kind and currency, never another financier's; without a
+// provider, source-less flows first, then any. What is left over is left out with a warning,
+// so amounts stay at or above zero; a reversal's provider adds no organisation.
 TEST(IatiParserTest, NegativeTransactionsReduceTheFlowsTheyReverse) {
   auto transaction = [](const char* type, const char* value, const char* provider) {
     std::string org = provider[0] == '\0'
@@ -547,16 +548,20 @@ TEST(IatiParserTest, NegativeTransactionsReduceTheFlowsTheyReverse) {
       absl::StrCat(transaction("2", "10000000", "CA-A"), transaction("3", "5000000", "CA-A"),
                    transaction("3", "5033364", "CA-B"), transaction("3", "-166682", "CA-A"),
                    transaction("3", "-166682", "CA-A"), transaction("2", "300", "NL-C"),
-                   transaction("2", "-500", "NL-C"))));
+                   transaction("2", "-500", "NL-C"), transaction("3", "-7", "XX-NONE"))));
   const v1::Financing& financing = record.project.financing();
   // CA-A's disbursement takes both reversals: 5,000,000 - 333,364.
   ASSERT_EQ(financing.disbursements_size(), 2);
   EXPECT_EQ(financing.disbursements(0).amount().units(), 4'666'636);
   EXPECT_EQ(financing.disbursements(1).amount().units(), 5'033'364);
-  // NL-C's decommitment of 500 empties its 300, then takes 200 from CA-A's commitment.
+  // NL-C's decommitment of 500 empties its 300; the rest is not taken from CA-A.
   ASSERT_EQ(financing.commitments_size(), 1);
-  EXPECT_EQ(financing.commitments(0).amount().units(), 9'999'800);
-  EXPECT_FALSE(HasWarning(record, "exceeds"));
+  EXPECT_EQ(financing.commitments(0).amount().units(), 10'000'000);
+  EXPECT_TRUE(HasWarning(record, "a reversal of -200 USD exceeds the flows it could reduce"));
+  EXPECT_TRUE(HasWarning(record, "a reversal of -7 USD names a provider with no other flow"));
+  std::vector<std::string> providers;
+  for (const auto& o : record.organizations) providers.push_back(o.ref);
+  EXPECT_THAT(providers, ElementsAre("CA-A", "CA-B", "NL-C"));
 
   ImportRecord too_much = ParseOne(
       Activity("NEG-2", absl::StrCat(transaction("3", "100", ""), transaction("3", "-150.5", ""))));
@@ -579,14 +584,17 @@ TEST(IatiParserTest, ARevisedBudgetReplacesTheOriginalOfItsPeriodOnly) {
   EXPECT_EQ(undated.project.financing().budget().units(), 70);
 }
 
-// A ref matches organisations only when it identifies one: an identifier in IATI's shape that
-// the activity gives to one organisation (or to variants of one name). Category codes,
-// placeholders and a lender's identifier on its borrowers leave matching to the name.
+// A ref matches organisations only when it identifies one. DAC channel categories, placeholders
+// and a lender's identifier on its borrowers (other names, other types) leave matching to the
+// name; publishers' own codes and one agency's names under one identifier still match.
 TEST(IatiParserTest, RefsThatIdentifyNoOneOrganisationAreNotMatchedOn) {
   ImportRecord record = ParseOne(Activity("REF-1", R"(
-  <participating-org ref="XM-DAC-46004" role="1"><narrative>Asian Development Bank</narrative></participating-org>
-  <participating-org ref="XM-DAC-46004" role="2"><narrative>China National Investment and Guaranty Corporation</narrative></participating-org>
-  <participating-org ref="XM-DAC-46004" role="4"><narrative>State Development &amp; Investment Corporation (SDIC)</narrative></participating-org>
+  <participating-org ref="XM-DAC-46004" role="1" type="40"><narrative>Asian Development Bank</narrative></participating-org>
+  <participating-org ref="XM-DAC-46004" role="2" type="10"><narrative>China National Investment and Guaranty Corporation</narrative></participating-org>
+  <participating-org ref="XM-DAC-46004" role="4" type="10"><narrative>State Development &amp; Investment Corporation (SDIC)</narrative></participating-org>
+  <participating-org ref="AU-5" role="1" type="10"><narrative>Australian Agency for International Development (AusAID)</narrative></participating-org>
+  <participating-org ref="AU-5" role="3" type="10"><narrative>Australian DFAT</narrative></participating-org>
+  <participating-org ref="41119" role="4"><narrative>UNFPA - United Nations Population Fund</narrative></participating-org>
   <participating-org ref="22000" role="4"><narrative>Diakonia</narrative></participating-org>
   <participating-org ref="22000" role="4"><narrative>Naturskyddsforeningen</narrative></participating-org>
   <participating-org ref="N/A" role="1"><narrative>EC_FPI</narrative></participating-org>
@@ -599,13 +607,16 @@ TEST(IatiParserTest, RefsThatIdentifyNoOneOrganisationAreNotMatchedOn) {
     names.push_back(o.name);
     refs.push_back(o.ref);
   }
+  // The unnamed participant with UNFPA's code is UNFPA; AU-5's two names, typed alike, are one
+  // agency under its old and new names; UNDP's long name is a variant of its initials.
   EXPECT_THAT(names, ElementsAre("Asian Development Bank",
                                  "China National Investment and Guaranty Corporation",
-                                 "State Development & Investment Corporation (SDIC)", "Diakonia",
-                                 "Naturskyddsforeningen", "EC_FPI", "", "UNDP"));
-  // Only the unnamed participant keeps its code (nothing else names it), and UNDP its
-  // identifier (its long name is a variant).
-  EXPECT_THAT(refs, ElementsAre("", "", "", "", "", "", "41119", "XM-DAC-41114"));
+                                 "State Development & Investment Corporation (SDIC)",
+                                 "Australian Agency for International Development (AusAID)",
+                                 "UNFPA - United Nations Population Fund", "Diakonia",
+                                 "Naturskyddsforeningen", "EC_FPI", "UNDP"));
+  EXPECT_THAT(refs, ElementsAre("", "", "", "AU-5", "41119", "", "", "", "XM-DAC-41114"));
+  EXPECT_EQ(record.organizations[3].country, "countries/AU");
   // The ADB's commitment is the ADB's, matched by name.
   EXPECT_EQ(Resolve(record, record.project.financing().commitments(0).source_organization()).name,
             "Asian Development Bank");

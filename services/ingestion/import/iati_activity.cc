@@ -5,6 +5,7 @@
 #include <map>
 #include <optional>
 #include <set>
+#include <tuple>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -70,19 +71,27 @@ v1::OrganizationType OrganizationTypeFromIati(int code) {
   return v1::ORGANIZATION_TYPE_UNSPECIFIED;
 }
 
-// An organisation element (participating-org, provider-org) as an ImportedOrganization; the
-// IATI @type code (0 when absent or unreadable) goes to *iati_type.
-// An organisation identifier in IATI's shape: a registration agency's prefix, which begins
-// with two letters and a hyphen (XM-DAC-46004, GB-COH-03580586), and no spaces. Publishers
-// also put category codes (22000 "Donor country-based NGO", 12000 "Recipient Government"),
-// placeholders (N/A) and their own codes in @ref; those name no one organisation.
-bool IsOrganizationIdentifier(absl::string_view ref) {
-  return ref.size() >= 4 && absl::ascii_isalpha(ref[0]) && absl::ascii_isalpha(ref[1]) &&
-         ref[2] == '-' && std::none_of(ref.begin(), ref.end(), [](char c) {
-           return absl::ascii_isspace(static_cast<unsigned char>(c));
-         });
+// A ref that names a kind of organisation or nothing, not one organisation: placeholders
+// (N/A), descriptions ("70-Private Sector", "Non IATI Registered Organisation") and the DAC
+// channel categories, five digits ending in 000 (22000 "Donor country-based NGO", 12000
+// "Recipient Government"). Other refs, publishers' own codes included (41119 for UNFPA), still
+// identify their organisation.
+bool IsPlaceholderRef(absl::string_view ref) {
+  static const std::set<std::string> kPlaceholders = {
+      "n/a", "na", "none", "null", "-", "0", "unknown", "tbd", "not applicable"};
+  if (kPlaceholders.count(absl::AsciiStrToLower(ref)) > 0) return true;
+  if (std::any_of(ref.begin(), ref.end(),
+                  [](char c) { return absl::ascii_isspace(static_cast<unsigned char>(c)); })) {
+    return true;
+  }
+  return ref.size() == 5 &&
+         std::all_of(ref.begin(), ref.end(),
+                     [](char c) { return absl::ascii_isdigit(static_cast<unsigned char>(c)); }) &&
+         absl::EndsWith(ref, "000");
 }
 
+// An organisation element (participating-org, provider-org) as an ImportedOrganization; the
+// IATI @type code (0 when absent or unreadable) goes to *iati_type.
 ImportedOrganization ReadOrganization(const XmlElement& element, int* iati_type) {
   ImportedOrganization organization;
   organization.ref = std::string(Trim(element.Attribute("ref")));
@@ -289,20 +298,26 @@ class ActivityMapping {
     participant->set_role(role);
   }
 
-  // Refs this activity gives to organisations of different names (a lender's identifier on
-  // its borrowers too; not mere variants of one name, see NamesVary): they identify none of
-  // them here.
+  // Refs this activity gives to organisations of different names and types (a lender's
+  // identifier on its borrowers too; not variants of one name, see NamesVary): they identify
+  // none of them here.
   void FindAmbiguousRefs() {
-    std::map<std::string, std::set<std::string>> names_of_ref;
+    // ref -> (normalised name, @type) of each bearer.
+    std::map<std::string, std::set<std::pair<std::string, std::string>>> bearers;
     for (const XmlElement* element : activity_.Children("participating-org")) {
       std::string ref(Trim(element->Attribute("ref")));
       std::string name = NormalizeOrganizationName(SingleLineText(element));
-      if (!ref.empty() && !name.empty()) names_of_ref[ref].insert(std::move(name));
+      if (!ref.empty() && !name.empty()) {
+        bearers[ref].emplace(std::move(name), std::string(Trim(element->Attribute("type"))));
+      }
     }
-    for (auto& [ref, names] : names_of_ref) {
-      for (auto a = names.begin(); a != names.end(); ++a) {
-        for (auto b = std::next(a); b != names.end(); ++b) {
-          if (!NamesVary(*a, *b)) ambiguous_refs_.insert(ref);
+    for (auto& [ref, named] : bearers) {
+      for (auto a = named.begin(); a != named.end(); ++a) {
+        for (auto b = std::next(a); b != named.end(); ++b) {
+          // Two names that are not variants of one, of two stated types: two organisations.
+          // (One agency under its old and new names, both typed alike, stays one.)
+          bool types_differ = !a->second.empty() && !b->second.empty() && a->second != b->second;
+          if (types_differ && !NamesVary(a->first, b->first)) ambiguous_refs_.insert(ref);
         }
       }
     }
@@ -329,13 +344,12 @@ class ActivityMapping {
   }
 
   // An organisation as the element names it, matched by its ref only when the ref identifies
-  // it (see IsOrganizationIdentifier and FindAmbiguousRefs); otherwise by its name. A ref is
-  // kept when there is no name to match by.
+  // it (see IsPlaceholderRef and FindAmbiguousRefs); otherwise by its name. A ref is kept when
+  // there is no name to match by.
   ImportedOrganization ReadNamedOrganization(const XmlElement& element, int* iati_type) {
     ImportedOrganization organization = ReadOrganization(element, iati_type);
     if (!organization.ref.empty() && !NormalizeOrganizationName(organization.name).empty() &&
-        (!IsOrganizationIdentifier(organization.ref) ||
-         ambiguous_refs_.count(organization.ref) > 0)) {
+        (IsPlaceholderRef(organization.ref) || ambiguous_refs_.count(organization.ref) > 0)) {
       organization.ref.clear();
       organization.country.clear();
     }
@@ -520,21 +534,27 @@ class ActivityMapping {
     return *std::move(money);
   }
 
-  // The budget's period as ISO dates, "" where absent (compared as text: YYYY-MM-DD).
-  static std::pair<std::string, std::string> PeriodOf(const XmlElement& budget) {
-    auto date = [&](absl::string_view child) {
+  // The budget's period as (year, month, day) of its start and end; nullopt when either date is
+  // missing or unreadable.
+  using Day = std::tuple<int, int, int>;
+  static std::optional<std::pair<Day, Day>> PeriodOf(const XmlElement& budget) {
+    auto day = [&](absl::string_view child) -> std::optional<Day> {
       const XmlElement* element = budget.Child(child);
-      return element == nullptr ? std::string()
-                                : std::string(Trim(element->Attribute("iso-date")).substr(0, 10));
+      if (element == nullptr) return std::nullopt;
+      absl::StatusOr<google::type::Date> date = ParseIsoDate(element->Attribute("iso-date"));
+      if (!date.ok()) return std::nullopt;
+      return Day{date->year(), date->month(), date->day()};
     };
-    return {date("period-start"), date("period-end")};
+    std::optional<Day> start = day("period-start"), end = day("period-end");
+    if (!start || !end) return std::nullopt;
+    return std::make_pair(*start, *end);
   }
 
+  // A budget whose period is not known overlaps every other.
   static bool PeriodsOverlap(const XmlElement& a, const XmlElement& b) {
-    auto [a_start, a_end] = PeriodOf(a);
-    auto [b_start, b_end] = PeriodOf(b);
-    if (a_start.empty() || a_end.empty() || b_start.empty() || b_end.empty()) return true;
-    return a_start <= b_end && b_start <= a_end;
+    auto pa = PeriodOf(a), pb = PeriodOf(b);
+    if (!pa || !pb) return true;
+    return pa->first <= pb->second && pb->first <= pa->second;
   }
 
   void MapBudget() {
@@ -578,26 +598,34 @@ class ActivityMapping {
 
   // The organisation a transaction's provider-org names: a participant when it is one, else
   // a new organisation that plays FINANCIER. -1 when none is named.
-  int ProviderOrganization(const XmlElement& transaction) {
+  // With `may_add` false (a reversal's provider, which adds no money), only an organisation the
+  // activity already names is found: -1 otherwise, and *named tells whether one was named.
+  int ProviderOrganization(const XmlElement& transaction, bool may_add = true,
+                           bool* named = nullptr) {
+    if (named != nullptr) *named = false;
     const XmlElement* provider = transaction.Child("provider-org");
     if (provider == nullptr) return -1;
     int iati_type = 0;
     ImportedOrganization organization = ReadNamedOrganization(*provider, &iati_type);
     if (organization.ref.empty() && organization.name.empty()) return -1;
+    if (named != nullptr) *named = true;
     int known = organizations_.Find(organization.ref, organization.name);
-    if (known >= 0) return known;
+    if (known >= 0 || !may_add) return known;
     organization.roles = {PARTNER_ROLE_FINANCIER};
     return organizations_.Add(std::move(organization));
   }
 
   // A negative commitment or disbursement (a decommitment, a reversal) reduces the flows of its
-  // kind and currency it reverses, its source's first, latest first; flows brought to zero are
-  // dropped. What nothing can absorb is left out with a warning: amounts stay at or above zero.
+  // kind and currency it reverses, latest first: its provider's only when it names one (never
+  // another financier's money), else those without a source first, then any. Flows brought to
+  // zero are dropped. What nothing can absorb is left out with a warning: amounts stay at or
+  // above zero.
   void NetReversal(google::protobuf::RepeatedPtrField<v1::FinancialFlow>* flows,
-                   const v1::FinancialFlow& reversal) {
+                   const v1::FinancialFlow& reversal, bool names_provider) {
     google::type::Money remaining = reversal.amount();
     std::vector<int> emptied;  // flows the reversal brought to zero
     for (bool same_source : {true, false}) {
+      if (!same_source && names_provider) break;
       for (int i = flows->size() - 1; i >= 0 && IsNegative(remaining); --i) {
         v1::FinancialFlow& flow = *flows->Mutable(i);
         if (flow.amount().currency_code() != remaining.currency_code()) continue;
@@ -627,9 +655,12 @@ class ActivityMapping {
   }
 
   void MapTransactions() {
-    std::vector<
-        std::pair<google::protobuf::RepeatedPtrField<v1::FinancialFlow>*, v1::FinancialFlow>>
-        reversals;
+    struct Reversal {
+      google::protobuf::RepeatedPtrField<v1::FinancialFlow>* flows;
+      v1::FinancialFlow flow;
+      const XmlElement* transaction;
+    };
+    std::vector<Reversal> reversals;
     const XmlElement* default_finance = activity_.Child("default-finance-type");
     absl::string_view default_finance_code =
         default_finance ? default_finance->Attribute("code") : absl::string_view();
@@ -663,18 +694,28 @@ class ActivityMapping {
           remarks_.Warn(absl::StrCat("transaction date: ", date.status().message()));
         }
       }
+      if (IsNegative(flow.amount())) {  // its provider is looked up once every flow is read
+        reversals.push_back({flows, std::move(flow), transaction});
+        continue;
+      }
       int provider = ProviderOrganization(*transaction);
       if (provider >= 0) flow.set_source_organization(PendingOrganization(provider));
       const XmlElement* finance = transaction->Child("finance-type");
       flow.set_instrument(
           InstrumentFromFinanceType(finance ? finance->Attribute("code") : default_finance_code));
-      if (IsNegative(flow.amount())) {
-        reversals.emplace_back(flows, std::move(flow));
-      } else {
-        *flows->Add() = std::move(flow);
-      }
+      *flows->Add() = std::move(flow);
     }
-    for (auto& [flows, reversal] : reversals) NetReversal(flows, reversal);
+    for (Reversal& reversal : reversals) {
+      bool named = false;
+      int provider = ProviderOrganization(*reversal.transaction, /*may_add=*/false, &named);
+      if (named && provider < 0) {
+        remarks_.Warn(absl::StrCat("a reversal of ", MoneyText(reversal.flow.amount()),
+                                   " names a provider with no other flow; left out"));
+        continue;
+      }
+      if (provider >= 0) reversal.flow.set_source_organization(PendingOrganization(provider));
+      NetReversal(reversal.flows, reversal.flow, named);
+    }
     if (project_->has_financing() && project_->financing().ByteSizeLong() == 0) {
       project_->clear_financing();
     }
