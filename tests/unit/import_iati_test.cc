@@ -558,10 +558,36 @@ TEST(IatiParserTest, NegativeTransactionsReduceTheFlowsTheyReverse) {
   ASSERT_EQ(financing.commitments_size(), 1);
   EXPECT_EQ(financing.commitments(0).amount().units(), 10'000'000);
   EXPECT_TRUE(HasWarning(record, "a reversal of -200 USD exceeds the flows it could reduce"));
-  EXPECT_TRUE(HasWarning(record, "a reversal of -7 USD names a provider with no other flow"));
+  // A provider named nowhere else has no flows: only source-less ones could be reversed.
+  EXPECT_TRUE(HasWarning(record, "a reversal of -7 USD exceeds the flows it could reduce"));
   std::vector<std::string> providers;
   for (const auto& o : record.organizations) providers.push_back(o.ref);
   EXPECT_THAT(providers, ElementsAre("CA-A", "CA-B", "NL-C"));
+
+  // Dated flows on or before the reversal go first, latest first; a reversal naming its
+  // provider reaches flows naming no source after its provider's.
+  auto dated = [](const char* type, const char* value, const char* provider, const char* date) {
+    std::string org = provider[0] == '\0'
+                          ? std::string()
+                          : absl::StrCat("<provider-org ref=\"", provider, "\"><narrative>",
+                                         provider, "</narrative></provider-org>");
+    return absl::StrCat("<transaction><transaction-type code=\"", type,
+                        "\"/><transaction-date iso-date=\"", date, "\"/><value>", value, "</value>",
+                        org, "</transaction>");
+  };
+  ImportRecord by_date = ParseOne(Activity(
+      "NEG-3",
+      absl::StrCat(dated("3", "100", "SE-1", "2019-01-01"), dated("3", "200", "SE-1", "2020-06-01"),
+                   dated("3", "300", "SE-1", "2021-01-01"),
+                   dated("3", "-250", "SE-1", "2020-12-01"), dated("2", "1000", "", "2020-01-01"),
+                   dated("2", "-400", "SE-1", "2020-02-01"))));
+  const v1::Financing& netted = by_date.project.financing();
+  // -250 on 2020-12-01: the 200 of 2020-06-01, then 50 of the 100 of 2019; the later 300 stays.
+  ASSERT_EQ(netted.disbursements_size(), 2);
+  EXPECT_EQ(netted.disbursements(0).amount().units(), 50);
+  EXPECT_EQ(netted.disbursements(1).amount().units(), 300);
+  ASSERT_EQ(netted.commitments_size(), 1);
+  EXPECT_EQ(netted.commitments(0).amount().units(), 600);
 
   ImportRecord too_much = ParseOne(
       Activity("NEG-2", absl::StrCat(transaction("3", "100", ""), transaction("3", "-150.5", ""))));
@@ -577,6 +603,12 @@ TEST(IatiParserTest, ARevisedBudgetReplacesTheOriginalOfItsPeriodOnly) {
   <budget type="1"><period-start iso-date="2020-04-20"/><period-end iso-date="2021-01-31"/><value>2000000</value></budget>
   <budget type="2"><period-start iso-date="2020-04-20"/><period-end iso-date="2021-01-31"/><value>1910467</value></budget>)"));
   EXPECT_EQ(record.project.financing().budget().units(), 2'588'430 + 1'910'467);
+  // Quarters written end to start only touch: a revised second quarter leaves the first.
+  ImportRecord quarters = ParseOne(Activity("BP-3", R"(
+  <budget type="1"><period-start iso-date="2020-01-01"/><period-end iso-date="2020-04-01"/><value>10</value></budget>
+  <budget type="1"><period-start iso-date="2020-04-01"/><period-end iso-date="2020-07-01"/><value>20</value></budget>
+  <budget type="2"><period-start iso-date="2020-04-01"/><period-end iso-date="2020-07-01"/><value>25</value></budget>)"));
+  EXPECT_EQ(quarters.project.financing().budget().units(), 35);
   // Without periods, a revised budget replaces every original, as before.
   ImportRecord undated = ParseOne(Activity("BP-2", R"(
   <budget type="1"><period-start iso-date="2019-10-01"/><period-end iso-date="2020-04-19"/><value>100</value></budget>
@@ -598,6 +630,9 @@ TEST(IatiParserTest, RefsThatIdentifyNoOneOrganisationAreNotMatchedOn) {
   <participating-org ref="22000" role="4"><narrative>Diakonia</narrative></participating-org>
   <participating-org ref="22000" role="4"><narrative>Naturskyddsforeningen</narrative></participating-org>
   <participating-org ref="N/A" role="1"><narrative>EC_FPI</narrative></participating-org>
+  <participating-org ref="N/A" role="1"/>
+  <participating-org ref="40-Multilateral" role="1"><narrative>EIB</narrative></participating-org>
+  <participating-org ref="43000" role="1"><narrative>International Monetary Fund</narrative></participating-org>
   <participating-org ref="41119" role="1"/>
   <participating-org ref="XM-DAC-41114" role="1"><narrative>UNDP</narrative></participating-org>
   <participating-org ref="XM-DAC-41114" role="2"><narrative>United Nations Development Programme</narrative></participating-org>
@@ -609,13 +644,17 @@ TEST(IatiParserTest, RefsThatIdentifyNoOneOrganisationAreNotMatchedOn) {
   }
   // The unnamed participant with UNFPA's code is UNFPA; AU-5's two names, typed alike, are one
   // agency under its old and new names; UNDP's long name is a variant of its initials.
-  EXPECT_THAT(names, ElementsAre("Asian Development Bank",
-                                 "China National Investment and Guaranty Corporation",
-                                 "State Development & Investment Corporation (SDIC)",
-                                 "Australian Agency for International Development (AusAID)",
-                                 "UNFPA - United Nations Population Fund", "Diakonia",
-                                 "Naturskyddsforeningen", "EC_FPI", "UNDP"));
-  EXPECT_THAT(refs, ElementsAre("", "", "", "AU-5", "41119", "", "", "", "XM-DAC-41114"));
+  EXPECT_THAT(
+      names,
+      ElementsAre("Asian Development Bank", "China National Investment and Guaranty Corporation",
+                  "State Development & Investment Corporation (SDIC)",
+                  "Australian Agency for International Development (AusAID)",
+                  "UNFPA - United Nations Population Fund", "Diakonia", "Naturskyddsforeningen",
+                  "EC_FPI", "EIB", "International Monetary Fund", "UNDP"));
+  EXPECT_THAT(refs,
+              ElementsAre("", "", "", "AU-5", "41119", "", "", "", "", "43000", "XM-DAC-41114"));
+  // A placeholder ref alone names no one.
+  EXPECT_TRUE(HasWarning(record, "1 participating-org without @ref or name ignored"));
   EXPECT_EQ(record.organizations[3].country, "countries/AU");
   // The ADB's commitment is the ADB's, matched by name.
   EXPECT_EQ(Resolve(record, record.project.financing().commitments(0).source_organization()).name,

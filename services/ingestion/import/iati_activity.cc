@@ -73,9 +73,8 @@ v1::OrganizationType OrganizationTypeFromIati(int code) {
 
 // A ref that names a kind of organisation or nothing, not one organisation: placeholders
 // (N/A), descriptions ("70-Private Sector", "Non IATI Registered Organisation") and the DAC
-// channel categories, five digits ending in 000 (22000 "Donor country-based NGO", 12000
-// "Recipient Government"). Other refs, publishers' own codes included (41119 for UNFPA), still
-// identify their organisation.
+// channel categories (22000 "Donor country-based NGO", 12000 "Recipient Government"). Other refs,
+// publishers' own codes included (41119 for UNFPA), still identify their organisation.
 bool IsPlaceholderRef(absl::string_view ref) {
   static const std::set<std::string> kPlaceholders = {
       "n/a", "na", "none", "null", "-", "0", "unknown", "tbd", "not applicable"};
@@ -84,10 +83,21 @@ bool IsPlaceholderRef(absl::string_view ref) {
                   [](char c) { return absl::ascii_isspace(static_cast<unsigned char>(c)); })) {
     return true;
   }
-  return ref.size() == 5 &&
-         std::all_of(ref.begin(), ref.end(),
-                     [](char c) { return absl::ascii_isdigit(static_cast<unsigned char>(c)); }) &&
-         absl::EndsWith(ref, "000");
+  // A type code with its label ("40-Multilateral", "70-Private Sector").
+  size_t digits = 0;
+  while (digits < ref.size() && absl::ascii_isdigit(static_cast<unsigned char>(ref[digits]))) {
+    ++digits;
+  }
+  if (digits > 0 && digits + 1 < ref.size() && ref[digits] == '-' &&
+      absl::ascii_isalpha(static_cast<unsigned char>(ref[digits + 1]))) {
+    return true;
+  }
+  // The DAC channel categories; 43000 (the IMF) and 45000 (the WTO) are organisations.
+  static const std::set<std::string> kCategories = {
+      "10000", "11000", "12000", "13000", "20000", "21000", "22000", "23000",
+      "30000", "31000", "32000", "40000", "41000", "42000", "44000", "46000",
+      "47000", "50000", "51000", "60000", "61000", "62000", "63000", "90000"};
+  return kCategories.count(std::string(ref)) > 0;
 }
 
 // An organisation element (participating-org, provider-org) as an ImportedOrganization; the
@@ -344,12 +354,13 @@ class ActivityMapping {
   }
 
   // An organisation as the element names it, matched by its ref only when the ref identifies
-  // it (see IsPlaceholderRef and FindAmbiguousRefs); otherwise by its name. A ref is kept when
-  // there is no name to match by.
+  // it (see IsPlaceholderRef and FindAmbiguousRefs); otherwise by its name. An ambiguous ref is
+  // kept when there is no name to match by; a placeholder never is.
   ImportedOrganization ReadNamedOrganization(const XmlElement& element, int* iati_type) {
     ImportedOrganization organization = ReadOrganization(element, iati_type);
-    if (!organization.ref.empty() && !NormalizeOrganizationName(organization.name).empty() &&
-        (IsPlaceholderRef(organization.ref) || ambiguous_refs_.count(organization.ref) > 0)) {
+    if (IsPlaceholderRef(organization.ref) ||
+        (!NormalizeOrganizationName(organization.name).empty() &&
+         ambiguous_refs_.count(organization.ref) > 0)) {
       organization.ref.clear();
       organization.country.clear();
     }
@@ -554,7 +565,9 @@ class ActivityMapping {
   static bool PeriodsOverlap(const XmlElement& a, const XmlElement& b) {
     auto pa = PeriodOf(a), pb = PeriodOf(b);
     if (!pa || !pb) return true;
-    return pa->first <= pb->second && pb->first <= pa->second;
+    // Periods that only touch (one ending the day the next begins, as quarters are often
+    // written) do not overlap.
+    return (pa->first < pb->second && pb->first < pa->second) || pa->first == pb->first;
   }
 
   void MapBudget() {
@@ -616,35 +629,57 @@ class ActivityMapping {
   }
 
   // A negative commitment or disbursement (a decommitment, a reversal) reduces the flows of its
-  // kind and currency it reverses, latest first: its provider's only when it names one (never
-  // another financier's money), else those without a source first, then any. Flows brought to
-  // zero are dropped. What nothing can absorb is left out with a warning: amounts stay at or
-  // above zero.
+  // kind and currency that it can reverse: its provider's, then those naming no source, and,
+  // when it names no provider, any (never another financier's money when it names one). In
+  // each group, flows dated on or before it first, latest first; then the rest, latest in the
+  // file first. Flows brought to zero are dropped. What nothing can absorb is left out with a
+  // warning: amounts stay at or above zero.
   void NetReversal(google::protobuf::RepeatedPtrField<v1::FinancialFlow>* flows,
                    const v1::FinancialFlow& reversal, bool names_provider) {
+    using Day = std::tuple<int, int, int>;
+    auto day = [](const v1::FinancialFlow& flow) {
+      return Day{flow.date().year(), flow.date().month(), flow.date().day()};
+    };
+    const bool reversal_dated = reversal.date().year() > 0;
+    // Ascending: group, dated on or before the reversal first, latest date first, latest in
+    // the file first.
+    std::vector<std::tuple<int, int, Day, int>> order;
+    for (int i = 0; i < flows->size(); ++i) {
+      const v1::FinancialFlow& flow = flows->Get(i);
+      if (flow.amount().currency_code() != reversal.amount().currency_code()) continue;
+      int group = 2;
+      if (flow.source_organization() == reversal.source_organization()) {
+        group = 0;
+      } else if (flow.source_organization().empty()) {
+        group = 1;
+      } else if (names_provider) {
+        continue;  // another financier's money
+      }
+      bool before = reversal_dated && flow.date().year() > 0 && day(flow) <= day(reversal);
+      Day latest_first = before ? Day{-flow.date().year(), -flow.date().month(), -flow.date().day()}
+                                : Day{0, 0, 0};
+      order.emplace_back(group, before ? 0 : 1, latest_first, -i);
+    }
+    std::sort(order.begin(), order.end());
     google::type::Money remaining = reversal.amount();
     std::vector<int> emptied;  // flows the reversal brought to zero
-    for (bool same_source : {true, false}) {
-      if (!same_source && names_provider) break;
-      for (int i = flows->size() - 1; i >= 0 && IsNegative(remaining); --i) {
-        v1::FinancialFlow& flow = *flows->Mutable(i);
-        if (flow.amount().currency_code() != remaining.currency_code()) continue;
-        if (same_source && flow.source_organization() != reversal.source_organization()) continue;
-        if (flow.amount().units() == 0 && flow.amount().nanos() == 0)
-          continue;  // nothing to reduce
-        google::type::Money sum = flow.amount();
-        if (!AddMoney(remaining, &sum)) break;
-        if (!IsNegative(sum) && (sum.units() != 0 || sum.nanos() != 0)) {
-          remaining.set_units(0);
-          remaining.set_nanos(0);
-        } else {
-          remaining = sum;
-          sum.set_units(0);
-          sum.set_nanos(0);
-          emptied.push_back(i);
-        }
-        *flow.mutable_amount() = sum;
+    for (const auto& key : order) {
+      if (!IsNegative(remaining)) break;
+      const int i = -std::get<3>(key);
+      v1::FinancialFlow& flow = *flows->Mutable(i);
+      if (flow.amount().units() == 0 && flow.amount().nanos() == 0) continue;  // nothing left
+      google::type::Money sum = flow.amount();
+      if (!AddMoney(remaining, &sum)) break;
+      if (!IsNegative(sum) && (sum.units() != 0 || sum.nanos() != 0)) {
+        remaining.set_units(0);
+        remaining.set_nanos(0);
+      } else {
+        remaining = sum;
+        sum.set_units(0);
+        sum.set_nanos(0);
+        emptied.push_back(i);
       }
+      *flow.mutable_amount() = sum;
     }
     std::sort(emptied.rbegin(), emptied.rend());
     for (int i : emptied) flows->DeleteSubrange(i, 1);
@@ -708,11 +743,8 @@ class ActivityMapping {
     for (Reversal& reversal : reversals) {
       bool named = false;
       int provider = ProviderOrganization(*reversal.transaction, /*may_add=*/false, &named);
-      if (named && provider < 0) {
-        remarks_.Warn(absl::StrCat("a reversal of ", MoneyText(reversal.flow.amount()),
-                                   " names a provider with no other flow; left out"));
-        continue;
-      }
+      // A provider the activity names nowhere else has no flows here: only source-less ones can
+      // be what it reverses.
       if (provider >= 0) reversal.flow.set_source_organization(PendingOrganization(provider));
       NetReversal(reversal.flows, reversal.flow, named);
     }
