@@ -631,6 +631,8 @@ TEST(IatiParserTest, RefsThatIdentifyNoOneOrganisationAreNotMatchedOn) {
   <participating-org ref="22000" role="4"><narrative>Naturskyddsforeningen</narrative></participating-org>
   <participating-org ref="N/A" role="1"><narrative>EC_FPI</narrative></participating-org>
   <participating-org ref="N/A" role="1"/>
+  <participating-org ref="12000" role="2"><narrative>Recipient Government</narrative></participating-org>
+  <participating-org role="4"><narrative>N/A</narrative></participating-org>
   <participating-org ref="40-Multilateral" role="1"><narrative>EIB</narrative></participating-org>
   <participating-org ref="43000" role="1"><narrative>International Monetary Fund</narrative></participating-org>
   <participating-org ref="41119" role="1"/>
@@ -653,8 +655,12 @@ TEST(IatiParserTest, RefsThatIdentifyNoOneOrganisationAreNotMatchedOn) {
                   "EC_FPI", "EIB", "International Monetary Fund", "UNDP"));
   EXPECT_THAT(refs,
               ElementsAre("", "", "", "AU-5", "41119", "", "", "", "", "43000", "XM-DAC-41114"));
-  // A placeholder ref alone names no one.
+  // A placeholder ref alone names no one, nor does a kind of organisation.
   EXPECT_TRUE(HasWarning(record, "1 participating-org without @ref or name ignored"));
+  EXPECT_TRUE(HasWarning(record,
+                         "participating-org \"Recipient Government\" names a kind of "
+                         "organisation, not one; ignored"));
+  EXPECT_TRUE(HasWarning(record, "participating-org \"N/A\" names a kind of organisation"));
   EXPECT_EQ(record.organizations[3].country, "countries/AU");
   // The ADB's commitment is the ADB's, matched by name.
   EXPECT_EQ(Resolve(record, record.project.financing().commitments(0).source_organization()).name,

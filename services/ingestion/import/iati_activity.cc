@@ -94,10 +94,50 @@ bool IsPlaceholderRef(absl::string_view ref) {
   }
   // The DAC channel categories; 43000 (the IMF) and 45000 (the WTO) are organisations.
   static const std::set<std::string> kCategories = {
-      "10000", "11000", "12000", "13000", "20000", "21000", "22000", "23000",
-      "30000", "31000", "32000", "40000", "41000", "42000", "44000", "46000",
-      "47000", "50000", "51000", "60000", "61000", "62000", "63000", "90000"};
+      "10000", "11000", "12000", "13000", "20000", "21000", "22000", "23000", "30000",
+      "31000", "32000", "40000", "41000", "42000", "44000", "46000", "47000", "50000",
+      "51000", "52000", "60000", "61000", "62000", "63000", "90000"};
   return kCategories.count(std::string(ref)) > 0;
+}
+
+// A name that is a kind of organisation, not one: the DAC channel categories' names as
+// publishers write them in participating-org ("Recipient Government", "Donor country-based
+// NGO") and placeholders ("N/A").
+bool IsKindOfOrganization(absl::string_view name) {
+  static const std::set<std::string> kKinds = {
+      "n a",
+      "na",
+      "not applicable",
+      "unknown",
+      "other",
+      "others",
+      "public sector institutions",
+      "public sector institution",
+      "donor government",
+      "recipient government",
+      "third country government",
+      "third country government delegated co operation",
+      "non governmental organisation ngo and civil society",
+      "non governmental organisations ngos and civil society",
+      "international ngo",
+      "donor country based ngo",
+      "developing country based ngo",
+      "public private partnerships ppp and networks",
+      "public private partnerships ppp",
+      "networks",
+      "multilateral organisations",
+      "united nations un agency fund or commission",
+      "united nations agency fund or commission un",
+      "european union institutions",
+      "regional development banks",
+      "other multilateral institutions",
+      "university college or other teaching institution research institute or think tank",
+      "private sector institutions",
+      "private sector institution",
+      "private sector in provider country",
+      "private sector in recipient country",
+      "private sector in third country"};
+  return kKinds.count(NormalizeOrganizationName(name)) > 0;
 }
 
 // An organisation element (participating-org, provider-org) as an ImportedOrganization; the
@@ -355,9 +395,16 @@ class ActivityMapping {
 
   // An organisation as the element names it, matched by its ref only when the ref identifies
   // it (see IsPlaceholderRef and FindAmbiguousRefs); otherwise by its name. An ambiguous ref is
-  // kept when there is no name to match by; a placeholder never is.
+  // kept when there is no name to match by; a placeholder never is. An element whose name is a
+  // kind of organisation ("Recipient Government") names no one: it comes back without ref or
+  // name, with a warning.
   ImportedOrganization ReadNamedOrganization(const XmlElement& element, int* iati_type) {
     ImportedOrganization organization = ReadOrganization(element, iati_type);
+    if (IsKindOfOrganization(organization.name)) {
+      remarks_.Warn(absl::StrCat(element.name, " \"", organization.name,
+                                 "\" names a kind of organisation, not one; ignored"));
+      return ImportedOrganization();
+    }
     if (IsPlaceholderRef(organization.ref) ||
         (!NormalizeOrganizationName(organization.name).empty() &&
          ambiguous_refs_.count(organization.ref) > 0)) {
@@ -376,6 +423,10 @@ class ActivityMapping {
     int unnamed = 0;
     for (const XmlElement* element : activity_.Children("participating-org")) {
       int iati_type = 0;
+      if (IsKindOfOrganization(SingleLineText(element))) {
+        ReadNamedOrganization(*element, &iati_type);  // warns
+        continue;
+      }
       ImportedOrganization organization = ReadNamedOrganization(*element, &iati_type);
       if (organization.ref.empty() && organization.name.empty()) {
         ++unnamed;
