@@ -156,6 +156,8 @@ absl::StatusOr<std::vector<AppliedChange>> ScoreStore::Apply(
 }
 
 std::string ScoreStore::DependentsKey(const char* kind, const std::string& name) const {
+  // A park is read by name like an organisation, in sets of its own ("parks/x").
+  if (name.rfind("parks/", 0) == 0) kind = "park";
   std::string id = IdOfName(name);
   return keyspace_.Key(keyspace_.PartitionOf(id), "scoring", "dep", kind, id);
 }

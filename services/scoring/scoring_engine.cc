@@ -62,12 +62,17 @@ std::pair<std::vector<std::string>, std::vector<std::string>> Diff(std::vector<s
 }
 
 // Organisations and countries a project reads, as far as the project itself says (the
-// organisations' own countries are tracked through the organisations).
+// organisations' own countries are tracked through the organisations). Its park ("parks/x",
+// whose IASP membership counts) goes with the organisations: a record it reads by name.
 void DirectDependencies(const iv1::Project* project, std::vector<std::string>* orgs,
                         std::vector<std::string>* countries) {
   orgs->clear();
   countries->clear();
-  if (project != nullptr) ScoringModel::Dependencies(*project, orgs, countries);
+  if (project == nullptr) return;
+  ScoringModel::Dependencies(*project, orgs, countries);
+  if (!project->park().empty()) {
+    orgs->insert(std::lower_bound(orgs->begin(), orgs->end(), project->park()), project->park());
+  }
 }
 
 // The same for a serialized project (none when empty or unreadable).
@@ -192,6 +197,12 @@ absl::Status ScoringEngine::Handle(const std::vector<redis::StreamEntry>& entrie
       } else {
         affected.insert(c.id);
         traceparents[c.id] = events[i]->traceparent();
+      }
+    } else if (c.kind == ModelKind::kPark) {
+      STP_ASSIGN_OR_RETURN(auto dependents, store_->Dependents("parks/" + c.id));
+      for (const auto& id : dependents) {
+        affected.insert(id);
+        traceparents[id] = events[i]->traceparent();
       }
     } else if (c.kind == ModelKind::kOrganization || c.kind == ModelKind::kCountry) {
       if (c.kind == ModelKind::kOrganization) {
@@ -337,16 +348,23 @@ absl::StatusOr<int> ScoringEngine::RescoreChunk(
       if (loaded[j].has_value()) projects[loaded_at[j]] = &*loaded[j];
     }
   }
-  // Prefetch every organisation, then every country (the organisations name theirs).
-  std::set<std::string> org_names, country_names;
+  // Prefetch every organisation and park, then every country (the organisations name theirs).
+  std::set<std::string> org_names, country_names, park_names;
   for (const iv1::Project* p : projects) {
     if (p == nullptr) continue;
     std::vector<std::string> orgs, countries;
     ScoringModel::Dependencies(*p, &orgs, &countries);
     org_names.insert(orgs.begin(), orgs.end());
     country_names.insert(countries.begin(), countries.end());
+    if (!p->park().empty()) park_names.insert(p->park());
   }
   PrefetchedRecords records;
+  if (!park_names.empty()) {
+    STP_ASSIGN_OR_RETURN(auto parks, store_->LoadParks({park_names.begin(), park_names.end()}));
+    for (auto& park : parks) {
+      if (park.has_value()) records.AddPark(std::move(*park));
+    }
+  }
   std::vector<std::string> org_list(org_names.begin(), org_names.end());
   STP_ASSIGN_OR_RETURN(auto orgs, store_->LoadOrganizations(org_list));
   for (auto& o : orgs) {

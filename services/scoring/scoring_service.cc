@@ -114,6 +114,11 @@ absl::StatusOr<v1::Score> ScoringServiceImpl::DoScoreProject(const RequestContex
       v.Add("project.host_country", countries[i] + " is not a known country");
     }
   }
+  if (!draft.park().empty()) {
+    // A park the read model does not hold (yet) earns no IASP credit; it is not an error.
+    STP_ASSIGN_OR_RETURN(auto parks, store_->LoadParks({draft.park()}, rc.deadline));
+    if (parks[0].has_value()) records.AddPark(std::move(*parks[0]));
+  }
   STP_RETURN_IF_ERROR(v.ToStatus());
   v1::Score score =
       model_->Compute(draft, records.Context(absl::ToCivilDay(absl::Now(), absl::UTCTimeZone())));

@@ -3,11 +3,13 @@
 // an existing data set, and the Egypt / South Africa subset scores end to end.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <fstream>
 #include <map>
 #include <set>
 #include <sstream>
 
+#include "absl/strings/match.h"
 #include "libs/common/status.h"
 #include "libs/redis/streams.h"
 #include "services/ingestion/ingestion_module.h"
@@ -246,6 +248,64 @@ TEST_F(ScoringTest, ACountryIncomeChangeRescoresEveryProjectOfThatCountry) {
     }
     return true;
   })) << "not every project of the German partner was rescored";
+}
+
+// The park's own IASP membership counts, and a change to the park rescores its projects.
+TEST_F(ScoringTest, AParksIaspMembershipCountsAndItsChangeRescoresItsProjects) {
+  StartStack();
+  Country("KE", stp::common::v1::INCOME_GROUP_LOWER_MIDDLE);
+  Country("CN", stp::common::v1::INCOME_GROUP_UPPER_MIDDLE);
+  std::string tech =
+      Org("Shenzhen Payments", "countries/CN", iv1::ORGANIZATION_TYPE_PRIVATE_SECTOR);
+  iv1::CreateParkRequest create;
+  create.mutable_park()->set_display_name("Konza Technopolis");
+  create.mutable_park()->set_host_country("countries/KE");
+  iv1::Park park;
+  ASSERT_TRUE(Call([&](auto* c) { return ingestion_->CreatePark(c, create, &park); }).ok());
+  iv1::CreateProjectRequest req;
+  auto* p = req.mutable_project();
+  p->set_title("Konza payments hub");
+  p->set_host_country("countries/KE");
+  p->set_park(park.name());
+  p->add_avenues(stp::common::v1::AVENUE_E_COMMERCE);
+  auto* part = p->add_participants();
+  part->set_organization(tech);
+  part->set_role(stp::common::v1::PARTNER_ROLE_TECHNOLOGY_PARTNER);
+  iv1::Project project;
+  ASSERT_TRUE(Call([&](auto* c) { return ingestion_->CreateProject(c, req, &project); }).ok());
+  auto reasons = [&]() -> std::vector<std::string> {
+    auto score = ScoreOf(project.name());
+    if (!score.has_value()) return {};
+    for (const auto& c : score->components()) {
+      if (c.component() == v1::COMPONENT_PARTNERSHIP_STRUCTURE)
+        return {c.reasons().begin(), c.reasons().end()};
+    }
+    return {};
+  };
+  auto has = [](const std::vector<std::string>& all, const std::string& part) {
+    return std::any_of(all.begin(), all.end(),
+                       [&](const std::string& r) { return absl::StrContains(r, part); });
+  };
+  ASSERT_TRUE(WaitFor([&] { return has(reasons(), "neither the park nor any participant"); }));
+  const double before = ScoreOf(project.name())->total();
+
+  iv1::UpdateParkRequest update;
+  update.mutable_park()->set_name(park.name());
+  update.mutable_park()->set_iasp_member(true);
+  update.mutable_update_mask()->add_paths("iasp_member");
+  ASSERT_TRUE(Call([&](auto* c) { return ingestion_->UpdatePark(c, update, &park); }).ok());
+  ASSERT_TRUE(WaitFor([&] {
+    return has(reasons(), "the park Konza Technopolis is a member of IASP");
+  })) << "the park's change did not rescore its project";
+  EXPECT_GT(ScoreOf(project.name())->total(), before);
+
+  // ScoreProject reads the park too.
+  v1::ScoreProjectRequest what_if;
+  *what_if.mutable_project() = project;
+  what_if.mutable_project()->clear_name();
+  v1::Score drafted;
+  ASSERT_TRUE(Call([&](auto* c) { return scoring_->ScoreProject(c, what_if, &drafted); }).ok());
+  EXPECT_DOUBLE_EQ(drafted.total(), ScoreOf(project.name())->total());
 }
 
 // More projects than one rescore chunk (500): the chunks run on two threads, and every

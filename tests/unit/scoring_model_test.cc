@@ -800,6 +800,32 @@ TEST_F(ScoringModelTest, FitWordsFollowTheRoundedNumberShown) {
   EXPECT_THAT(reasons, Not(Contains(HasSubstr("plan connectivity"))));
 }
 
+// The park's own IASP membership earns the full IASP part, as a member operator does.
+TEST_F(ScoringModelTest, AnIaspMemberParkEarnsTheIaspCredit) {
+  stp::ingestion::v1::Park park;
+  park.set_name("parks/konza");
+  park.set_display_name("Konza Technopolis");
+  park.set_iasp_member(true);
+  records_.AddPark(park);
+  Project project = ProjectBuilder("in-park", "KE").Build();
+  Score outside = Compute(project);
+  project.set_park("parks/konza");
+  Score inside = Compute(project);
+  EXPECT_THAT(ReasonsOf(outside, kPartnership),
+              Contains(HasSubstr("neither the park nor any participant is a member of IASP")));
+  EXPECT_THAT(ReasonsOf(inside, kPartnership),
+              Contains("the park Konza Technopolis is a member of IASP"));
+  // 100 × 0.15 (the IASP part).
+  EXPECT_NEAR(
+      ComponentOf(inside, kPartnership).value() - ComponentOf(outside, kPartnership).value(), 15,
+      kTolerance);
+  // A park that is not a member earns nothing of its own.
+  park.set_iasp_member(false);
+  records_.AddPark(park);
+  EXPECT_NEAR(ComponentOf(Compute(project), kPartnership).value(),
+              ComponentOf(outside, kPartnership).value(), kTolerance);
+}
+
 TEST_F(ScoringModelTest, ScoreCarriesTheProjectsFactsAndNoComputeTime) {
   Project project = ProjectBuilder("facts", "EG")
                         .WithAvenue(stp::common::v1::AVENUE_AGRICULTURE)

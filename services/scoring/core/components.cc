@@ -353,10 +353,18 @@ ComponentScore ScorePartnershipStructure(const ProjectFacts& facts, const ModelC
         "support");
   }
 
-  // IASP: full credit for a member park operator, partial for another member.
+  // IASP: full credit for a member park, or a member park operator; partial for another
+  // member.
   double iasp_credit = 0;
   std::string iasp;
+  if (const auto* park = facts.park(); park != nullptr && park->iasp_member()) {
+    iasp_credit = 1;
+    iasp = absl::StrCat("the park ",
+                        park->display_name().empty() ? park->name() : park->display_name(),
+                        " is a member of IASP");
+  }
   for (const auto& participant : participants) {
+    if (iasp_credit == 1) break;
     const Organization* organization = participant.organization;
     if (organization == nullptr || !organization->iasp_member()) continue;
     bool is_operator = HasRole(participant, stp::common::v1::PARTNER_ROLE_OPERATOR) ||
@@ -373,8 +381,9 @@ ComponentScore ScorePartnershipStructure(const ProjectFacts& facts, const ModelC
     }
   }
   score.add_reasons(!iasp.empty() ? iasp
-                                  : "no participant is a member of IASP, the International "
-                                    "Association of Science Parks and Areas of Innovation");
+                                  : "neither the park nor any participant is a member of IASP, "
+                                    "the International Association of Science Parks and Areas "
+                                    "of Innovation");
 
   // Organisations, not participant entries: one organisation may take part in several roles.
   std::set<std::string> named, in_registry;

@@ -14,6 +14,16 @@ void PrefetchedRecords::AddCountry(stp::ingestion::v1::Country country) {
   countries_[std::move(name)] = std::move(country);
 }
 
+void PrefetchedRecords::AddPark(stp::ingestion::v1::Park park) {
+  std::string name = park.name();
+  parks_[std::move(name)] = std::move(park);
+}
+
+const stp::ingestion::v1::Park* PrefetchedRecords::FindPark(absl::string_view name) const {
+  auto it = parks_.find(std::string(name));
+  return it == parks_.end() ? nullptr : &it->second;
+}
+
 const stp::ingestion::v1::Organization* PrefetchedRecords::FindOrganization(
     absl::string_view name) const {
   auto it = organizations_.find(std::string(name));
@@ -29,6 +39,7 @@ ScoringContext PrefetchedRecords::Context(absl::CivilDay today) const {
   ScoringContext context;
   context.organization = [this](absl::string_view name) { return FindOrganization(name); };
   context.country = [this](absl::string_view name) { return FindCountry(name); };
+  context.park = [this](absl::string_view name) { return FindPark(name); };
   context.today = today;
   return context;
 }

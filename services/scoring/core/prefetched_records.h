@@ -18,10 +18,12 @@ class PrefetchedRecords {
   // Adds or replaces a record, keyed by its resource name.
   void AddOrganization(stp::ingestion::v1::Organization organization);
   void AddCountry(stp::ingestion::v1::Country country);
+  void AddPark(stp::ingestion::v1::Park park);
 
   // nullptr when unknown.
   const stp::ingestion::v1::Organization* FindOrganization(absl::string_view name) const;
   const stp::ingestion::v1::Country* FindCountry(absl::string_view name) const;
+  const stp::ingestion::v1::Park* FindPark(absl::string_view name) const;
 
   // A context over these records. It points into this object, which must outlive it; records
   // added later are seen by it.
@@ -30,6 +32,7 @@ class PrefetchedRecords {
  private:
   std::map<std::string, stp::ingestion::v1::Organization> organizations_;
   std::map<std::string, stp::ingestion::v1::Country> countries_;
+  std::map<std::string, stp::ingestion::v1::Park> parks_;
 };
 
 }  // namespace stp::scoring

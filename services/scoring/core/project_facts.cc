@@ -68,6 +68,7 @@ ProjectFacts::ProjectFacts(const stp::ingestion::v1::Project& project,
     return organization;
   };
 
+  if (!project.park().empty() && context.park) park_ = context.park(project.park());
   host_ = find_country(project.host_country());
   host_income_group_ = ComparableIncomeGroup(host_);
   host_label_ = CountryLabel(host_, project.host_country());

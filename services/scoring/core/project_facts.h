@@ -53,6 +53,9 @@ class ProjectFacts {
   stp::common::v1::IncomeGroup host_income_group() const { return host_income_group_; }
   const std::string& host_label() const { return host_label_; }
 
+  // The project's park; nullptr when it names none or the park is unknown.
+  const stp::ingestion::v1::Park* park() const { return park_; }
+
   // Participants in project order.
   const std::vector<ResolvedParticipant>& participants() const { return participants_; }
   // The participant with role TECHNOLOGY_PARTNER and lead set, else the first with that role;
@@ -81,6 +84,7 @@ class ProjectFacts {
  private:
   const stp::ingestion::v1::Project& project_;
   absl::CivilDay today_;
+  const stp::ingestion::v1::Park* park_ = nullptr;
   const stp::ingestion::v1::Country* host_ = nullptr;
   stp::common::v1::IncomeGroup host_income_group_ = stp::common::v1::INCOME_GROUP_UNSPECIFIED;
   std::string host_label_;

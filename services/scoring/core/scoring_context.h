@@ -15,6 +15,8 @@ namespace stp::scoring {
 struct ScoringContext {
   std::function<const stp::ingestion::v1::Organization*(absl::string_view name)> organization;
   std::function<const stp::ingestion::v1::Country*(absl::string_view name)> country;
+  // The project's park ("parks/x"); may be empty (no park is then known).
+  std::function<const stp::ingestion::v1::Park*(absl::string_view name)> park;
   // The day against which milestones are judged overdue. Injected, never read from the clock,
   // so that a score can be reproduced.
   absl::CivilDay today;

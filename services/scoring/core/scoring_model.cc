@@ -33,7 +33,7 @@ constexpr ComponentDescription kDescriptions[] = {
     {stp::scoring::v1::COMPONENT_PARTNERSHIP_STRUCTURE,
      "A triangular partner (Northern country, multilateral body or multinational), a "
      "development finance institution as co-financier, the host government's participation "
-     "and IASP membership of the park operator."},
+     "and IASP membership of the park or its operator."},
     {stp::scoring::v1::COMPONENT_FINANCING_HEALTH,
      "Money committed against the budget, disbursed against committed, and the number of "
      "distinct sources; amounts are compared in the budget's currency only."},
