@@ -1,5 +1,5 @@
 // The scoring service's own keys: a read model of the inputs it scores from (projects,
-// organisations, countries, park names, kept from events), who depends on what, and the scores
+// organisations, countries, parks, kept from events), who depends on what, and the scores
 // themselves with their history — each score write atomic with its SCORE_CHANGED event.
 //
 //   stp:{p}:scoring:rm:<kind>:<id>     HASH pb, rev, deleted, ut (registry write time, ms)
@@ -7,6 +7,7 @@
 //   stp:{p}:scoring:projects           SET every project id of the partition
 //   stp:{p}:scoring:dep:org:<id>       SET projects that read this organisation
 //   stp:{p}:scoring:dep:country:<cc>   SET projects that read this country
+//   stp:{p}:scoring:dep:park:<id>      SET projects in this park (its IASP membership counts)
 //   stp:{p}:scoring:score:<id>         HASH pb (full Score), rev (project revision)
 //   stp:{p}:scoring:facts              HASH id -> Score without components (rankings, portfolios)
 //   stp:{p}:scoring:hist:<id>          LIST past scores without components, newest first (100)

@@ -85,8 +85,9 @@ class ScoringEngine {
   absl::StatusOr<bool> RescoreForNewDay();
   static constexpr absl::Duration kBootstrapLockTtl = absl::Minutes(10);
   // The value of the "built" flag: a read model built by a version with another value is
-  // built again (2: organisations are kept per country).
-  static constexpr char kReadModelVersion[] = "2";
+  // built again (2: organisations are kept per country; 3: projects' parks are recorded as
+  // dependencies).
+  static constexpr char kReadModelVersion[] = "3";
   static constexpr absl::Duration kBootstrapCheckEvery = absl::Seconds(5);
 
   // Runs the consumer loop (and bootstrap first, when a stub is given) on a thread.

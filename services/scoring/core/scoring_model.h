@@ -49,7 +49,8 @@ class ScoringModel {
 
   // The organisations and countries Compute looks up for this project, so that a caller can
   // fetch them in one round trip: every participant and flow-source organisation, and the
-  // host country. Sorted, without duplicates; replaces the vectors' contents.
+  // host country. Sorted, without duplicates; replaces the vectors' contents. Compute also
+  // reads the project's park (`project.park()`, through ScoringContext::park): fetch it too.
   static void Dependencies(const stp::ingestion::v1::Project& project,
                            std::vector<std::string>* organizations,
                            std::vector<std::string>* countries);
