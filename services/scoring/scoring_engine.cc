@@ -193,10 +193,7 @@ absl::Status ScoringEngine::Handle(const std::vector<redis::StreamEntry>& entrie
       // The park again, even when unchanged: a project a replica of an older version recorded
       // (during a rolling update) has no park dependency yet. Adding is idempotent.
       const std::string& park = events[i]->project().park();
-      if (!c.deleted && !park.empty() &&
-          std::find(d.orgs_added.begin(), d.orgs_added.end(), park) == d.orgs_added.end()) {
-        d.orgs_added.push_back(park);
-      }
+      if (!c.deleted && !park.empty()) d.orgs_added.push_back(park);
       dependency_changes.push_back(std::move(d));
       if (c.deleted) {
         affected.erase(c.id);

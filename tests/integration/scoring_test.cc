@@ -153,6 +153,19 @@ class ScoringTest : public ::testing::Test {
     return std::make_unique<redis::RedisClient>(o);
   }
 
+  // A client, a store on the default keyspace and an engine over them, for tests that drive
+  // the engine's steps one by one.
+  struct DirectEngine {
+    explicit DirectEngine(std::unique_ptr<redis::RedisClient> redis_client)
+        : client(std::move(redis_client)),
+          store(client.get(), redis::Keyspace(), 100000),
+          engine(&store, &ScoringModel::Default(), client.get(), EngineOptions(),
+                 [] { return absl::Now(); }) {}
+    std::unique_ptr<redis::RedisClient> client;
+    ScoreStore store;
+    ScoringEngine engine;
+  };
+
   std::unique_ptr<testing::RedisServer> redis_;
   std::unique_ptr<TestStack> stack_;
   std::unique_ptr<iv1::IngestionService::Stub> ingestion_;
@@ -430,11 +443,9 @@ TEST_F(ScoringTest, DependencySetsEndAsTheBatchsChangesInOrderSay) {
 // project. The first consumer sees the later revision and adds its dependencies back.
 TEST_F(ScoringTest, DependenciesOvertakenByALaterRevisionAreAddedBack) {
   StartStack(/*with_scoring=*/false);
-  auto owned_client = Client();
-  redis::RedisClient& client = *owned_client;
-  ScoreStore store(&client, redis::Keyspace(), 100000);
-  ScoringEngine engine(&store, &ScoringModel::Default(), &client, EngineOptions(),
-                       [] { return absl::Now(); });
+  DirectEngine direct(Client());
+  ScoreStore& store = direct.store;
+  ScoringEngine& engine = direct.engine;
   iv1::Project back_in_kenya;
   back_in_kenya.set_name("projects/p1");
   back_in_kenya.set_host_country("countries/KE");
@@ -464,11 +475,9 @@ TEST_F(ScoringTest, DependenciesOvertakenByALaterRevisionAreAddedBack) {
 // holds it now.
 TEST_F(ScoringTest, AnOrganisationsOvertakenMoveIsAddedBack) {
   StartStack(/*with_scoring=*/false);
-  auto owned_client = Client();
-  redis::RedisClient& client = *owned_client;
-  ScoreStore store(&client, redis::Keyspace(), 100000);
-  ScoringEngine engine(&store, &ScoringModel::Default(), &client, EngineOptions(),
-                       [] { return absl::Now(); });
+  DirectEngine direct(Client());
+  ScoreStore& store = direct.store;
+  ScoringEngine& engine = direct.engine;
   const std::string org = "organizations/o1";
   ScoreStore::DependencyChange reads_org;
   reads_org.project_id = "p1";
@@ -612,12 +621,10 @@ TEST_F(ScoringTest, ABootstrapThatFailsLetsGoOfItsLockAndTheNextOneBuildsEveryth
   StartStack(/*with_scoring=*/false);
   std::vector<std::string> ids;
   for (const auto& hub : KenyanHubsWithAChinesePartner(5)) ids.push_back(IdOfName(hub.name()));
-  auto owned_client = Client();
-  redis::RedisClient& client = *owned_client;
-  redis::Keyspace ks;
-  ScoreStore store(&client, ks, 100000);
-  ScoringEngine engine(&store, &ScoringModel::Default(), &client, EngineOptions(),
-                       [] { return absl::Now(); });
+  DirectEngine direct(Client());
+  redis::RedisClient& client = *direct.client;
+  ScoreStore& store = direct.store;
+  ScoringEngine& engine = direct.engine;
   ASSERT_TRUE(engine.EnsureGroups().ok());
   const std::string lock = "stp:{g}:scoring:bootstrap-lock";
 

@@ -396,14 +396,14 @@ class ActivityMapping {
   // An organisation as the element names it, matched by its ref only when the ref identifies
   // it (see IsPlaceholderRef and FindAmbiguousRefs); otherwise by its name. An ambiguous ref is
   // kept when there is no name to match by; a placeholder never is. An element whose name is a
-  // kind of organisation ("Recipient Government") names no one: it comes back without ref or
-  // name, with a warning.
-  ImportedOrganization ReadNamedOrganization(const XmlElement& element, int* iati_type) {
+  // kind of organisation ("Recipient Government") names no one: nullopt, with a warning.
+  std::optional<ImportedOrganization> ReadNamedOrganization(const XmlElement& element,
+                                                            int* iati_type) {
     ImportedOrganization organization = ReadOrganization(element, iati_type);
     if (IsKindOfOrganization(organization.name)) {
       remarks_.Warn(absl::StrCat(element.name, " \"", organization.name,
                                  "\" names a kind of organisation, not one; ignored"));
-      return ImportedOrganization();
+      return std::nullopt;
     }
     if (IsPlaceholderRef(organization.ref) ||
         (!NormalizeOrganizationName(organization.name).empty() &&
@@ -423,11 +423,9 @@ class ActivityMapping {
     int unnamed = 0;
     for (const XmlElement* element : activity_.Children("participating-org")) {
       int iati_type = 0;
-      if (IsKindOfOrganization(SingleLineText(element))) {
-        ReadNamedOrganization(*element, &iati_type);  // warns
-        continue;
-      }
-      ImportedOrganization organization = ReadNamedOrganization(*element, &iati_type);
+      std::optional<ImportedOrganization> named = ReadNamedOrganization(*element, &iati_type);
+      if (!named) continue;
+      ImportedOrganization& organization = *named;
       if (organization.ref.empty() && organization.name.empty()) {
         ++unnamed;
         continue;
@@ -596,16 +594,21 @@ class ActivityMapping {
     return *std::move(money);
   }
 
-  // The budget's period as (year, month, day) of its start and end; nullopt when either date is
-  // missing or unreadable.
+  // A date as (year, month, day), which compares in calendar order.
   using Day = std::tuple<int, int, int>;
+  static Day DayOf(const google::type::Date& date) {
+    return {date.year(), date.month(), date.day()};
+  }
+
+  // The budget's period as the days of its start and end; nullopt when either date is missing
+  // or unreadable.
   static std::optional<std::pair<Day, Day>> PeriodOf(const XmlElement& budget) {
     auto day = [&](absl::string_view child) -> std::optional<Day> {
       const XmlElement* element = budget.Child(child);
       if (element == nullptr) return std::nullopt;
       absl::StatusOr<google::type::Date> date = ParseIsoDate(element->Attribute("iso-date"));
       if (!date.ok()) return std::nullopt;
-      return Day{date->year(), date->month(), date->day()};
+      return DayOf(*date);
     };
     std::optional<Day> start = day("period-start"), end = day("period-end");
     if (!start || !end) return std::nullopt;
@@ -670,8 +673,9 @@ class ActivityMapping {
     const XmlElement* provider = transaction.Child("provider-org");
     if (provider == nullptr) return -1;
     int iati_type = 0;
-    ImportedOrganization organization = ReadNamedOrganization(*provider, &iati_type);
-    if (organization.ref.empty() && organization.name.empty()) return -1;
+    std::optional<ImportedOrganization> read = ReadNamedOrganization(*provider, &iati_type);
+    if (!read || (read->ref.empty() && read->name.empty())) return -1;
+    ImportedOrganization& organization = *read;
     if (named != nullptr) *named = true;
     int known = organizations_.Find(organization.ref, organization.name);
     if (known >= 0 || !may_add) return known;
@@ -687,10 +691,6 @@ class ActivityMapping {
   // warning: amounts stay at or above zero.
   void NetReversal(google::protobuf::RepeatedPtrField<v1::FinancialFlow>* flows,
                    const v1::FinancialFlow& reversal, bool names_provider) {
-    using Day = std::tuple<int, int, int>;
-    auto day = [](const v1::FinancialFlow& flow) {
-      return Day{flow.date().year(), flow.date().month(), flow.date().day()};
-    };
     const bool reversal_dated = reversal.date().year() > 0;
     // Ascending: group, dated on or before the reversal first, latest date first, latest in
     // the file first.
@@ -706,7 +706,8 @@ class ActivityMapping {
       } else if (names_provider) {
         continue;  // another financier's money
       }
-      bool before = reversal_dated && flow.date().year() > 0 && day(flow) <= day(reversal);
+      bool before =
+          reversal_dated && flow.date().year() > 0 && DayOf(flow.date()) <= DayOf(reversal.date());
       Day latest_first = before ? Day{-flow.date().year(), -flow.date().month(), -flow.date().day()}
                                 : Day{0, 0, 0};
       order.emplace_back(group, before ? 0 : 1, latest_first, -i);
@@ -718,19 +719,16 @@ class ActivityMapping {
       if (!IsNegative(remaining)) break;
       const int i = -std::get<3>(key);
       v1::FinancialFlow& flow = *flows->Mutable(i);
-      if (flow.amount().units() == 0 && flow.amount().nanos() == 0) continue;  // nothing left
+      if (IsZero(flow.amount())) continue;  // nothing to reduce
       google::type::Money sum = flow.amount();
       if (!AddMoney(remaining, &sum)) break;
-      if (!IsNegative(sum) && (sum.units() != 0 || sum.nanos() != 0)) {
-        remaining.set_units(0);
-        remaining.set_nanos(0);
-      } else {
+      if (IsNegative(sum) || IsZero(sum)) {  // the flow is used up, and the rest goes on
         remaining = sum;
-        sum.set_units(0);
-        sum.set_nanos(0);
         emptied.push_back(i);
+      } else {
+        *flow.mutable_amount() = sum;
+        remaining = google::type::Money();
       }
-      *flow.mutable_amount() = sum;
     }
     std::sort(emptied.rbegin(), emptied.rend());
     for (int i : emptied) flows->DeleteSubrange(i, 1);

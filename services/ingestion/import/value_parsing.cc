@@ -108,6 +108,8 @@ bool AddMoney(const google::type::Money& amount, google::type::Money* total) {
 
 bool IsNegative(const google::type::Money& money) { return money.units() < 0 || money.nanos() < 0; }
 
+bool IsZero(const google::type::Money& money) { return money.units() == 0 && money.nanos() == 0; }
+
 absl::StatusOr<google::type::Date> ParseIsoDate(absl::string_view text) {
   absl::string_view s = absl::StripAsciiWhitespace(text);
   auto bad = [&] {

@@ -23,6 +23,7 @@ absl::StatusOr<google::type::Money> ParseDecimalMoney(absl::string_view text,
 bool AddMoney(const google::type::Money& amount, google::type::Money* total);
 
 bool IsNegative(const google::type::Money& money);
+bool IsZero(const google::type::Money& money);
 
 // "YYYY-MM-DD", optionally followed by a time part ("T10:00:00Z", " 00:00") that is ignored.
 absl::StatusOr<google::type::Date> ParseIsoDate(absl::string_view text);
