@@ -19,16 +19,24 @@ pick_port() {
 REDIS_PORT=$(pick_port "${STP_REDIS_PORT:-6390}")
 pids=()
 cleanup() {
-  trap - INT TERM EXIT
+  trap "" INT TERM  # a second signal (Ctrl-C twice, timeout's group kill) must not cut the drain short
+  trap - EXIT
   echo
   echo "stopping..."
-  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  # The services first, so that none of them loses its store while it drains; Redis (the first
+  # pid) last.
+  local services=("${pids[@]:1}")
+  for pid in "${services[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${services[@]}"; do wait "$pid" 2>/dev/null || true; done
+  kill -TERM "${pids[0]}" 2>/dev/null || true
+  wait "${pids[0]}" 2>/dev/null || true
   echo "stopped; data kept in $RUN_DIR/redis"
 }
 trap cleanup INT TERM EXIT
 
-redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$RUN_DIR/redis" \
+# In a session of its own, so that Ctrl-C (sent to the whole foreground group) reaches the
+# services but not Redis; cleanup stops Redis after the services have drained.
+setsid redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$RUN_DIR/redis" \
   --appendonly yes --appendfsync everysec --save "" --daemonize no \
   --logfile "$RUN_DIR/logs/redis.log" &
 pids+=($!)

@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <fstream>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
@@ -23,7 +24,9 @@ namespace iv1 = stp::ingestion::v1;
 
 namespace {
 
-constexpr char kSnapshotMagic[] = "stp-matching-snapshot v1";
+// v2: snapshots written by v1 after a restart from a snapshot hold records merged into each
+// other (see LoadFromSnapshot), so a v1 file is not trusted: the index reloads in full once.
+constexpr char kSnapshotMagic[] = "stp-matching-snapshot v2";
 
 // Only what the index reads of a project: participants, host, stage, visibility.
 iv1::Project Trim(const iv1::Project& p) {
@@ -159,6 +162,11 @@ absl::Status IndexFeed::LoadFromSnapshot(bool* used) {
   std::getline(in, magic);
   std::getline(in, cursor);
   std::vector<std::string> positions = absl::StrSplit(cursor, ',');
+  if (magic != kSnapshotMagic && absl::StartsWith(magic, "stp-matching-snapshot ")) {
+    LogWarning("matching snapshot of an older format ignored; reloading in full",
+               {{"format", magic}});
+    return absl::OkStatus();
+  }
   if (magic != kSnapshotMagic || static_cast<int>(positions.size()) != keyspace_.partitions()) {
     LogWarning("matching snapshot ignored: unreadable or from another partition count");
     return absl::OkStatus();
@@ -171,8 +179,14 @@ absl::Status IndexFeed::LoadFromSnapshot(bool* used) {
   google::protobuf::io::IstreamInputStream stream(&in);
   ev::Event e;
   bool clean_eof = false;
+  // ParseDelimitedFromZeroCopyStream merges into the message it is given: each record starts
+  // from an empty one, or it would take the fields of the records before it.
+  auto next = [&] {
+    e.Clear();
+    return google::protobuf::util::ParseDelimitedFromZeroCopyStream(&e, &stream, &clean_eof);
+  };
   int64_t n = 0;
-  while (google::protobuf::util::ParseDelimitedFromZeroCopyStream(&e, &stream, &clean_eof)) {
+  while (next()) {
     Apply(e);
     ++n;
   }
