@@ -308,7 +308,11 @@ absl::StatusOr<int> ScoringEngine::Rescore(const std::vector<std::string>& ids,
   absl::Status first_error;
   auto work = [&] {
     for (size_t c = next++; c < chunks; c = next++) {
-      auto done = RescoreChunk(chunk_at(c), traceparents, snapshots);
+      // A rescore of everything (a new day, a rebuild) takes longer than a pod's grace period:
+      // on Stop it ends between chunks, and its caller lets another replica do it again.
+      auto done = stopping_.load()
+                      ? absl::StatusOr<int>(absl::CancelledError("scoring is stopping"))
+                      : RescoreChunk(chunk_at(c), traceparents, snapshots);
       if (done.ok()) {
         material += *done;
         continue;
@@ -465,7 +469,8 @@ absl::StatusOr<bool> ScoringEngine::Bootstrap(
       "ARGV[2]) end return 0");
   absl::Status built = BuildReadModel(ingestion, decorate, redis::Int(rebuild.get()) == 1, [&] {
     // Each page renews the lock (while it is ours), so a long build keeps it, and a dead
-    // builder's lapses.
+    // builder's lapses. A replica told to stop ends its build here and lets go of the lock.
+    if (stopping_.load()) return absl::CancelledError("scoring is stopping");
     return redis_->Eval(*renew, {lock_key}, {options_.consumer, lock_ttl}).status();
   });
   if (built.ok()) built = redis_->Command({"SET", done_key, kReadModelVersion}).status();
@@ -516,6 +521,10 @@ absl::Status ScoringEngine::BuildReadModel(
       STP_RETURN_IF_ERROR(renew_lock());
     } while (!req.page_token().empty());
   }
+  // Organisations and parks the registry lists, and those the listed projects name (a rebuild
+  // forgets the difference).
+  std::set<std::string> listed_inputs, named_inputs;
+  const absl::Time organizations_began = absl::Now();
   {
     iv1::ListOrganizationsRequest req;
     req.set_page_size(1000);
@@ -530,6 +539,7 @@ absl::Status ScoringEngine::BuildReadModel(
                            x.SerializeAsString(),
                            TimeUtil::TimestampToMilliseconds(x.update_time())});
         moves.push_back({x.name(), "", x.country()});
+        if (replace) listed_inputs.insert(x.name());
       }
       counts[1] += changes.size();
       STP_RETURN_IF_ERROR(apply(std::move(changes)));
@@ -538,6 +548,7 @@ absl::Status ScoringEngine::BuildReadModel(
       STP_RETURN_IF_ERROR(renew_lock());
     } while (!req.page_token().empty());
   }
+  const absl::Time parks_began = absl::Now();
   {
     iv1::ListParksRequest req;
     req.set_page_size(1000);
@@ -546,10 +557,12 @@ absl::Status ScoringEngine::BuildReadModel(
       STP_RETURN_IF_ERROR(
           call([&](grpc::ClientContext* c) { return ingestion->ListParks(c, req, &resp); }));
       std::vector<ReadModelChange> changes;
-      for (const auto& x : resp.parks())
+      for (const auto& x : resp.parks()) {
         changes.push_back({ModelKind::kPark, IdOfName(x.name()), listed, false,
                            x.SerializeAsString(),
                            TimeUtil::TimestampToMilliseconds(x.update_time())});
+        if (replace) listed_inputs.insert(x.name());
+      }
       STP_RETURN_IF_ERROR(apply(std::move(changes)));
       req.set_page_token(resp.next_page_token());
       STP_RETURN_IF_ERROR(renew_lock());
@@ -579,6 +592,7 @@ absl::Status ScoringEngine::BuildReadModel(
         ScoreStore::DependencyChange d;
         d.project_id = changes[i].id;
         DirectDependencies(changes[i].data, &d.orgs_added, &d.countries_added);
+        if (replace) named_inputs.insert(d.orgs_added.begin(), d.orgs_added.end());
         dependency_changes.push_back(std::move(d));
       }
       STP_RETURN_IF_ERROR(store_->UpdateDependents(dependency_changes));
@@ -589,6 +603,12 @@ absl::Status ScoringEngine::BuildReadModel(
     // A rebuild after lost events: projects the read model holds that the registry no longer
     // lists were deleted in the lost window (those created since the listing began are new).
     if (replace) STP_RETURN_IF_ERROR(ForgetUnlisted(listed_projects, listing_began));
+  }
+  if (replace) {
+    std::set<std::string> unlisted;
+    std::set_difference(named_inputs.begin(), named_inputs.end(), listed_inputs.begin(),
+                        listed_inputs.end(), std::inserter(unlisted, unlisted.end()));
+    STP_RETURN_IF_ERROR(ForgetUnlistedInputs(unlisted, organizations_began, parks_began));
   }
   STP_ASSIGN_OR_RETURN(int material, AllProjectsRescored());
   // Today's rescore is this one.
@@ -665,6 +685,40 @@ absl::Status ScoringEngine::ForgetUnlisted(const std::set<std::string>& listed,
   for (const auto& d : deletions) STP_RETURN_IF_ERROR(store_->DeleteScore(d.id));
   if (!deletions.empty())
     LogWarning("forgot projects deleted while events were lost", {{"projects", deletions.size()}});
+  return absl::OkStatus();
+}
+
+absl::Status ScoringEngine::ForgetUnlistedInputs(const std::set<std::string>& named,
+                                                 absl::Time organizations_began,
+                                                 absl::Time parks_began) {
+  std::vector<std::string> org_names, park_names;
+  for (const auto& name : named) {
+    (name.rfind("parks/", 0) == 0 ? park_names : org_names).push_back(name);
+  }
+  auto created_before = [](const auto& record, absl::Time began) {
+    return record.has_value() && (!record->has_create_time() ||
+                                  absl::FromUnixSeconds(record->create_time().seconds()) < began);
+  };
+  std::vector<ReadModelChange> deletions;
+  std::vector<ScoreStore::OrganizationCountryChange> moves;
+  STP_ASSIGN_OR_RETURN(auto orgs, store_->LoadOrganizations(org_names));
+  for (size_t i = 0; i < org_names.size(); ++i) {
+    if (!created_before(orgs[i], organizations_began)) continue;
+    deletions.push_back(
+        {ModelKind::kOrganization, IdOfName(org_names[i]), ReadModelChange::kReplace, true, ""});
+    moves.push_back({org_names[i], orgs[i]->country(), ""});
+  }
+  STP_ASSIGN_OR_RETURN(auto parks, store_->LoadParks(park_names));
+  for (size_t i = 0; i < park_names.size(); ++i) {
+    if (!created_before(parks[i], parks_began)) continue;
+    deletions.push_back(
+        {ModelKind::kPark, IdOfName(park_names[i]), ReadModelChange::kReplace, true, ""});
+  }
+  if (deletions.empty()) return absl::OkStatus();
+  STP_RETURN_IF_ERROR(store_->Apply(deletions).status());
+  STP_RETURN_IF_ERROR(store_->UpdateDependents({}, moves));
+  LogWarning("forgot organisations and parks deleted while events were lost",
+             {{"organizations", moves.size()}, {"parks", deletions.size() - moves.size()}});
   return absl::OkStatus();
 }
 

@@ -116,6 +116,12 @@ class ScoringEngine {
   // Marks deleted the read model's projects that are not in `listed` and were created before
   // `listing_began`, and drops their scores.
   absl::Status ForgetUnlisted(const std::set<std::string>& listed, absl::Time listing_began);
+  // The same for organisations and parks that the listed projects name (`named`, resource
+  // names) but the registry no longer lists: deleted in the lost window, they must read as
+  // missing, as their deletion events would have left them. Those the listings began before
+  // (`organizations_began`, `parks_began`) and which were created since are kept.
+  absl::Status ForgetUnlistedInputs(const std::set<std::string>& named,
+                                    absl::Time organizations_began, absl::Time parks_began);
   // The flag of a day's rescore under this model config.
   std::string DayKey(absl::CivilDay day) const;
   // Set once the read model is built (its value is the read-model version).

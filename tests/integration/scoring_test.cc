@@ -652,6 +652,18 @@ TEST_F(ScoringTest, ABootstrapThatFailsLetsGoOfItsLockAndTheNextOneBuildsEveryth
             std::set<std::string>(ids.begin(), ids.end()));
   EXPECT_EQ(redis::Int(client.Command({"EXISTS", lock})->get()), 0);
 
+  // A replica told to stop ends its build at the next page, lets go of the lock and leaves the
+  // read model to be built again (a build takes longer than a pod's grace period).
+  {
+    ASSERT_TRUE(client.Command({"SET", "stp:{g}:scoring:bootstrapped", "1"}).ok());
+    DirectEngine stopping(Client());
+    stopping.engine.Stop();
+    auto stopped = stopping.engine.Bootstrap(ingestion_.get(), nullptr);
+    EXPECT_EQ(stopped.status().code(), absl::StatusCode::kCancelled) << stopped.status();
+    EXPECT_EQ(redis::Int(client.Command({"EXISTS", lock})->get()), 0) << "the lock was kept";
+    EXPECT_EQ(redis::Str(client.Command({"GET", "stp:{g}:scoring:bootstrapped"})->get()), "1");
+  }
+
   // A read model an older version built (flag "1", no organisations kept per country) is
   // built again once, over what it holds.
   ASSERT_TRUE(client.Command({"SET", "stp:{g}:scoring:bootstrapped", "1"}).ok());
@@ -715,6 +727,50 @@ TEST_F(ScoringTest, EventsTrimmedBeforeScoringReadThemAreNoticedAndTheReadModelR
   std::vector<std::string> ids;
   for (int i = 0; i < 5; ++i)
     ids.push_back(IdOfName(Project("Hub " + std::to_string(i), "countries/KE", tech).name()));
+  // An organisation and a park a project names, which the read model holds (their creation
+  // events were read) and whose deletions are lost.
+  iv1::Organization gone_org;
+  {
+    iv1::GetOrganizationRequest get;
+    get.set_name(Org("Departed Partner", "countries/CN", iv1::ORGANIZATION_TYPE_PRIVATE_SECTOR));
+    ASSERT_TRUE(Call([&](auto* c) { return ingestion_->GetOrganization(c, get, &gone_org); }).ok());
+  }
+  iv1::Park gone_park;
+  {
+    iv1::CreateParkRequest create;
+    create.mutable_park()->set_display_name("Closed Park");
+    create.mutable_park()->set_host_country("countries/KE");
+    ASSERT_TRUE(Call([&](auto* c) { return ingestion_->CreatePark(c, create, &gone_park); }).ok());
+  }
+  {
+    iv1::CreateProjectRequest req;
+    req.mutable_project()->set_title("Hub in a closed park");
+    req.mutable_project()->set_host_country("countries/KE");
+    req.mutable_project()->set_park(gone_park.name());
+    req.mutable_project()->add_avenues(stp::common::v1::AVENUE_E_COMMERCE);
+    auto* part = req.mutable_project()->add_participants();
+    part->set_organization(gone_org.name());
+    part->set_role(stp::common::v1::PARTNER_ROLE_TECHNOLOGY_PARTNER);
+    iv1::Project out;
+    grpc::Status created = Call([&](auto* c) { return ingestion_->CreateProject(c, req, &out); });
+    ASSERT_TRUE(created.ok()) << created.error_message();
+  }
+  ASSERT_TRUE(store
+                  .Apply({{ModelKind::kOrganization, IdOfName(gone_org.name()), 1, false,
+                           gone_org.SerializeAsString()},
+                          {ModelKind::kPark, IdOfName(gone_park.name()), 1, false,
+                           gone_park.SerializeAsString()}})
+                  .ok());
+  ASSERT_TRUE(store.UpdateDependents({}, {{gone_org.name(), "", "countries/CN"}}).ok());
+  {
+    iv1::DeleteOrganizationRequest del;
+    del.set_name(gone_org.name());
+    iv1::DeleteResponse out;
+    ASSERT_TRUE(Call([&](auto* c) { return ingestion_->DeleteOrganization(c, del, &out); }).ok());
+    iv1::DeleteParkRequest del_park;
+    del_park.set_name(gone_park.name());
+    ASSERT_TRUE(Call([&](auto* c) { return ingestion_->DeletePark(c, del_park, &out); }).ok());
+  }
   ASSERT_TRUE(client.Command({"XTRIM", ks.Events(0), "MAXLEN", "0"}).ok());
   // A consumer without the registry's stub (each replica's second) notices the loss first; it
   // cannot rebuild, and must leave the loss to one that can.
@@ -746,6 +802,15 @@ TEST_F(ScoringTest, EventsTrimmedBeforeScoringReadThemAreNoticedAndTheReadModelR
   ASSERT_TRUE(held.ok());
   EXPECT_EQ(std::count(held->begin(), held->end(), "0000000000000009"), 0);
   EXPECT_FALSE((*store.LoadScores({"0000000000000009"}))[0].has_value());
+  // The deleted organisation and park read as missing, as their events would have left them;
+  // the organisation the registry still lists stays.
+  auto orgs = store.LoadOrganizations({gone_org.name(), tech});
+  ASSERT_TRUE(orgs.ok());
+  EXPECT_FALSE((*orgs)[0].has_value()) << "a deleted organisation stayed in the read model";
+  EXPECT_TRUE((*orgs)[1].has_value());
+  auto parks = store.LoadParks({gone_park.name()});
+  ASSERT_TRUE(parks.ok());
+  EXPECT_FALSE((*parks)[0].has_value()) << "a deleted park stayed in the read model";
   engine.Stop();
 }
 
