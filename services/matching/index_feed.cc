@@ -127,10 +127,13 @@ void IndexFeed::Apply(const ev::Event& e) {
                         ? "score:" + e.score_change().current().project()
                         : e.resource();
   absl::MutexLock lock(&mu_);
-  if (compact.empty())
+  if (compact.empty()) {
     state_.erase(key);
-  else
+    // The index forgets a deleted project's score with the project; so does the snapshot.
+    if (e.snapshot_case() == ev::Event::kProject) state_.erase("score:" + e.project().name());
+  } else {
     state_[key] = std::move(compact);
+  }
 }
 
 absl::Status IndexFeed::WriteSnapshot() {
@@ -140,11 +143,21 @@ absl::Status IndexFeed::WriteSnapshot() {
     if (!out) return absl::UnavailableError("cannot write " + tmp);
     absl::MutexLock lock(&mu_);
     out << kSnapshotMagic << "\n" << absl::StrJoin(positions_, ",") << "\n";
-    google::protobuf::io::OstreamOutputStream stream(&out);
-    for (const auto& [key, bytes] : state_) {
-      ev::Event e;
-      e.ParseFromString(bytes);
-      google::protobuf::util::SerializeDelimitedToZeroCopyStream(e, &stream);
+    bool written = true;
+    {
+      google::protobuf::io::OstreamOutputStream stream(&out);
+      for (const auto& [key, bytes] : state_) {
+        ev::Event e;
+        e.ParseFromString(bytes);
+        written = written && google::protobuf::util::SerializeDelimitedToZeroCopyStream(e, &stream);
+      }
+    }  // the stream hands its last buffer to `out` here
+    out.flush();
+    // A short write (a full disk) must not replace the good snapshot with a truncated one.
+    if (!written || !out) {
+      out.close();
+      std::remove(tmp.c_str());
+      return absl::UnavailableError("cannot write " + tmp);
     }
   }
   if (std::rename(tmp.c_str(), options_.snapshot_file.c_str()) != 0) {
@@ -176,24 +189,34 @@ absl::Status IndexFeed::LoadFromSnapshot(bool* used) {
     LogInfo("matching snapshot too old for the event retention; reloading in full");
     return absl::OkStatus();
   }
-  google::protobuf::io::IstreamInputStream stream(&in);
-  ev::Event e;
-  bool clean_eof = false;
-  // ParseDelimitedFromZeroCopyStream merges into the message it is given: each record starts
-  // from an empty one, or it would take the fields of the records before it.
-  auto next = [&] {
-    e.Clear();
-    return google::protobuf::util::ParseDelimitedFromZeroCopyStream(&e, &stream, &clean_eof);
+  // Two passes: the records are applied only once the whole file has read cleanly, so a
+  // truncated snapshot leaves nothing behind for the full reload to build over.
+  const std::streampos records_begin = in.tellg();
+  auto read_records = [&](bool apply) {
+    google::protobuf::io::IstreamInputStream stream(&in);
+    ev::Event e;
+    bool clean_eof = false;
+    int64_t n = 0;
+    // ParseDelimitedFromZeroCopyStream merges into the message it is given: each record starts
+    // from an empty one, or it would take the fields of the records before it.
+    auto next = [&] {
+      e.Clear();
+      return google::protobuf::util::ParseDelimitedFromZeroCopyStream(&e, &stream, &clean_eof);
+    };
+    while (next()) {
+      if (apply) Apply(e);
+      ++n;
+    }
+    return clean_eof ? n : int64_t{-1};
   };
-  int64_t n = 0;
-  while (next()) {
-    Apply(e);
-    ++n;
-  }
-  if (!clean_eof) {
+  if (read_records(/*apply=*/false) < 0) {
     LogWarning("matching snapshot truncated; reloading in full");
     return absl::OkStatus();
   }
+  in.clear();
+  in.seekg(records_begin);
+  const int64_t n = read_records(/*apply=*/true);
+  if (n < 0) return absl::DataLossError("the matching snapshot changed while it was read");
   absl::MutexLock lock(&mu_);
   positions_ = positions;
   load_kind_ = "snapshot";
@@ -296,6 +319,9 @@ absl::Status IndexFeed::LoadFull() {
       req.set_page_token(resp.next_page_token());
     } while (!req.page_token().empty() && !stopping_.load());
   }
+  // A load cut short by Stop is not an index: it must not be marked loaded, nor be written as
+  // a snapshot with cursors that claim everything before them was read.
+  if (stopping_.load()) return absl::CancelledError("stopped before the index was loaded");
   absl::MutexLock lock(&mu_);
   positions_ = positions;
   load_kind_ = "full";

@@ -165,10 +165,12 @@ absl::StatusOr<v1::MatchFeedback> MatchingServiceImpl::DoRecordFeedback(
                                      id, "NX", "GET", "EX", "86400"},
                                     rc.deadline));
     if (!redis::IsNil(prior.get())) {
-      STP_ASSIGN_OR_RETURN(auto stored,
-                           redis_->Command({"GET", keyspace_.Global("matching", "feedback",
-                                                                    redis::StrCopy(prior.get()))},
-                                           rc.deadline));
+      // A retry answers with the first attempt's record; when that attempt died before writing
+      // it, the record is written now under the id it claimed (never a second record).
+      id = redis::StrCopy(prior.get());
+      STP_ASSIGN_OR_RETURN(
+          auto stored,
+          redis_->Command({"GET", keyspace_.Global("matching", "feedback", id)}, rc.deadline));
       v1::MatchFeedback f;
       if (!redis::IsNil(stored.get()) && f.ParseFromString(redis::StrCopy(stored.get()))) return f;
     }

@@ -251,62 +251,96 @@ TEST_F(MatchingTest, FeedbackIsRecordedAndListed) {
   ASSERT_TRUE(Call([&](auto* c) { return matching_->ListMatchFeedback(c, list, &resp); }).ok());
   ASSERT_EQ(resp.feedback_size(), 1);
   EXPECT_EQ(resp.feedback(0).comment(), "signed a term sheet");
+  // A first attempt that claimed its request id and died before writing: its retries write
+  // one record, under the claimed id.
+  {
+    redis::RedisOptions o;
+    o.address = redis_->address();
+    redis::RedisClient client(o);
+    ASSERT_TRUE(
+        client.Command({"SET", "stp:{g}:matching:req:fb-died", "0000000000000042", "EX", "60"})
+            .ok());
+    req.set_request_id("fb-died");
+    req.mutable_feedback()->set_comment("agreed after all");
+    ASSERT_TRUE(Call([&](auto* c) { return matching_->RecordMatchFeedback(c, req, &f1); }).ok());
+    ASSERT_TRUE(Call([&](auto* c) { return matching_->RecordMatchFeedback(c, req, &f2); }).ok());
+    EXPECT_EQ(f1.name(), "matchFeedback/0000000000000042");
+    EXPECT_EQ(f2.name(), f1.name());
+    ASSERT_TRUE(Call([&](auto* c) { return matching_->ListMatchFeedback(c, list, &resp); }).ok());
+    EXPECT_EQ(resp.feedback_size(), 2);
+  }
   req.mutable_feedback()->clear_decision();
   req.set_request_id("fb-2");
   EXPECT_EQ(Call([&](auto* c) { return matching_->RecordMatchFeedback(c, req, &f1); }).error_code(),
             grpc::StatusCode::INVALID_ARGUMENT);
 }
 
-TEST_F(MatchingTest, ARestartCatchesUpFromItsSnapshotWithoutAFullReload) {
-  std::string file = std::filesystem::temp_directory_path() /
-                     ("stp-matching-" + std::to_string(getpid()) + ".snap");
-  redis::RedisOptions o;
-  o.address = redis_->address();
-  redis::RedisClient client(o);
-  FeedOptions options;
-  options.snapshot_file = file;
-  {
+// A feed over an index of its own, outside any server, that keeps its snapshot in a file of
+// the test's own; with the registry's stub it can reload in full, without it only from the
+// snapshot.
+class SnapshotTest : public MatchingTest {
+ protected:
+  struct Feed {
     OrganizationIndex index;
-    IndexFeed feed(&index, &client, redis::Keyspace(), options);
-    feed.Start(iv1::IngestionService::NewStub(stack_->channel()), nullptr, nullptr);
-    ASSERT_TRUE(WaitFor([&] { return feed.loaded(); }));
-    EXPECT_EQ(feed.load_kind(), "full");
-    EXPECT_EQ(index.organization_count(), 6u);
-    feed.Stop();  // writes the snapshot
+    std::unique_ptr<IndexFeed> feed;
+  };
+
+  void SetUp() override {
+    MatchingTest::SetUp();
+    redis::RedisOptions o;
+    o.address = redis_->address();
+    client_ = std::make_unique<redis::RedisClient>(o);
+    file_ = std::filesystem::temp_directory_path() /
+            ("stp-matching-" + std::to_string(getpid()) + "-" +
+             ::testing::UnitTest::GetInstance()->current_test_info()->name() + ".snap");
+  }
+  void TearDown() override { std::filesystem::remove(file_); }
+
+  std::unique_ptr<Feed> StartFeed(bool with_registry) {
+    auto f = std::make_unique<Feed>();
+    FeedOptions options;
+    options.snapshot_file = file_;
+    f->feed = std::make_unique<IndexFeed>(&f->index, client_.get(), redis::Keyspace(), options);
+    f->feed->Start(with_registry ? iv1::IngestionService::NewStub(stack_->channel()) : nullptr,
+                   nullptr, nullptr);
+    EXPECT_TRUE(WaitFor([&] { return f->feed->loaded(); }));
+    return f;
+  }
+
+  std::string SnapshotBytes() {
+    std::ifstream in(file_, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  }
+
+  std::unique_ptr<redis::RedisClient> client_;
+  std::string file_;
+};
+
+TEST_F(SnapshotTest, ARestartCatchesUpFromItsSnapshotWithoutAFullReload) {
+  {
+    auto first = StartFeed(/*with_registry=*/true);
+    EXPECT_EQ(first->feed->load_kind(), "full");
+    EXPECT_EQ(first->index.organization_count(), 6u);
+    first->feed->Stop();  // writes the snapshot
   }
   std::string late = Org("Added While Down", "countries/CN", iv1::ORGANIZATION_TYPE_PRIVATE_SECTOR,
                          {AVENUE_GREEN_GROWTH}, {}, {PARTNER_ROLE_TECHNOLOGY_PARTNER});
-  OrganizationIndex index;
-  IndexFeed feed(&index, &client, redis::Keyspace(), options);
-  feed.Start(nullptr, nullptr, nullptr);  // no registry to reload from: only the snapshot can work
-  ASSERT_TRUE(WaitFor([&] { return feed.loaded(); }));
-  EXPECT_EQ(feed.load_kind(), "snapshot");
-  ASSERT_TRUE(WaitFor([&] { return index.organization_count() == 7u; }));
-  feed.Stop();
-  std::filesystem::remove(file);
+  // No registry to reload from: only the snapshot can work.
+  auto again = StartFeed(/*with_registry=*/false);
+  EXPECT_EQ(again->feed->load_kind(), "snapshot");
+  ASSERT_TRUE(WaitFor([&] { return again->index.organization_count() == 7u; }));
+  again->feed->Stop();
 }
 
 // Each record of a snapshot is read on its own: a reused message would take the previous
 // record's fields (a country for UNIDO, which has none; roles and avenues added up), and every
 // restart would write a bigger snapshot than it read.
-TEST_F(MatchingTest, ASnapshotReadBackIsTheSnapshotThatWasWritten) {
-  std::string file = std::filesystem::temp_directory_path() /
-                     ("stp-matching-again-" + std::to_string(getpid()) + ".snap");
-  redis::RedisOptions o;
-  o.address = redis_->address();
-  redis::RedisClient client(o);
-  FeedOptions options;
-  options.snapshot_file = file;
+TEST_F(SnapshotTest, ASnapshotReadBackIsTheSnapshotThatWasWritten) {
   auto run_once = [&](bool with_registry) {
-    OrganizationIndex index;
-    IndexFeed feed(&index, &client, redis::Keyspace(), options);
-    feed.Start(with_registry ? iv1::IngestionService::NewStub(stack_->channel()) : nullptr, nullptr,
-               nullptr);
-    EXPECT_TRUE(WaitFor([&] { return feed.loaded(); }));
-    EXPECT_EQ(feed.load_kind(), with_registry ? "full" : "snapshot");
-    feed.Stop();  // writes the snapshot
-    std::ifstream in(file, std::ios::binary);
-    return std::string(std::istreambuf_iterator<char>(in), {});
+    auto f = StartFeed(with_registry);
+    EXPECT_EQ(f->feed->load_kind(), with_registry ? "full" : "snapshot");
+    f->feed->Stop();  // writes the snapshot
+    return SnapshotBytes();
   };
   std::string written = run_once(true);
   ASSERT_FALSE(written.empty());
@@ -315,7 +349,29 @@ TEST_F(MatchingTest, ASnapshotReadBackIsTheSnapshotThatWasWritten) {
     EXPECT_TRUE(read_back == written) << "restart " << restart << " wrote " << read_back.size()
                                       << " bytes from a snapshot of " << written.size();
   }
-  std::filesystem::remove(file);
+}
+
+// A snapshot cut short (a crash or a full disk while it was written) is not applied at all:
+// the full reload that replaces it must not build over what the cut file still held, such as
+// an organisation deleted since.
+TEST_F(SnapshotTest, ATruncatedSnapshotLeavesNothingForTheFullReloadToBuildOver) {
+  {
+    auto first = StartFeed(/*with_registry=*/true);
+    ASSERT_EQ(first->index.organization_count(), 6u);
+    first->feed->Stop();
+  }
+  // Not the snapshot's last record (records are in name order), which the cut removes.
+  iv1::DeleteOrganizationRequest del;
+  del.set_name(std::min({solar_, unido_, afdb_}));
+  iv1::DeleteResponse deleted;
+  ASSERT_TRUE(Call([&](auto* c) { return ingestion_->DeleteOrganization(c, del, &deleted); }).ok());
+  std::filesystem::resize_file(file_, std::filesystem::file_size(file_) - 1);
+
+  auto again = StartFeed(/*with_registry=*/true);
+  EXPECT_EQ(again->feed->load_kind(), "full");
+  EXPECT_EQ(again->index.organization_count(), 5u)
+      << "the deleted organisation came back from the cut snapshot";
+  again->feed->Stop();
 }
 
 }  // namespace
