@@ -35,6 +35,11 @@ class NotificationModule : public Module {
   }
 
   absl::Status Init(Process& process) override {
+    if (webhook_.lease <= webhook_.http_timeout) {
+      return absl::InvalidArgumentError(
+          "--webhook-lease must be longer than --webhook-timeout: a worker attempts its claims "
+          "one after another, each within the lease");
+    }
     curl_global_init(CURL_GLOBAL_DEFAULT);
     SubscriptionHub::Options hub_options;
     hub_options.ring_capacity = static_cast<size_t>(ring_);

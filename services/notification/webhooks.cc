@@ -55,8 +55,25 @@ return items
   return *s;
 }
 
+// Gives back a claimed delivery that was not attempted (the lease would run out first, or the
+// worker is stopping): due again at once, unless another worker holds it by now.
+const redis::Script& ReleaseScript() {
+  static const auto* s = new redis::Script(R"lua(
+local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if not score or tonumber(score) ~= tonumber(ARGV[2]) then return 0 end
+redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
+return 1
+)lua");
+  return *s;
+}
+
+// Records an attempt's outcome, only while the attempt's lease (ARGV[6]) still holds the
+// delivery: once it ran out, another worker may have claimed it again, and its outcome (a
+// success) must not be overwritten by this one's (a timeout that would queue it once more).
 const redis::Script& FinishScript() {
   static const auto* s = new redis::Script(R"lua(
+local score = redis.call('ZSCORE', KEYS[2], ARGV[2])
+if not score or tonumber(score) ~= tonumber(ARGV[6]) then return 0 end
 redis.call('HSET', KEYS[1], 'pb', ARGV[1])
 if ARGV[3] == 'retry' then
   redis.call('ZADD', KEYS[2], ARGV[4], ARGV[2])
@@ -173,7 +190,13 @@ absl::StatusOr<nv1::Webhook> WebhookStore::Create(const RequestContext& rc,
   if (!req.request_id().empty()) {
     STP_ASSIGN_OR_RETURN(auto claimed, redis_->Command({"SET", Key("req", req.request_id()), id,
                                                         "NX", "GET", "EX", "86400"}));
-    if (!redis::IsNil(claimed.get())) return Get(rc, "webhooks/" + StrCopy(claimed.get()));
+    if (!redis::IsNil(claimed.get())) {
+      // A retry: the first attempt's hook, or, when that attempt died (or is still under way)
+      // before writing it, the hook written now under the id the first attempt claimed.
+      id = StrCopy(claimed.get());
+      auto prior = Get(rc, "webhooks/" + id);
+      if (prior.ok() || prior.status().code() != absl::StatusCode::kNotFound) return prior;
+    }
   }
   nv1::Webhook hook = in;
   hook.clear_secret();
@@ -467,16 +490,30 @@ void WebhookDispatcher::ConsumeLoop() {
 }
 
 absl::StatusOr<int> WebhookDispatcher::AttemptDue(HttpSender* sender, int max) {
-  int64_t now = absl::ToUnixMillis(clock_());
+  const absl::Time claimed_at = clock_();
+  const absl::Time lease_until = claimed_at + options_.lease;
+  const std::string lease = absl::StrCat(absl::ToUnixMillis(lease_until));
   STP_ASSIGN_OR_RETURN(
-      auto claimed,
-      store_->redis()->Eval(
-          ClaimScript(), {store_->Key("due")},
-          {absl::StrCat(now), absl::StrCat(now + absl::ToInt64Milliseconds(options_.lease)),
-           absl::StrCat(max)}));
+      auto claimed, store_->redis()->Eval(
+                        ClaimScript(), {store_->Key("due")},
+                        {absl::StrCat(absl::ToUnixMillis(claimed_at)), lease, absl::StrCat(max)}));
   int attempted = 0;
   for (size_t i = 0; i < Size(claimed.get()); ++i) {
-    absl::Status s = Attempt(sender, StrCopy(At(claimed.get(), i)));
+    const std::string member = StrCopy(At(claimed.get(), i));
+    // The claims are attempted one after another: one whose lease could run out before its
+    // POST times out goes back, as do all on Stop, for a worker with time to attempt them.
+    // The first is attempted all the same (a lease configured shorter than the timeout must
+    // not stall every delivery; the finish then checks the lease).
+    if (stopping_.load() || (i > 0 && clock_() + options_.http_timeout > lease_until)) {
+      absl::Status s = store_->redis()
+                           ->Eval(ReleaseScript(), {store_->Key("due")},
+                                  {member, lease, absl::StrCat(absl::ToUnixMillis(clock_()))})
+                           .status();
+      if (!s.ok())
+        LogWarning("webhook claim not given back", {{"error", std::string(s.message())}});
+      continue;
+    }
+    absl::Status s = Attempt(sender, member, lease);
     if (!s.ok())
       LogWarning("webhook attempt failed to record", {{"error", std::string(s.message())}});
     ++attempted;
@@ -484,7 +521,8 @@ absl::StatusOr<int> WebhookDispatcher::AttemptDue(HttpSender* sender, int max) {
   return attempted;
 }
 
-absl::Status WebhookDispatcher::Attempt(HttpSender* sender, const std::string& member) {
+absl::Status WebhookDispatcher::Attempt(HttpSender* sender, const std::string& member,
+                                        const std::string& lease) {
   auto slash = member.find('/');
   std::string hook_id = member.substr(0, slash), did = member.substr(slash + 1);
   redis::RedisClient& redis = *store_->redis();
@@ -559,7 +597,7 @@ absl::Status WebhookDispatcher::Attempt(HttpSender* sender, const std::string& m
       .Eval(
           FinishScript(),
           {store_->Key("delivery", hook_id, did), store_->Key("due"), store_->Key("dead", hook_id)},
-          {d.SerializeAsString(), member, outcome, absl::StrCat(next_due), did})
+          {d.SerializeAsString(), member, outcome, absl::StrCat(next_due), did, lease})
       .status();
 }
 

@@ -117,7 +117,9 @@ class WebhookDispatcher {
  private:
   void ConsumeLoop();
   void WorkLoop();
-  absl::Status Attempt(HttpSender* sender, const std::string& member);
+  // `lease` is the claim's lease (its score in the due set): the outcome is recorded only while
+  // the claim still holds.
+  absl::Status Attempt(HttpSender* sender, const std::string& member, const std::string& lease);
   absl::StatusOr<std::vector<WebhookStore::Hook>> Hooks();
 
   WebhookStore* store_;

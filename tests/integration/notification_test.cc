@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "libs/common/grpc_status.h"
+#include "libs/redis/redis.h"
 #include "services/ingestion/ingestion_module.h"
 #include "services/notification/cursor.h"
 #include "services/notification/notification_module.h"
@@ -358,6 +359,68 @@ TEST_F(NotificationTest, TwoReplicasDeliverEachEventOncePerHook) {
       << delivered().size();
   absl::SleepFor(absl::Milliseconds(500));
   for (const auto& [id, n] : delivered()) EXPECT_EQ(n, 1) << id;
+}
+
+// A worker attempts its claims one after another. Those whose lease would run out before their
+// POST could time out go back instead of being sent late, after another worker claimed them
+// again: a slow receiver gets each delivery once.
+TEST_F(NotificationTest, ASlowReceiverGetsEachDeliveryOnceThoughClaimsOutliveTheirLease) {
+  // The receiver answers one request at a time, 100 ms each: with two workers, a POST waits
+  // at most 200 ms (within its 500 ms timeout), and eight claims take longer than the lease.
+  auto stack = StartNotification(
+      {"--webhook-lease=1s", "--webhook-timeout=500ms", "--webhook-workers=2"});
+  ASSERT_NE(stack, nullptr);
+  testing::HttpReceiver receiver([](int, const testing::ReceivedRequest&) {
+    absl::SleepFor(absl::Milliseconds(100));
+    return 200;
+  });
+  auto stub = nv1::NotificationService::NewStub(stack->channel());
+  nv1::CreateWebhookRequest req;
+  req.mutable_webhook()->set_url(receiver.url());
+  req.mutable_webhook()->set_secret("a-secret-of-enough-bytes");
+  req.mutable_webhook()->mutable_filter()->add_event_types(
+      stp::events::v1::EVENT_TYPE_PROJECT_CREATED);
+  nv1::Webhook hook;
+  ASSERT_TRUE(Call([&](auto* c) { return stub->CreateWebhook(c, req, &hook); }).ok());
+  constexpr int kProjects = 16;
+  for (int i = 0; i < kProjects; ++i)
+    CreateProject("slowly received " + std::to_string(i), stp::common::v1::AVENUE_E_COMMERCE);
+  auto per_delivery = [&] {
+    std::map<std::string, int> n;
+    for (const auto& r : receiver.requests()) ++n[r.headers.at("x-stp-delivery")];
+    return n;
+  };
+  ASSERT_TRUE(WaitFor([&] { return per_delivery().size() == kProjects; }, absl::Seconds(30)))
+      << per_delivery().size();
+  absl::SleepFor(absl::Seconds(2));  // time for a late duplicate to arrive
+  for (const auto& [id, n] : per_delivery()) EXPECT_EQ(n, 1) << id;
+}
+
+// A CreateWebhook that claimed its request id and died before writing the hook: a retry
+// creates the hook under the claimed id instead of answering NOT_FOUND for a day.
+TEST_F(NotificationTest, ARetryOfACreateThatDiedBeforeWritingCreatesTheHook) {
+  auto stack = StartNotification();
+  ASSERT_NE(stack, nullptr);
+  redis::RedisOptions o;
+  o.address = redis_->address();
+  redis::RedisClient client(o);
+  ASSERT_TRUE(
+      client.Command({"SET", "stp:{g}:notif:req:hook-died", "0000000000000042", "EX", "60"}).ok());
+  auto stub = nv1::NotificationService::NewStub(stack->channel());
+  nv1::CreateWebhookRequest req;
+  req.set_request_id("hook-died");
+  req.mutable_webhook()->set_url("https://example.org/hook");
+  req.mutable_webhook()->set_secret("a-secret-of-enough-bytes");
+  nv1::Webhook first, again;
+  grpc::Status created = Call([&](auto* c) { return stub->CreateWebhook(c, req, &first); });
+  ASSERT_TRUE(created.ok()) << created.error_message();
+  EXPECT_EQ(first.name(), "webhooks/0000000000000042");
+  ASSERT_TRUE(Call([&](auto* c) { return stub->CreateWebhook(c, req, &again); }).ok());
+  EXPECT_EQ(again.name(), first.name());
+  nv1::ListWebhooksRequest list;
+  nv1::ListWebhooksResponse hooks;
+  ASSERT_TRUE(Call([&](auto* c) { return stub->ListWebhooks(c, list, &hooks); }).ok());
+  EXPECT_EQ(hooks.webhooks_size(), 1);
 }
 
 TEST_F(NotificationTest, BadFiltersAndHooksAreRefusedWithFieldViolations) {
