@@ -88,6 +88,8 @@ absl::Status Metrics::Serve(const std::string& address) {
   return absl::OkStatus();
 }
 
+void Metrics::StopServing() { exposer_.reset(); }
+
 std::string Metrics::Render() const {
   std::vector<prometheus::MetricFamily> families = registry_->Collect();
   for (auto& f : callbacks_->Collect()) families.push_back(std::move(f));

@@ -46,6 +46,9 @@ class Metrics {
   // Serves /metrics on `address` ("0.0.0.0:9090"; port 0 picks a free one).
   absl::Status Serve(const std::string& address);
   int port() const { return port_; }
+  // Stops serving /metrics (waiting for a scrape under way): gauge callbacks read objects that
+  // shutdown is about to destroy.
+  void StopServing();
 
   prometheus::Registry& registry() { return *registry_; }
   GaugeCallbacks& callbacks() { return *callbacks_; }

@@ -148,6 +148,8 @@ void Process::Shutdown() {
   if (shut_down_) return;
   shut_down_ = true;
   runner_->Shutdown();
+  // Scrapes read the worker pools' gauges (and modules' own), which go next.
+  metrics_.StopServing();
   for (auto& pool : pools_) pool->Shutdown();
 }
 
