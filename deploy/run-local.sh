@@ -16,6 +16,19 @@ pick_port() {
   echo "$p"
 }
 
+# A Redis an earlier run left behind (its script was killed outright, e.g. with SIGKILL, so it
+# could not stop it) still owns .run/redis: stop it before starting another on the same files.
+REDIS_PID_FILE="$RUN_DIR/redis.pid"
+if [[ -s "$REDIS_PID_FILE" ]]; then
+  old_pid=$(cat "$REDIS_PID_FILE")
+  if kill -0 "$old_pid" 2>/dev/null && grep -q redis-server "/proc/$old_pid/cmdline" 2>/dev/null; then
+    echo "stopping the Redis an earlier run left behind (pid $old_pid)"
+    kill -TERM "$old_pid"
+    for _ in $(seq 1 100); do kill -0 "$old_pid" 2>/dev/null || break; sleep 0.1; done
+  fi
+  rm -f "$REDIS_PID_FILE"
+fi
+
 REDIS_PORT=$(pick_port "${STP_REDIS_PORT:-6390}")
 pids=()
 cleanup() {
@@ -37,7 +50,7 @@ trap cleanup INT TERM EXIT
 # In a session of its own, so that Ctrl-C (sent to the whole foreground group) reaches the
 # services but not Redis; cleanup stops Redis after the services have drained.
 setsid redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$RUN_DIR/redis" \
-  --appendonly yes --appendfsync everysec --save "" --daemonize no \
+  --appendonly yes --appendfsync everysec --save "" --daemonize no --pidfile "$REDIS_PID_FILE" \
   --logfile "$RUN_DIR/logs/redis.log" &
 pids+=($!)
 for _ in $(seq 1 100); do
