@@ -138,6 +138,18 @@ absl::StatusOr<long long> Ack(RedisClient& client, const std::string& stream,
   return Int(reply.get());
 }
 
+absl::Status LeaveGroup(RedisClient& client, const std::vector<std::string>& streams,
+                        const std::string& group, const std::string& consumer) {
+  for (const auto& stream : streams) {
+    STP_ASSIGN_OR_RETURN(ReplyPtr pending,
+                         client.Command({"XPENDING", stream, group, "-", "+", "1", consumer}));
+    if (Size(pending.get()) != 0) continue;
+    STP_RETURN_IF_ERROR(
+        client.Command({"XGROUP", "DELCONSUMER", stream, group, consumer}).status());
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<AutoClaimResult> AutoClaim(RedisClient& client, const std::string& stream,
                                           const std::string& group, const std::string& consumer,
                                           absl::Duration min_idle, const std::string& start,

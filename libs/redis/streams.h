@@ -55,6 +55,12 @@ absl::StatusOr<std::vector<StreamBatch>> Read(Connection& conn,
 absl::StatusOr<long long> Ack(RedisClient& client, const std::string& stream,
                               const std::string& group, const std::vector<std::string>& ids);
 
+// Takes `consumer` out of `group` on each stream where it holds no pending entries (a stopped
+// consumer's name would otherwise stay in XINFO CONSUMERS for good; one with pending entries
+// stays, so that they are reclaimed). Call only once the consumer reads no more.
+absl::Status LeaveGroup(RedisClient& client, const std::vector<std::string>& streams,
+                        const std::string& group, const std::string& consumer);
+
 struct AutoClaimResult {
   std::string next_start;            // "0-0" when the scan is complete
   std::vector<StreamEntry> entries;  // claimed entries still in the stream

@@ -24,6 +24,14 @@ using google::protobuf::util::TimeUtil;
 
 namespace {
 
+// How far apart the clocks of two pods may be when a rebuild asks whether a record was created
+// before its listing began (a record created within this margin is kept).
+constexpr absl::Duration kClockMargin = absl::Seconds(30);
+
+absl::Time ProtoTime(const google::protobuf::Timestamp& ts) {
+  return absl::FromUnixSeconds(ts.seconds()) + absl::Nanoseconds(ts.nanos());
+}
+
 google::protobuf::Timestamp ToProto(absl::Time t) {
   google::protobuf::Timestamp ts;
   int64_t ns = absl::ToUnixNanos(t);
@@ -677,7 +685,7 @@ absl::Status ScoringEngine::ForgetUnlisted(const std::set<std::string>& listed,
   std::vector<ReadModelChange> deletions;
   for (size_t i = 0; i < unlisted.size(); ++i) {
     if (projects[i].has_value() && projects[i]->has_create_time() &&
-        absl::FromUnixSeconds(projects[i]->create_time().seconds()) >= listing_began)
+        ProtoTime(projects[i]->create_time()) >= listing_began - kClockMargin)
       continue;
     deletions.push_back({ModelKind::kProject, unlisted[i], ReadModelChange::kReplace, true, ""});
   }
@@ -695,24 +703,29 @@ absl::Status ScoringEngine::ForgetUnlistedInputs(const std::set<std::string>& na
   for (const auto& name : named) {
     (name.rfind("parks/", 0) == 0 ? park_names : org_names).push_back(name);
   }
+  // Created before its listing began, by a margin for the clocks of the pods involved: one
+  // created just after may be missing from the listing and named by a listed project.
   auto created_before = [](const auto& record, absl::Time began) {
-    return record.has_value() && (!record->has_create_time() ||
-                                  absl::FromUnixSeconds(record->create_time().seconds()) < began);
+    return record.has_value() &&
+           (!record->has_create_time() || ProtoTime(record->create_time()) < began - kClockMargin);
   };
   std::vector<ReadModelChange> deletions;
   std::vector<ScoreStore::OrganizationCountryChange> moves;
   STP_ASSIGN_OR_RETURN(auto orgs, store_->LoadOrganizations(org_names));
   for (size_t i = 0; i < org_names.size(); ++i) {
     if (!created_before(orgs[i], organizations_began)) continue;
-    deletions.push_back(
-        {ModelKind::kOrganization, IdOfName(org_names[i]), ReadModelChange::kReplace, true, ""});
+    // Guarded by the listing's time: a state applied since (its creation event, applied by
+    // another consumer) is newer and stays.
+    deletions.push_back({ModelKind::kOrganization, IdOfName(org_names[i]),
+                         ReadModelChange::kReplace, true, "",
+                         absl::ToUnixMillis(organizations_began - kClockMargin)});
     moves.push_back({org_names[i], orgs[i]->country(), ""});
   }
   STP_ASSIGN_OR_RETURN(auto parks, store_->LoadParks(park_names));
   for (size_t i = 0; i < park_names.size(); ++i) {
     if (!created_before(parks[i], parks_began)) continue;
-    deletions.push_back(
-        {ModelKind::kPark, IdOfName(park_names[i]), ReadModelChange::kReplace, true, ""});
+    deletions.push_back({ModelKind::kPark, IdOfName(park_names[i]), ReadModelChange::kReplace, true,
+                         "", absl::ToUnixMillis(parks_began - kClockMargin)});
   }
   if (deletions.empty()) return absl::OkStatus();
   STP_RETURN_IF_ERROR(store_->Apply(deletions).status());
@@ -833,7 +846,13 @@ void ScoringEngine::Start(std::shared_ptr<iv1::IngestionService::StubInterface> 
 
 void ScoringEngine::Stop() {
   stopping_.store(true);
-  if (thread_.joinable()) thread_.join();
+  if (!thread_.joinable()) return;
+  thread_.join();
+  absl::Status left = redis::LeaveGroup(*redis_, store_->keyspace().AllEventStreams(),
+                                        options_.group, options_.consumer);
+  if (!left.ok())
+    LogWarning("scoring consumer not taken out of its group",
+               {{"consumer", options_.consumer}, {"error", std::string(left.message())}});
 }
 
 void ScoringEngine::Loop() {
@@ -875,6 +894,15 @@ void ScoringEngine::Loop() {
       const absl::Time began = absl::Now();
       status = ReclaimAndMeasure();
       if (status.ok() && rebuild_.exchange(false)) bootstrapped = false;  // events were lost
+      // Another replica may have noticed lost events (or begun an upgrade's build) and stopped
+      // before finishing the build: any replica that can build takes it over.
+      if (status.ok() && bootstrapped && ingestion_ != nullptr) {
+        auto done = redis_->Command({"GET", BootstrappedKey()});
+        if (!done.ok())
+          status = done.status();
+        else if (redis::IsNil(done->get()) || redis::Str(done->get()) != kReadModelVersion)
+          bootstrapped = false;
+      }
       if (status.ok() && bootstrapped) status = RescoreForNewDay().status();
       next_reclaim_ = clock_() + options_.reclaim_every;
       LogDebug("scoring consumer reclaimed idle entries",
@@ -917,6 +945,7 @@ void ScoringEngine::Loop() {
         if (!any && !own_pending_done) own_pending_done = true;
       }
     }
+    if (absl::IsCancelled(status) && stopping_.load()) break;  // cut short by Stop
     if (!status.ok()) {
       LogWarning("scoring consumer error; retrying",
                  {{"error", std::string(status.message())},

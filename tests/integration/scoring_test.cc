@@ -755,6 +755,9 @@ TEST_F(ScoringTest, EventsTrimmedBeforeScoringReadThemAreNoticedAndTheReadModelR
     grpc::Status created = Call([&](auto* c) { return ingestion_->CreateProject(c, req, &out); });
     ASSERT_TRUE(created.ok()) << created.error_message();
   }
+  // Created well before the rebuild (one created within the rebuild's clock margin is kept).
+  gone_org.mutable_create_time()->set_seconds(1600000000);
+  gone_park.mutable_create_time()->set_seconds(1600000000);
   ASSERT_TRUE(store
                   .Apply({{ModelKind::kOrganization, IdOfName(gone_org.name()), 1, false,
                            gone_org.SerializeAsString()},
@@ -782,6 +785,20 @@ TEST_F(ScoringTest, EventsTrimmedBeforeScoringReadThemAreNoticedAndTheReadModelR
     sidecar.Start(nullptr, nullptr);
     absl::SleepFor(absl::Milliseconds(500));  // five of its checks
     sidecar.Stop();
+    // Stopped with nothing pending, it leaves the group: consumer names do not pile up
+    // across restarts.
+    for (const auto& stream : ks.AllEventStreams()) {
+      auto consumers = client.Command({"XINFO", "CONSUMERS", stream, "scoring"});
+      ASSERT_TRUE(consumers.ok());
+      for (size_t i = 0; i < redis::Size(consumers->get()); ++i) {
+        const redisReply* c = redis::At(consumers->get(), i);
+        for (size_t k = 0; k + 1 < redis::Size(c); k += 2) {
+          if (redis::Str(redis::At(c, k)) == "name") {
+            EXPECT_NE(redis::Str(redis::At(c, k + 1)), "sidecar") << stream;
+          }
+        }
+      }
+    }
   }
 
   engine.Start(std::shared_ptr<iv1::IngestionService::StubInterface>(
