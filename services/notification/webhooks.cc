@@ -187,21 +187,29 @@ absl::StatusOr<nv1::Webhook> WebhookStore::Create(const RequestContext& rc,
   for (const auto& fv : GetFieldViolations(filter)) v.Add(fv.field, fv.description);
   STP_RETURN_IF_ERROR(v.ToStatus());
   std::string id = NewResourceId(now);
+  const std::string owner =
+      rc.principal.organization.empty() ? rc.principal.id : rc.principal.organization;
   if (!req.request_id().empty()) {
-    STP_ASSIGN_OR_RETURN(auto claimed, redis_->Command({"SET", Key("req", req.request_id()), id,
-                                                        "NX", "GET", "EX", "86400"}));
+    // Request ids are the caller's own: another owner's id neither answers with nor overwrites
+    // that owner's hook.
+    STP_ASSIGN_OR_RETURN(auto claimed, redis_->Command({"SET", Key("req", owner, req.request_id()),
+                                                        id, "NX", "GET", "EX", "86400"}));
     if (!redis::IsNil(claimed.get())) {
       // A retry: the first attempt's hook, or, when that attempt died (or is still under way)
-      // before writing it, the hook written now under the id the first attempt claimed.
+      // before writing it, the hook written now under the id the first attempt claimed. A hook
+      // deleted since stays deleted.
       id = StrCopy(claimed.get());
       auto prior = Get(rc, "webhooks/" + id);
       if (prior.ok() || prior.status().code() != absl::StatusCode::kNotFound) return prior;
+      STP_ASSIGN_OR_RETURN(auto stored, LoadHook(id));
+      STP_ASSIGN_OR_RETURN(auto gone, redis_->Command({"EXISTS", Key("gone", id)}));
+      if (stored.has_value() || redis::Int(gone.get()) != 0) return prior;
     }
   }
   nv1::Webhook hook = in;
   hook.clear_secret();
   hook.set_name("webhooks/" + id);
-  hook.set_owner(rc.principal.organization.empty() ? rc.principal.id : rc.principal.organization);
+  hook.set_owner(owner);
   *hook.mutable_create_time() = ToProto(now);
   STP_ASSIGN_OR_RETURN(
       auto replies,
@@ -286,10 +294,13 @@ absl::StatusOr<nv1::ListWebhooksResponse> WebhookStore::List(const RequestContex
 absl::Status WebhookStore::Delete(const RequestContext& rc, const std::string& name) {
   STP_ASSIGN_OR_RETURN(Hook hook, Authorized(rc, name));
   // Pending deliveries of the hook are dropped by the workers when they find it gone.
-  STP_ASSIGN_OR_RETURN(auto replies, redis_->Pipeline({{"DEL", Key("hook", hook.id)},
-                                                       {"ZREM", Key("hooks"), hook.id},
-                                                       {"INCR", Key("hooks-version")}},
-                                                      rc.deadline));
+  // "gone" for as long as request ids are kept: a retry of the create must not bring it back.
+  STP_ASSIGN_OR_RETURN(auto replies,
+                       redis_->Pipeline({{"DEL", Key("hook", hook.id)},
+                                         {"ZREM", Key("hooks"), hook.id},
+                                         {"INCR", Key("hooks-version")},
+                                         {"SET", Key("gone", hook.id), "1", "EX", "86400"}},
+                                        rc.deadline));
   for (const auto& r : replies) {
     if (redis::IsErrorReply(r.get())) return redis::ErrorReplyStatus(Str(r.get()));
   }
@@ -359,10 +370,16 @@ absl::Status WebhookDispatcher::Start() {
 
 void WebhookDispatcher::Stop() {
   stopping_.store(true);
+  if (threads_.empty()) return;
   for (auto& t : threads_) {
     if (t.joinable()) t.join();
   }
   threads_.clear();
+  absl::Status left = redis::LeaveGroup(*store_->redis(), store_->keyspace().AllEventStreams(),
+                                        options_.group, options_.consumer);
+  if (!left.ok())
+    LogWarning("webhook consumer not taken out of its group",
+               {{"consumer", options_.consumer}, {"error", std::string(left.message())}});
 }
 
 absl::StatusOr<std::vector<WebhookStore::Hook>> WebhookDispatcher::Hooks() {
@@ -593,12 +610,17 @@ absl::Status WebhookDispatcher::Attempt(HttpSender* sender, const std::string& m
                                                   {"attempts", d.attempts()},
                                                   {"last_status", result.status}});
   }
-  return redis
-      .Eval(
+  STP_ASSIGN_OR_RETURN(
+      auto finished,
+      redis.Eval(
           FinishScript(),
           {store_->Key("delivery", hook_id, did), store_->Key("due"), store_->Key("dead", hook_id)},
-          {d.SerializeAsString(), member, outcome, absl::StrCat(next_due), did, lease})
-      .status();
+          {d.SerializeAsString(), member, outcome, absl::StrCat(next_due), did, lease}));
+  if (redis::Int(finished.get()) == 0) {
+    LogWarning("webhook attempt outlived its lease; its outcome is not recorded",
+               {{"hook", hook->webhook.name()}, {"delivery", did}, {"http_status", result.status}});
+  }
+  return absl::OkStatus();
 }
 
 void WebhookDispatcher::WorkLoop() {

@@ -367,8 +367,8 @@ TEST_F(NotificationTest, TwoReplicasDeliverEachEventOncePerHook) {
 TEST_F(NotificationTest, ASlowReceiverGetsEachDeliveryOnceThoughClaimsOutliveTheirLease) {
   // The receiver answers one request at a time, 100 ms each: with two workers, a POST waits
   // at most 200 ms (within its 500 ms timeout), and eight claims take longer than the lease.
-  auto stack = StartNotification(
-      {"--webhook-lease=1s", "--webhook-timeout=500ms", "--webhook-workers=2"});
+  auto stack =
+      StartNotification({"--webhook-lease=1s", "--webhook-timeout=500ms", "--webhook-workers=2"});
   ASSERT_NE(stack, nullptr);
   testing::HttpReceiver receiver([](int, const testing::ReceivedRequest&) {
     absl::SleepFor(absl::Milliseconds(100));
@@ -396,31 +396,37 @@ TEST_F(NotificationTest, ASlowReceiverGetsEachDeliveryOnceThoughClaimsOutliveThe
   for (const auto& [id, n] : per_delivery()) EXPECT_EQ(n, 1) << id;
 }
 
-// A CreateWebhook that claimed its request id and died before writing the hook: a retry
-// creates the hook under the claimed id instead of answering NOT_FOUND for a day.
+// A CreateWebhook that claimed its request id and died before writing the hook (here: the hook
+// is removed behind the service's back): a retry creates it under the claimed id instead of
+// answering NOT_FOUND for a day. A hook deleted through the API stays deleted.
 TEST_F(NotificationTest, ARetryOfACreateThatDiedBeforeWritingCreatesTheHook) {
   auto stack = StartNotification();
   ASSERT_NE(stack, nullptr);
   redis::RedisOptions o;
   o.address = redis_->address();
   redis::RedisClient client(o);
-  ASSERT_TRUE(
-      client.Command({"SET", "stp:{g}:notif:req:hook-died", "0000000000000042", "EX", "60"}).ok());
   auto stub = nv1::NotificationService::NewStub(stack->channel());
   nv1::CreateWebhookRequest req;
   req.set_request_id("hook-died");
   req.mutable_webhook()->set_url("https://example.org/hook");
   req.mutable_webhook()->set_secret("a-secret-of-enough-bytes");
   nv1::Webhook first, again;
-  grpc::Status created = Call([&](auto* c) { return stub->CreateWebhook(c, req, &first); });
-  ASSERT_TRUE(created.ok()) << created.error_message();
-  EXPECT_EQ(first.name(), "webhooks/0000000000000042");
-  ASSERT_TRUE(Call([&](auto* c) { return stub->CreateWebhook(c, req, &again); }).ok());
+  ASSERT_TRUE(Call([&](auto* c) { return stub->CreateWebhook(c, req, &first); }).ok());
+  const std::string id = first.name().substr(first.name().find('/') + 1);
+  ASSERT_TRUE(client.Command({"DEL", "stp:{g}:notif:hook:" + id}).ok());
+  grpc::Status retried = Call([&](auto* c) { return stub->CreateWebhook(c, req, &again); });
+  ASSERT_TRUE(retried.ok()) << retried.error_message();
   EXPECT_EQ(again.name(), first.name());
-  nv1::ListWebhooksRequest list;
-  nv1::ListWebhooksResponse hooks;
-  ASSERT_TRUE(Call([&](auto* c) { return stub->ListWebhooks(c, list, &hooks); }).ok());
-  EXPECT_EQ(hooks.webhooks_size(), 1);
+  nv1::GetWebhookRequest get;
+  get.set_name(first.name());
+  ASSERT_TRUE(Call([&](auto* c) { return stub->GetWebhook(c, get, &again); }).ok());
+
+  nv1::DeleteWebhookRequest del;
+  del.set_name(first.name());
+  nv1::DeleteWebhookResponse deleted;
+  ASSERT_TRUE(Call([&](auto* c) { return stub->DeleteWebhook(c, del, &deleted); }).ok());
+  EXPECT_EQ(Call([&](auto* c) { return stub->CreateWebhook(c, req, &again); }).error_code(),
+            grpc::StatusCode::NOT_FOUND);
 }
 
 TEST_F(NotificationTest, BadFiltersAndHooksAreRefusedWithFieldViolations) {
