@@ -28,6 +28,9 @@ namespace {
 // other (see LoadFromSnapshot), so a v1 file is not trusted: the index reloads in full once.
 constexpr char kSnapshotMagic[] = "stp-matching-snapshot v2";
 
+// How often a following feed checks that no event it has yet to read was trimmed.
+constexpr absl::Duration kRetentionCheckEvery = absl::Seconds(30);
+
 // Only what the index reads of a project: participants, host, stage, visibility.
 iv1::Project Trim(const iv1::Project& p) {
   iv1::Project t;
@@ -330,13 +333,38 @@ absl::Status IndexFeed::LoadFull() {
   return absl::OkStatus();
 }
 
+absl::Status IndexFeed::ReloadIfEventsWereTrimmed(const std::vector<std::string>& positions) {
+  STP_ASSIGN_OR_RETURN(bool retained,
+                       redis::CursorsRetained(*redis_, keyspace_.AllEventStreams(), positions));
+  if (retained) return absl::OkStatus();
+  // Reading on would skip the trimmed events for good (deletions among them): start again
+  // from the registry, from nothing. The pod is not ready meanwhile.
+  LogError("matching fell behind the event retention; reloading the index in full");
+  loaded_.store(false);
+  index_->Clear();
+  {
+    absl::MutexLock lock(&mu_);
+    state_.clear();
+  }
+  STP_RETURN_IF_ERROR(LoadFull());
+  loaded_.store(true);
+  return absl::OkStatus();
+}
+
 absl::Status IndexFeed::Follow() {
   STP_ASSIGN_OR_RETURN(auto conn, redis_->OpenDedicated());
   const auto streams = keyspace_.AllEventStreams();
   absl::Time next_snapshot = absl::Now() + options_.snapshot_every;
+  absl::Time next_retention_check = absl::InfinitePast();  // at once after each (re)connect
   while (!stopping_.load()) {
     std::vector<std::string> positions;
     {
+      absl::MutexLock lock(&mu_);
+      positions = positions_;
+    }
+    if (absl::Now() >= next_retention_check) {
+      STP_RETURN_IF_ERROR(ReloadIfEventsWereTrimmed(positions));
+      next_retention_check = absl::Now() + kRetentionCheckEvery;
       absl::MutexLock lock(&mu_);
       positions = positions_;
     }
@@ -373,6 +401,7 @@ void IndexFeed::Run() {
       loaded_.store(true);
       break;
     }
+    if (absl::IsCancelled(s) && stopping_.load()) return;  // cut short by Stop
     LogWarning("matching index load failed; retrying", {{"error", std::string(s.message())}});
     absl::SleepFor(backoff);
     backoff = std::min(backoff * 2, absl::Seconds(10));

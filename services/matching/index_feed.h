@@ -57,6 +57,9 @@ class IndexFeed {
  private:
   void Run();
   absl::Status LoadFromSnapshot(bool* used);
+  // When events after `positions` were trimmed before this feed read them, reloads the index
+  // in full from nothing.
+  absl::Status ReloadIfEventsWereTrimmed(const std::vector<std::string>& positions);
   absl::Status LoadFull();
   absl::Status Follow();
 

@@ -161,9 +161,12 @@ absl::StatusOr<v1::MatchFeedback> MatchingServiceImpl::DoRecordFeedback(
   std::string id = NewResourceId(absl::Now());
   if (!req.request_id().empty()) {
     STP_ASSIGN_OR_RETURN(
-        auto prior, redis_->Command({"SET", keyspace_.Global("matching", "req", req.request_id()),
-                                     id, "NX", "GET", "EX", "86400"},
-                                    rc.deadline));
+        auto prior,
+        // Request ids are the caller's own: another caller's id never answers with its record.
+        redis_->Command(
+            {"SET", keyspace_.Global("matching", "req", rc.principal.Actor(), req.request_id()), id,
+             "NX", "GET", "EX", "86400"},
+            rc.deadline));
     if (!redis::IsNil(prior.get())) {
       // A retry answers with the first attempt's record; when that attempt died before writing
       // it, the record is written now under the id it claimed (never a second record).

@@ -8,6 +8,9 @@
 #include <iterator>
 #include <set>
 
+#include "absl/strings/match.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "libs/common/grpc_status.h"
 #include "services/ingestion/ingestion_module.h"
 #include "services/matching/core/organization_index.h"
@@ -251,23 +254,23 @@ TEST_F(MatchingTest, FeedbackIsRecordedAndListed) {
   ASSERT_TRUE(Call([&](auto* c) { return matching_->ListMatchFeedback(c, list, &resp); }).ok());
   ASSERT_EQ(resp.feedback_size(), 1);
   EXPECT_EQ(resp.feedback(0).comment(), "signed a term sheet");
-  // A first attempt that claimed its request id and died before writing: its retries write
-  // one record, under the claimed id.
+  // A first attempt that claimed its request id and died before writing (here: its record is
+  // removed): its retries write one record, under the claimed id.
   {
     redis::RedisOptions o;
     o.address = redis_->address();
     redis::RedisClient client(o);
-    ASSERT_TRUE(
-        client.Command({"SET", "stp:{g}:matching:req:fb-died", "0000000000000042", "EX", "60"})
-            .ok());
-    req.set_request_id("fb-died");
-    req.mutable_feedback()->set_comment("agreed after all");
-    ASSERT_TRUE(Call([&](auto* c) { return matching_->RecordMatchFeedback(c, req, &f1); }).ok());
+    ASSERT_TRUE(client
+                    .Command({"DEL", "stp:{g}:matching:feedback:" +
+                                         f1.name().substr(f1.name().find('/') + 1)})
+                    .ok());
     ASSERT_TRUE(Call([&](auto* c) { return matching_->RecordMatchFeedback(c, req, &f2); }).ok());
-    EXPECT_EQ(f1.name(), "matchFeedback/0000000000000042");
     EXPECT_EQ(f2.name(), f1.name());
+    v1::MatchFeedback f3;
+    ASSERT_TRUE(Call([&](auto* c) { return matching_->RecordMatchFeedback(c, req, &f3); }).ok());
+    EXPECT_EQ(f3.name(), f1.name());
     ASSERT_TRUE(Call([&](auto* c) { return matching_->ListMatchFeedback(c, list, &resp); }).ok());
-    EXPECT_EQ(resp.feedback_size(), 2);
+    EXPECT_EQ(resp.feedback_size(), 1);
   }
   req.mutable_feedback()->clear_decision();
   req.set_request_id("fb-2");
@@ -372,6 +375,36 @@ TEST_F(SnapshotTest, ATruncatedSnapshotLeavesNothingForTheFullReloadToBuildOver)
   EXPECT_EQ(again->index.organization_count(), 5u)
       << "the deleted organisation came back from the cut snapshot";
   again->feed->Stop();
+}
+
+// A feed whose unread events were trimmed (it fell further behind than the streams keep) must
+// not read on as if nothing were missing: it reloads the index in full, from nothing.
+TEST_F(SnapshotTest, AFeedWhoseUnreadEventsWereTrimmedReloadsInFull) {
+  auto f = StartFeed(/*with_registry=*/true);
+  ASSERT_EQ(f->index.organization_count(), 6u);
+  // The feed loses its connection (its blocking XREAD's); while it waits to reconnect, an
+  // organisation is deleted and the event is trimmed away.
+  auto clients = client_->Command({"CLIENT", "LIST"});
+  ASSERT_TRUE(clients.ok());
+  std::string reader_id;
+  for (absl::string_view line : absl::StrSplit(redis::Str(clients->get()), '\n')) {
+    if (!absl::StrContains(line, "cmd=xread")) continue;
+    for (absl::string_view field : absl::StrSplit(line, ' ')) {
+      if (absl::ConsumePrefix(&field, "id=")) reader_id = std::string(field);
+    }
+  }
+  ASSERT_FALSE(reader_id.empty()) << "the feed's reader was not found";
+  ASSERT_TRUE(client_->Command({"CLIENT", "KILL", "ID", reader_id}).ok());
+  iv1::DeleteOrganizationRequest del;
+  del.set_name(unido_);
+  iv1::DeleteResponse deleted;
+  ASSERT_TRUE(Call([&](auto* c) { return ingestion_->DeleteOrganization(c, del, &deleted); }).ok());
+  for (const auto& stream : redis::Keyspace().AllEventStreams())
+    ASSERT_TRUE(client_->Command({"XTRIM", stream, "MAXLEN", "0"}).ok());
+  // (The index fills again during the reload, and the feed is loaded once it is done.)
+  EXPECT_TRUE(WaitFor([&] { return f->feed->loaded() && f->index.organization_count() == 5u; }))
+      << "the deleted organisation stayed: the trimmed deletion event was skipped";
+  f->feed->Stop();
 }
 
 }  // namespace

@@ -416,6 +416,11 @@ void OrganizationIndex::SetProjectScore(absl::string_view project, double total)
   }
 }
 
+void OrganizationIndex::Clear() {
+  absl::MutexLock lock(&mu_);
+  data_ = IndexData{};
+}
+
 size_t OrganizationIndex::organization_count() const {
   absl::ReaderMutexLock lock(&mu_);
   return data_.present_count;

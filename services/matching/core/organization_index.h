@@ -42,6 +42,8 @@ class OrganizationIndex {
   // before its project is kept until the project does; a hidden project's score is kept but
   // never applied.
   void SetProjectScore(absl::string_view project, double total);
+  // Forgets everything (before a full reload that must not build over what was held).
+  void Clear();
 
   // Organisations that can be candidates (upserted and not removed).
   size_t organization_count() const;
