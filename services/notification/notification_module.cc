@@ -35,11 +35,6 @@ class NotificationModule : public Module {
   }
 
   absl::Status Init(Process& process) override {
-    if (webhook_.lease < 2 * webhook_.http_timeout) {
-      return absl::InvalidArgumentError(
-          "--webhook-lease must be at least twice --webhook-timeout: a worker attempts its "
-          "claims one after another, and records an attempt's outcome only within its lease");
-    }
     curl_global_init(CURL_GLOBAL_DEFAULT);
     SubscriptionHub::Options hub_options;
     hub_options.ring_capacity = static_cast<size_t>(ring_);

@@ -360,6 +360,11 @@ WebhookDispatcher::WebhookDispatcher(WebhookStore* store, WebhookOptions options
 WebhookDispatcher::~WebhookDispatcher() { Stop(); }
 
 absl::Status WebhookDispatcher::Start() {
+  if (options_.lease < 2 * options_.http_timeout) {
+    return absl::InvalidArgumentError(
+        "--webhook-lease must be at least twice --webhook-timeout: a worker attempts its "
+        "claims one after another, and records an attempt's outcome only within its lease");
+  }
   for (const auto& stream : store_->keyspace().AllEventStreams()) {
     STP_RETURN_IF_ERROR(redis::EnsureGroup(*store_->redis(), stream, options_.group, "$"));
   }
@@ -518,10 +523,10 @@ absl::StatusOr<int> WebhookDispatcher::AttemptDue(HttpSender* sender, int max) {
   for (size_t i = 0; i < Size(claimed.get()); ++i) {
     const std::string member = StrCopy(At(claimed.get(), i));
     // The claims are attempted one after another: one whose lease could run out before its
-    // POST times out goes back, as do all on Stop, for a worker with time to attempt them.
-    // The first is attempted all the same (a lease configured shorter than the timeout must
-    // not stall every delivery; the finish then checks the lease).
-    if (stopping_.load() || (i > 0 && clock_() + options_.http_timeout > lease_until)) {
+    // POST times out goes back, as do all on Stop, for a worker with time to attempt them
+    // (Start holds the lease to at least twice the timeout, so the first has time unless the
+    // claim itself was slow).
+    if (stopping_.load() || clock_() + options_.http_timeout > lease_until) {
       absl::Status s = store_->redis()
                            ->Eval(ReleaseScript(), {store_->Key("due")},
                                   {member, lease, absl::StrCat(absl::ToUnixMillis(clock_()))})

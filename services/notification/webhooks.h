@@ -102,6 +102,7 @@ class WebhookDispatcher {
                     std::function<std::unique_ptr<HttpSender>()> make_sender);
   ~WebhookDispatcher();
 
+  // INVALID_ARGUMENT when the lease is shorter than twice the HTTP timeout.
   absl::Status Start();
   void Stop();
 
