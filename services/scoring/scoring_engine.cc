@@ -422,7 +422,13 @@ absl::StatusOr<int> ScoringEngine::RescoreChunk(
       auto tp = traceparents.find(chunk[i]);
       if (tp != traceparents.end()) e.set_traceparent(tp->second);
       // Both scores are lent to the event for its serialization rather than copied into it.
-      if (old != nullptr) e.mutable_score_change()->mutable_previous()->Swap(old);
+      // The previous one goes without its components: readers compare totals and tiers, and
+      // the components that were came with the project's previous SCORE_CHANGED. They were
+      // half the event's bytes, in the stream and in the append-only file.
+      if (old != nullptr) {
+        old->clear_components();
+        e.mutable_score_change()->mutable_previous()->Swap(old);
+      }
       e.mutable_score_change()->mutable_current()->Swap(&score);
       w.event = e.SerializeAsString();
       e.mutable_score_change()->mutable_current()->Swap(&score);

@@ -348,7 +348,12 @@ TEST_F(ScoringTest, ALargeRescoreRunsInParallelChunksAndScoresEachProjectOnce) {
   std::map<std::string, int> rescored;
   for (size_t i = kProjects; i < events.size(); ++i) {
     ++rescored[events[i].resource()];
-    EXPECT_TRUE(events[i].score_change().has_previous());
+    const auto& change = events[i].score_change();
+    EXPECT_TRUE(change.has_previous());
+    // The previous score comes without its components; the one before the change.
+    EXPECT_EQ(change.previous().components_size(), 0);
+    EXPECT_EQ(change.previous().total(), before[events[i].resource()]);
+    EXPECT_EQ(change.current().components_size(), 6);
   }
   EXPECT_EQ(rescored.size(), size_t{kProjects});
   for (const auto& n : names) {
