@@ -71,7 +71,7 @@ void IndexFeed::Start(std::shared_ptr<iv1::IngestionService::StubInterface> inge
 }
 
 void IndexFeed::Stop() {
-  if (stopping_.exchange(true)) return;
+  if (stopping_.Set()) return;
   if (thread_.joinable()) thread_.join();
   if (loaded_.load() && !options_.snapshot_file.empty()) {
     absl::Status s = WriteSnapshot();
@@ -260,7 +260,7 @@ absl::Status IndexFeed::LoadFull() {
         }));
       }
       req.set_page_token(resp.next_page_token());
-    } while (!req.page_token().empty() && !stopping_.load());
+    } while (!req.page_token().empty() && !stopping_.IsSet());
   }
   {
     iv1::ListOrganizationsRequest req;
@@ -278,7 +278,7 @@ absl::Status IndexFeed::LoadFull() {
         ++orgs;
       }
       req.set_page_token(resp.next_page_token());
-    } while (!req.page_token().empty() && !stopping_.load());
+    } while (!req.page_token().empty() && !stopping_.IsSet());
   }
   {
     iv1::ListProjectsRequest req;
@@ -296,7 +296,7 @@ absl::Status IndexFeed::LoadFull() {
         ++projects;
       }
       req.set_page_token(resp.next_page_token());
-    } while (!req.page_token().empty() && !stopping_.load());
+    } while (!req.page_token().empty() && !stopping_.IsSet());
   }
   if (scoring_ != nullptr) {
     stp::scoring::v1::RankProjectsRequest req;
@@ -320,11 +320,11 @@ absl::Status IndexFeed::LoadFull() {
         ++scores;
       }
       req.set_page_token(resp.next_page_token());
-    } while (!req.page_token().empty() && !stopping_.load());
+    } while (!req.page_token().empty() && !stopping_.IsSet());
   }
   // A load cut short by Stop is not an index: it must not be marked loaded, nor be written as
   // a snapshot with cursors that claim everything before them was read.
-  if (stopping_.load()) return absl::CancelledError("stopped before the index was loaded");
+  if (stopping_.IsSet()) return absl::CancelledError("stopped before the index was loaded");
   absl::MutexLock lock(&mu_);
   positions_ = positions;
   load_kind_ = "full";
@@ -356,7 +356,7 @@ absl::Status IndexFeed::Follow() {
   const auto streams = keyspace_.AllEventStreams();
   absl::Time next_snapshot = absl::Now() + options_.snapshot_every;
   absl::Time next_retention_check = absl::InfinitePast();  // at once after each (re)connect
-  while (!stopping_.load()) {
+  while (!stopping_.IsSet()) {
     std::vector<std::string> positions;
     {
       absl::MutexLock lock(&mu_);
@@ -393,7 +393,7 @@ absl::Status IndexFeed::Follow() {
 
 void IndexFeed::Run() {
   absl::Duration backoff = absl::Milliseconds(200);
-  while (!stopping_.load() && !loaded_.load()) {
+  while (!stopping_.IsSet() && !loaded_.load()) {
     bool used = false;
     absl::Status s = LoadFromSnapshot(&used);
     if (s.ok() && !used) s = LoadFull();
@@ -401,17 +401,17 @@ void IndexFeed::Run() {
       loaded_.store(true);
       break;
     }
-    if (absl::IsCancelled(s) && stopping_.load()) return;  // cut short by Stop
+    if (absl::IsCancelled(s) && stopping_.IsSet()) return;  // cut short by Stop
     LogWarning("matching index load failed; retrying", {{"error", std::string(s.message())}});
-    absl::SleepFor(backoff);
+    stopping_.SleepFor(backoff);
     backoff = std::min(backoff * 2, absl::Seconds(10));
   }
   backoff = absl::Milliseconds(200);
-  while (!stopping_.load()) {
+  while (!stopping_.IsSet()) {
     absl::Status s = Follow();
     if (s.ok()) break;
     LogWarning("matching event feed lost Redis; retrying", {{"error", std::string(s.message())}});
-    absl::SleepFor(backoff);
+    stopping_.SleepFor(backoff);
     backoff = std::min(backoff * 2, absl::Seconds(5));
   }
 }

@@ -16,6 +16,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
+#include "libs/common/stop_flag.h"
 #include "libs/redis/keyspace.h"
 #include "libs/redis/redis.h"
 #include "services/matching/core/organization_index.h"
@@ -71,7 +72,7 @@ class IndexFeed {
   std::shared_ptr<stp::scoring::v1::ScoringService::StubInterface> scoring_;
   Decorate decorate_;
   std::thread thread_;
-  std::atomic<bool> stopping_{false};
+  StopFlag stopping_;
   std::atomic<bool> loaded_{false};
   std::atomic<int64_t> applied_{0};
 

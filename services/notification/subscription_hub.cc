@@ -29,7 +29,7 @@ absl::Status SubscriptionHub::Start() {
 }
 
 void SubscriptionHub::Stop() {
-  stopping_.store(true);
+  stopping_.Set();
   for (auto& t : threads_) {
     if (t.joinable()) t.join();
   }
@@ -97,11 +97,11 @@ void SubscriptionHub::ReadLoop(int partition) {
   std::unique_ptr<redis::Connection> conn;
   absl::Duration backoff = absl::Milliseconds(100);
   const std::string stream = keyspace_.Events(partition);
-  while (!stopping_.load()) {
+  while (!stopping_.IsSet()) {
     if (conn == nullptr) {
       auto opened = redis_->OpenDedicated();
       if (!opened.ok()) {
-        absl::SleepFor(backoff);
+        stopping_.SleepFor(backoff);
         backoff = std::min(backoff * 2, absl::Seconds(5));
         continue;
       }
@@ -118,7 +118,7 @@ void SubscriptionHub::ReadLoop(int partition) {
       LogWarning("event reader lost Redis; reconnecting",
                  {{"partition", partition}, {"error", std::string(batches.status().message())}});
       conn.reset();
-      absl::SleepFor(backoff);
+      stopping_.SleepFor(backoff);
       backoff = std::min(backoff * 2, absl::Seconds(5));
       continue;
     }
@@ -144,8 +144,8 @@ void SubscriptionHub::ReadLoop(int partition) {
 }
 
 void SubscriptionHub::TickLoop() {
-  while (!stopping_.load()) {
-    absl::SleepFor(options_.tick);
+  while (!stopping_.IsSet()) {
+    stopping_.SleepFor(options_.tick);
     absl::Time now = absl::Now();
     absl::MutexLock lock(&listeners_mu_);
     for (Listener* l : listeners_) l->OnTick(now);

@@ -15,6 +15,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
+#include "libs/common/stop_flag.h"
 #include "libs/redis/keyspace.h"
 #include "libs/redis/redis.h"
 #include "services/notification/event_filter.h"
@@ -88,7 +89,7 @@ class SubscriptionHub {
   Options options_;
   std::vector<std::unique_ptr<Ring>> rings_;
   std::vector<std::thread> threads_;
-  std::atomic<bool> stopping_{false};
+  StopFlag stopping_;
   absl::Mutex listeners_mu_;
   std::set<Listener*> listeners_ ABSL_GUARDED_BY(listeners_mu_);
 };

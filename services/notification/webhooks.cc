@@ -374,7 +374,7 @@ absl::Status WebhookDispatcher::Start() {
 }
 
 void WebhookDispatcher::Stop() {
-  stopping_.store(true);
+  stopping_.Set();
   if (threads_.empty()) return;
   for (auto& t : threads_) {
     if (t.joinable()) t.join();
@@ -444,7 +444,7 @@ void WebhookDispatcher::ConsumeLoop() {
   absl::Time next_reclaim = absl::InfinitePast();
   absl::Duration backoff = absl::Milliseconds(100);
   bool own_pending_done = false;
-  while (!stopping_.load()) {
+  while (!stopping_.IsSet()) {
     absl::Status status = absl::OkStatus();
     if (conn == nullptr) {
       auto opened = redis.OpenDedicated();
@@ -503,7 +503,7 @@ void WebhookDispatcher::ConsumeLoop() {
     }
     if (!status.ok()) {
       LogWarning("webhook consumer error; retrying", {{"error", std::string(status.message())}});
-      absl::SleepFor(backoff);
+      stopping_.SleepFor(backoff);
       backoff = std::min(backoff * 2, absl::Seconds(5));
     } else {
       backoff = absl::Milliseconds(100);
@@ -526,7 +526,7 @@ absl::StatusOr<int> WebhookDispatcher::AttemptDue(HttpSender* sender, int max) {
     // POST times out goes back, as do all on Stop, for a worker with time to attempt them
     // (Start holds the lease to at least twice the timeout, so the first has time unless the
     // claim itself was slow).
-    if (stopping_.load() || clock_() + options_.http_timeout > lease_until) {
+    if (stopping_.IsSet() || clock_() + options_.http_timeout > lease_until) {
       absl::Status s = store_->redis()
                            ->Eval(ReleaseScript(), {store_->Key("due")},
                                   {member, lease, absl::StrCat(absl::ToUnixMillis(clock_()))})
@@ -630,9 +630,9 @@ absl::Status WebhookDispatcher::Attempt(HttpSender* sender, const std::string& m
 
 void WebhookDispatcher::WorkLoop() {
   std::unique_ptr<HttpSender> sender = make_sender_();
-  while (!stopping_.load()) {
+  while (!stopping_.IsSet()) {
     auto attempted = AttemptDue(sender.get(), 8);
-    if (!attempted.ok() || *attempted == 0) absl::SleepFor(options_.poll);
+    if (!attempted.ok() || *attempted == 0) stopping_.SleepFor(options_.poll);
   }
 }
 

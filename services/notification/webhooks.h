@@ -23,6 +23,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "libs/common/call_context.h"
+#include "libs/common/stop_flag.h"
 #include "libs/redis/keyspace.h"
 #include "libs/redis/redis.h"
 #include "libs/redis/streams.h"
@@ -127,7 +128,7 @@ class WebhookDispatcher {
   WebhookOptions options_;
   std::function<absl::Time()> clock_;
   std::function<std::unique_ptr<HttpSender>()> make_sender_;
-  std::atomic<bool> stopping_{false};
+  StopFlag stopping_;
   std::vector<std::thread> threads_;
   std::atomic<int64_t> delivered_{0}, dead_lettered_{0}, failed_attempts_{0};
   absl::Mutex hooks_mu_;

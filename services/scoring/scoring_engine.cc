@@ -318,7 +318,7 @@ absl::StatusOr<int> ScoringEngine::Rescore(const std::vector<std::string>& ids,
     for (size_t c = next++; c < chunks; c = next++) {
       // A rescore of everything (a new day, a rebuild) takes longer than a pod's grace period:
       // on Stop it ends between chunks, and its caller lets another replica do it again.
-      auto done = stopping_.load()
+      auto done = stopping_.IsSet()
                       ? absl::StatusOr<int>(absl::CancelledError("scoring is stopping"))
                       : RescoreChunk(chunk_at(c), traceparents, snapshots);
       if (done.ok()) {
@@ -484,7 +484,7 @@ absl::StatusOr<bool> ScoringEngine::Bootstrap(
   absl::Status built = BuildReadModel(ingestion, decorate, redis::Int(rebuild.get()) == 1, [&] {
     // Each page renews the lock (while it is ours), so a long build keeps it, and a dead
     // builder's lapses. A replica told to stop ends its build here and lets go of the lock.
-    if (stopping_.load()) return absl::CancelledError("scoring is stopping");
+    if (stopping_.IsSet()) return absl::CancelledError("scoring is stopping");
     return redis_->Eval(*renew, {lock_key}, {options_.consumer, lock_ttl}).status();
   });
   if (built.ok()) built = redis_->Command({"SET", done_key, kReadModelVersion}).status();
@@ -769,7 +769,7 @@ absl::Status ScoringEngine::ReclaimAndMeasure() {
       }
       if (!claimed.deleted.empty()) STP_RETURN_IF_ERROR(Ack(stream, claimed.deleted));
       start = claimed.next_start;
-    } while (start != "0-0" && !stopping_.load());
+    } while (start != "0-0" && !stopping_.IsSet());
     auto info = redis_->Command({"XINFO", "GROUPS", stream});
     if (info.ok()) {
       for (size_t g = 0; g < redis::Size(info->get()); ++g) {
@@ -851,7 +851,7 @@ void ScoringEngine::Start(std::shared_ptr<iv1::IngestionService::StubInterface> 
 }
 
 void ScoringEngine::Stop() {
-  stopping_.store(true);
+  stopping_.Set();
   if (!thread_.joinable()) return;
   thread_.join();
   absl::Status left = redis::LeaveGroup(*redis_, store_->keyspace().AllEventStreams(),
@@ -869,7 +869,7 @@ void ScoringEngine::Loop() {
   std::unique_ptr<redis::Connection> conn;
   const auto streams = store_->keyspace().AllEventStreams();
   bool groups_ready = false;
-  while (!stopping_.load()) {
+  while (!stopping_.IsSet()) {
     absl::Status status = absl::OkStatus();
     if (!groups_ready) {
       status = EnsureGroups();
@@ -951,12 +951,12 @@ void ScoringEngine::Loop() {
         if (!any && !own_pending_done) own_pending_done = true;
       }
     }
-    if (absl::IsCancelled(status) && stopping_.load()) break;  // cut short by Stop
+    if (absl::IsCancelled(status) && stopping_.IsSet()) break;  // cut short by Stop
     if (!status.ok()) {
       LogWarning("scoring consumer error; retrying",
                  {{"error", std::string(status.message())},
                   {"backoff_ms", absl::ToInt64Milliseconds(backoff)}});
-      absl::SleepFor(backoff);
+      stopping_.SleepFor(backoff);
       backoff = std::min(backoff * 2, absl::Seconds(5));
     } else {
       backoff = absl::Milliseconds(100);

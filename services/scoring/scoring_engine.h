@@ -20,6 +20,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/civil_time.h"
+#include "libs/common/stop_flag.h"
 #include "libs/redis/streams.h"
 #include "services/scoring/core/scoring_model.h"
 #include "services/scoring/score_store.h"
@@ -144,7 +145,7 @@ class ScoringEngine {
   Clock clock_;
   std::shared_ptr<stp::ingestion::v1::IngestionService::StubInterface> ingestion_;
   std::function<void(grpc::ClientContext*)> decorate_;
-  std::atomic<bool> stopping_{false};
+  StopFlag stopping_;
   std::thread thread_;
   std::atomic<int64_t> handled_{0};
   std::atomic<int64_t> lag_{0};

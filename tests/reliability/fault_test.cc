@@ -20,11 +20,13 @@
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "libs/redis/streams.h"
 #include "services/ingestion/ingestion_module.h"
+#include "services/matching/matching_module.h"
 #include "services/notification/cursor.h"
 #include "services/notification/notification_module.h"
 #include "services/notification/webhooks.h"
 #include "services/scoring/score_store.h"
 #include "services/scoring/scoring_engine.h"
+#include "services/scoring/scoring_module.h"
 #include "stp/ingestion/v1/ingestion_service.grpc.pb.h"
 #include "stp/notification/v1/notification_service.grpc.pb.h"
 #include "stp/scoring/v1/scoring_service.grpc.pb.h"
@@ -436,6 +438,37 @@ TEST(RedisFaults, PausedLongerThanDeadlinesFailsFastAndRecoversWithoutARestart) 
                      absl::FormatDuration(worst_not_serving), "; serving again within ",
                      absl::FormatDuration(worst_recovery)));
   RetryAndCheck("redis-pause", stack->channel(), (*redis)->address(), org, all, &history);
+}
+
+// Proves: a process whose Redis is gone stops in about the time its loops' current steps
+// take. Scoring's consumer, matching's feed, notification's event readers and its webhook
+// consumer wait out retry backoffs of up to 5 and 10 s; they wake on Stop instead of sleeping
+// the rest, which held a pod past its grace period.
+// Does not prove: how long a step blocked inside a Redis call takes (the command timeout).
+TEST(RedisFaults, AStackWhoseRedisIsGoneStopsWithoutWaitingOutItsBackoffs) {
+  auto redis = RedisServer::Start();
+  ASSERT_TRUE(redis.ok());
+  auto modules = Ingestion();
+  modules.push_back(scoring::NewScoringModule());
+  modules.push_back(matching::NewMatchingModule());
+  modules.push_back(notification::NewNotificationModule());
+  auto stack = StartStack(std::move(modules), redis->get());
+  ASSERT_NE(stack, nullptr);
+  const absl::Time started = absl::Now();
+  while (Health(stack->channel()) != HealthCheckResponse::SERVING &&
+         absl::Now() - started < absl::Seconds(30)) {
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  ASSERT_EQ(Health(stack->channel()), HealthCheckResponse::SERVING);
+  (*redis)->Kill();
+  // Each loop fails at once and backs off 0.1 or 0.2 s, doubling: by now they sleep 3 to 6 s.
+  absl::SleepFor(absl::Seconds(7));
+  const absl::Time stopping = absl::Now();
+  stack.reset();
+  const absl::Duration took = absl::Now() - stopping;
+  EXPECT_LT(took, absl::Seconds(2));
+  Print(absl::StrCat("stop-without-redis: every module stopped in ", absl::FormatDuration(took),
+                     " with Redis gone for 7 s"));
 }
 
 // Proves: when every packet between the service and Redis is dropped silently (no RST, no

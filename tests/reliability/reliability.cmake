@@ -15,7 +15,7 @@ stp_warnings(stp_reliability_support)
 # own deadline, and the quick form takes about a minute.
 stp_test(reliability_fault_test LABEL reliability TIMEOUT 1800
   SOURCES reliability/fault_test.cc
-  LIBS stp_reliability_support stp_ingestion stp_notification stp_scoring)
+  LIBS stp_reliability_support stp_ingestion stp_notification stp_scoring stp_matching)
 # The scoring and notification replicas these tests SIGKILL are the real binaries.
 add_dependencies(reliability_fault_test stp-scoring stp-notification)
 set_property(TEST reliability_fault_test APPEND PROPERTY ENVIRONMENT

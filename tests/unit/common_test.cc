@@ -8,11 +8,13 @@
 #include <cstring>
 #include <memory>
 #include <set>
+#include <thread>
 
 #include "absl/synchronization/notification.h"
 #include "libs/common/ids.h"
 #include "libs/common/principal.h"
 #include "libs/common/server.h"
+#include "libs/common/stop_flag.h"
 #include "libs/common/worker_pool.h"
 #include "libs/redis/keyspace.h"
 #include "libs/redis/streams.h"
@@ -152,6 +154,26 @@ TEST(StreamIdTest, ComparesNumerically) {
   EXPECT_EQ(redis::CompareStreamIds("10-2", "10-10"), -1);
   EXPECT_EQ(redis::CompareStreamIds("10-2", "10-2"), 0);
   EXPECT_EQ(redis::CompareStreamIds("11-0", "10-99"), 1);
+}
+
+TEST(StopFlagTest, SetWakesALoopSleepingOutItsBackoff) {
+  StopFlag stop;
+  EXPECT_FALSE(stop.SleepFor(absl::Milliseconds(1)));  // not set: sleeps it out
+  absl::Notification sleeping;
+  absl::Time woke;
+  std::thread loop([&] {
+    sleeping.Notify();
+    EXPECT_TRUE(stop.SleepFor(absl::Seconds(30)));
+    woke = absl::Now();
+  });
+  sleeping.WaitForNotification();
+  const absl::Time set = absl::Now();
+  EXPECT_FALSE(stop.Set());
+  loop.join();
+  EXPECT_LT(woke - set, absl::Seconds(10));  // not the 30 s
+  EXPECT_TRUE(stop.IsSet());
+  EXPECT_TRUE(stop.Set());                     // already set
+  EXPECT_TRUE(stop.SleepFor(absl::Hours(1)));  // set: returns at once
 }
 
 TEST(WorkerPoolTest, RunsEverythingAndRefusesWhenFull) {
