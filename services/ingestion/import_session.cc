@@ -297,6 +297,7 @@ absl::Status ImportSession::ResolveOrganizations(std::vector<ImportRecord>* reco
     STP_ASSIGN_OR_RETURN(auto by_name, store->FindOrganizationNames(names, rc_.deadline));
     std::vector<std::string> found_ids;
     std::vector<std::string> found_keys;
+    std::vector<bool> found_by_name;
     for (size_t i = 0; i < keys.size(); ++i) {
       std::string id = !by_ref[i].empty() ? by_ref[i] : by_name[i];
       if (id.empty()) {
@@ -305,19 +306,46 @@ absl::Status ImportSession::ResolveOrganizations(std::vector<ImportRecord>* reco
       }
       found_ids.push_back(id);
       found_keys.push_back(keys[i]);
+      found_by_name.push_back(by_ref[i].empty());
       orgs_[keys[i]] = {"organizations/" + id, DisplayName(unknown[keys[i]])};
     }
     // Names found by lookup keep their stored display names.
+    std::vector<v1::Organization> identify;  // found by name, the import's identifier added
     if (!found_ids.empty()) {
       STP_ASSIGN_OR_RETURN(auto stored,
                            store->GetMany(Kind::kOrganization, found_ids, rc_.deadline));
+      std::map<std::string, std::string> identified;  // id -> identifier this batch gives it
       for (size_t j = 0; j < found_ids.size(); ++j) {
         v1::Organization o;
-        if (stored[j].has_value() && o.ParseFromString(stored[j]->data)) {
-          orgs_[found_keys[j]].display_name = o.display_name();
+        if (!stored[j].has_value() || !o.ParseFromString(stored[j]->data)) continue;
+        const std::string& key = found_keys[j];
+        const std::string ref = Utf8Prefix(unknown[key].ref, 200);
+        if (found_by_name[j] && !ref.empty()) {
+          // Found by name, and named here with an identifier. Another identifier, stored or
+          // given to it earlier in the batch, makes it another organisation (ministries of
+          // two countries share a name): created apart. None: the identifier is recorded,
+          // so that files naming the organisation by identifier alone find it.
+          std::string known = identified.count(found_ids[j]) ? identified[found_ids[j]] : "";
+          for (const auto& x : o.external_ids()) {
+            if (x.source() == "iati" && known.empty()) known = x.value();
+          }
+          if (!known.empty() && known != ref) {
+            orgs_.erase(key);
+            missing.push_back(key);
+            continue;
+          }
+          if (known.empty()) {
+            identified[found_ids[j]] = ref;
+            auto* x = o.add_external_ids();
+            x->set_source("iati");
+            x->set_value(ref);
+            identify.push_back(o);
+          }
         }
+        orgs_[key].display_name = o.display_name();
       }
     }
+    if (!dry_run_) STP_RETURN_IF_ERROR(RecordIdentifiers(identify));
   }
   // A partner imports only projects its own organisation takes part in. That organisation
   // exists, so the check needs only what the lookups found, and a record that fails it is
@@ -738,6 +766,26 @@ std::vector<ImportRecord> ImportSession::RejectInvalidBeforeOrganizations(
     if (Valid(r, probe)) kept.push_back(std::move(r));
   }
   return kept;
+}
+
+// Best effort: an importer that may not update the organisation (a partner, another's), or a
+// writer that changed it meanwhile, leaves it as it was, and the lookup by name still finds
+// it. Only a store that cannot be reached fails the import, as any write would.
+absl::Status ImportSession::RecordIdentifiers(const std::vector<v1::Organization>& orgs) {
+  for (const v1::Organization& o : orgs) {
+    v1::UpdateOrganizationRequest req;
+    *req.mutable_organization() = o;
+    req.mutable_update_mask()->add_paths("external_ids");
+    req.set_etag(o.etag());
+    if (!request_id_.empty()) req.set_request_id(absl::StrCat(request_id_, ":ids:", o.name()));
+    absl::Status updated = registry_->UpdateOrganization(rc_, req).status();
+    if (absl::IsUnavailable(updated) || absl::IsDeadlineExceeded(updated)) return updated;
+    if (!updated.ok()) {
+      LogInfo("an imported identifier was not added to the organisation found by its name",
+              {{"organization", o.name()}, {"error", std::string(updated.message())}});
+    }
+  }
+  return absl::OkStatus();
 }
 
 absl::Status ImportSession::CheckNamedReferences(std::vector<ImportRecord*>* ready) {

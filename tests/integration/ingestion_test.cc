@@ -1556,6 +1556,59 @@ TEST_F(IngestionTest, AnOrganisationNamedWithAndWithoutItsRefInOneBatchIsCreated
   EXPECT_EQ(named[0].external_ids_size(), 1);
 }
 
+// Organisations found by name against the identifier the file gives them: one stored without
+// an identifier takes it, so that a later file naming it by identifier alone finds it; one
+// stored under another identifier is another organisation (ministries of two countries share
+// a name), and a new one is created.
+TEST_F(IngestionTest, AnImportedIdentifierJoinsTheOrganisationFoundByNameUnlessItHasAnother) {
+  auto file = [](const std::string& id, const std::string& org) {
+    return absl::StrCat(
+        "<iati-activities version=\"2.03\"><iati-activity default-currency=\"USD\">"
+        "<iati-identifier>",
+        id, "</iati-identifier><title><narrative>Activity ", id, "</narrative></title>", org,
+        "<recipient-country code=\"EG\"/><sector vocabulary=\"1\" "
+        "code=\"23210\"/></iati-activity></iati-activities>");
+  };
+  auto org = [](const std::string& ref, const std::string& name) {
+    return absl::StrCat("<participating-org", ref.empty() ? "" : " ref=\"" + ref + "\"",
+                        " role=\"4\"><narrative>", name, "</narrative></participating-org>");
+  };
+  auto participant = [&](const std::string& iati_id) {
+    for (const auto& p : ListAll(v1::ListProjectsRequest())) {
+      if (p.title() == "Activity " + iati_id) {
+        return p.participants_size() == 1 ? p.participants(0).organization() : std::string();
+      }
+    }
+    return std::string();
+  };
+  // Known by name only, then named with an identifier: the identifier is recorded.
+  ASSERT_EQ(Import(v1::IMPORT_FORMAT_IATI_XML, file("XM-1", org("", "Nile Works")), "")
+                .organizations_created(),
+            1);
+  v1::ImportSummary s =
+      Import(v1::IMPORT_FORMAT_IATI_XML, file("XM-2", org("XM-NILE", "NILE WORKS")), "");
+  EXPECT_EQ(s.organizations_created(), 0) << s.DebugString();
+  const std::string nile = participant("XM-1");
+  ASSERT_FALSE(nile.empty());
+  EXPECT_EQ(participant("XM-2"), nile);
+  v1::GetOrganizationRequest get;
+  get.set_name(nile);
+  v1::Organization stored;
+  ASSERT_TRUE(Call([&](auto* c) { return stub_->GetOrganization(c, get, &stored); }).ok());
+  ASSERT_EQ(stored.external_ids_size(), 1);
+  EXPECT_EQ(stored.external_ids(0).value(), "XM-NILE");
+  // A file naming it by that identifier under another name finds it.
+  s = Import(v1::IMPORT_FORMAT_IATI_XML, file("XM-3", org("XM-NILE", "Nile Works Egypt")), "");
+  EXPECT_EQ(s.organizations_created(), 0) << s.DebugString();
+  EXPECT_EQ(participant("XM-3"), nile);
+  // The same name under another identifier: another organisation.
+  s = Import(v1::IMPORT_FORMAT_IATI_XML, file("XM-4", org("XM-NILE-2", "Nile Works")), "");
+  EXPECT_EQ(s.organizations_created(), 1) << s.DebugString();
+  const std::string other = participant("XM-4");
+  EXPECT_FALSE(other.empty());
+  EXPECT_NE(other, nile);
+}
+
 // The same across the import's batches, and a dry run counts what the import will create.
 TEST_F(IngestionTest, ADryRunCountsAnOrganisationNamedBothWaysInTwoBatchesOnce) {
   std::string file = "<iati-activities version=\"2.03\">";
