@@ -310,36 +310,41 @@ absl::Status ImportSession::ResolveOrganizations(std::vector<ImportRecord>* reco
       orgs_[keys[i]] = {"organizations/" + id, DisplayName(unknown[keys[i]])};
     }
     // Names found by lookup keep their stored display names.
-    std::vector<v1::Organization> identify;  // found by name, the import's identifier added
+    std::vector<v1::Organization> identify;  // found by name, the import's identifiers added
+    std::map<std::string, size_t> identify_at;
     if (!found_ids.empty()) {
       STP_ASSIGN_OR_RETURN(auto stored,
                            store->GetMany(Kind::kOrganization, found_ids, rc_.deadline));
-      std::map<std::string, std::string> identified;  // id -> identifier this batch gives it
       for (size_t j = 0; j < found_ids.size(); ++j) {
         v1::Organization o;
         if (!stored[j].has_value() || !o.ParseFromString(stored[j]->data)) continue;
         const std::string& key = found_keys[j];
-        const std::string ref = Utf8Prefix(unknown[key].ref, 200);
+        const ImportedOrganization& org = unknown[key];
+        const std::string ref = Utf8Prefix(org.ref, 200);
         if (found_by_name[j] && !ref.empty()) {
-          // Found by name, and named here with an identifier. Another identifier, stored or
-          // given to it earlier in the batch, makes it another organisation (ministries of
-          // two countries share a name): created apart. None: the identifier is recorded,
-          // so that files naming the organisation by identifier alone find it.
-          std::string known = identified.count(found_ids[j]) ? identified[found_ids[j]] : "";
-          for (const auto& x : o.external_ids()) {
-            if (x.source() == "iati" && known.empty()) known = x.value();
-          }
-          if (!known.empty() && known != ref) {
+          // Found by name, and named here with an identifier. One whose identifier places it
+          // in another country than the stored one is another organisation with that name
+          // (two countries' ministries of finance): created apart. Otherwise it is this one,
+          // and the identifier is recorded when it has none, so that files naming it by
+          // identifier alone find it.
+          if (!org.country.empty() && !o.country().empty() && org.country != o.country()) {
             orgs_.erase(key);
             missing.push_back(key);
             continue;
           }
-          if (known.empty()) {
-            identified[found_ids[j]] = ref;
-            auto* x = o.add_external_ids();
+          auto at = identify_at.find(found_ids[j]);
+          const v1::Organization& now = at == identify_at.end() ? o : identify[at->second];
+          // One identifier per source: an organisation that has one keeps it.
+          bool identified = false;
+          for (const auto& x : now.external_ids()) identified = identified || x.source() == "iati";
+          if (!identified) {
+            if (at == identify_at.end()) {
+              at = identify_at.emplace(found_ids[j], identify.size()).first;
+              identify.push_back(o);
+            }
+            auto* x = identify[at->second].add_external_ids();
             x->set_source("iati");
             x->set_value(ref);
-            identify.push_back(o);
           }
         }
         orgs_[key].display_name = o.display_name();
@@ -404,15 +409,27 @@ absl::Status ImportSession::ResolveOrganizations(std::vector<ImportRecord>* reco
     // The organisation's name and the participants' display name alike.
     std::string display = DisplayName(org);
     if (dry_run_) {
-      // A later batch finds what an earlier one would have created by name, as the store
-      // lookup of a real import does (within one batch, a real import creates each key).
+      // A later batch finds what an earlier one would have created by identifier or name,
+      // as the store lookups of a real import do (within one batch, a real import creates
+      // each key), and by name only in the same country.
       std::string name = Registry::NormalizeName(org.name.empty() ? org.ref : org.name);
-      if (auto earlier = dry_run_created_.find(name); earlier != dry_run_created_.end()) {
+      std::string by_ref = org.ref.empty() ? "" : "\x01iati:" + Utf8Prefix(org.ref, 200);
+      auto earlier = dry_run_created_.find(by_ref);
+      if (by_ref.empty() || earlier == dry_run_created_.end()) {
+        earlier = dry_run_created_.find(name);
+        if (earlier != dry_run_created_.end() && !by_ref.empty() && !org.country.empty() &&
+            !earlier->second.country.empty() && earlier->second.country != org.country) {
+          earlier = dry_run_created_.end();
+        }
+      }
+      if (earlier != dry_run_created_.end()) {
         orgs_[key] = earlier->second;
         continue;
       }
-      orgs_[key] = {"organizations/" + registry_->NewIdNear(""), display};
+      orgs_[key] = {"organizations/" + registry_->NewIdNear(""), display,
+                    !org.country.empty() && countries_[org.country] ? org.country : ""};
       if (!name.empty()) dry_run_batch.emplace(name, orgs_[key]);
+      if (!by_ref.empty()) dry_run_batch.emplace(by_ref, orgs_[key]);
       summary_.set_organizations_created(summary_.organizations_created() + 1);
       continue;
     }
@@ -772,7 +789,32 @@ std::vector<ImportRecord> ImportSession::RejectInvalidBeforeOrganizations(
 // writer that changed it meanwhile, leaves it as it was, and the lookup by name still finds
 // it. Only a store that cannot be reached fails the import, as any write would.
 absl::Status ImportSession::RecordIdentifiers(const std::vector<v1::Organization>& orgs) {
-  for (const v1::Organization& o : orgs) {
+  // An identifier another organisation took meanwhile (another import created it) stays
+  // theirs. The external-id index is kept per partition, so the write itself would not see
+  // one taken in another partition.
+  std::vector<std::string> keys;
+  std::vector<size_t> owner;
+  for (size_t i = 0; i < orgs.size(); ++i) {
+    for (const auto& x : orgs[i].external_ids()) {
+      if (x.source() != "iati") continue;
+      keys.push_back("iati:" + x.value());
+      owner.push_back(i);
+    }
+  }
+  STP_ASSIGN_OR_RETURN(
+      auto holders, registry_->store()->FindExternalIds(Kind::kOrganization, keys, rc_.deadline));
+  std::set<size_t> taken;
+  for (size_t k = 0; k < keys.size(); ++k) {
+    if (!holders[k].empty() && "organizations/" + holders[k] != orgs[owner[k]].name())
+      taken.insert(owner[k]);
+  }
+  for (size_t i = 0; i < orgs.size(); ++i) {
+    const v1::Organization& o = orgs[i];
+    if (taken.count(i)) {
+      LogInfo("an imported identifier was not added: another organisation has it",
+              {{"organization", o.name()}});
+      continue;
+    }
     v1::UpdateOrganizationRequest req;
     *req.mutable_organization() = o;
     req.mutable_update_mask()->add_paths("external_ids");

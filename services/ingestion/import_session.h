@@ -59,6 +59,7 @@ class ImportSession {
   struct ResolvedOrg {
     std::string name;  // organizations/{id}
     std::string display_name;
+    std::string country;  // a dry run's would-be organisation: the country it would have
   };
 
   ImportSession(Registry* registry, RequestContext rc, const v1::ImportProjectsRequest& first);

@@ -1556,11 +1556,13 @@ TEST_F(IngestionTest, AnOrganisationNamedWithAndWithoutItsRefInOneBatchIsCreated
   EXPECT_EQ(named[0].external_ids_size(), 1);
 }
 
-// Organisations found by name against the identifier the file gives them: one stored without
-// an identifier takes it, so that a later file naming it by identifier alone finds it; one
-// stored under another identifier is another organisation (ministries of two countries share
-// a name), and a new one is created.
-TEST_F(IngestionTest, AnImportedIdentifierJoinsTheOrganisationFoundByNameUnlessItHasAnother) {
+// Organisations found by name and named with an identifier: the identifier is recorded on one
+// that has none, so that a later file naming it by identifier alone finds it; unless the identifier
+// places it in another country than the stored one, which makes it another organisation with that
+// name (two countries' ministries of finance).
+TEST_F(IngestionTest, AnImportedIdentifierJoinsTheOrganisationFoundByNameInItsCountry) {
+  AddCountry("EG");
+  AddCountry("KE");
   auto file = [](const std::string& id, const std::string& org) {
     return absl::StrCat(
         "<iati-activities version=\"2.03\"><iati-activity default-currency=\"USD\">"
@@ -1581,7 +1583,16 @@ TEST_F(IngestionTest, AnImportedIdentifierJoinsTheOrganisationFoundByNameUnlessI
     }
     return std::string();
   };
-  // Known by name only, then named with an identifier: the identifier is recorded.
+  auto identifiers = [&](const std::string& name) {
+    v1::GetOrganizationRequest get;
+    get.set_name(name);
+    v1::Organization stored;
+    EXPECT_TRUE(Call([&](auto* c) { return stub_->GetOrganization(c, get, &stored); }).ok());
+    std::vector<std::string> out;
+    for (const auto& x : stored.external_ids()) out.push_back(x.value());
+    return out;
+  };
+  // Known by name only, then named with an identifier: the identifier is added.
   ASSERT_EQ(Import(v1::IMPORT_FORMAT_IATI_XML, file("XM-1", org("", "Nile Works")), "")
                 .organizations_created(),
             1);
@@ -1591,22 +1602,32 @@ TEST_F(IngestionTest, AnImportedIdentifierJoinsTheOrganisationFoundByNameUnlessI
   const std::string nile = participant("XM-1");
   ASSERT_FALSE(nile.empty());
   EXPECT_EQ(participant("XM-2"), nile);
-  v1::GetOrganizationRequest get;
-  get.set_name(nile);
-  v1::Organization stored;
-  ASSERT_TRUE(Call([&](auto* c) { return stub_->GetOrganization(c, get, &stored); }).ok());
-  ASSERT_EQ(stored.external_ids_size(), 1);
-  EXPECT_EQ(stored.external_ids(0).value(), "XM-NILE");
+  EXPECT_EQ(identifiers(nile), std::vector<std::string>{"XM-NILE"});
   // A file naming it by that identifier under another name finds it.
   s = Import(v1::IMPORT_FORMAT_IATI_XML, file("XM-3", org("XM-NILE", "Nile Works Egypt")), "");
   EXPECT_EQ(s.organizations_created(), 0) << s.DebugString();
   EXPECT_EQ(participant("XM-3"), nile);
-  // The same name under another identifier: another organisation.
+  // A second identifier, with no country to tell them apart: the same organisation, which
+  // keeps its first (one per source).
   s = Import(v1::IMPORT_FORMAT_IATI_XML, file("XM-4", org("XM-NILE-2", "Nile Works")), "");
+  EXPECT_EQ(s.organizations_created(), 0) << s.DebugString();
+  EXPECT_EQ(participant("XM-4"), nile);
+  EXPECT_EQ(identifiers(nile), std::vector<std::string>{"XM-NILE"});
+  // The same name in two countries: two organisations, and a dry run counts the second.
+  s = Import(v1::IMPORT_FORMAT_IATI_XML, file("XM-5", org("KE-GOV-7", "Ministry of Finance")), "");
   EXPECT_EQ(s.organizations_created(), 1) << s.DebugString();
-  const std::string other = participant("XM-4");
-  EXPECT_FALSE(other.empty());
-  EXPECT_NE(other, nile);
+  const std::string kenyan = participant("XM-5");
+  const std::string egypt_file = file("XM-6", org("EG-GOV-7", "Ministry of Finance"));
+  EXPECT_EQ(Import(v1::IMPORT_FORMAT_IATI_XML, egypt_file, "", nullptr, 64 * 1024,
+                   /*dry_run=*/true)
+                .organizations_created(),
+            1);
+  s = Import(v1::IMPORT_FORMAT_IATI_XML, egypt_file, "");
+  EXPECT_EQ(s.organizations_created(), 1) << s.DebugString();
+  const std::string egyptian = participant("XM-6");
+  EXPECT_FALSE(egyptian.empty());
+  EXPECT_NE(egyptian, kenyan);
+  EXPECT_EQ(identifiers(kenyan), std::vector<std::string>{"KE-GOV-7"});
 }
 
 // The same across the import's batches, and a dry run counts what the import will create.
