@@ -144,8 +144,7 @@ void SubscriptionHub::ReadLoop(int partition) {
 }
 
 void SubscriptionHub::TickLoop() {
-  while (!stopping_.IsSet()) {
-    stopping_.SleepFor(options_.tick);
+  while (!stopping_.SleepFor(options_.tick)) {
     absl::Time now = absl::Now();
     absl::MutexLock lock(&listeners_mu_);
     for (Listener* l : listeners_) l->OnTick(now);

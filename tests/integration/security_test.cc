@@ -1,5 +1,6 @@
 // Credentials, rights, hidden projects, rate limits and mutual TLS, through the real stack.
 #include <gtest/gtest.h>
+#include <sys/socket.h>
 
 #include <cstdlib>
 #include <filesystem>
@@ -465,8 +466,14 @@ TEST_F(SecurityTest, RateLimitsAnswerResourceExhaustedWithRetryInfo) {
 class BucketScriptCounter {
  public:
   explicit BucketScriptCounter(int port) {
-    context_.reset(redisConnect("127.0.0.1", port));
-    EXPECT_TRUE(context_ != nullptr && context_->err == 0);
+    // A feed that stops (no marker within 30 s) ends the count rather than the test run.
+    const timeval timeout{30, 0};
+    context_.reset(redisConnectWithTimeout("127.0.0.1", port, timeout));
+    if (context_ == nullptr || context_->err != 0) {
+      ADD_FAILURE() << "cannot connect to Redis for MONITOR";
+      return;
+    }
+    redisSetTimeout(context_.get(), timeout);
     redis::ReplyPtr ok(static_cast<redisReply*>(redisCommand(context_.get(), "MONITOR")));
     EXPECT_NE(ok, nullptr);
     reader_ = std::thread([this] {
@@ -483,10 +490,17 @@ class BucketScriptCounter {
     });
   }
 
+  // A test that failed before Finish: the reader is cut off, not left running.
+  ~BucketScriptCounter() {
+    if (!reader_.joinable()) return;
+    shutdown(context_->fd, SHUT_RDWR);
+    reader_.join();
+  }
+
   // The scripts seen up to now (every command sent before the call is in the feed by then).
   int64_t Finish(redis::RedisClient& redis) {
     EXPECT_TRUE(redis.Command({"ECHO", "end-of-count"}).ok());
-    reader_.join();
+    if (reader_.joinable()) reader_.join();
     return scripts_;
   }
 
