@@ -379,6 +379,35 @@ TEST_F(SnapshotTest, ATruncatedSnapshotLeavesNothingForTheFullReloadToBuildOver)
 
 // A feed whose unread events were trimmed (it fell further behind than the streams keep) must
 // not read on as if nothing were missing: it reloads the index in full, from nothing.
+// A deleted project's score leaves the snapshot with the project; it came back on each
+// restart.
+TEST_F(SnapshotTest, ADeletedProjectsScoreLeavesTheSnapshotWithIt) {
+  FeedOptions options;
+  options.snapshot_file = file_;
+  OrganizationIndex index;
+  IndexFeed feed(&index, client_.get(), redis::Keyspace(),
+                 options);  // not started: applied by hand
+  stp::events::v1::Event created;
+  created.set_type(stp::events::v1::EVENT_TYPE_PROJECT_CREATED);
+  created.set_resource("projects/ghost-park");
+  created.mutable_project()->set_name("projects/ghost-park");
+  created.mutable_project()->set_title("Ghost park");
+  created.mutable_project()->set_host_country("countries/EG");
+  stp::events::v1::Event scored;
+  scored.set_type(stp::events::v1::EVENT_TYPE_SCORE_CHANGED);
+  scored.mutable_score_change()->mutable_current()->set_project("projects/ghost-park");
+  scored.mutable_score_change()->mutable_current()->set_total(61);
+  feed.Apply(created);
+  feed.Apply(scored);
+  ASSERT_TRUE(feed.WriteSnapshot().ok());
+  ASSERT_TRUE(absl::StrContains(SnapshotBytes(), "projects/ghost-park"));
+  stp::events::v1::Event deleted = created;
+  deleted.set_type(stp::events::v1::EVENT_TYPE_PROJECT_DELETED);
+  feed.Apply(deleted);
+  ASSERT_TRUE(feed.WriteSnapshot().ok());
+  EXPECT_FALSE(absl::StrContains(SnapshotBytes(), "projects/ghost-park"));
+}
+
 TEST_F(SnapshotTest, AFeedWhoseUnreadEventsWereTrimmedReloadsInFull) {
   auto f = StartFeed(/*with_registry=*/true);
   ASSERT_EQ(f->index.organization_count(), 6u);
