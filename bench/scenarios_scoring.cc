@@ -65,6 +65,21 @@ std::pair<double, double> RedisCpuSeconds(const std::string& address) {
           cpu["used_cpu_sys_children"] + cpu["used_cpu_user_children"]};
 }
 
+// Forks Redis has made (AOF rewrites, in these runs): a rewrite child takes a core, and each
+// page Redis writes while it runs is copied, so a phase that overlaps one says so.
+double RedisForks(const std::string& address) { return RedisInfo(address, "stats")["total_forks"]; }
+
+bool RewriteRunning(const std::string& address) {
+  return RedisInfo(address, "persistence")["aof_rewrite_in_progress"] > 0;
+}
+
+std::string Rewrites(bool running_at_start, double forks) {
+  std::string began = forks < 1 ? "no AOF rewrite began during it"
+                                : absl::StrFormat("%.0f AOF rewrite%s began during it", forks,
+                                                  forks >= 2 ? "s" : "");
+  return running_at_start ? "an AOF rewrite was running as it began; " + began : began;
+}
+
 // Stream ids compare as (milliseconds, sequence).
 bool IdAtLeast(absl::string_view id, absl::string_view than) {
   auto parts = [](absl::string_view x) {
@@ -203,9 +218,11 @@ void RunScoringScenarios(const BenchConfig& config, Report* report) {
   // CPU over the whole catch-up, process start included: a figure per event that the machine's
   // phase moves less than it moves the rate.
   const std::pair<double, double> redis_cpu_before = RedisCpuSeconds(cfg.redis_address);
+  const double forks_before = RedisForks(cfg.redis_address);
+  const bool rewriting_before = RewriteRunning(cfg.redis_address);
   const double memory_before = RedisInfo(cfg.redis_address, "memory")["used_memory"];
   std::pair<double, double> redis_cpu_after;
-  double scoring_cpu = 0, memory_after = 0;
+  double scoring_cpu = 0, memory_after = 0, forks_after = 0;
   std::thread watcher([&] {
     redis::RedisClient watch(ro);
     for (int64_t scored = 0; scored < n && absl::Now() - start < absl::Minutes(5);) {
@@ -222,6 +239,7 @@ void RunScoringScenarios(const BenchConfig& config, Report* report) {
       if (scored >= n) {
         all_scored = absl::Now();
         redis_cpu_after = RedisCpuSeconds(cfg.redis_address);
+        forks_after = RedisForks(cfg.redis_address);
         scoring_cpu = ProcessCpuSeconds(s.scoring.pid());
         memory_after = RedisInfo(cfg.redis_address, "memory")["used_memory"];
       }
@@ -244,17 +262,20 @@ void RunScoringScenarios(const BenchConfig& config, Report* report) {
       {"scoring", absl::StrFormat("catch-up: %d project events (plus orgs, countries) backlog", n),
        absl::StrFormat("%.0f events/s while catching up (10%% to 90%% of the backlog); all %d "
                        "events in %.1f s including process start; CPU per event: "
-                       "scoring %.0f µs, Redis %.0f µs (+ %.0f µs in rewrite children); Redis "
-                       "memory the scoring added: %.0f bytes per project",
+                       "scoring %.0f µs, Redis %.0f µs (+ %.0f µs in rewrite children; %s); "
+                       "Redis memory the scoring added: %.0f bytes per project",
                        catch_up, backlog, total_seconds, scoring_cpu * 1e6 / backlog,
                        (redis_cpu_after.first - redis_cpu_before.first) * 1e6 / backlog,
                        (redis_cpu_after.second - redis_cpu_before.second) * 1e6 / backlog,
+                       Rewrites(rewriting_before, forks_after - forks_before),
                        (memory_after - memory_before) / n),
        "", ">= 10,000 events/s", AtLeast(catch_up, 10000), ""});
 
   // A country's income group changes: every project hosted there is rescored.
   const std::pair<double, double> rescore_redis_before = RedisCpuSeconds(cfg.redis_address);
   const double rescore_scoring_before = ProcessCpuSeconds(s.scoring.pid());
+  const double rescore_forks_before = RedisForks(cfg.redis_address);
+  const bool rescore_rewriting_before = RewriteRunning(cfg.redis_address);
   absl::Time changed = absl::Now();
   {
     iv1::GetCountryRequest get;
@@ -285,15 +306,17 @@ void RunScoringScenarios(const BenchConfig& config, Report* report) {
   double rescore = absl::ToDoubleSeconds(absl::Now() - changed);
   const std::pair<double, double> rescore_redis_after = RedisCpuSeconds(cfg.redis_address);
   const double rescore_scoring_after = ProcessCpuSeconds(s.scoring.pid());
+  const double rescore_forks = RedisForks(cfg.redis_address) - rescore_forks_before;
   const int64_t rescored = ScoredSince(redis, changed);
   const double per_project = 1e6 / static_cast<double>(std::max<int64_t>(rescored, 1));
   report->Add(
       {"scoring", "rescore 10,000 projects after their host country's income group changes",
        absl::StrFormat("%.2f s (%lld rescored); CPU per rescored project: scoring %.0f µs, "
-                       "Redis %.0f µs (the count's own reads included)",
+                       "Redis %.0f µs; %s",
                        rescore, static_cast<long long>(rescored),
                        (rescore_scoring_after - rescore_scoring_before) * per_project,
-                       (rescore_redis_after.first - rescore_redis_before.first) * per_project),
+                       (rescore_redis_after.first - rescore_redis_before.first) * per_project,
+                       Rewrites(rescore_rewriting_before, rescore_forks)),
        "", "<= 2 s",
        rescored >= 10000 ? AtMost(rescore, 2.0) : "MISSED: fewer than 10,000 were rescored", ""});
 
