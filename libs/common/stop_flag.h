@@ -1,11 +1,12 @@
 // A stop request that a background loop both polls and sleeps on: Set wakes a loop waiting out
 // a retry backoff or a poll interval at once, so that Stop returns in the time the loop's
-// current step takes, not that step plus the rest of its sleep.
+// current step takes, not that step plus the rest of its sleep. An absl::Notification that may
+// be set more than once (Stop runs again from destructors).
 #pragma once
 
 #include <atomic>
 
-#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 
 namespace stp {
@@ -14,22 +15,20 @@ class StopFlag {
  public:
   // Sets the flag and wakes every sleeper; true if it was already set.
   bool Set() {
-    absl::MutexLock lock(&mu_);
-    return set_.exchange(true);
+    if (set_.exchange(true)) return true;
+    notification_.Notify();
+    return false;
   }
   bool IsSet() const { return set_.load(); }
   // Sleeps for `d` or until Set, whichever comes first; true when set.
   bool SleepFor(absl::Duration d) {
-    absl::MutexLock lock(&mu_);
-    mu_.AwaitWithTimeout(absl::Condition(&StopFlag::Stopped, &set_), d);
-    return set_.load();
+    notification_.WaitForNotificationWithTimeout(d);
+    return IsSet();
   }
 
  private:
-  static bool Stopped(std::atomic<bool>* set) { return set->load(); }
-
-  absl::Mutex mu_;
   std::atomic<bool> set_{false};
+  absl::Notification notification_;
 };
 
 }  // namespace stp

@@ -33,6 +33,14 @@ std::string ExternalIdKey(const v1::Project& p) {
   return ExternalIdKeys(p.external_ids())[0];
 }
 
+// The organisation's IATI identifier, or "" (it keeps one per source).
+std::string IatiIdentifier(const v1::Organization& o) {
+  for (const auto& x : o.external_ids()) {
+    if (x.source() == "iati") return x.value();
+  }
+  return "";
+}
+
 // Index of a "pending:<k>" placeholder, or -1.
 int PendingIndex(absl::string_view ref) {
   int k = -1;
@@ -310,8 +318,7 @@ absl::Status ImportSession::ResolveOrganizations(std::vector<ImportRecord>* reco
       orgs_[keys[i]] = {"organizations/" + id, DisplayName(unknown[keys[i]])};
     }
     // Names found by lookup keep their stored display names.
-    std::vector<v1::Organization> identify;  // found by name, the import's identifiers added
-    std::map<std::string, size_t> identify_at;
+    std::map<std::string, v1::Organization> identify;  // by id: found by name, identifier added
     if (!found_ids.empty()) {
       STP_ASSIGN_OR_RETURN(auto stored,
                            store->GetMany(Kind::kOrganization, found_ids, rc_.deadline));
@@ -332,17 +339,10 @@ absl::Status ImportSession::ResolveOrganizations(std::vector<ImportRecord>* reco
             missing.push_back(key);
             continue;
           }
-          auto at = identify_at.find(found_ids[j]);
-          const v1::Organization& now = at == identify_at.end() ? o : identify[at->second];
-          // One identifier per source: an organisation that has one keeps it.
-          bool identified = false;
-          for (const auto& x : now.external_ids()) identified = identified || x.source() == "iati";
-          if (!identified) {
-            if (at == identify_at.end()) {
-              at = identify_at.emplace(found_ids[j], identify.size()).first;
-              identify.push_back(o);
-            }
-            auto* x = identify[at->second].add_external_ids();
+          // One identifier per source: an organisation that has one (stored, or given earlier
+          // in this batch) keeps it.
+          if (IatiIdentifier(o).empty() && !identify.count(found_ids[j])) {
+            auto* x = (identify[found_ids[j]] = o).add_external_ids();
             x->set_source("iati");
             x->set_value(ref);
           }
@@ -413,7 +413,7 @@ absl::Status ImportSession::ResolveOrganizations(std::vector<ImportRecord>* reco
       // as the store lookups of a real import do (within one batch, a real import creates
       // each key), and by name only in the same country.
       std::string name = Registry::NormalizeName(org.name.empty() ? org.ref : org.name);
-      std::string by_ref = org.ref.empty() ? "" : "\x01iati:" + Utf8Prefix(org.ref, 200);
+      std::string by_ref = org.ref.empty() ? "" : "\x01" + key;  // apart from the names
       auto earlier = dry_run_created_.find(by_ref);
       if (by_ref.empty() || earlier == dry_run_created_.end()) {
         earlier = dry_run_created_.find(name);
@@ -788,29 +788,19 @@ std::vector<ImportRecord> ImportSession::RejectInvalidBeforeOrganizations(
 // Best effort: an importer that may not update the organisation (a partner, another's), or a
 // writer that changed it meanwhile, leaves it as it was, and the lookup by name still finds
 // it. Only a store that cannot be reached fails the import, as any write would.
-absl::Status ImportSession::RecordIdentifiers(const std::vector<v1::Organization>& orgs) {
+absl::Status ImportSession::RecordIdentifiers(const std::map<std::string, v1::Organization>& orgs) {
   // An identifier another organisation took meanwhile (another import created it) stays
   // theirs. The external-id index is kept per partition, so the write itself would not see
   // one taken in another partition.
+  if (orgs.empty()) return absl::OkStatus();
   std::vector<std::string> keys;
-  std::vector<size_t> owner;
-  for (size_t i = 0; i < orgs.size(); ++i) {
-    for (const auto& x : orgs[i].external_ids()) {
-      if (x.source() != "iati") continue;
-      keys.push_back("iati:" + x.value());
-      owner.push_back(i);
-    }
-  }
+  for (const auto& [id, o] : orgs) keys.push_back("iati:" + IatiIdentifier(o));
   STP_ASSIGN_OR_RETURN(
       auto holders, registry_->store()->FindExternalIds(Kind::kOrganization, keys, rc_.deadline));
-  std::set<size_t> taken;
-  for (size_t k = 0; k < keys.size(); ++k) {
-    if (!holders[k].empty() && "organizations/" + holders[k] != orgs[owner[k]].name())
-      taken.insert(owner[k]);
-  }
-  for (size_t i = 0; i < orgs.size(); ++i) {
-    const v1::Organization& o = orgs[i];
-    if (taken.count(i)) {
+  size_t k = 0;
+  for (const auto& [id, o] : orgs) {
+    const std::string& holder = holders[k++];
+    if (!holder.empty() && holder != id) {
       LogInfo("an imported identifier was not added: another organisation has it",
               {{"organization", o.name()}});
       continue;

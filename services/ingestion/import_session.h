@@ -108,7 +108,8 @@ class ImportSession {
   // the partner's own organisation, then creates the organisations the rest still lack.
   absl::Status ResolveOrganizations(std::vector<ImportRecord>* records);
   // Adds to organisations found by name the identifiers this import names them with.
-  absl::Status RecordIdentifiers(const std::vector<v1::Organization>& orgs);
+  // `orgs` by id.
+  absl::Status RecordIdentifiers(const std::map<std::string, v1::Organization>& orgs);
   // True for an operator, and for a partner's record one of whose participants is the
   // partner's organisation as resolved so far.
   bool NamesOwnOrganization(const ImportRecord& record) const;

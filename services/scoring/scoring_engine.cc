@@ -29,7 +29,7 @@ namespace {
 constexpr absl::Duration kClockMargin = absl::Seconds(30);
 
 absl::Time ProtoTime(const google::protobuf::Timestamp& ts) {
-  return absl::FromUnixSeconds(ts.seconds()) + absl::Nanoseconds(ts.nanos());
+  return absl::FromUnixNanos(TimeUtil::TimestampToNanoseconds(ts));
 }
 
 google::protobuf::Timestamp ToProto(absl::Time t) {
