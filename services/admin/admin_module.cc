@@ -3,6 +3,7 @@
 #include "absl/strings/match.h"
 #include "absl/time/clock.h"
 #include "libs/common/ids.h"
+#include "libs/common/proto_time.h"
 #include "libs/common/status.h"
 #include "stp/admin/v1/admin_service.grpc.pb.h"
 
@@ -11,21 +12,17 @@ namespace {
 
 namespace av1 = stp::admin::v1;
 
-google::protobuf::Timestamp ToProto(absl::Time t) {
-  google::protobuf::Timestamp ts;
-  ts.set_seconds(absl::ToUnixSeconds(t));
-  return ts;
-}
-
 av1::ApiKey ToProto(const ApiKeyRecord& r) {
   av1::ApiKey k;
   k.set_name("apiKeys/" + r.id);
   k.set_organization(r.organization);
   k.set_role(static_cast<av1::AccessRole>(r.role));
   k.set_display_name(r.display_name);
-  *k.mutable_create_time() = ToProto(r.create_time);
-  if (r.expire_time != absl::InfiniteFuture()) *k.mutable_expire_time() = ToProto(r.expire_time);
-  if (r.revoke_time != absl::InfiniteFuture()) *k.mutable_revoke_time() = ToProto(r.revoke_time);
+  *k.mutable_create_time() = common::ToTimestamp(r.create_time);
+  if (r.expire_time != absl::InfiniteFuture())
+    *k.mutable_expire_time() = common::ToTimestamp(r.expire_time);
+  if (r.revoke_time != absl::InfiniteFuture())
+    *k.mutable_revoke_time() = common::ToTimestamp(r.revoke_time);
   return k;
 }
 

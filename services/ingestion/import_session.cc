@@ -13,6 +13,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/strip.h"
 #include "libs/common/logging.h"
+#include "libs/common/proto_time.h"
 #include "libs/common/status.h"
 #include "services/ingestion/import/record_organizations.h"
 #include "services/ingestion/validation.h"
@@ -21,12 +22,6 @@ namespace stp::ingestion {
 namespace {
 
 constexpr int kMaxListedProblems = 1000;
-
-google::protobuf::Timestamp Now(absl::Time t) {
-  google::protobuf::Timestamp ts;
-  ts.set_seconds(absl::ToUnixSeconds(t));
-  return ts;
-}
 
 std::string ExternalIdKey(const v1::Project& p) {
   if (p.external_ids().empty()) return "";
@@ -567,7 +562,7 @@ absl::Status ImportSession::Flush() {
       auto* src = p.add_sources();
       src->set_source(format_ == v1::IMPORT_FORMAT_IATI_XML ? "iati" : "aiddata");
       src->set_reference(source_reference_);
-      *src->mutable_retrieved_time() = Now(now);
+      *src->mutable_retrieved_time() = common::ToTimestamp(now);
     }
     ready.push_back(&r);
   }

@@ -1,12 +1,10 @@
 #include "services/ingestion/project_index.h"
 
-#include <google/protobuf/io/coded_stream.h>
-#include <google/protobuf/wire_format_lite.h>
-
 #include <algorithm>
 
 #include "absl/strings/match.h"
 #include "absl/time/clock.h"
+#include "libs/common/event_header.h"
 #include "libs/common/logging.h"
 #include "libs/common/status.h"
 #include "libs/redis/streams.h"
@@ -179,35 +177,17 @@ void ProjectIndex::AbandonReload() {
 // ------------------------------------------------------------------ events
 
 std::optional<ProjectEventHeader> ReadProjectEventHeader(absl::string_view event) {
-  using google::protobuf::internal::WireFormatLite;
-  google::protobuf::io::CodedInputStream in(reinterpret_cast<const uint8_t*>(event.data()),
-                                            static_cast<int>(event.size()));
-  ProjectEventHeader header;
-  std::string resource;
-  uint32_t type = 0;
-  bool has_revision = false;
-  // Every other field, the snapshot included, is skipped unread (a skip only moves past it).
-  while (uint32_t tag = in.ReadTag()) {
-    const int field = WireFormatLite::GetTagFieldNumber(tag);
-    const auto wire = WireFormatLite::GetTagWireType(tag);
-    if (field == 2 && wire == WireFormatLite::WIRETYPE_VARINT) {
-      if (!in.ReadVarint32(&type)) return std::nullopt;
-    } else if (field == 3 && wire == WireFormatLite::WIRETYPE_LENGTH_DELIMITED) {
-      if (!WireFormatLite::ReadString(&in, &resource)) return std::nullopt;
-    } else if (field == 8 && wire == WireFormatLite::WIRETYPE_VARINT) {
-      uint64_t revision = 0;
-      if (!in.ReadVarint64(&revision)) return std::nullopt;
-      header.revision = static_cast<int64_t>(revision);
-      has_revision = true;
-    } else if (!WireFormatLite::SkipField(&in, tag)) {
-      return std::nullopt;
-    }
-  }
+  auto read = common::ReadEventHeader(event);
   constexpr absl::string_view kPrefix = "projects/";
-  if (!has_revision || !absl::StartsWith(resource, kPrefix)) return std::nullopt;
-  if (type == ev::EVENT_TYPE_SCORE_CHANGED) return std::nullopt;  // names a project too
-  header.id = resource.substr(kPrefix.size());
-  header.deleted = type == ev::EVENT_TYPE_PROJECT_DELETED;
+  if (!read.has_value() || !read->revision.has_value() ||
+      !absl::StartsWith(read->resource, kPrefix)) {
+    return std::nullopt;
+  }
+  if (read->type == ev::EVENT_TYPE_SCORE_CHANGED) return std::nullopt;  // names a project too
+  ProjectEventHeader header;
+  header.id = read->resource.substr(kPrefix.size());
+  header.revision = *read->revision;
+  header.deleted = read->type == ev::EVENT_TYPE_PROJECT_DELETED;
   return header;
 }
 

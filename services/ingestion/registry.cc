@@ -20,6 +20,7 @@
 #include "absl/synchronization/notification.h"
 #include "libs/common/ids.h"
 #include "libs/common/logging.h"
+#include "libs/common/proto_time.h"
 #include "services/ingestion/validation.h"
 
 namespace stp::ingestion {
@@ -84,14 +85,6 @@ const std::set<std::string>& OutputOnlyFields() {
   return *fields;
 }
 
-google::protobuf::Timestamp ToProto(absl::Time t) {
-  google::protobuf::Timestamp ts;
-  int64_t ns = absl::ToUnixNanos(t);
-  ts.set_seconds(ns / 1000000000);
-  ts.set_nanos(static_cast<int32_t>(ns % 1000000000));
-  return ts;
-}
-
 int64_t ToMillis(absl::Time t) { return absl::ToUnixMillis(t); }
 
 // The time of a write to a stored resource: now, in whole milliseconds, but at least one
@@ -142,8 +135,8 @@ absl::Status DecodeToken(const std::string& token, const std::string& fingerprin
 template <typename R>
 void StampMetadata(R* r, const RequestContext& rc, absl::Time now, const std::string& etag,
                    bool create) {
-  if (create) *r->mutable_create_time() = ToProto(now);
-  *r->mutable_update_time() = ToProto(now);
+  if (create) *r->mutable_create_time() = common::ToTimestamp(now);
+  *r->mutable_update_time() = common::ToTimestamp(now);
   r->set_updated_by(rc.principal.Actor());
   r->set_etag(etag);
 }
@@ -160,7 +153,7 @@ std::string MakeEvent(const RequestContext& rc, EventType type, const R& snapsho
   Event e;
   e.set_type(type);
   e.set_resource(snapshot.name());
-  *e.mutable_occur_time() = ToProto(now);
+  *e.mutable_occur_time() = common::ToTimestamp(now);
   e.set_actor(rc.principal.Actor());
   e.set_request_id(request_id);
   e.set_partition(partition);
@@ -1102,7 +1095,7 @@ absl::StatusOr<v1::DeleteResponse> Registry::DeleteResource(
                            "REQUEST_ID_REUSED");
     }
     if (auto millis = RequestRecordDeleteMillis(record))
-      *response.mutable_delete_time() = ToProto(absl::FromUnixMillis(*millis));
+      *response.mutable_delete_time() = common::ToTimestamp(absl::FromUnixMillis(*millis));
     return response;
   };
   if (!request_id.empty()) {
@@ -1136,7 +1129,7 @@ absl::StatusOr<v1::DeleteResponse> Registry::DeleteResource(
     v1::ProjectRevision rev;
     rev.set_revision(op.revision);
     rev.set_actor(rc.principal.Actor());
-    *rev.mutable_time() = ToProto(now);
+    *rev.mutable_time() = common::ToTimestamp(now);
     rev.set_request_id(request_id);
     rev.set_source("api");
     rev.set_kind(v1::ProjectRevision::KIND_DELETED);
@@ -1149,7 +1142,7 @@ absl::StatusOr<v1::DeleteResponse> Registry::DeleteResource(
   STP_ASSIGN_OR_RETURN(auto results, store_->Write({op}, rc.deadline));
   switch (results[0].code) {
     case WriteResult::Code::kOk:
-      *response.mutable_delete_time() = ToProto(now);
+      *response.mutable_delete_time() = common::ToTimestamp(now);
       return response;
     case WriteResult::Code::kDuplicateRequest:  // a retry that raced the first attempt
       return replay(results[0].detail);
@@ -1559,7 +1552,7 @@ PreparedWrite Registry::PrepareProjectWrite(
   v1::ProjectRevision rev;
   rev.set_revision(op.revision);
   rev.set_actor(rc.principal.Actor());
-  *rev.mutable_time() = ToProto(now);
+  *rev.mutable_time() = common::ToTimestamp(now);
   rev.set_request_id(request_id);
   rev.set_source(source.source);
   for (const auto& f : changed) rev.add_changed_fields(f);

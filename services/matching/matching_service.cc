@@ -8,6 +8,7 @@
 #include "absl/time/clock.h"
 #include "libs/common/grpc_status.h"
 #include "libs/common/ids.h"
+#include "libs/common/proto_time.h"
 #include "services/matching/core/need.h"
 
 namespace stp::matching {
@@ -15,14 +16,6 @@ namespace stp::matching {
 namespace iv1 = stp::ingestion::v1;
 
 namespace {
-
-google::protobuf::Timestamp NowProto() {
-  google::protobuf::Timestamp ts;
-  int64_t ns = absl::ToUnixNanos(absl::Now());
-  ts.set_seconds(ns / 1000000000);
-  ts.set_nanos(static_cast<int32_t>(ns % 1000000000));
-  return ts;
-}
 
 bool VisibleTo(const Principal& principal, const iv1::Project& p) {
   if (p.visibility() != iv1::VISIBILITY_PARTICIPANTS || principal.is_operator()) return true;
@@ -181,7 +174,7 @@ absl::StatusOr<v1::MatchFeedback> MatchingServiceImpl::DoRecordFeedback(
   v1::MatchFeedback f = in;
   f.set_name("matchFeedback/" + id);
   f.set_recorded_by(rc.principal.Actor());
-  *f.mutable_create_time() = NowProto();
+  *f.mutable_create_time() = common::ToTimestamp(absl::Now());
   STP_ASSIGN_OR_RETURN(auto replies,
                        redis_->Pipeline({{"SET", keyspace_.Global("matching", "feedback", id),
                                           f.SerializeAsString()},

@@ -6,20 +6,13 @@
 #include "absl/time/clock.h"
 #include "libs/common/grpc_status.h"
 #include "libs/common/logging.h"
+#include "libs/common/proto_time.h"
 #include "libs/redis/streams.h"
 #include "services/notification/cursor.h"
 
 namespace stp::notification {
 
-namespace {
-
-google::protobuf::Timestamp NowProto() {
-  google::protobuf::Timestamp ts;
-  ts.set_seconds(absl::ToUnixSeconds(absl::Now()));
-  return ts;
-}
-
-}  // namespace
+namespace {}  // namespace
 
 // One Subscribe stream. It walks the hub's rings from its own positions, writing one message
 // at a time; while its positions are older than a ring it first reads the gap from Redis.
@@ -66,7 +59,7 @@ class NotificationServiceImpl::Subscription
     if (!writing_ && now - last_write_ >= heartbeat_) {
       response_.Clear();
       response_.set_cursor(EncodeCursor(positions_));
-      *response_.mutable_heartbeat()->mutable_time() = NowProto();
+      *response_.mutable_heartbeat()->mutable_time() = common::ToTimestamp(absl::Now());
       StartWriteLocked();
     }
   }

@@ -13,6 +13,7 @@
 #include "absl/time/clock.h"
 #include "libs/common/ids.h"
 #include "libs/common/logging.h"
+#include "libs/common/proto_time.h"
 #include "libs/common/status.h"
 #include "services/notification/event_filter.h"
 #include "services/notification/subscription_hub.h"
@@ -24,14 +25,6 @@ using redis::At;
 using redis::Size;
 using redis::Str;
 using redis::StrCopy;
-
-google::protobuf::Timestamp ToProto(absl::Time t) {
-  google::protobuf::Timestamp ts;
-  int64_t ns = absl::ToUnixNanos(t);
-  ts.set_seconds(ns / 1000000000);
-  ts.set_nanos(static_cast<int32_t>(ns % 1000000000));
-  return ts;
-}
 
 const redis::Script& CreateDeliveryScript() {
   static const auto* s = new redis::Script(R"lua(
@@ -210,7 +203,7 @@ absl::StatusOr<nv1::Webhook> WebhookStore::Create(const RequestContext& rc,
   hook.clear_secret();
   hook.set_name("webhooks/" + id);
   hook.set_owner(owner);
-  *hook.mutable_create_time() = ToProto(now);
+  *hook.mutable_create_time() = common::ToTimestamp(now);
   STP_ASSIGN_OR_RETURN(
       auto replies,
       redis_->Pipeline({{"HSET", Key("hook", id), "pb", hook.SerializeAsString(), "secret",
@@ -420,7 +413,7 @@ absl::Status WebhookDispatcher::Enqueue(int partition,
       d.set_event_id(entry.id);
       d.set_event_type(event->event.type());
       d.set_state(nv1::DELIVERY_STATE_PENDING);
-      *d.mutable_create_time() = ToProto(clock_());
+      *d.mutable_create_time() = common::ToTimestamp(clock_());
       *d.mutable_update_time() = d.create_time();
       *d.mutable_next_attempt_time() = d.create_time();
       keys.push_back({store_->Key("delivery", hook.id, did), store_->Key("deliveries", hook.id),
@@ -584,7 +577,7 @@ absl::Status WebhookDispatcher::Attempt(HttpSender* sender, const std::string& m
   d.set_last_error(result.status == 0
                        ? result.error
                        : (result.status >= 300 ? absl::StrCat("HTTP ", result.status) : ""));
-  *d.mutable_update_time() = ToProto(clock_());
+  *d.mutable_update_time() = common::ToTimestamp(clock_());
   std::string outcome;
   int64_t next_due = 0;
   bool retryable = result.status == 0 || result.status >= 500 || result.status == 429;
@@ -603,7 +596,7 @@ absl::Status WebhookDispatcher::Attempt(HttpSender* sender, const std::string& m
                  options_.max_backoff) *
         jitter;
     next_due = absl::ToUnixMillis(clock_() + delay);
-    *d.mutable_next_attempt_time() = ToProto(clock_() + delay);
+    *d.mutable_next_attempt_time() = common::ToTimestamp(clock_() + delay);
   } else {
     outcome = "dead";
     failed_attempts_.fetch_add(1);

@@ -12,8 +12,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "libs/common/event_header.h"
 #include "libs/common/grpc_status.h"
 #include "libs/common/logging.h"
+#include "libs/common/proto_time.h"
 #include "services/scoring/core/prefetched_records.h"
 
 namespace stp::scoring {
@@ -27,18 +29,6 @@ namespace {
 // How far apart the clocks of two pods may be when a rebuild asks whether a record was created
 // before its listing began (a record created within this margin is kept).
 constexpr absl::Duration kClockMargin = absl::Seconds(30);
-
-absl::Time ProtoTime(const google::protobuf::Timestamp& ts) {
-  return absl::FromUnixNanos(TimeUtil::TimestampToNanoseconds(ts));
-}
-
-google::protobuf::Timestamp ToProto(absl::Time t) {
-  google::protobuf::Timestamp ts;
-  int64_t ns = absl::ToUnixNanos(t);
-  ts.set_seconds(ns / 1000000000);
-  ts.set_nanos(static_cast<int32_t>(ns % 1000000000));
-  return ts;
-}
 
 // A change partners care about: the total, the tier, or what a component says.
 bool Material(const v1::Score& before, const v1::Score& after) {
@@ -129,6 +119,14 @@ absl::Status ScoringEngine::Handle(const std::vector<redis::StreamEntry>& entrie
   std::vector<const ev::Event*> events;
   for (const auto& entry : entries) {
     const std::string* payload = entry.Field("e");
+    // Score events (this service's own, as many as the changes it reads) are told apart by
+    // their header and never parsed: a full parse would build every component and reason.
+    if (payload != nullptr) {
+      auto header = common::ReadEventHeader(*payload);
+      if (header.has_value() && header->snapshot_field == ev::Event::kScoreChangeFieldNumber) {
+        continue;
+      }
+    }
     ev::Event& e = *google::protobuf::Arena::CreateMessage<ev::Event>(&arena);
     if (payload == nullptr || !e.ParseFromString(*payload)) {
       LogWarning("unreadable event skipped", {{"id", entry.id}});
@@ -403,7 +401,7 @@ absl::StatusOr<int> ScoringEngine::RescoreChunk(
     // The digest leaves the compute time out; a stored score with the same digest is this
     // score (scores stored before digests were kept have none, and are written again).
     std::string digest = ScoreDigest(score);
-    *score.mutable_compute_time() = ToProto(now);
+    *score.mutable_compute_time() = common::ToTimestamp(now);
     std::optional<StoredScore>& stored = old_scores[i];
     if (stored.has_value() && stored->digest == digest) continue;
     v1::Score* old = stored.has_value() ? &stored->score : nullptr;
@@ -415,7 +413,7 @@ absl::StatusOr<int> ScoringEngine::RescoreChunk(
       ev::Event e;
       e.set_type(ev::EVENT_TYPE_SCORE_CHANGED);
       e.set_resource(projects[i]->name());
-      *e.mutable_occur_time() = ToProto(now);
+      *e.mutable_occur_time() = common::ToTimestamp(now);
       e.set_actor("service:scoring");
       e.set_partition(store_->keyspace().PartitionOf(chunk[i]));
       e.set_revision(projects[i]->revision());
@@ -691,7 +689,7 @@ absl::Status ScoringEngine::ForgetUnlisted(const std::set<std::string>& listed,
   std::vector<ReadModelChange> deletions;
   for (size_t i = 0; i < unlisted.size(); ++i) {
     if (projects[i].has_value() && projects[i]->has_create_time() &&
-        ProtoTime(projects[i]->create_time()) >= listing_began - kClockMargin)
+        common::FromTimestamp(projects[i]->create_time()) >= listing_began - kClockMargin)
       continue;
     deletions.push_back({ModelKind::kProject, unlisted[i], ReadModelChange::kReplace, true, ""});
   }
@@ -713,7 +711,8 @@ absl::Status ScoringEngine::ForgetUnlistedInputs(const std::set<std::string>& na
   // created just after may be missing from the listing and named by a listed project.
   auto created_before = [](const auto& record, absl::Time began) {
     return record.has_value() &&
-           (!record->has_create_time() || ProtoTime(record->create_time()) < began - kClockMargin);
+           (!record->has_create_time() ||
+            common::FromTimestamp(record->create_time()) < began - kClockMargin);
   };
   std::vector<ReadModelChange> deletions;
   std::vector<ScoreStore::OrganizationCountryChange> moves;

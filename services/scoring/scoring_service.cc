@@ -4,6 +4,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "libs/common/proto_time.h"
 #include "libs/common/status.h"
 #include "services/ingestion/validation.h"
 #include "services/scoring/core/prefetched_records.h"
@@ -20,12 +21,6 @@ absl::Status NotScored(const std::string& project) {
       absl::NotFoundError(project + " does not exist or has no score yet; scores appear a "
                                     "moment after a project is recorded"),
       "NOT_FOUND", {{"resource", project}});
-}
-
-google::protobuf::Timestamp NowProto() {
-  google::protobuf::Timestamp ts;
-  ts.set_seconds(absl::ToUnixSeconds(absl::Now()));
-  return ts;
 }
 
 }  // namespace
@@ -122,7 +117,7 @@ absl::StatusOr<v1::Score> ScoringServiceImpl::DoScoreProject(const RequestContex
   STP_RETURN_IF_ERROR(v.ToStatus());
   v1::Score score =
       model_->Compute(draft, records.Context(absl::ToCivilDay(absl::Now(), absl::UTCTimeZone())));
-  *score.mutable_compute_time() = NowProto();
+  *score.mutable_compute_time() = common::ToTimestamp(absl::Now());
   return score;
 }
 

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "absl/synchronization/notification.h"
+#include "libs/common/event_header.h"
 #include "libs/common/ids.h"
 #include "libs/common/principal.h"
 #include "libs/common/server.h"
@@ -19,6 +20,7 @@
 #include "libs/redis/keyspace.h"
 #include "libs/redis/streams.h"
 #include "libs/runtime/allocator.h"
+#include "stp/events/v1/events.pb.h"
 #include "stp/ingestion/v1/resources.pb.h"
 #include "stp/scoring/v1/score.pb.h"
 
@@ -249,6 +251,42 @@ TEST(AllocatorTest, WithoutJemallocTheCLibraryServesAndNoStatsAreClaimed) {
   EXPECT_FALSE(ReadAllocatorStats().has_value());
 }
 #endif
+
+TEST(EventHeaderTest, NamesTheSnapshotWithoutParsingIt) {
+  stp::events::v1::Event e;
+  e.set_type(stp::events::v1::EVENT_TYPE_SCORE_CHANGED);
+  e.set_resource("projects/abc");
+  e.set_revision(3);
+  e.mutable_score_change()->mutable_current()->set_total(61);
+  auto header = common::ReadEventHeader(e.SerializeAsString());
+  ASSERT_TRUE(header.has_value());
+  EXPECT_EQ(header->type, stp::events::v1::EVENT_TYPE_SCORE_CHANGED);
+  EXPECT_EQ(header->resource, "projects/abc");
+  EXPECT_EQ(header->revision, 3);
+  EXPECT_EQ(header->snapshot_field, stp::events::v1::Event::kScoreChangeFieldNumber);
+
+  e.mutable_organization()->set_display_name("Ministry");
+  e.clear_revision();
+  header = common::ReadEventHeader(e.SerializeAsString());
+  ASSERT_TRUE(header.has_value());
+  EXPECT_EQ(header->snapshot_field, stp::events::v1::Event::kOrganizationFieldNumber);
+  EXPECT_FALSE(header->revision.has_value());
+
+  // A field this reader does not know (a newer writer's) is skipped, not a snapshot.
+  header = common::ReadEventHeader(e.SerializeAsString() + std::string("\xfa\x01\x01x", 4));
+  ASSERT_TRUE(header.has_value());
+  EXPECT_EQ(header->snapshot_field, stp::events::v1::Event::kOrganizationFieldNumber);
+
+  stp::events::v1::Event bare;
+  bare.set_resource("countries/KE");
+  header = common::ReadEventHeader(bare.SerializeAsString());
+  ASSERT_TRUE(header.has_value());
+  EXPECT_EQ(header->snapshot_field, 0);
+
+  // Garbage: a zero tag in the middle, a truncated resource.
+  EXPECT_FALSE(common::ReadEventHeader(std::string("\x10\x01\x00\x10", 4)).has_value());
+  EXPECT_FALSE(common::ReadEventHeader("\x1a\xff\xff").has_value());
+}
 
 }  // namespace
 }  // namespace stp
