@@ -438,6 +438,56 @@ TEST_F(SecurityTest, HiddenProjectsNeverShowToOutsiders) {
   watch_b->thread.join();
 }
 
+// A request id is the caller's own: another organisation sending the same one (by chance, or
+// copied from a shared script) gets its own webhook and its own feedback, never the first
+// caller's answer, and cannot read what the first caller made.
+TEST_F(SecurityTest, RequestIdsAreKeptPerCaller) {
+  auto notification = stp::notification::v1::NotificationService::NewStub(stack_->channel());
+  stp::notification::v1::CreateWebhookRequest hook_req;
+  hook_req.mutable_webhook()->set_url("http://127.0.0.1:9/hook");
+  hook_req.mutable_webhook()->set_secret("a-long-enough-shared-secret");
+  hook_req.set_request_id("setup-hook-1");
+  stp::notification::v1::Webhook hook_a, hook_a_again, hook_b;
+  ASSERT_TRUE(As(partner_a_, [&](auto* c) {
+                return notification->CreateWebhook(c, hook_req, &hook_a);
+              }).ok());
+  ASSERT_TRUE(As(partner_a_, [&](auto* c) {
+                return notification->CreateWebhook(c, hook_req, &hook_a_again);
+              }).ok());
+  EXPECT_EQ(hook_a_again.name(), hook_a.name());  // A's retry: A's first answer
+  ASSERT_TRUE(As(partner_b_, [&](auto* c) {
+                return notification->CreateWebhook(c, hook_req, &hook_b);
+              }).ok());
+  EXPECT_NE(hook_b.name(), hook_a.name());
+  EXPECT_EQ(hook_a.owner(), org_a_);
+  EXPECT_EQ(hook_b.owner(), org_b_);
+  stp::notification::v1::GetWebhookRequest get_hook;
+  get_hook.set_name(hook_a.name());
+  stp::notification::v1::Webhook seen;
+  EXPECT_FALSE(
+      As(partner_b_, [&](auto* c) { return notification->GetWebhook(c, get_hook, &seen); }).ok());
+
+  auto matching = stp::matching::v1::MatchingService::NewStub(stack_->channel());
+  stp::matching::v1::RecordMatchFeedbackRequest fb;
+  fb.mutable_feedback()->set_organization(org_b_);
+  fb.mutable_feedback()->set_role(stp::common::v1::PARTNER_ROLE_TECHNOLOGY_PARTNER);
+  fb.mutable_feedback()->set_decision(stp::matching::v1::FEEDBACK_DECISION_ACCEPTED);
+  fb.set_request_id("feedback-1");
+  stp::matching::v1::MatchFeedback fb_a, fb_a_again, fb_b;
+  ASSERT_TRUE(
+      As(partner_a_, [&](auto* c) { return matching->RecordMatchFeedback(c, fb, &fb_a); }).ok());
+  ASSERT_TRUE(As(partner_a_, [&](auto* c) {
+                return matching->RecordMatchFeedback(c, fb, &fb_a_again);
+              }).ok());
+  EXPECT_EQ(fb_a_again.name(), fb_a.name());
+  fb.mutable_feedback()->set_comment("our own view");
+  ASSERT_TRUE(
+      As(partner_b_, [&](auto* c) { return matching->RecordMatchFeedback(c, fb, &fb_b); }).ok());
+  EXPECT_NE(fb_b.name(), fb_a.name());
+  EXPECT_EQ(fb_b.comment(), "our own view");
+  EXPECT_NE(fb_b.recorded_by(), fb_a.recorded_by());
+}
+
 TEST_F(SecurityTest, RateLimitsAnswerResourceExhaustedWithRetryInfo) {
   iv1::GetCountryRequest get;
   get.set_name("countries/EG");
