@@ -809,22 +809,11 @@ absl::Status ScoringEngine::CheckForLostEvents(const std::string& stream,
   const int64_t added = info.entries_added;
   const int64_t lost = added - entries_read - info.length;
   if (lost <= 0) return absl::OkStatus();
-  // Only a consumer that can list the registry claims the loss: a claim by one that cannot
-  // would keep every other from rebuilding.
-  if (ingestion_ == nullptr) {
-    // Said once per loss, so that a process none of whose consumers can rebuild (no
-    // registry address) still reports it.
-    int64_t& warned = loss_warned_[stream];
-    if (warned < added) {
-      warned = added;
-      LogWarning(
-          "events were trimmed from a stream before scoring read them; this consumer cannot "
-          "rebuild (no registry address) and leaves it to one that can",
-          {{"stream", stream}, {"lost", lost}, {"consumer", options_.consumer}});
-    }
-    return absl::OkStatus();
-  }
-  // One replica reacts to each loss (the group reads on past it soon after).
+  // One consumer reacts to each loss, and records it in Redis: it must, because reading on
+  // (the group soon does) moves the group past the gap, after which no check can see it. A
+  // consumer that can list the registry rebuilds at once; every replica that can build
+  // checks the bootstrapped flag now and then, so one of them takes over from a consumer
+  // that cannot (a replica's second consumer, without the registry's address).
   static const auto* claim = new redis::Script(
       "local seen = tonumber(redis.call('GET', KEYS[1]) or '0') "
       "if seen >= tonumber(ARGV[1]) then return 0 end "
@@ -833,12 +822,16 @@ absl::Status ScoringEngine::CheckForLostEvents(const std::string& stream,
                        redis_->Eval(*claim, {store_->keyspace().Global("scoring", "lost", stream)},
                                     {absl::StrCat(added)}));
   if (redis::Int(mine.get()) != 1) return absl::OkStatus();
-  LogError("events were trimmed from a stream before scoring read them; rebuilding the read model",
-           {{"stream", stream}, {"lost", lost}});
+  LogError(ingestion_ != nullptr
+               ? "events were trimmed from a stream before scoring read them; rebuilding the "
+                 "read model"
+               : "events were trimmed from a stream before scoring read them; this consumer "
+                 "cannot rebuild (no registry address) and leaves the rebuild to one that can",
+           {{"stream", stream}, {"lost", lost}, {"consumer", options_.consumer}});
   // Kept in Redis, so that whichever replica builds (after a restart too) replaces.
   STP_RETURN_IF_ERROR(redis_->Command({"SET", RebuildKey(), "1"}).status());
   STP_RETURN_IF_ERROR(redis_->Command({"DEL", BootstrappedKey()}).status());
-  rebuild_.store(true);
+  if (ingestion_ != nullptr) rebuild_.store(true);
   return absl::OkStatus();
 }
 

@@ -150,9 +150,6 @@ class ScoringEngine {
   std::atomic<int64_t> handled_{0};
   std::atomic<int64_t> lag_{0};
   std::atomic<bool> rebuild_{false};  // the loop is to build the read model again
-  // Per stream, the entries-added count of the last loss a consumer without the registry's
-  // stub warned of (the loop's thread only).
-  std::map<std::string, int64_t> loss_warned_;
   // The last day this replica knows rescored (the loop's thread and callers of
   // RescoreForNewDay).
   absl::Mutex day_mu_;

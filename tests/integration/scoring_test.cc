@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "absl/strings/match.h"
+#include "libs/common/proto_time.h"
 #include "libs/common/status.h"
 #include "libs/redis/streams.h"
 #include "services/ingestion/ingestion_module.h"
@@ -669,6 +670,21 @@ TEST_F(ScoringTest, ABootstrapThatFailsLetsGoOfItsLockAndTheNextOneBuildsEveryth
     EXPECT_EQ(redis::Str(client.Command({"GET", "stp:{g}:scoring:bootstrapped"})->get()), "1");
   }
 
+  // A builder whose lock lapsed mid-build, and was taken by another replica, finishes its
+  // build but neither renews nor deletes the other replica's lock.
+  {
+    ASSERT_TRUE(client.Command({"SET", "stp:{g}:scoring:bootstrapped", "1"}).ok());
+    DirectEngine slow(Client());
+    auto taken = slow.engine.Bootstrap(ingestion_.get(), [&](grpc::ClientContext*) {
+      (void)client.Command({"SET", lock, "another-replica", "EX", "5"});
+    });
+    ASSERT_TRUE(taken.ok()) << taken.status();
+    EXPECT_TRUE(*taken);
+    EXPECT_EQ(redis::Str(client.Command({"GET", lock})->get()), "another-replica");
+    EXPECT_LE(redis::Int(client.Command({"TTL", lock})->get()), 5) << "renewed another's lock";
+    ASSERT_TRUE(client.Command({"DEL", lock}).ok());
+  }
+
   // A read model an older version built (flag "1", no organisations kept per country) is
   // built again once, over what it holds.
   ASSERT_TRUE(client.Command({"SET", "stp:{g}:scoring:bootstrapped", "1"}).ok());
@@ -712,6 +728,15 @@ TEST_F(ScoringTest, EventsTrimmedBeforeScoringReadThemAreNoticedAndTheReadModelR
   gone.mutable_create_time()->set_seconds(1600000000);
   ASSERT_TRUE(
       store.Apply({{ModelKind::kProject, "0000000000000009", 2, false, gone.SerializeAsString()}})
+          .ok());
+  // And one the listing cannot show: created (by a pod whose clock is 10 s behind this one's)
+  // after the listing began. Within the clock margin, the rebuild keeps it.
+  iv1::Project recent;
+  recent.set_name("projects/0000000000000008");
+  recent.set_host_country("countries/KE");
+  *recent.mutable_create_time() = common::ToTimestamp(absl::Now() - absl::Seconds(10));
+  ASSERT_TRUE(
+      store.Apply({{ModelKind::kProject, "0000000000000008", 1, false, recent.SerializeAsString()}})
           .ok());
   ScoreWrite gone_score;
   gone_score.project_id = "0000000000000009";
@@ -781,7 +806,9 @@ TEST_F(ScoringTest, EventsTrimmedBeforeScoringReadThemAreNoticedAndTheReadModelR
   }
   ASSERT_TRUE(client.Command({"XTRIM", ks.Events(0), "MAXLEN", "0"}).ok());
   // A consumer without the registry's stub (each replica's second) notices the loss first; it
-  // cannot rebuild, and must leave the loss to one that can.
+  // cannot rebuild, and must leave the loss to one that can. It reads on past the gap (the
+  // score events of its day's rescore, 0000000000000008's among them, come after it), after
+  // which the group's counters no longer show the loss: the loss is recorded in Redis.
   {
     EngineOptions sidecar_opts = opts;
     sidecar_opts.consumer = "sidecar";
@@ -790,6 +817,7 @@ TEST_F(ScoringTest, EventsTrimmedBeforeScoringReadThemAreNoticedAndTheReadModelR
     sidecar.Start(nullptr, nullptr);
     absl::SleepFor(absl::Milliseconds(500));  // five of its checks
     sidecar.Stop();
+    EXPECT_EQ(redis::Int(client.Command({"EXISTS", "stp:{g}:scoring:bootstrapped"})->get()), 0);
     // Stopped with nothing pending, it leaves the group: consumer names do not pile up
     // across restarts.
     for (const auto& stream : ks.AllEventStreams()) {
@@ -823,6 +851,8 @@ TEST_F(ScoringTest, EventsTrimmedBeforeScoringReadThemAreNoticedAndTheReadModelR
   auto held = store.AllProjectIds();
   ASSERT_TRUE(held.ok());
   EXPECT_EQ(std::count(held->begin(), held->end(), "0000000000000009"), 0);
+  EXPECT_EQ(std::count(held->begin(), held->end(), "0000000000000008"), 1)
+      << "a project created within the clock margin of the listing was forgotten";
   EXPECT_FALSE((*store.LoadScores({"0000000000000009"}))[0].has_value());
   // The deleted organisation and park read as missing, as their events would have left them;
   // the organisation the registry still lists stays.
