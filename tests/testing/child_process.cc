@@ -59,19 +59,21 @@ absl::Status ChildProcess::Start(const std::vector<std::string>& argv, const std
   return absl::DeadlineExceededError(argv[0] + " did not become SERVING; see " + log_file);
 }
 
-void ChildProcess::Stop() {
-  if (pid_ <= 0) return;
+int ChildProcess::Stop() {
+  if (pid_ <= 0) return -1;
   kill(pid_, SIGTERM);
+  int status = 0;
   for (int i = 0; i < 1000; ++i) {
-    if (waitpid(pid_, nullptr, WNOHANG) == pid_) {
+    if (waitpid(pid_, &status, WNOHANG) == pid_) {
       pid_ = -1;
-      return;
+      return status;
     }
     absl::SleepFor(absl::Milliseconds(10));
   }
   kill(pid_, SIGKILL);
-  waitpid(pid_, nullptr, 0);
+  waitpid(pid_, &status, 0);
   pid_ = -1;
+  return status;
 }
 
 }  // namespace stp::testing

@@ -29,7 +29,9 @@ class ChildProcess {
   // `address` answers SERVING.
   absl::Status Start(const std::vector<std::string>& argv, const std::string& address,
                      const std::string& log_file, absl::Duration timeout = absl::Seconds(30));
-  void Stop();  // SIGTERM, then SIGKILL after 10 s
+  // SIGTERM, then SIGKILL after 10 s. The wait status (as waitpid gives it), or -1 when no
+  // process was running.
+  int Stop();
   pid_t pid() const { return pid_; }
 
  private:
