@@ -32,6 +32,10 @@ int64_t Millis(absl::Time t) {
   return absl::ToUnixMillis(t);
 }
 
+// A time as a record keeps it (whole milliseconds), so that the answer that wrote it and
+// later reads give the same time.
+absl::Time AsStored(absl::Time t) { return absl::FromUnixMillis(absl::ToUnixMillis(t)); }
+
 absl::Time FromMillis(long long ms, absl::Time none) {
   return ms == 0 ? none : absl::FromUnixMillis(ms);
 }
@@ -122,8 +126,8 @@ absl::StatusOr<std::pair<ApiKeyRecord, std::string>> ApiKeyStore::Create(
   r.organization = organization;
   r.role = role;
   r.display_name = display_name;
-  r.create_time = now;
-  if (ttl > absl::ZeroDuration()) r.expire_time = now + ttl;
+  r.create_time = AsStored(now);
+  if (ttl > absl::ZeroDuration()) r.expire_time = AsStored(now + ttl);
   STP_ASSIGN_OR_RETURN(
       auto replies,
       redis_->Pipeline({{"HSET", keyspace_.Global("apikey", r.id), "hash", r.hash, "org",
@@ -173,7 +177,7 @@ absl::StatusOr<ApiKeyRecord> ApiKeyStore::Revoke(const std::string& id, absl::Ti
     return WithErrorInfo(absl::NotFoundError("apiKeys/" + id + " does not exist"), "NOT_FOUND");
   }
   if (r->revoke_time == absl::InfiniteFuture()) {
-    r->revoke_time = now;
+    r->revoke_time = AsStored(now);
     STP_RETURN_IF_ERROR(redis_
                             ->Command({"HSET", keyspace_.Global("apikey", id), "revoked",
                                        absl::StrCat(Millis(now))})

@@ -475,18 +475,31 @@ absl::StatusOr<bool> ScoringEngine::Bootstrap(
   }
   LogInfo("building the scoring read model from the registry");
   const std::string rebuild_key = RebuildKey();
-  STP_ASSIGN_OR_RETURN(auto rebuild, redis_->Command({"EXISTS", rebuild_key}));
+  // The count of losses recorded so far (see CheckForLostEvents); none: a plain build.
+  STP_ASSIGN_OR_RETURN(auto rebuild, redis_->Command({"GET", rebuild_key}));
+  const std::string losses = redis::IsNil(rebuild.get()) ? "" : redis::StrCopy(rebuild.get());
   static const auto* renew = new redis::Script(
       "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('EXPIRE', KEYS[1], "
       "ARGV[2]) end return 0");
-  absl::Status built = BuildReadModel(ingestion, decorate, redis::Int(rebuild.get()) == 1, [&] {
+  absl::Status built = BuildReadModel(ingestion, decorate, !losses.empty(), [&] {
     // Each page renews the lock (while it is ours), so a long build keeps it, and a dead
     // builder's lapses. A replica told to stop ends its build here and lets go of the lock.
     if (stopping_.IsSet()) return absl::CancelledError("scoring is stopping");
     return redis_->Eval(*renew, {lock_key}, {options_.consumer, lock_ttl}).status();
   });
-  if (built.ok()) built = redis_->Command({"SET", done_key, kReadModelVersion}).status();
-  if (built.ok()) built = redis_->Command({"DEL", rebuild_key}).status();
+  // Done, unless a loss was recorded while it built (its listings may predate the loss's
+  // changes, and a plain build forgets nothing): then the next attempt replaces.
+  static const auto* finish = new redis::Script(
+      "if (redis.call('GET', KEYS[1]) or '') ~= ARGV[1] then return 0 end "
+      "redis.call('SET', KEYS[2], ARGV[2]) redis.call('DEL', KEYS[1]) return 1");
+  bool finished = false;
+  if (built.ok()) {
+    auto done_now = redis_->Eval(*finish, {rebuild_key, done_key}, {losses, kReadModelVersion});
+    if (done_now.ok())
+      finished = redis::Int(done_now->get()) == 1;
+    else
+      built = done_now.status();
+  }
   // The lock is let go of either way (if still ours): after a failure this replica or another
   // builds again, from the start; stored records are applied again idempotently.
   static const auto* release = new redis::Script(
@@ -494,7 +507,10 @@ absl::StatusOr<bool> ScoringEngine::Bootstrap(
       "return 0");
   (void)redis_->Eval(*release, {lock_key}, {options_.consumer});
   if (!built.ok()) return built;
-  return true;
+  if (!finished) {
+    LogWarning("events were lost while the scoring read model was built; it is built again");
+  }
+  return finished;
 }
 
 absl::Status ScoringEngine::BuildReadModel(
@@ -814,13 +830,19 @@ absl::Status ScoringEngine::CheckForLostEvents(const std::string& stream,
   // consumer that can list the registry rebuilds at once; every replica that can build
   // checks the bootstrapped flag now and then, so one of them takes over from a consumer
   // that cannot (a replica's second consumer, without the registry's address).
+  // The claim and its record are one script: a claim whose record failed would be lost.
+  // The rebuild key counts losses, so that a build under way when one is recorded does not
+  // call itself done (see Bootstrap).
   static const auto* claim = new redis::Script(
       "local seen = tonumber(redis.call('GET', KEYS[1]) or '0') "
       "if seen >= tonumber(ARGV[1]) then return 0 end "
-      "redis.call('SET', KEYS[1], ARGV[1]) return 1");
-  STP_ASSIGN_OR_RETURN(auto mine,
-                       redis_->Eval(*claim, {store_->keyspace().Global("scoring", "lost", stream)},
-                                    {absl::StrCat(added)}));
+      "redis.call('SET', KEYS[1], ARGV[1]) redis.call('INCR', KEYS[2]) "
+      "redis.call('DEL', KEYS[3]) return 1");
+  STP_ASSIGN_OR_RETURN(
+      auto mine, redis_->Eval(*claim,
+                              {store_->keyspace().Global("scoring", "lost", stream), RebuildKey(),
+                               BootstrappedKey()},
+                              {absl::StrCat(added)}));
   if (redis::Int(mine.get()) != 1) return absl::OkStatus();
   LogError(ingestion_ != nullptr
                ? "events were trimmed from a stream before scoring read them; rebuilding the "
@@ -828,9 +850,6 @@ absl::Status ScoringEngine::CheckForLostEvents(const std::string& stream,
                : "events were trimmed from a stream before scoring read them; this consumer "
                  "cannot rebuild (no registry address) and leaves the rebuild to one that can",
            {{"stream", stream}, {"lost", lost}, {"consumer", options_.consumer}});
-  // Kept in Redis, so that whichever replica builds (after a restart too) replaces.
-  STP_RETURN_IF_ERROR(redis_->Command({"SET", RebuildKey(), "1"}).status());
-  STP_RETURN_IF_ERROR(redis_->Command({"DEL", BootstrappedKey()}).status());
   if (ingestion_ != nullptr) rebuild_.store(true);
   return absl::OkStatus();
 }

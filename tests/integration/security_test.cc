@@ -189,6 +189,38 @@ TEST_F(SecurityTest, MissingMalformedUnknownRevokedAndExpiredKeysAreUnauthentica
   ASSERT_TRUE(
       As(operator_key_, [&](auto* c) { return admin->RevokeApiKey(c, revoke, &revoked); }).ok());
   EXPECT_TRUE(revoked.has_revoke_time());
+  {
+    // The answers that wrote the key's times and a later listing give the same times.
+    ASSERT_TRUE(
+        As(operator_key_, [&](auto* c) { return admin->ListApiKeys(c, list, &keys); }).ok());
+    bool listed = false;
+    for (const auto& k : keys.api_keys()) {
+      if (k.name() != reader_name) continue;
+      listed = true;
+      EXPECT_EQ(k.revoke_time().SerializeAsString(), revoked.revoke_time().SerializeAsString());
+      EXPECT_EQ(k.create_time().SerializeAsString(), revoked.create_time().SerializeAsString());
+    }
+    EXPECT_TRUE(listed);
+    stp::admin::v1::CreateApiKeyRequest create;
+    create.mutable_api_key()->set_organization(org_b_);
+    create.mutable_api_key()->set_role(stp::admin::v1::ACCESS_ROLE_READER);
+    create.set_ttl_seconds(3600);
+    stp::admin::v1::CreateApiKeyResponse created;
+    ASSERT_TRUE(
+        As(operator_key_, [&](auto* c) { return admin->CreateApiKey(c, create, &created); }).ok());
+    ASSERT_TRUE(
+        As(operator_key_, [&](auto* c) { return admin->ListApiKeys(c, list, &keys); }).ok());
+    listed = false;
+    for (const auto& k : keys.api_keys()) {
+      if (k.name() != created.api_key().name()) continue;
+      listed = true;
+      EXPECT_EQ(k.create_time().SerializeAsString(),
+                created.api_key().create_time().SerializeAsString());
+      EXPECT_EQ(k.expire_time().SerializeAsString(),
+                created.api_key().expire_time().SerializeAsString());
+    }
+    EXPECT_TRUE(listed);
+  }
   grpc::Status s = call(reader_b_);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAUTHENTICATED);
   EXPECT_EQ(GetErrorReason(FromGrpcStatus(s)), "REVOKED_CREDENTIALS");

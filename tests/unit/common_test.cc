@@ -14,6 +14,7 @@
 #include "libs/common/event_header.h"
 #include "libs/common/ids.h"
 #include "libs/common/principal.h"
+#include "libs/common/proto_time.h"
 #include "libs/common/server.h"
 #include "libs/common/stop_flag.h"
 #include "libs/common/worker_pool.h"
@@ -251,6 +252,25 @@ TEST(AllocatorTest, WithoutJemallocTheCLibraryServesAndNoStatsAreClaimed) {
   EXPECT_FALSE(ReadAllocatorStats().has_value());
 }
 #endif
+
+TEST(ProtoTimeTest, KeepsNanosecondsAndClampsToTheTimestampRange) {
+  const absl::Time t = absl::FromUnixNanos(1700000000123456789);
+  EXPECT_EQ(common::ToTimestamp(t).seconds(), 1700000000);
+  EXPECT_EQ(common::ToTimestamp(t).nanos(), 123456789);
+  EXPECT_EQ(common::FromTimestamp(common::ToTimestamp(t)), t);
+  // Before 1970: seconds towards the past, nanoseconds after them (never negative).
+  const absl::Time before = absl::FromUnixMillis(-1500);
+  EXPECT_EQ(common::ToTimestamp(before).seconds(), -2);
+  EXPECT_EQ(common::ToTimestamp(before).nanos(), 500000000);
+  EXPECT_EQ(common::FromTimestamp(common::ToTimestamp(before)), before);
+  // Past 2262, where an int64 of nanoseconds ends.
+  const absl::Time far =
+      absl::FromCivil(absl::CivilSecond(2400, 1, 1, 0, 0, 0), absl::UTCTimeZone());
+  EXPECT_EQ(common::FromTimestamp(common::ToTimestamp(far)), far);
+  EXPECT_EQ(common::ToTimestamp(absl::InfiniteFuture()).seconds(), 253402300799);
+  EXPECT_EQ(common::ToTimestamp(absl::InfinitePast()).seconds(), -62135596800);
+  EXPECT_EQ(common::ToTimestamp(absl::InfiniteFuture()).nanos(), 0);
+}
 
 TEST(EventHeaderTest, NamesTheSnapshotWithoutParsingIt) {
   stp::events::v1::Event e;
