@@ -1,5 +1,7 @@
 #include "libs/redis/streams.h"
 
+#include <algorithm>
+
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -223,6 +225,45 @@ absl::StatusOr<bool> CursorsRetained(RedisClient& client, const std::vector<std:
     if (state != CursorState::kRetained) return false;
   }
   return true;
+}
+
+absl::StatusOr<GroupPosition> GroupPositionIn(RedisClient& client, const std::string& stream,
+                                              const std::string& group) {
+  STP_ASSIGN_OR_RETURN(ReplyPtr info, client.Command({"XINFO", "GROUPS", stream}));
+  GroupPosition position;
+  for (size_t g = 0; g < Size(info.get()); ++g) {
+    const redisReply* entry = At(info.get(), g);
+    GroupPosition candidate;
+    for (size_t k = 0; k + 1 < Size(entry); k += 2) {
+      absl::string_view key = Str(At(entry, k));
+      const redisReply* value = At(entry, k + 1);
+      if (key == "name") candidate.found = Str(value) == group;
+      if (key == "lag" && value->type == REDIS_REPLY_INTEGER) candidate.lag = value->integer;
+      if (key == "last-delivered-id") candidate.last_delivered = StrCopy(value);
+      if (key == "entries-read" && value->type == REDIS_REPLY_INTEGER)
+        candidate.entries_read = value->integer;
+    }
+    if (candidate.found) return candidate;
+  }
+  return position;
+}
+
+absl::StatusOr<GroupLoss> EntriesLostToGroup(RedisClient& client, const std::string& stream,
+                                             const GroupPosition& group) {
+  GroupLoss loss;
+  if (!group.found) return loss;
+  STP_ASSIGN_OR_RETURN(StreamInfo info, Info(client, stream));
+  loss.entries_added = info.entries_added;
+  if (info.length > 0 && CompareStreamIds(group.last_delivered, info.first_id) >= 0) return loss;
+  if (group.entries_read.has_value()) {
+    loss.count = std::max(0LL, info.entries_added - *group.entries_read - info.length);
+    loss.any = loss.count > 0;
+    return loss;
+  }
+  // A group that has not read since it was made has no count: its position tells.
+  STP_ASSIGN_OR_RETURN(CursorState state, CursorStateIn(client, stream, group.last_delivered));
+  loss.any = state == CursorState::kTrimmed;
+  return loss;
 }
 
 absl::StatusOr<std::vector<std::string>> StreamEnds(RedisClient& client,

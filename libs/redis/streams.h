@@ -2,6 +2,7 @@
 // consumers.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -99,6 +100,29 @@ absl::StatusOr<CursorState> CursorStateIn(RedisClient& client, const std::string
 // (kRetained in every stream). An error when Redis cannot be asked.
 absl::StatusOr<bool> CursorsRetained(RedisClient& client, const std::vector<std::string>& streams,
                                      const std::vector<std::string>& positions);
+// Where a consumer group stands in a stream (XINFO GROUPS); found false when the stream has no
+// such group.
+struct GroupPosition {
+  bool found = false;
+  std::string last_delivered;
+  std::optional<long long> entries_read;  // absent when Redis cannot tell
+  long long lag = 0;
+};
+absl::StatusOr<GroupPosition> GroupPositionIn(RedisClient& client, const std::string& stream,
+                                              const std::string& group);
+// Entries the group never read that the stream no longer holds: trimmed while the group lagged
+// behind the stream's retention. Ask before the group reads on: once it reads past the gap,
+// Redis counts the trimmed entries as read and the loss no longer shows. 0 when none or when
+// `entries_added` is the stream's count of entries ever added when asked: it names the loss (a
+// later loss has a larger one).
+struct GroupLoss {
+  bool any = false;
+  long long count = 0;  // 0 when the group has not read since it was made: Redis cannot count
+  long long entries_added = 0;
+};
+absl::StatusOr<GroupLoss> EntriesLostToGroup(RedisClient& client, const std::string& stream,
+                                             const GroupPosition& group);
+
 // The last id of each stream ("0-0" for an empty or missing one): where a reader starts that
 // loads the current state first and then wants every change after it.
 absl::StatusOr<std::vector<std::string>> StreamEnds(RedisClient& client,

@@ -57,6 +57,10 @@ class NotificationModule : public Module {
            [dispatcher] { return double(dispatcher->failed_attempts()); });
     cb.Add("stp_webhook_deliveries", "Webhook deliveries by outcome", {{"outcome", "dead_letter"}},
            [dispatcher] { return double(dispatcher->dead_lettered()); });
+    cb.Add("stp_webhook_event_losses",
+           "Times events were trimmed from a stream before webhook deliveries were made for "
+           "them (each reported by one replica; the log gives the count)",
+           {}, [dispatcher] { return double(dispatcher->losses()); });
     return absl::OkStatus();
   }
 

@@ -142,6 +142,15 @@ class NotificationServiceImpl::Subscription
     }
   }
 
+  static absl::Status CursorExpired(int partition) {
+    return WithErrorInfo(
+        absl::OutOfRangeError(
+            "the cursor is older than the event retention: events after it were trimmed. "
+            "Resync: read the current state with the List methods, then subscribe without a "
+            "cursor (or with the cursor of the first message you receive)"),
+        "CURSOR_EXPIRED", {{"partition", absl::StrCat(partition)}});
+  }
+
   absl::Status Setup(const RequestContext& rc) {
     STP_RETURN_IF_ERROR(ValidateFilter(request_.filter(), "filter"));
     if (request_.heartbeat_seconds() < 0 || request_.heartbeat_seconds() > 300) {
@@ -164,14 +173,7 @@ class NotificationServiceImpl::Subscription
                          "is ahead of the event stream; it belongs to another deployment"),
             "BAD_CURSOR");
       }
-      if (state == redis::CursorState::kTrimmed) {
-        return WithErrorInfo(
-            absl::OutOfRangeError(
-                "the cursor is older than the event retention: events after it were trimmed. "
-                "Resync: read the current state with the List methods, then subscribe without a "
-                "cursor (or with the cursor of the first message you receive)"),
-            "CURSOR_EXPIRED", {{"partition", absl::StrCat(p)}});
-      }
+      if (state == redis::CursorState::kTrimmed) return CursorExpired(p);
     }
     return absl::OkStatus();
   }
@@ -233,8 +235,19 @@ class NotificationServiceImpl::Subscription
     ++tasks_;
     std::string after = positions_[p];
     bool queued = service_->handler_->pool()->TrySubmit([this, p, after] {
-      auto entries = redis::Range(*hub_->redis(), hub_->keyspace().Events(p), "(" + after, "+", 500,
-                                  absl::Now() + absl::Seconds(5));
+      const std::string stream = hub_->keyspace().Events(p);
+      const absl::Time deadline = absl::Now() + absl::Seconds(5);
+      auto entries = redis::Range(*hub_->redis(), stream, "(" + after, "+", 500, deadline);
+      // A subscriber catching up may be overtaken by the stream's retention (a burst of writes
+      // while it reads slowly): the range then starts after a gap. Asked after the read, the
+      // answer covers it: a cursor retained now was retained when the range was read.
+      if (entries.ok() && !entries->empty()) {
+        auto state = redis::CursorStateIn(*hub_->redis(), stream, after, deadline);
+        if (!state.ok())
+          entries = state.status();
+        else if (*state == redis::CursorState::kTrimmed)
+          entries = CursorExpired(p);
+      }
       bool delete_self = false;
       {
         absl::MutexLock lock(&mu_);
@@ -250,9 +263,11 @@ class NotificationServiceImpl::Subscription
             auto e = payload ? SubscriptionHub::Parse(p, entry.id, *payload) : nullptr;
             if (e != nullptr) {
               backlog_.push_back(std::move(e));
-            } else if (redis::CompareStreamIds(entry.id, positions_[p]) > 0) {
+            } else if (backlog_.empty() && redis::CompareStreamIds(entry.id, positions_[p]) > 0) {
               positions_[p] = entry.id;  // unreadable: skip it
             }
+            // An unreadable entry after readable ones is passed over by the next fetch, which
+            // starts after the last of them; moving the position now would drop them.
           }
           if (entries->empty()) live_ = true;  // nothing more in Redis than in the ring
           TryWriteLocked();

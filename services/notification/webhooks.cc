@@ -430,6 +430,30 @@ absl::Status WebhookDispatcher::Enqueue(int partition,
   return absl::OkStatus();
 }
 
+absl::Status WebhookDispatcher::CheckForLostEvents(const std::string& stream) {
+  redis::RedisClient& redis = *store_->redis();
+  STP_ASSIGN_OR_RETURN(auto group, redis::GroupPositionIn(redis, stream, options_.group));
+  STP_ASSIGN_OR_RETURN(auto loss, redis::EntriesLostToGroup(redis, stream, group));
+  if (!loss.any) return absl::OkStatus();
+  // Reported by one replica, once per loss (named by the stream's count of entries added).
+  static const auto* claim = new redis::Script(
+      "local seen = tonumber(redis.call('GET', KEYS[1]) or '0') "
+      "if seen >= tonumber(ARGV[1]) then return 0 end "
+      "redis.call('SET', KEYS[1], ARGV[1]) return 1");
+  STP_ASSIGN_OR_RETURN(
+      auto mine,
+      redis.Eval(*claim, {store_->keyspace().Global("notification", "webhook-lost", stream)},
+                 {absl::StrCat(loss.entries_added)}));
+  if (redis::Int(mine.get()) != 1) return absl::OkStatus();
+  losses_.fetch_add(1);
+  LogError(
+      "events were trimmed from a stream before webhook deliveries were made for them; no "
+      "hook gets them (raise the stream retention to cover the longest outage of notification)",
+      {{"stream", stream},
+       {"lost", loss.count > 0 ? absl::StrCat(loss.count) : std::string("uncounted")}});
+  return absl::OkStatus();
+}
+
 void WebhookDispatcher::ConsumeLoop() {
   redis::RedisClient& redis = *store_->redis();
   const auto streams = store_->keyspace().AllEventStreams();
@@ -447,6 +471,10 @@ void WebhookDispatcher::ConsumeLoop() {
         status = opened.status();
     }
     if (status.ok() && clock_() >= next_reclaim) {
+      // Before anything is read: events trimmed before the group read them. Once the group
+      // reads past the gap, Redis counts them as read and the loss no longer shows.
+      for (size_t p = 0; p < streams.size() && status.ok(); ++p)
+        status = CheckForLostEvents(streams[p]);
       // Events a crashed replica took but never turned into deliveries.
       for (size_t p = 0; p < streams.size() && status.ok(); ++p) {
         auto claimed = redis::AutoClaim(redis, streams[p], options_.group, options_.consumer,
@@ -472,7 +500,9 @@ void WebhookDispatcher::ConsumeLoop() {
       if (!batches.ok()) {
         status = batches.status();
         if (absl::StrContains(status.message(), "NOGROUP")) {
-          for (const auto& s : streams) (void)redis::EnsureGroup(redis, s, options_.group, "$");
+          // The stream was deleted and written again since (its group went with it): what it
+          // holds now came after, and is delivered.
+          for (const auto& s : streams) (void)redis::EnsureGroup(redis, s, options_.group, "0");
         }
         conn.reset();
       } else {

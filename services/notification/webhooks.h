@@ -115,9 +115,13 @@ class WebhookDispatcher {
   int64_t delivered() const { return delivered_.load(); }
   int64_t dead_lettered() const { return dead_lettered_.load(); }
   int64_t failed_attempts() const { return failed_attempts_.load(); }
+  // Losses of events (trimmed from a stream before the group read them) this replica reported.
+  int64_t losses() const { return losses_.load(); }
 
  private:
   void ConsumeLoop();
+  // Reports events of `stream` trimmed before the group read them (see EntriesLostToGroup).
+  absl::Status CheckForLostEvents(const std::string& stream);
   void WorkLoop();
   // `lease` is the claim's lease (its score in the due set): the outcome is recorded only while
   // the claim still holds.
@@ -130,7 +134,7 @@ class WebhookDispatcher {
   std::function<std::unique_ptr<HttpSender>()> make_sender_;
   StopFlag stopping_;
   std::vector<std::thread> threads_;
-  std::atomic<int64_t> delivered_{0}, dead_lettered_{0}, failed_attempts_{0};
+  std::atomic<int64_t> delivered_{0}, dead_lettered_{0}, failed_attempts_{0}, losses_{0};
   absl::Mutex hooks_mu_;
   std::vector<WebhookStore::Hook> hooks_ ABSL_GUARDED_BY(hooks_mu_);
   std::string hooks_version_ ABSL_GUARDED_BY(hooks_mu_) = "unloaded";

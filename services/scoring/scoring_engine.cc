@@ -785,29 +785,10 @@ absl::Status ScoringEngine::ReclaimAndMeasure() {
       if (!claimed.deleted.empty()) STP_RETURN_IF_ERROR(Ack(stream, claimed.deleted));
       start = claimed.next_start;
     } while (start != "0-0" && !stopping_.IsSet());
-    auto info = redis_->Command({"XINFO", "GROUPS", stream});
-    if (info.ok()) {
-      for (size_t g = 0; g < redis::Size(info->get()); ++g) {
-        const redisReply* group = redis::At(info->get(), g);
-        bool ours = false;
-        int64_t group_lag = 0;
-        std::string last_delivered;
-        std::optional<int64_t> entries_read;
-        for (size_t k = 0; k + 1 < redis::Size(group); k += 2) {
-          absl::string_view key = redis::Str(redis::At(group, k));
-          const redisReply* value = redis::At(group, k + 1);
-          if (key == "name") ours = redis::Str(value) == options_.group;
-          if (key == "lag") group_lag = redis::Int(value);
-          if (key == "last-delivered-id") last_delivered = std::string(redis::Str(value));
-          if (key == "entries-read" && value->type == REDIS_REPLY_INTEGER)
-            entries_read = value->integer;
-        }
-        if (!ours) continue;
-        lag += group_lag;
-        if (entries_read.has_value()) {
-          STP_RETURN_IF_ERROR(CheckForLostEvents(stream, last_delivered, *entries_read));
-        }
-      }
+    auto group = redis::GroupPositionIn(*redis_, stream, options_.group);
+    if (group.ok() && group->found) {
+      lag += group->lag;
+      STP_RETURN_IF_ERROR(CheckForLostEvents(stream, *group));
     }
   }
   lag_.store(lag);
@@ -815,16 +796,14 @@ absl::Status ScoringEngine::ReclaimAndMeasure() {
 }
 
 absl::Status ScoringEngine::CheckForLostEvents(const std::string& stream,
-                                               const std::string& last_delivered,
-                                               int64_t entries_read) {
-  STP_ASSIGN_OR_RETURN(redis::StreamInfo info, redis::Info(*redis_, stream));
+                                               const redis::GroupPosition& group) {
   // Entries the group never read that the stream no longer holds: trimmed (by the stream's
   // retention) while scoring lagged behind it. Their changes are missing from the read model.
-  if (info.length > 0 && redis::CompareStreamIds(last_delivered, info.first_id) >= 0)
-    return absl::OkStatus();
-  const int64_t added = info.entries_added;
-  const int64_t lost = added - entries_read - info.length;
-  if (lost <= 0) return absl::OkStatus();
+  STP_ASSIGN_OR_RETURN(const redis::GroupLoss loss,
+                       redis::EntriesLostToGroup(*redis_, stream, group));
+  if (!loss.any) return absl::OkStatus();
+  const long long added = loss.entries_added;
+  const std::string lost = loss.count > 0 ? absl::StrCat(loss.count) : "uncounted";
   // One consumer reacts to each loss, and records it in Redis: it must, because reading on
   // (the group soon does) moves the group past the gap, after which no check can see it. A
   // consumer that can list the registry rebuilds at once; every replica that can build

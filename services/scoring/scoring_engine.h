@@ -111,9 +111,8 @@ class ScoringEngine {
   void Loop();
   absl::Status ReclaimAndMeasure();
   // Detects events of `stream` that were trimmed before the group read them, and then has
-  // the read model built again from the registry (by this replica, once per loss).
-  absl::Status CheckForLostEvents(const std::string& stream, const std::string& last_delivered,
-                                  int64_t entries_read);
+  // the read model built again from the registry (by one replica, once per loss).
+  absl::Status CheckForLostEvents(const std::string& stream, const redis::GroupPosition& group);
   // Marks deleted the read model's projects that are not in `listed` and were created before
   // `listing_began`, and drops their scores.
   absl::Status ForgetUnlisted(const std::set<std::string>& listed, absl::Time listing_began);

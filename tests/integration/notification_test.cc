@@ -107,6 +107,15 @@ class NotificationTest : public ::testing::Test {
     }
   };
 
+  // The cursor of a project's event, read by a subscriber: where a later one resumes.
+  std::string CursorAfterAFirstProject(TestStack* stack) {
+    auto first = Subscribe(stack, nv1::SubscribeRequest());
+    absl::SleepFor(absl::Milliseconds(300));
+    CreateProject("first", stp::common::v1::AVENUE_E_COMMERCE);
+    EXPECT_TRUE(WaitFor([&] { return first->Projects().size() == 1u; }));
+    return first->LastCursor();
+  }
+
   std::unique_ptr<Reader> Subscribe(TestStack* stack, const nv1::SubscribeRequest& req,
                                     absl::Duration pause = absl::ZeroDuration()) {
     auto r = std::make_unique<Reader>();
@@ -248,6 +257,89 @@ TEST_F(NotificationTest, ASlowSubscriberIsCutOffWithItsCursorWhileFastOnesKeepUp
   auto rest = resumed->Projects();
   got.insert(got.end(), rest.begin(), rest.end());
   EXPECT_EQ(got, all);
+}
+
+// A subscriber catching up from Redis (beyond the hub's ring) whose next events are trimmed
+// while it reads slowly is told so, with OUT_OF_RANGE, after the events it had: it never reads
+// on past the gap.
+TEST_F(NotificationTest, ASubscriberOvertakenByRetentionWhileCatchingUpIsToldNotSkippedOn) {
+  auto stack = StartNotification({"--notification-ring=40"});  // catch-ups read Redis
+  nv1::SubscribeRequest req;
+  req.set_cursor(CursorAfterAFirstProject(stack.get()));
+  std::vector<std::string> all;
+  for (int i = 0; i < 700; ++i)
+    all.push_back(CreateProject("later " + std::to_string(i), stp::common::v1::AVENUE_E_COMMERCE));
+  auto slow = Subscribe(stack.get(), req, /*pause=*/absl::Seconds(3));
+  absl::SleepFor(absl::Seconds(1));  // its first 500 are read from Redis and wait to be sent
+  redis_->Cli({"XTRIM", "stp:{p0}:events", "MAXLEN", "20"});
+  ASSERT_TRUE(WaitFor([&] { return slow->done.load(); }, absl::Seconds(20)))
+      << "read on past the trimmed events: " << slow->Projects().size();
+  EXPECT_EQ(slow->status.error_code(), grpc::StatusCode::OUT_OF_RANGE)
+      << slow->status.error_message();
+  std::vector<std::string> got = slow->Projects();
+  ASSERT_GE(got.size(), 1u);
+  ASSERT_LT(got.size(), all.size());
+  EXPECT_EQ(got, std::vector<std::string>(all.begin(), all.begin() + got.size()));
+}
+
+// An entry that does not parse, among readable ones a catching-up subscriber reads from Redis,
+// is passed over without the readable ones before it.
+TEST_F(NotificationTest, AnUnreadableEventIsPassedOverAloneWhileCatchingUp) {
+  auto stack = StartNotification({"--notification-ring=40"});  // catch-ups read Redis
+  nv1::SubscribeRequest req;
+  req.set_cursor(CursorAfterAFirstProject(stack.get()));
+  std::vector<std::string> all;
+  for (int i = 0; i < 100; ++i)
+    all.push_back(CreateProject("before " + std::to_string(i), stp::common::v1::AVENUE_E_COMMERCE));
+  const std::string added = redis_->Cli({"XADD", "stp:{p0}:events", "'*'", "e", "not-an-event"});
+  ASSERT_NE(added.find('-'), std::string::npos) << added;  // an entry id
+  for (int i = 0; i < 100; ++i)
+    all.push_back(CreateProject("after " + std::to_string(i), stp::common::v1::AVENUE_E_COMMERCE));
+  auto late = Subscribe(stack.get(), req);
+  ASSERT_TRUE(WaitFor([&] { return late->Projects().size() >= all.size(); }, absl::Seconds(10)))
+      << late->Projects().size();
+  EXPECT_EQ(late->Projects(), all);
+}
+
+// Events trimmed before the webhook group read them (notification was down longer than the
+// retention covers) cannot be delivered; each loss is reported, once, not passed over in
+// silence: by a group that never read (Redis cannot count for it) and by one that did.
+TEST_F(NotificationTest, EventsTrimmedBeforeWebhooksReadThemAreReported) {
+  auto losses = [](TestStack* stack) {
+    const std::string text = stack->process().metrics().Render();
+    const size_t at = text.find("\nstp_webhook_event_losses ");
+    return at == std::string::npos ? -1 : std::atoi(text.c_str() + at + 26);
+  };
+  auto trim_while_down = [&](const std::string& label) {
+    for (int i = 0; i < 30; ++i)
+      CreateProject(label + std::to_string(i), stp::common::v1::AVENUE_E_COMMERCE);
+    redis_->Cli({"XTRIM", "stp:{p0}:events", "MAXLEN", "5"});
+  };
+  {
+    // Makes the webhook group at the stream's end, and reads nothing.
+    auto first = StartNotification();
+    ASSERT_TRUE(WaitFor([&] {
+      return redis_->Cli({"XINFO", "GROUPS", "stp:{p0}:events"}).find("last-delivered-id") !=
+             std::string::npos;
+    }));
+  }
+  trim_while_down("never read ");
+  {
+    auto stack = StartNotification();
+    EXPECT_TRUE(WaitFor([&] { return losses(stack.get()) == 1; })) << losses(stack.get());
+    CreateProject("read", stp::common::v1::AVENUE_E_COMMERCE);
+    ASSERT_TRUE(WaitFor([&] {
+      return redis_->Cli({"XINFO", "GROUPS", "stp:{p0}:events"}).find("lag\n0") !=
+             std::string::npos;
+    }));
+  }
+  trim_while_down("read before ");
+  auto stack = StartNotification();
+  auto second = StartNotification();
+  EXPECT_TRUE(WaitFor([&] { return losses(stack.get()) + losses(second.get()) == 1; }))
+      << losses(stack.get()) << " + " << losses(second.get());
+  absl::SleepFor(absl::Milliseconds(300));
+  EXPECT_EQ(losses(stack.get()) + losses(second.get()), 1);
 }
 
 TEST_F(NotificationTest, IdleStreamsGetHeartbeats) {
