@@ -229,8 +229,10 @@ absl::StatusOr<bool> CursorsRetained(RedisClient& client, const std::vector<std:
 
 absl::StatusOr<GroupPosition> GroupPositionIn(RedisClient& client, const std::string& stream,
                                               const std::string& group) {
-  STP_ASSIGN_OR_RETURN(ReplyPtr info, client.Command({"XINFO", "GROUPS", stream}));
   GroupPosition position;
+  auto reply = client.Command({"XINFO", "GROUPS", stream});
+  if (!reply.ok() && absl::StrContains(reply.status().message(), "no such key")) return position;
+  STP_ASSIGN_OR_RETURN(ReplyPtr info, std::move(reply));
   for (size_t g = 0; g < Size(info.get()); ++g) {
     const redisReply* entry = At(info.get(), g);
     GroupPosition candidate;
@@ -253,7 +255,6 @@ absl::StatusOr<GroupLoss> EntriesLostToGroup(RedisClient& client, const std::str
   GroupLoss loss;
   if (!group.found) return loss;
   STP_ASSIGN_OR_RETURN(StreamInfo info, Info(client, stream));
-  loss.entries_added = info.entries_added;
   if (info.length > 0 && CompareStreamIds(group.last_delivered, info.first_id) >= 0) return loss;
   if (group.entries_read.has_value()) {
     loss.count = std::max(0LL, info.entries_added - *group.entries_read - info.length);

@@ -113,12 +113,10 @@ absl::StatusOr<GroupPosition> GroupPositionIn(RedisClient& client, const std::st
 // Entries the group never read that the stream no longer holds: trimmed while the group lagged
 // behind the stream's retention. Ask before the group reads on: once it reads past the gap,
 // Redis counts the trimmed entries as read and the loss no longer shows. 0 when none or when
-// `entries_added` is the stream's count of entries ever added when asked: it names the loss (a
-// later loss has a larger one).
+// A loss is where the group stands (its last-delivered id) while it lasts.
 struct GroupLoss {
   bool any = false;
   long long count = 0;  // 0 when the group has not read since it was made: Redis cannot count
-  long long entries_added = 0;
 };
 absl::StatusOr<GroupLoss> EntriesLostToGroup(RedisClient& client, const std::string& stream,
                                              const GroupPosition& group);

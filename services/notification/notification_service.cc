@@ -237,11 +237,14 @@ class NotificationServiceImpl::Subscription
     bool queued = service_->handler_->pool()->TrySubmit([this, p, after] {
       const std::string stream = hub_->keyspace().Events(p);
       const absl::Time deadline = absl::Now() + absl::Seconds(5);
-      auto entries = redis::Range(*hub_->redis(), stream, "(" + after, "+", 500, deadline);
       // A subscriber catching up may be overtaken by the stream's retention (a burst of writes
-      // while it reads slowly): the range then starts after a gap. Asked after the read, the
-      // answer covers it: a cursor retained now was retained when the range was read.
-      if (entries.ok() && !entries->empty()) {
+      // while it reads slowly): the range would then start after a gap. The range includes the
+      // cursor's own entry: when it comes back, nothing after it is missing. When it does not
+      // (trimmed, or a position no entry has, such as an empty stream's), the stream tells.
+      auto entries = redis::Range(*hub_->redis(), stream, after, "+", 501, deadline);
+      if (entries.ok() && !entries->empty() && entries->front().id == after) {
+        entries->erase(entries->begin());
+      } else if (entries.ok() && !entries->empty()) {
         auto state = redis::CursorStateIn(*hub_->redis(), stream, after, deadline);
         if (!state.ok())
           entries = state.status();

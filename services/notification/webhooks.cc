@@ -435,15 +435,15 @@ absl::Status WebhookDispatcher::CheckForLostEvents(const std::string& stream) {
   STP_ASSIGN_OR_RETURN(auto group, redis::GroupPositionIn(redis, stream, options_.group));
   STP_ASSIGN_OR_RETURN(auto loss, redis::EntriesLostToGroup(redis, stream, group));
   if (!loss.any) return absl::OkStatus();
-  // Reported by one replica, once per loss (named by the stream's count of entries added).
+  // Reported by one replica, once per loss: a loss is named by where the group stood when it
+  // began (replicas that see it see the same; once one reads on, none sees it).
   static const auto* claim = new redis::Script(
-      "local seen = tonumber(redis.call('GET', KEYS[1]) or '0') "
-      "if seen >= tonumber(ARGV[1]) then return 0 end "
+      "if redis.call('GET', KEYS[1]) == ARGV[1] then return 0 end "
       "redis.call('SET', KEYS[1], ARGV[1]) return 1");
   STP_ASSIGN_OR_RETURN(
       auto mine,
       redis.Eval(*claim, {store_->keyspace().Global("notification", "webhook-lost", stream)},
-                 {absl::StrCat(loss.entries_added)}));
+                 {group.last_delivered}));
   if (redis::Int(mine.get()) != 1) return absl::OkStatus();
   losses_.fetch_add(1);
   LogError(
@@ -500,9 +500,13 @@ void WebhookDispatcher::ConsumeLoop() {
       if (!batches.ok()) {
         status = batches.status();
         if (absl::StrContains(status.message(), "NOGROUP")) {
-          // The stream was deleted and written again since (its group went with it): what it
-          // holds now came after, and is delivered.
-          for (const auto& s : streams) (void)redis::EnsureGroup(redis, s, options_.group, "0");
+          // The group is gone (its stream deleted, or the group destroyed): made again at the
+          // stream's end, as reading it all again would deliver up to the retention twice.
+          // Events written meanwhile get no delivery.
+          LogError(
+              "the webhook consumer group was gone and is made again at the streams' ends; "
+              "events written since it went get no delivery");
+          for (const auto& s : streams) (void)redis::EnsureGroup(redis, s, options_.group, "$");
         }
         conn.reset();
       } else {

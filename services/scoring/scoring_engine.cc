@@ -802,7 +802,6 @@ absl::Status ScoringEngine::CheckForLostEvents(const std::string& stream,
   STP_ASSIGN_OR_RETURN(const redis::GroupLoss loss,
                        redis::EntriesLostToGroup(*redis_, stream, group));
   if (!loss.any) return absl::OkStatus();
-  const long long added = loss.entries_added;
   const std::string lost = loss.count > 0 ? absl::StrCat(loss.count) : "uncounted";
   // One consumer reacts to each loss, and records it in Redis: it must, because reading on
   // (the group soon does) moves the group past the gap, after which no check can see it. A
@@ -812,16 +811,17 @@ absl::Status ScoringEngine::CheckForLostEvents(const std::string& stream,
   // The claim and its record are one script: a claim whose record failed would be lost.
   // The rebuild key counts losses, so that a build under way when one is recorded does not
   // call itself done (see Bootstrap).
+  // A loss is named by where the group stood when it began: replicas that see it see the
+  // same, and once one reads on, none sees it.
   static const auto* claim = new redis::Script(
-      "local seen = tonumber(redis.call('GET', KEYS[1]) or '0') "
-      "if seen >= tonumber(ARGV[1]) then return 0 end "
+      "if redis.call('GET', KEYS[1]) == ARGV[1] then return 0 end "
       "redis.call('SET', KEYS[1], ARGV[1]) redis.call('INCR', KEYS[2]) "
       "redis.call('DEL', KEYS[3]) return 1");
   STP_ASSIGN_OR_RETURN(
       auto mine, redis_->Eval(*claim,
                               {store_->keyspace().Global("scoring", "lost", stream), RebuildKey(),
                                BootstrappedKey()},
-                              {absl::StrCat(added)}));
+                              {group.last_delivered}));
   if (redis::Int(mine.get()) != 1) return absl::OkStatus();
   LogError(ingestion_ != nullptr
                ? "events were trimmed from a stream before scoring read them; rebuilding the "

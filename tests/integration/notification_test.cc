@@ -269,15 +269,16 @@ TEST_F(NotificationTest, ASubscriberOvertakenByRetentionWhileCatchingUpIsToldNot
   std::vector<std::string> all;
   for (int i = 0; i < 700; ++i)
     all.push_back(CreateProject("later " + std::to_string(i), stp::common::v1::AVENUE_E_COMMERCE));
-  auto slow = Subscribe(stack.get(), req, /*pause=*/absl::Seconds(3));
-  absl::SleepFor(absl::Seconds(1));  // its first 500 are read from Redis and wait to be sent
+  auto slow = Subscribe(stack.get(), req, /*pause=*/absl::Seconds(4));
+  // Its first 500 are read from Redis and wait to be sent (on a busy machine the trim may come
+  // first: then the subscription is refused at once, with nothing delivered).
+  absl::SleepFor(absl::Seconds(2));
   redis_->Cli({"XTRIM", "stp:{p0}:events", "MAXLEN", "20"});
   ASSERT_TRUE(WaitFor([&] { return slow->done.load(); }, absl::Seconds(20)))
       << "read on past the trimmed events: " << slow->Projects().size();
   EXPECT_EQ(slow->status.error_code(), grpc::StatusCode::OUT_OF_RANGE)
       << slow->status.error_message();
   std::vector<std::string> got = slow->Projects();
-  ASSERT_GE(got.size(), 1u);
   ASSERT_LT(got.size(), all.size());
   EXPECT_EQ(got, std::vector<std::string>(all.begin(), all.begin() + got.size()));
 }
