@@ -165,7 +165,7 @@ TEST(ObservabilityTest, MetricsLogsAndTracesAreWhatTheRunbookSays) {
         "stp_rpc_latency_seconds_bucket", "stp_rpc_in_flight", "stp_worker_queue_depth",
         "stp_worker_busy", "stp_redis_command_seconds_bucket", "stp_auth_failures_total",
         "stp_stream_consumer_lag", "stp_scoring_events_handled", "stp_subscribers",
-        "stp_webhook_deliveries", "stp_matching_organizations"}) {
+        "stp_webhook_deliveries", "stp_webhook_event_losses", "stp_matching_organizations"}) {
     EXPECT_NE(metrics.find(family), std::string::npos) << family;
   }
 #ifdef STP_WITH_JEMALLOC
