@@ -112,8 +112,8 @@ absl::StatusOr<GroupPosition> GroupPositionIn(RedisClient& client, const std::st
                                               const std::string& group);
 // Entries the group never read that the stream no longer holds: trimmed while the group lagged
 // behind the stream's retention. Ask before the group reads on: once it reads past the gap,
-// Redis counts the trimmed entries as read and the loss no longer shows. 0 when none or when
-// A loss is where the group stands (its last-delivered id) while it lasts.
+// Redis counts the trimmed entries as read and the loss no longer shows. While a loss lasts,
+// the group's last-delivered id names it.
 struct GroupLoss {
   bool any = false;
   long long count = 0;  // 0 when the group has not read since it was made: Redis cannot count

@@ -12,8 +12,6 @@
 
 namespace stp::notification {
 
-namespace {}  // namespace
-
 // One Subscribe stream. It walks the hub's rings from its own positions, writing one message
 // at a time; while its positions are older than a ring it first reads the gap from Redis.
 class NotificationServiceImpl::Subscription
@@ -242,14 +240,16 @@ class NotificationServiceImpl::Subscription
       // cursor's own entry: when it comes back, nothing after it is missing. When it does not
       // (trimmed, or a position no entry has, such as an empty stream's), the stream tells.
       auto entries = redis::Range(*hub_->redis(), stream, after, "+", 501, deadline);
-      if (entries.ok() && !entries->empty() && entries->front().id == after) {
-        entries->erase(entries->begin());
-      } else if (entries.ok() && !entries->empty()) {
-        auto state = redis::CursorStateIn(*hub_->redis(), stream, after, deadline);
-        if (!state.ok())
-          entries = state.status();
-        else if (*state == redis::CursorState::kTrimmed)
-          entries = CursorExpired(p);
+      if (entries.ok() && !entries->empty()) {
+        if (entries->front().id == after) {
+          entries->erase(entries->begin());
+        } else {
+          auto state = redis::CursorStateIn(*hub_->redis(), stream, after, deadline);
+          if (!state.ok())
+            entries = state.status();
+          else if (*state == redis::CursorState::kTrimmed)
+            entries = CursorExpired(p);
+        }
       }
       bool delete_self = false;
       {

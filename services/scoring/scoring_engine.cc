@@ -802,17 +802,13 @@ absl::Status ScoringEngine::CheckForLostEvents(const std::string& stream,
   STP_ASSIGN_OR_RETURN(const redis::GroupLoss loss,
                        redis::EntriesLostToGroup(*redis_, stream, group));
   if (!loss.any) return absl::OkStatus();
-  const std::string lost = loss.count > 0 ? absl::StrCat(loss.count) : "uncounted";
-  // One consumer reacts to each loss, and records it in Redis: it must, because reading on
-  // (the group soon does) moves the group past the gap, after which no check can see it. A
-  // consumer that can list the registry rebuilds at once; every replica that can build
-  // checks the bootstrapped flag now and then, so one of them takes over from a consumer
-  // that cannot (a replica's second consumer, without the registry's address).
-  // The claim and its record are one script: a claim whose record failed would be lost.
-  // The rebuild key counts losses, so that a build under way when one is recorded does not
-  // call itself done (see Bootstrap).
-  // A loss is named by where the group stood when it began: replicas that see it see the
-  // same, and once one reads on, none sees it.
+  // One consumer claims each loss (named by the group's last-delivered id, which every replica
+  // sees alike until one reads on) and records it in Redis in the same script: reading on
+  // moves the group past the gap, after which no check can see it. The rebuild key counts
+  // losses, so that a build under way does not call itself done (see Bootstrap). A consumer
+  // that can list the registry rebuilds at once; every replica that can build checks the
+  // bootstrapped flag now and then, so one of them takes over from a consumer that cannot
+  // (a replica's second consumer, without the registry's address).
   static const auto* claim = new redis::Script(
       "if redis.call('GET', KEYS[1]) == ARGV[1] then return 0 end "
       "redis.call('SET', KEYS[1], ARGV[1]) redis.call('INCR', KEYS[2]) "
@@ -823,6 +819,7 @@ absl::Status ScoringEngine::CheckForLostEvents(const std::string& stream,
                                BootstrappedKey()},
                               {group.last_delivered}));
   if (redis::Int(mine.get()) != 1) return absl::OkStatus();
+  const std::string lost = loss.count > 0 ? absl::StrCat(loss.count) : "uncounted";
   LogError(ingestion_ != nullptr
                ? "events were trimmed from a stream before scoring read them; rebuilding the "
                  "read model"
