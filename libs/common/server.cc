@@ -1,5 +1,6 @@
 #include "libs/common/server.h"
 
+#include <grpc/grpc.h>
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/security/tls_certificate_provider.h>
@@ -7,6 +8,7 @@
 #include <signal.h>
 
 #include <fstream>
+#include <thread>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
@@ -307,14 +309,14 @@ grpc::ServerUnaryReactor* CallHandler::UnaryAsync(grpc::CallbackServerContext* c
   auto* reactor = ctx->DefaultReactor();
   absl::Time start = absl::Now();
   if (in_flight_ != nullptr) in_flight_->Increment();
-  const bool over = max_in_flight_ > 0 &&
-                    calls_in_flight_.fetch_add(1, std::memory_order_relaxed) >= max_in_flight_;
+  const bool over = calls_in_flight_.fetch_add(1, std::memory_order_relaxed) >= max_in_flight_ &&
+                    max_in_flight_ > 0;
   auto finish = [this, reactor, ctx, method, start](const absl::Status& status,
                                                     const std::string& request_id) {
     if (!request_id.empty()) ctx->AddInitialMetadata("x-request-id", request_id);
     Record(method, status, start);
     if (in_flight_ != nullptr) in_flight_->Decrement();
-    if (max_in_flight_ > 0) calls_in_flight_.fetch_sub(1, std::memory_order_relaxed);
+    calls_in_flight_.fetch_sub(1, std::memory_order_relaxed);
     reactor->Finish(ToGrpcStatus(status));
   };
   auto overloaded = [] {
@@ -547,10 +549,40 @@ void ServerRunner::Shutdown() {
   if (options_.drain_grace > absl::ZeroDuration()) absl::SleepFor(options_.drain_grace);
   for (auto& hook : shutdown_hooks_) hook();
   health_.Shutdown();
-  server_->Shutdown(std::chrono::system_clock::now() +
-                    absl::ToChronoMilliseconds(options_.shutdown_timeout));
+  StopServing();
   if (health_server_ != nullptr) health_server_->Shutdown(std::chrono::system_clock::now());
   LogInfo("stopped");
+}
+
+void ServerRunner::StopServing() {
+  // gRPC's Shutdown stops accepting calls, sends GOAWAY, and then waits, up to its deadline,
+  // both for the calls in progress and for every client to close its connection. A client
+  // between calls may take seconds to notice the GOAWAY (a synchronous client polls an idle
+  // channel every 5 s, later on a loaded machine), and would hold the stop that long. So the
+  // calls get up to the shutdown timeout, and once none is left (and a moment has passed for
+  // the last answers to leave) the connections are closed.
+  const absl::Time deadline = absl::Now() + options_.shutdown_timeout;
+  absl::Notification stopped;
+  std::thread stopper([&] {
+    server_->Shutdown(absl::ToChronoTime(deadline));
+    stopped.Notify();
+  });
+  constexpr absl::Duration kFlush = absl::Milliseconds(500);
+  absl::Time idle_since = absl::InfiniteFuture();
+  while (calls_in_progress_ && !stopped.WaitForNotificationWithTimeout(absl::Milliseconds(20))) {
+    const absl::Time now = absl::Now();
+    if (calls_in_progress_() > 0) {
+      idle_since = absl::InfiniteFuture();
+    } else if (idle_since == absl::InfiniteFuture()) {
+      idle_since = now;
+    } else if (now - idle_since >= kFlush) {
+      // Ends the server's connections. Repeated until Shutdown returns: the first may run
+      // before Shutdown has stopped accepting.
+      grpc_server_cancel_all_calls(server_->c_server());
+      idle_since = now;
+    }
+  }
+  stopper.join();
 }
 
 void ServerRunner::Wait() {

@@ -110,6 +110,14 @@ class CallHandler {
   absl::StatusOr<RequestContext> Begin(const grpc::ServerContextBase& ctx, const char* method,
                                        AccessRole min_role);
   void Record(const char* method, const absl::Status& status, absl::Time start);
+  // Streaming reactors count themselves open from their constructor to their OnDone.
+  void StreamOpened() { streams_open_.fetch_add(1, std::memory_order_relaxed); }
+  void StreamClosed() { streams_open_.fetch_sub(1, std::memory_order_relaxed); }
+  // Calls, unary and streaming, in progress: shutdown waits for them (ServerRunner).
+  int calls_in_progress() const {
+    return calls_in_flight_.load(std::memory_order_relaxed) +
+           streams_open_.load(std::memory_order_relaxed);
+  }
 
   WorkerPool* pool() const { return pool_; }
   Metrics* metrics() const { return metrics_; }
@@ -122,7 +130,8 @@ class CallHandler {
   Authenticator* auth_;
   prometheus::Gauge* in_flight_ = nullptr;
   const int max_in_flight_;
-  std::atomic<int> calls_in_flight_{0};
+  std::atomic<int> calls_in_flight_{0};  // unary
+  std::atomic<int> streams_open_{0};
 };
 
 // Serves a unary method whose core call returns absl::StatusOr<Response>: runs `fn` on the
@@ -233,6 +242,10 @@ class ServerRunner {
   }
   // Run at shutdown after NOT_SERVING and before the server stops (end streams, stop workers).
   void AddShutdownHook(std::function<void()> hook);
+  // The calls in progress now, which Shutdown waits for (up to shutdown_timeout) before it
+  // closes the connections: without it, Shutdown waits out the timeout whenever a client keeps
+  // a connection open.
+  void SetCallsInProgress(std::function<int()> count) { calls_in_progress_ = std::move(count); }
 
   absl::Status Start();
   int port() const { return port_; }
@@ -263,6 +276,7 @@ class ServerRunner {
   void ReadinessLoop();
   // Serialised, so that an earlier check's answer is never set after a later one's.
   void UpdateReadiness() ABSL_LOCKS_EXCLUDED(readiness_mu_);
+  void StopServing();
   absl::Mutex readiness_mu_;
   std::atomic<bool> started_{false};  // set once registration is over, in Start
 
@@ -271,6 +285,7 @@ class ServerRunner {
   std::vector<std::pair<grpc::Service*, std::string>> services_;
   std::vector<std::pair<std::function<bool()>, std::string>> readiness_checks_;
   std::vector<std::function<void()>> shutdown_hooks_;
+  std::function<int()> calls_in_progress_;
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<grpc::Service> health_mirror_;
   std::unique_ptr<grpc::Server> health_server_;

@@ -244,7 +244,19 @@ RedisClient::~RedisClient() {
 absl::StatusOr<std::unique_ptr<Connection>> RedisClient::OpenDedicated() {
   auto conn = Connection::Open(options_);
   reachable_.store(conn.ok(), std::memory_order_relaxed);
+  if (!conn.ok()) return conn;
+  // Refused under an ACL without CLIENT ID: the connection still reads, and is not woken.
+  auto id = (*conn)->Command({"CLIENT", "ID"}, options_.command_timeout);
+  if (!id.ok()) return id.status();
+  if ((*id)->type == REDIS_REPLY_INTEGER) (*conn)->client_id_ = (*id)->integer;
   return conn;
+}
+
+void Waker::Wake(RedisClient& client) {
+  const long long id = client_id_.load();
+  if (id < 0) return;
+  (void)client.Command({"CLIENT", "UNBLOCK", absl::StrCat(id)},
+                       absl::Now() + client.options().command_timeout);
 }
 
 absl::StatusOr<std::unique_ptr<Connection>> RedisClient::Acquire(absl::Time deadline) {

@@ -89,8 +89,11 @@ class Connection {
   // True when the server has closed this idle connection (after a restart, a timeout or
   // CLIENT KILL): it is readable, with its end of file, although no reply is outstanding.
   bool ClosedByPeer() const;
+  // The server's CLIENT ID for a dedicated connection (-1 when unknown), for a Waker.
+  long long client_id() const { return client_id_; }
 
  private:
+  friend class RedisClient;
   explicit Connection(redisContext* ctx) : ctx_(ctx) {}
   absl::Status SetTimeout(absl::Duration timeout);
   absl::Status IoError(const char* what);
@@ -98,6 +101,7 @@ class Connection {
   redisContext* ctx_;
   absl::Duration timeout_ = absl::ZeroDuration();
   bool broken_ = false;
+  long long client_id_ = -1;
 };
 
 // A Lua script, run by SHA and reloaded transparently after a SCRIPT FLUSH or restart.
@@ -205,7 +209,7 @@ class RedisClient {
   absl::Status Ping(absl::Time deadline);
 
   // A connection outside the pool, for blocking reads (XREAD BLOCK) that would hold a pooled
-  // one for seconds.
+  // one for seconds. It knows its CLIENT ID, so that a Waker can end such a read early.
   absl::StatusOr<std::unique_ptr<Connection>> OpenDedicated();
 
   // True when the last attempt to reach Redis succeeded.
@@ -251,6 +255,22 @@ class RedisClient {
   std::deque<SharedRequest*> shared_queue_ ABSL_GUARDED_BY(shared_mu_);
   bool shared_stopping_ ABSL_GUARDED_BY(shared_mu_) = false;
   std::vector<std::thread> shared_threads_;  // started under shared_mu_ on first use
+};
+
+// Wakes a loop blocked in a read with BLOCK (XREAD, XREADGROUP) on a dedicated connection, so
+// that stopping takes the time of the loop's current step, not the rest of its block: CLIENT
+// UNBLOCK, sent over a pooled connection, ends the read as if its block had run out, with no
+// entries. A wake sent just before the read reaches Redis finds nothing to end, and the loop
+// then waits out that one block, as it would without a Waker.
+class Waker {
+ public:
+  // The connection the loop reads on, after each (re)open.
+  void Watch(const Connection& conn) { client_id_.store(conn.client_id()); }
+  // After the loop's stop flag is set. Errors are ignored: the block runs out on its own.
+  void Wake(RedisClient& client);
+
+ private:
+  std::atomic<long long> client_id_{-1};
 };
 
 // Maps an error reply to a status: LOADING/MASTERDOWN/READONLY/BUSY are UNAVAILABLE (Redis

@@ -209,7 +209,10 @@ void ProjectIndexFeed::Start() {
 }
 
 void ProjectIndexFeed::Stop() {
-  if (!stopping_.exchange(true)) stop_.Notify();
+  if (!stopping_.exchange(true)) {
+    stop_.Notify();
+    waker_.Wake(*redis_);
+  }
   if (thread_.joinable()) thread_.join();
 }
 
@@ -266,6 +269,7 @@ absl::Status ProjectIndexFeed::LoadInto(ProjectIndex* fresh) {
 
 absl::Status ProjectIndexFeed::Follow() {
   STP_ASSIGN_OR_RETURN(auto conn, redis_->OpenDedicated());
+  waker_.Watch(*conn);
   const auto streams = keyspace_.AllEventStreams();
   absl::Time next_check = absl::Now() + options_.check_every;
   absl::Time next_epoch = next_check;  // see ProjectIndex::EndTombstoneEpoch

@@ -166,6 +166,7 @@ class ProjectIndexFeed {
   std::vector<std::string> positions_;  // the feed thread's alone
   std::thread thread_;
   std::atomic<bool> stopping_{false};
+  redis::Waker waker_;  // the follower's read
   absl::Notification stop_;
   std::atomic<int64_t> loads_{0};
   absl::Notification loaded_;

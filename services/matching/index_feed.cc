@@ -72,6 +72,7 @@ void IndexFeed::Start(std::shared_ptr<iv1::IngestionService::StubInterface> inge
 
 void IndexFeed::Stop() {
   if (stopping_.Set()) return;
+  waker_.Wake(*redis_);
   if (thread_.joinable()) thread_.join();
   if (loaded_.load() && !options_.snapshot_file.empty()) {
     absl::Status s = WriteSnapshot();
@@ -353,6 +354,7 @@ absl::Status IndexFeed::ReloadIfEventsWereTrimmed(const std::vector<std::string>
 
 absl::Status IndexFeed::Follow() {
   STP_ASSIGN_OR_RETURN(auto conn, redis_->OpenDedicated());
+  waker_.Watch(*conn);
   const auto streams = keyspace_.AllEventStreams();
   absl::Time next_snapshot = absl::Now() + options_.snapshot_every;
   absl::Time next_retention_check = absl::InfinitePast();  // at once after each (re)connect

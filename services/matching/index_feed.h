@@ -73,6 +73,7 @@ class IndexFeed {
   Decorate decorate_;
   std::thread thread_;
   StopFlag stopping_;
+  redis::Waker waker_;  // the follower's read
   std::atomic<bool> loaded_{false};
   std::atomic<int64_t> applied_{0};
 

@@ -9,7 +9,10 @@ namespace stp::notification {
 SubscriptionHub::SubscriptionHub(redis::RedisClient* redis, redis::Keyspace keyspace,
                                  Options options)
     : redis_(redis), keyspace_(std::move(keyspace)), options_(options) {
-  for (int p = 0; p < keyspace_.partitions(); ++p) rings_.push_back(std::make_unique<Ring>());
+  for (int p = 0; p < keyspace_.partitions(); ++p) {
+    rings_.push_back(std::make_unique<Ring>());
+    wakers_.emplace_back();
+  }
 }
 
 SubscriptionHub::~SubscriptionHub() { Stop(); }
@@ -29,7 +32,9 @@ absl::Status SubscriptionHub::Start() {
 }
 
 void SubscriptionHub::Stop() {
-  stopping_.Set();
+  if (!stopping_.Set()) {
+    for (auto& waker : wakers_) waker.Wake(*redis_);
+  }
   for (auto& t : threads_) {
     if (t.joinable()) t.join();
   }
@@ -106,6 +111,7 @@ void SubscriptionHub::ReadLoop(int partition) {
         continue;
       }
       conn = std::move(*opened);
+      wakers_[partition].Watch(*conn);
     }
     std::string last;
     {

@@ -88,6 +88,7 @@ class SubscriptionHub {
   redis::Keyspace keyspace_;
   Options options_;
   std::vector<std::unique_ptr<Ring>> rings_;
+  std::deque<redis::Waker> wakers_;  // one per partition's reader
   std::vector<std::thread> threads_;
   StopFlag stopping_;
   absl::Mutex listeners_mu_;

@@ -367,7 +367,7 @@ absl::Status WebhookDispatcher::Start() {
 }
 
 void WebhookDispatcher::Stop() {
-  stopping_.Set();
+  if (!stopping_.Set()) waker_.Wake(*store_->redis());
   if (threads_.empty()) return;
   for (auto& t : threads_) {
     if (t.joinable()) t.join();
@@ -465,9 +465,10 @@ void WebhookDispatcher::ConsumeLoop() {
     absl::Status status = absl::OkStatus();
     if (conn == nullptr) {
       auto opened = redis.OpenDedicated();
-      if (opened.ok())
+      if (opened.ok()) {
         conn = std::move(*opened);
-      else
+        waker_.Watch(*conn);
+      } else
         status = opened.status();
     }
     if (status.ok() && clock_() >= next_reclaim) {

@@ -133,6 +133,7 @@ class WebhookDispatcher {
   std::function<absl::Time()> clock_;
   std::function<std::unique_ptr<HttpSender>()> make_sender_;
   StopFlag stopping_;
+  redis::Waker waker_;  // the consumer's read
   std::vector<std::thread> threads_;
   std::atomic<int64_t> delivered_{0}, dead_lettered_{0}, failed_attempts_{0}, losses_{0};
   absl::Mutex hooks_mu_;

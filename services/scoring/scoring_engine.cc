@@ -838,7 +838,7 @@ void ScoringEngine::Start(std::shared_ptr<iv1::IngestionService::StubInterface> 
 }
 
 void ScoringEngine::Stop() {
-  stopping_.Set();
+  if (!stopping_.Set()) waker_.Wake(*redis_);
   if (!thread_.joinable()) return;
   thread_.join();
   absl::Status left = redis::LeaveGroup(*redis_, store_->keyspace().AllEventStreams(),
@@ -878,9 +878,10 @@ void ScoringEngine::Loop() {
     }
     if (status.ok() && conn == nullptr) {
       auto opened = redis_->OpenDedicated();
-      if (opened.ok())
+      if (opened.ok()) {
         conn = std::move(*opened);
-      else
+        waker_.Watch(*conn);
+      } else
         status = opened.status();
     }
     if (status.ok() && clock_() >= next_reclaim_) {

@@ -145,6 +145,7 @@ class ScoringEngine {
   std::shared_ptr<stp::ingestion::v1::IngestionService::StubInterface> ingestion_;
   std::function<void(grpc::ClientContext*)> decorate_;
   StopFlag stopping_;
+  redis::Waker waker_;  // the consumer's read
   std::thread thread_;
   std::atomic<int64_t> handled_{0};
   std::atomic<int64_t> lag_{0};

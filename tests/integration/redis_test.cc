@@ -444,6 +444,41 @@ TEST_F(RedisTest, SharedPipelineCallersBehindAStuckRoundTripWaitOneCommandTimeou
   EXPECT_TRUE(WaitFor([&] { return client_->SharedPipeline({{"PING"}}).ok(); }, absl::Seconds(5)));
 }
 
+// A loop that is stopping wakes its blocked read instead of waiting out the block; the read
+// ends empty, and the connection reads on as before.
+TEST_F(RedisTest, AWakerEndsABlockedReadEarly) {
+  const std::string stream = "stp:{p0}:events";
+  ASSERT_TRUE(XAdd(*client_, stream, {{"e", "before"}}, 0).ok());
+  auto conn = client_->OpenDedicated();
+  ASSERT_TRUE(conn.ok()) << conn.status();
+  ASSERT_GE((*conn)->client_id(), 0);
+  Waker waker;
+  waker.Watch(**conn);
+  const absl::Duration block = absl::Seconds(30);
+  absl::Duration took;
+  absl::StatusOr<std::vector<StreamBatch>> read;
+  std::thread reader([&] {
+    const absl::Time began = absl::Now();
+    read = Read(**conn, {stream}, {"$"}, 10, block, absl::Seconds(1));
+    took = absl::Now() - began;
+  });
+  // Woken once Redis has it blocked (CLIENT LIST shows the read), not before.
+  ASSERT_TRUE(WaitFor([&] {
+    auto list = client_->Command({"CLIENT", "LIST"});
+    return list.ok() && Str(list->get()).find("cmd=xread") != std::string::npos;
+  }));
+  waker.Wake(*client_);
+  reader.join();
+  ASSERT_TRUE(read.ok()) << read.status();
+  EXPECT_TRUE(read->empty());
+  EXPECT_LT(took, block / 2);
+  ASSERT_TRUE(XAdd(*client_, stream, {{"e", "after"}}, 0).ok());
+  auto next = Read(**conn, {stream}, {"0"}, 10, absl::ZeroDuration(), absl::Seconds(1));
+  ASSERT_TRUE(next.ok()) << next.status();
+  ASSERT_EQ(next->size(), 1u);
+  EXPECT_EQ((*next)[0].entries.size(), 2u);
+}
+
 TEST_F(RedisTest, StreamsAddTrimReadAckAndReclaim) {
   const std::string stream = "stp:{p0}:events";
   for (int i = 0; i < 10; ++i) {

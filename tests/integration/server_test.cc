@@ -2,8 +2,12 @@
 // draining on shutdown, all through real channels.
 #include "libs/common/server.h"
 
+#include <arpa/inet.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <thread>
@@ -28,8 +32,9 @@ constexpr char kEcho[] = "stp.testing.v1.EchoService";
 
 class ServerTest : public ::testing::Test {
  protected:
-  void Start(int workers = 2, int queue = 16) {
+  void Start(int workers = 2, int queue = 16, absl::Duration shutdown_timeout = absl::Seconds(20)) {
     ServerOptions options = stp::testing::TestServerOptions();
+    options.shutdown_timeout = shutdown_timeout;
     options.worker_threads = workers;
     options.worker_queue = std::max(queue, 1);
     pool_ = std::make_unique<WorkerPool>("test", workers, queue);
@@ -38,6 +43,7 @@ class ServerTest : public ::testing::Test {
     runner_ = std::make_unique<ServerRunner>(options);
     runner_->AddService(echo_.get(), kEcho);
     runner_->AddReadinessCheck([this] { return ready_.load(); });
+    runner_->SetCallsInProgress([this] { return handler_->calls_in_progress(); });
     ASSERT_TRUE(runner_->Start().ok());
     channel_ = stp::testing::LocalChannel(runner_->port());
   }
@@ -163,7 +169,7 @@ TEST_F(ServerTest, ShutdownReportsNotServingAndDrainsInFlightCalls) {
   std::thread slow([&] {
     grpc::ClientContext ctx;
     EchoRequest req;
-    req.set_sleep_ms(500);
+    req.set_sleep_ms(1500);  // longer than the pause before idle connections are closed
     req.set_payload("drained");
     EchoResponse resp;
     slow_status = stub->Echo(&ctx, req, &resp);
@@ -178,6 +184,44 @@ TEST_F(ServerTest, ShutdownReportsNotServingAndDrainsInFlightCalls) {
   stp::testing::SetDeadline(&ctx, absl::Seconds(1));
   EchoResponse resp;
   EXPECT_FALSE(stub->Echo(&ctx, EchoRequest(), &resp).ok());
+}
+
+// A client that keeps its connection open after the GOAWAY (here one that never reads; a
+// synchronous client between calls notices only when it next polls, every 5 s) would hold
+// Shutdown for the whole shutdown timeout: gRPC waits for connections as well as calls.
+TEST_F(ServerTest, ShutdownWaitsForCallsNotForIdleConnections) {
+  const absl::Duration timeout = absl::Seconds(30);
+  Start(2, 16, timeout);
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(runner_->port()));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  // The HTTP/2 client preface and an empty SETTINGS frame: a connection the server accepts.
+  const std::string preface =
+      std::string("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n") + std::string("\0\0\0\x04\0\0\0\0\0", 9);
+  ASSERT_EQ(send(fd, preface.data(), preface.size(), MSG_NOSIGNAL),
+            static_cast<ssize_t>(preface.size()));
+  // And a call in progress, which still gets its answer.
+  auto stub = EchoService::NewStub(channel_);
+  grpc::Status slow_status;
+  std::thread slow([&] {
+    grpc::ClientContext ctx;
+    EchoRequest req;
+    req.set_sleep_ms(1500);
+    EchoResponse resp;
+    slow_status = stub->Echo(&ctx, req, &resp);
+  });
+  absl::SleepFor(absl::Milliseconds(200));
+  const absl::Time began = absl::Now();
+  runner_->Shutdown();
+  const absl::Duration took = absl::Now() - began;
+  slow.join();
+  close(fd);
+  EXPECT_TRUE(slow_status.ok()) << slow_status.error_message();
+  EXPECT_LT(took, timeout / 2) << "Shutdown waited for the idle connection";
 }
 
 TEST_F(ServerTest, ASeparatePlaintextPortServesOnlyHealth) {
