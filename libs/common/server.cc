@@ -5,6 +5,7 @@
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/security/tls_certificate_provider.h>
 #include <grpcpp/security/tls_credentials_options.h>
+#include <grpcpp/support/server_interceptor.h>
 #include <signal.h>
 
 #include <fstream>
@@ -225,6 +226,34 @@ grpc::ServerWriteReactor<HealthCheckResponse>* HealthService::Watch(
 
 namespace {
 
+// Counts a call from its arrival to its end: gRPC makes one interceptor per call and destroys
+// it with the call, after the answer has gone out.
+class CallCounter final : public grpc::experimental::Interceptor {
+ public:
+  explicit CallCounter(std::atomic<int>* calls) : calls_(calls) {
+    calls_->fetch_add(1, std::memory_order_relaxed);
+  }
+  ~CallCounter() override { calls_->fetch_sub(1, std::memory_order_relaxed); }
+  void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
+    methods->Proceed();
+  }
+
+ private:
+  std::atomic<int>* calls_;
+};
+
+class CallCounterFactory final : public grpc::experimental::ServerInterceptorFactoryInterface {
+ public:
+  explicit CallCounterFactory(std::atomic<int>* calls) : calls_(calls) {}
+  grpc::experimental::Interceptor* CreateServerInterceptor(
+      grpc::experimental::ServerRpcInfo*) override {
+    return new CallCounter(calls_);
+  }
+
+ private:
+  std::atomic<int>* calls_;
+};
+
 // grpc.health.v1 Check on a second, plaintext port, answering from the main health service:
 // kubelet gRPC probes cannot speak TLS. It serves nothing else.
 class HealthMirror final : public grpc::health::v1::Health::CallbackService {
@@ -309,14 +338,14 @@ grpc::ServerUnaryReactor* CallHandler::UnaryAsync(grpc::CallbackServerContext* c
   auto* reactor = ctx->DefaultReactor();
   absl::Time start = absl::Now();
   if (in_flight_ != nullptr) in_flight_->Increment();
-  const bool over = calls_in_flight_.fetch_add(1, std::memory_order_relaxed) >= max_in_flight_ &&
-                    max_in_flight_ > 0;
+  const bool over = max_in_flight_ > 0 &&
+                    calls_in_flight_.fetch_add(1, std::memory_order_relaxed) >= max_in_flight_;
   auto finish = [this, reactor, ctx, method, start](const absl::Status& status,
                                                     const std::string& request_id) {
     if (!request_id.empty()) ctx->AddInitialMetadata("x-request-id", request_id);
     Record(method, status, start);
     if (in_flight_ != nullptr) in_flight_->Decrement();
-    calls_in_flight_.fetch_sub(1, std::memory_order_relaxed);
+    if (max_in_flight_ > 0) calls_in_flight_.fetch_sub(1, std::memory_order_relaxed);
     reactor->Finish(ToGrpcStatus(status));
   };
   auto overloaded = [] {
@@ -482,6 +511,9 @@ absl::Status ServerRunner::Start() {
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);
   builder.RegisterService(&health_);
   for (auto& [service, name] : services_) builder.RegisterService(service);
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> counters;
+  counters.push_back(std::make_unique<CallCounterFactory>(&calls_in_progress_));
+  builder.experimental().SetInterceptorCreators(std::move(counters));
   server_ = builder.BuildAndStart();
   if (server_ == nullptr || port_ == 0) {
     return absl::UnavailableError("cannot listen on " + options_.listen_address);
@@ -559,23 +591,23 @@ void ServerRunner::StopServing() {
   // both for the calls in progress and for every client to close its connection. A client
   // between calls may take seconds to notice the GOAWAY (a synchronous client polls an idle
   // channel every 5 s, later on a loaded machine), and would hold the stop that long. So the
-  // calls get up to the shutdown timeout, and once none is left (and a moment has passed for
-  // the last answers to leave) the connections are closed.
+  // calls get up to the shutdown timeout, and once none has been left for a moment (a call is
+  // counted from its arrival until its answer has gone out) the connections are closed.
   const absl::Time deadline = absl::Now() + options_.shutdown_timeout;
   absl::Notification stopped;
   std::thread stopper([&] {
     server_->Shutdown(absl::ToChronoTime(deadline));
     stopped.Notify();
   });
-  constexpr absl::Duration kFlush = absl::Milliseconds(500);
+  constexpr absl::Duration kSettle = absl::Milliseconds(100);
   absl::Time idle_since = absl::InfiniteFuture();
-  while (calls_in_progress_ && !stopped.WaitForNotificationWithTimeout(absl::Milliseconds(20))) {
+  while (!stopped.WaitForNotificationWithTimeout(absl::Milliseconds(20))) {
     const absl::Time now = absl::Now();
-    if (calls_in_progress_() > 0) {
+    if (calls_in_progress() > 0) {
       idle_since = absl::InfiniteFuture();
     } else if (idle_since == absl::InfiniteFuture()) {
       idle_since = now;
-    } else if (now - idle_since >= kFlush) {
+    } else if (now - idle_since >= kSettle) {
       // Ends the server's connections. Repeated until Shutdown returns: the first may run
       // before Shutdown has stopped accepting.
       grpc_server_cancel_all_calls(server_->c_server());

@@ -110,14 +110,6 @@ class CallHandler {
   absl::StatusOr<RequestContext> Begin(const grpc::ServerContextBase& ctx, const char* method,
                                        AccessRole min_role);
   void Record(const char* method, const absl::Status& status, absl::Time start);
-  // Streaming reactors count themselves open from their constructor to their OnDone.
-  void StreamOpened() { streams_open_.fetch_add(1, std::memory_order_relaxed); }
-  void StreamClosed() { streams_open_.fetch_sub(1, std::memory_order_relaxed); }
-  // Calls, unary and streaming, in progress: shutdown waits for them (ServerRunner).
-  int calls_in_progress() const {
-    return calls_in_flight_.load(std::memory_order_relaxed) +
-           streams_open_.load(std::memory_order_relaxed);
-  }
 
   WorkerPool* pool() const { return pool_; }
   Metrics* metrics() const { return metrics_; }
@@ -130,8 +122,7 @@ class CallHandler {
   Authenticator* auth_;
   prometheus::Gauge* in_flight_ = nullptr;
   const int max_in_flight_;
-  std::atomic<int> calls_in_flight_{0};  // unary
-  std::atomic<int> streams_open_{0};
+  std::atomic<int> calls_in_flight_{0};
 };
 
 // Serves a unary method whose core call returns absl::StatusOr<Response>: runs `fn` on the
@@ -242,13 +233,11 @@ class ServerRunner {
   }
   // Run at shutdown after NOT_SERVING and before the server stops (end streams, stop workers).
   void AddShutdownHook(std::function<void()> hook);
-  // The calls in progress now, which Shutdown waits for (up to shutdown_timeout) before it
-  // closes the connections: without it, Shutdown waits out the timeout whenever a client keeps
-  // a connection open.
-  void SetCallsInProgress(std::function<int()> count) { calls_in_progress_ = std::move(count); }
 
   absl::Status Start();
   int port() const { return port_; }
+  // Calls on the main port that have arrived and not ended (their answer sent), streams too.
+  int calls_in_progress() const { return calls_in_progress_.load(std::memory_order_relaxed); }
   int health_port() const { return health_port_; }
   HealthService& health() { return health_; }
   // A channel into this server that skips the network (the all-in-one process uses it).
@@ -285,7 +274,7 @@ class ServerRunner {
   std::vector<std::pair<grpc::Service*, std::string>> services_;
   std::vector<std::pair<std::function<bool()>, std::string>> readiness_checks_;
   std::vector<std::function<void()>> shutdown_hooks_;
-  std::function<int()> calls_in_progress_;
+  std::atomic<int> calls_in_progress_{0};  // on the main port, from arrival to end
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<grpc::Service> health_mirror_;
   std::unique_ptr<grpc::Server> health_server_;

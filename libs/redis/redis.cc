@@ -254,9 +254,10 @@ absl::StatusOr<std::unique_ptr<Connection>> RedisClient::OpenDedicated() {
 
 void Waker::Wake(RedisClient& client) {
   const long long id = client_id_.load();
-  if (id < 0) return;
-  (void)client.Command({"CLIENT", "UNBLOCK", absl::StrCat(id)},
-                       absl::Now() + client.options().command_timeout);
+  if (id < 0 || !client.reachable()) return;
+  (void)client.Command(
+      {"CLIENT", "UNBLOCK", absl::StrCat(id)},
+      absl::Now() + std::min(client.options().command_timeout, absl::Milliseconds(200)));
 }
 
 absl::StatusOr<std::unique_ptr<Connection>> RedisClient::Acquire(absl::Time deadline) {

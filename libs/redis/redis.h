@@ -260,13 +260,17 @@ class RedisClient {
 // Wakes a loop blocked in a read with BLOCK (XREAD, XREADGROUP) on a dedicated connection, so
 // that stopping takes the time of the loop's current step, not the rest of its block: CLIENT
 // UNBLOCK, sent over a pooled connection, ends the read as if its block had run out, with no
-// entries. A wake sent just before the read reaches Redis finds nothing to end, and the loop
-// then waits out that one block, as it would without a Waker.
+// entries. The loop checks its stop flag right before each read; a wake sent between that
+// check and the read reaching Redis finds nothing to end, and the loop then waits out that one
+// block, as it would without a Waker.
 class Waker {
  public:
-  // The connection the loop reads on, after each (re)open.
+  // The connection the loop reads on, after each (re)open; Unwatch when it is dropped (after a
+  // Redis restart, ids start again from 1 and could name another client).
   void Watch(const Connection& conn) { client_id_.store(conn.client_id()); }
-  // After the loop's stop flag is set. Errors are ignored: the block runs out on its own.
+  void Unwatch() { client_id_.store(-1); }
+  // After the loop's stop flag is set. Errors are ignored, and Redis is given 200 ms at most
+  // (none when it was unreachable): the block runs out on its own.
   void Wake(RedisClient& client);
 
  private:

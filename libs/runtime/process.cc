@@ -139,11 +139,6 @@ absl::Status Process::Start(std::vector<Module*> modules) {
   runner_->AddShutdownHook([this] {
     for (Module* m : modules_) m->Stop();
   });
-  runner_->SetCallsInProgress([this] {
-    int calls = 0;
-    for (const auto& handler : handlers_) calls += handler->calls_in_progress();
-    return calls;
-  });
   STP_RETURN_IF_ERROR(runner_->Start());
   for (Module* m : modules_) STP_RETURN_IF_ERROR(m->Start(*this));
   return absl::OkStatus();

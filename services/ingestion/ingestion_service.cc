@@ -148,7 +148,6 @@ class IngestionServiceImpl::ImportReactor
  public:
   ImportReactor(IngestionServiceImpl* service, Ctx* ctx, v1::ImportSummary* response)
       : service_(service), ctx_(ctx), response_(response), start_(absl::Now()) {
-    service_->handler_->StreamOpened();
     Submit([this] { Begin(); });
   }
 
@@ -166,7 +165,6 @@ class IngestionServiceImpl::ImportReactor
   }
   void OnDone() override {
     if (counted_) service_->imports_.fetch_sub(1);
-    service_->handler_->StreamClosed();
     delete this;
   }
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/match.h"
 #include "absl/time/clock.h"
 #include "libs/common/event_header.h"
@@ -270,6 +271,7 @@ absl::Status ProjectIndexFeed::LoadInto(ProjectIndex* fresh) {
 absl::Status ProjectIndexFeed::Follow() {
   STP_ASSIGN_OR_RETURN(auto conn, redis_->OpenDedicated());
   waker_.Watch(*conn);
+  absl::Cleanup unwatch = [this] { waker_.Unwatch(); };
   const auto streams = keyspace_.AllEventStreams();
   absl::Time next_check = absl::Now() + options_.check_every;
   absl::Time next_epoch = next_check;  // see ProjectIndex::EndTombstoneEpoch
@@ -283,6 +285,7 @@ absl::Status ProjectIndexFeed::Follow() {
       next_check = absl::Now() + options_.check_every;
     }
     constexpr int kReadCount = 1000;
+    if (stopping_.load()) break;  // right before the read: see redis::Waker
     STP_ASSIGN_OR_RETURN(auto batches,
                          redis::Read(*conn, streams, positions_, kReadCount, options_.block,
                                      redis_->options().command_timeout));

@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <fstream>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
@@ -355,6 +356,7 @@ absl::Status IndexFeed::ReloadIfEventsWereTrimmed(const std::vector<std::string>
 absl::Status IndexFeed::Follow() {
   STP_ASSIGN_OR_RETURN(auto conn, redis_->OpenDedicated());
   waker_.Watch(*conn);
+  absl::Cleanup unwatch = [this] { waker_.Unwatch(); };
   const auto streams = keyspace_.AllEventStreams();
   absl::Time next_snapshot = absl::Now() + options_.snapshot_every;
   absl::Time next_retention_check = absl::InfinitePast();  // at once after each (re)connect
@@ -370,6 +372,7 @@ absl::Status IndexFeed::Follow() {
       absl::MutexLock lock(&mu_);
       positions = positions_;
     }
+    if (stopping_.IsSet()) break;  // right before the read: see redis::Waker
     STP_ASSIGN_OR_RETURN(auto batches, redis::Read(*conn, streams, positions, 1000, options_.block,
                                                    redis_->options().command_timeout));
     for (const auto& batch : batches) {

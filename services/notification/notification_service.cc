@@ -22,7 +22,6 @@ class NotificationServiceImpl::Subscription
                const nv1::SubscribeRequest& req)
       : service_(service), hub_(service->hub_), ctx_(ctx), request_(req), start_(absl::Now()) {
     service_->open_.fetch_add(1);
-    service_->handler_->StreamOpened();
     absl::MutexLock lock(&mu_);
     tasks_ = 1;
     if (!service_->handler_->pool()->TrySubmit([this] { Begin(); })) {
@@ -86,7 +85,6 @@ class NotificationServiceImpl::Subscription
     }
     if (registered) hub_->Remove(this);  // no hub call reaches this object after it returns
     service_->open_.fetch_sub(1);
-    service_->handler_->StreamClosed();
     bool delete_now;
     {
       absl::MutexLock lock(&mu_);

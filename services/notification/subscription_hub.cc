@@ -118,11 +118,13 @@ void SubscriptionHub::ReadLoop(int partition) {
       absl::MutexLock lock(&ring.mu);
       last = ring.last;
     }
+    if (stopping_.IsSet()) break;  // right before the read: see redis::Waker
     auto batches = redis::Read(*conn, {stream}, {last}, 1000, options_.block,
                                redis_->options().command_timeout);
     if (!batches.ok()) {
       LogWarning("event reader lost Redis; reconnecting",
                  {{"partition", partition}, {"error", std::string(batches.status().message())}});
+      wakers_[partition].Unwatch();
       conn.reset();
       stopping_.SleepFor(backoff);
       backoff = std::min(backoff * 2, absl::Seconds(5));

@@ -493,6 +493,7 @@ void WebhookDispatcher::ConsumeLoop() {
       }
       next_reclaim = clock_() + absl::Seconds(5);
     }
+    if (status.ok() && stopping_.IsSet()) break;  // right before the read: see redis::Waker
     if (status.ok()) {
       std::vector<std::string> ids(streams.size(), own_pending_done ? ">" : "0");
       auto batches = redis::ReadGroup(*conn, options_.group, options_.consumer, streams, ids, 500,
@@ -509,6 +510,7 @@ void WebhookDispatcher::ConsumeLoop() {
               "events written since it went get no delivery");
           for (const auto& s : streams) (void)redis::EnsureGroup(redis, s, options_.group, "$");
         }
+        waker_.Unwatch();
         conn.reset();
       } else {
         bool any = false;

@@ -903,6 +903,7 @@ void ScoringEngine::Loop() {
                {{"consumer", options_.consumer},
                 {"ms", absl::ToDoubleMilliseconds(absl::Now() - began)}});
     }
+    if (status.ok() && stopping_.IsSet()) break;  // right before the read: see redis::Waker
     if (status.ok()) {
       // First this consumer's own unacknowledged entries (from before a restart), then new ones.
       std::vector<std::string> ids(streams.size(), own_pending_done ? ">" : "0");
@@ -915,6 +916,7 @@ void ScoringEngine::Loop() {
         if (absl::StrContains(status.message(), "NOGROUP")) {
           status = EnsureGroups();
         }
+        waker_.Unwatch();
         conn.reset();
       } else {
         bool any = false;

@@ -43,7 +43,6 @@ class ServerTest : public ::testing::Test {
     runner_ = std::make_unique<ServerRunner>(options);
     runner_->AddService(echo_.get(), kEcho);
     runner_->AddReadinessCheck([this] { return ready_.load(); });
-    runner_->SetCallsInProgress([this] { return handler_->calls_in_progress(); });
     ASSERT_TRUE(runner_->Start().ok());
     channel_ = stp::testing::LocalChannel(runner_->port());
   }
@@ -174,7 +173,7 @@ TEST_F(ServerTest, ShutdownReportsNotServingAndDrainsInFlightCalls) {
     EchoResponse resp;
     slow_status = stub->Echo(&ctx, req, &resp);
   });
-  absl::SleepFor(absl::Milliseconds(100));
+  EXPECT_TRUE(stp::testing::WaitFor([&] { return runner_->calls_in_progress() == 1; }));
   runner_->Shutdown();
   slow.join();
   EXPECT_TRUE(slow_status.ok()) << slow_status.error_message();
@@ -204,9 +203,9 @@ TEST_F(ServerTest, ShutdownWaitsForCallsNotForIdleConnections) {
       std::string("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n") + std::string("\0\0\0\x04\0\0\0\0\0", 9);
   ASSERT_EQ(send(fd, preface.data(), preface.size(), MSG_NOSIGNAL),
             static_cast<ssize_t>(preface.size()));
-  // And a call in progress, which still gets its answer.
+  // And a call and a stream in progress, which still end as they would have.
   auto stub = EchoService::NewStub(channel_);
-  grpc::Status slow_status;
+  grpc::Status slow_status, stream_status;
   std::thread slow([&] {
     grpc::ClientContext ctx;
     EchoRequest req;
@@ -214,13 +213,27 @@ TEST_F(ServerTest, ShutdownWaitsForCallsNotForIdleConnections) {
     EchoResponse resp;
     slow_status = stub->Echo(&ctx, req, &resp);
   });
-  absl::SleepFor(absl::Milliseconds(200));
+  int received = 0;
+  std::thread stream([&] {
+    grpc::ClientContext ctx;
+    EchoRequest req;
+    req.set_count(20);
+    req.set_interval_ms(100);
+    auto reader = stub->EchoStream(&ctx, req);
+    EchoResponse resp;
+    while (reader->Read(&resp)) ++received;
+    stream_status = reader->Finish();
+  });
+  EXPECT_TRUE(stp::testing::WaitFor([&] { return runner_->calls_in_progress() == 2; }));
   const absl::Time began = absl::Now();
   runner_->Shutdown();
   const absl::Duration took = absl::Now() - began;
   slow.join();
+  stream.join();
   close(fd);
   EXPECT_TRUE(slow_status.ok()) << slow_status.error_message();
+  EXPECT_TRUE(stream_status.ok()) << stream_status.error_message();
+  EXPECT_EQ(received, 20);
   EXPECT_LT(took, timeout / 2) << "Shutdown waited for the idle connection";
 }
 
