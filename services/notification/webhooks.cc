@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <random>
+#include <set>
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -461,6 +462,7 @@ void WebhookDispatcher::ConsumeLoop() {
   absl::Time next_reclaim = absl::InfinitePast();
   absl::Duration backoff = absl::Milliseconds(100);
   bool own_pending_done = false;
+  std::set<std::string> behind;  // streams whose last read came back full
   while (!stopping_.IsSet()) {
     absl::Status status = absl::OkStatus();
     if (conn == nullptr) {
@@ -493,10 +495,17 @@ void WebhookDispatcher::ConsumeLoop() {
       }
       next_reclaim = clock_() + absl::Seconds(5);
     }
+    // A full read: this consumer is behind, and the retention may trim what it has not read
+    // yet; the next read would pass over the gap long before the check above comes round.
+    for (auto it = behind.begin(); it != behind.end() && status.ok();) {
+      status = CheckForLostEvents(*it);
+      if (status.ok()) it = behind.erase(it);
+    }
     if (status.ok() && stopping_.IsSet()) break;  // right before the read: see redis::Waker
     if (status.ok()) {
       std::vector<std::string> ids(streams.size(), own_pending_done ? ">" : "0");
-      auto batches = redis::ReadGroup(*conn, options_.group, options_.consumer, streams, ids, 500,
+      auto batches = redis::ReadGroup(*conn, options_.group, options_.consumer, streams, ids,
+                                      options_.read_count,
                                       own_pending_done ? absl::Seconds(1) : absl::ZeroDuration(),
                                       redis.options().command_timeout);
       if (!batches.ok()) {
@@ -527,6 +536,9 @@ void WebhookDispatcher::ConsumeLoop() {
           for (const auto& e : batch.entries) acked.push_back(e.id);
           status = redis::Ack(redis, batch.stream, options_.group, acked).status();
           if (!status.ok()) break;
+          if (own_pending_done && static_cast<int>(acked.size()) >= options_.read_count)
+            behind.insert(batch.stream);
+          if (options_.after_batch) options_.after_batch();
         }
         if (!any) own_pending_done = true;
       }

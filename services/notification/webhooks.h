@@ -13,6 +13,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -63,6 +64,8 @@ struct WebhookOptions {
   absl::Duration reclaim_idle = absl::Seconds(30);
   absl::Duration poll = absl::Milliseconds(50);
   bool allow_private_targets = true;  // loopback/private URLs (tests, on-premises)
+  int read_count = 500;               // events per read of the consumer group
+  std::function<void()> after_batch;  // tests: runs after each batch read is acknowledged
 };
 
 class WebhookStore {

@@ -856,6 +856,7 @@ void ScoringEngine::Loop() {
   std::unique_ptr<redis::Connection> conn;
   const auto streams = store_->keyspace().AllEventStreams();
   bool groups_ready = false;
+  std::set<std::string> behind;  // streams whose last read came back full
   while (!stopping_.IsSet()) {
     absl::Status status = absl::OkStatus();
     if (!groups_ready) {
@@ -903,6 +904,19 @@ void ScoringEngine::Loop() {
                {{"consumer", options_.consumer},
                 {"ms", absl::ToDoubleMilliseconds(absl::Now() - began)}});
     }
+    // A full batch: this consumer is behind, and the retention may trim what it has not read
+    // yet. The next read would pass over such a gap in silence, long before the periodic
+    // check (above) could see it, so the streams read in full are checked first.
+    if (status.ok() && !behind.empty()) {
+      for (const auto& stream : behind) {
+        auto group = redis::GroupPositionIn(*redis_, stream, options_.group);
+        status = group.ok() ? (group->found ? CheckForLostEvents(stream, *group) : absl::OkStatus())
+                            : group.status();
+        if (!status.ok()) break;
+      }
+      if (status.ok()) behind.clear();
+      if (status.ok() && rebuild_.exchange(false)) bootstrapped = false;
+    }
     if (status.ok() && stopping_.IsSet()) break;  // right before the read: see redis::Waker
     if (status.ok()) {
       // First this consumer's own unacknowledged entries (from before a restart), then new ones.
@@ -931,6 +945,9 @@ void ScoringEngine::Loop() {
           status = Ack(batch.stream, acked);
           if (!status.ok()) break;
           handled_.fetch_add(acked.size());
+          if (own_pending_done && static_cast<int>(acked.size()) >= options_.batch)
+            behind.insert(batch.stream);
+          if (options_.after_batch) options_.after_batch();
           LogDebug("scoring batch handled",
                    {{"consumer", options_.consumer},
                     {"stream", batch.stream},

@@ -35,6 +35,7 @@ struct EngineOptions {
   absl::Duration block = absl::Seconds(1);
   absl::Duration reclaim_idle = absl::Seconds(30);
   absl::Duration reclaim_every = absl::Seconds(5);
+  std::function<void()> after_batch;  // tests: runs after each batch read is acknowledged
 };
 
 class ScoringEngine {

@@ -343,6 +343,43 @@ TEST_F(NotificationTest, EventsTrimmedBeforeWebhooksReadThemAreReported) {
   EXPECT_EQ(losses(stack.get()) + losses(second.get()), 1);
 }
 
+// A consumer that reads a full batch is behind, and the retention may trim what it has not
+// read before its next read, which would pass over the gap in silence: the periodic check (every
+// 5 s) comes too late, as the group is past the gap by then. The check runs before that read.
+TEST_F(NotificationTest, AWebhookConsumerBehindLooksForTrimmedEventsBeforeItsNextRead) {
+  redis::RedisOptions o;
+  o.address = redis_->address();
+  redis::RedisClient client(o);
+  redis::Keyspace ks;
+  WebhookStore store(&client, ks);
+  std::atomic<bool> trimmed{false};
+  WebhookOptions opts;
+  opts.consumer = "behind";
+  opts.read_count = 5;
+  opts.after_batch = [&] {
+    if (trimmed.exchange(true)) return;
+    for (const auto& stream : ks.AllEventStreams())
+      EXPECT_TRUE(client.Command({"XTRIM", stream, "MAXLEN", "3"}).ok());
+  };
+  auto make = [&] {
+    return std::make_unique<WebhookDispatcher>(
+        &store, opts, [] { return absl::Now(); }, [] { return NewCurlSender(); });
+  };
+  // The group at the stream's end; then twenty events, which the first read takes five of.
+  {
+    auto first = make();
+    ASSERT_TRUE(first->Start().ok());
+  }
+  for (int i = 0; i < 20; ++i)
+    CreateProject("behind " + std::to_string(i), stp::common::v1::AVENUE_E_COMMERCE);
+  auto dispatcher = make();
+  ASSERT_TRUE(dispatcher->Start().ok());
+  EXPECT_TRUE(WaitFor([&] { return dispatcher->losses() == 1; }))
+      << "the events trimmed between two reads were passed over in silence";
+  EXPECT_TRUE(trimmed.load());
+  dispatcher->Stop();
+}
+
 TEST_F(NotificationTest, IdleStreamsGetHeartbeats) {
   auto stack = StartNotification();
   nv1::SubscribeRequest req;

@@ -890,6 +890,44 @@ TEST_F(ScoringTest, EventsTrimmedBeforeScoringReadThemAreNoticedAndTheReadModelR
   engine.Stop();
 }
 
+// A consumer that reads a full batch is behind, and the retention may trim what it has not
+// read before its next read, which would pass over the gap: the periodic check comes too late
+// (here not at all), as the group is past the gap by then. The check runs before that read.
+TEST_F(ScoringTest, AConsumerBehindLooksForTrimmedEventsBeforeItsNextRead) {
+  StartStack(/*with_scoring=*/false);
+  auto owned_client = Client();
+  redis::RedisClient& client = *owned_client;
+  redis::Keyspace ks;
+  ScoreStore store(&client, ks, 100000);
+  std::atomic<bool> trimmed{false};
+  EngineOptions opts;
+  opts.consumer = "behind";
+  opts.batch = 5;
+  opts.reclaim_every = absl::Hours(1);
+  opts.after_batch = [&] {
+    if (trimmed.exchange(true)) return;
+    for (const auto& stream : ks.AllEventStreams())
+      ASSERT_TRUE(client.Command({"XTRIM", stream, "MAXLEN", "3"}).ok());
+  };
+  ScoringEngine engine(&store, &ScoringModel::Default(), &client, opts, [] { return absl::Now(); });
+  ASSERT_TRUE(engine.EnsureGroups().ok());
+  ASSERT_TRUE(
+      client.Command({"SET", "stp:{g}:scoring:bootstrapped", ScoringEngine::kReadModelVersion})
+          .ok());
+  // Twenty events on one stream: the first read takes five, the trim leaves the last three.
+  for (int i = 0; i < 20; ++i) {
+    Country("KE", i % 2 == 0 ? stp::common::v1::INCOME_GROUP_LOW
+                             : stp::common::v1::INCOME_GROUP_LOWER_MIDDLE);
+  }
+  engine.Start(nullptr, nullptr);
+  EXPECT_TRUE(WaitFor([&] {
+    auto flag = client.Command({"EXISTS", "stp:{g}:scoring:bootstrapped"});
+    return flag.ok() && redis::Int(flag->get()) == 0;
+  })) << "the events trimmed between two reads were passed over in silence";
+  EXPECT_TRUE(trimmed.load());
+  engine.Stop();
+}
+
 // A rebuild's listing of an organisation, read before an event about it that the read model
 // applied since, must not put the older state back; one written later replaces it (keeping the
 // stored revision, so that a replay of the event changes nothing).
