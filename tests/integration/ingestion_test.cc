@@ -524,6 +524,33 @@ TEST_F(IngestionTest, EveryValidationProblemIsNamedInOneError) {
   EXPECT_EQ(Events().size(), 7u);
 }
 
+// An import under way when its process is told to stop is a call in progress: the stop waits
+// for it (up to the shutdown timeout) and does not cut it when it closes idle connections.
+TEST_F(IngestionTest, AnImportUnderWayWhenItsProcessStopsFinishesWhole) {
+  v1::Organization org = AddOrg("Org at the stop");
+  grpc::ClientContext ctx;
+  v1::ImportSummary summary;
+  auto writer = OpenProjectImport(&ctx, &summary, "import-at-stop");
+  auto send = [&](int from, int to) {
+    for (int i = from; i < to; ++i) {
+      v1::ImportProjectsRequest msg;
+      *msg.mutable_project() = NewProject("Sent around the stop " + std::to_string(i), org.name());
+      ASSERT_TRUE(writer->Write(msg)) << "message " << i;
+    }
+  };
+  send(0, 20);
+  std::thread stopper([&] { stack_->process().Shutdown(); });
+  // Well past the moment idle connections are closed (100 ms after no call is in progress).
+  absl::SleepFor(absl::Milliseconds(500));
+  send(20, 40);
+  writer->WritesDone();
+  grpc::Status s = writer->Finish();
+  stopper.join();
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(summary.created(), 40);
+  EXPECT_EQ(summary.rejected(), 0);
+}
+
 TEST_F(IngestionTest, PaginationOverThousandsWithFilters) {
   v1::Organization a = AddOrg("Org A");
   v1::Organization b = AddOrg("Org B", "countries/ZA");
