@@ -910,8 +910,8 @@ void ScoringEngine::Loop() {
     if (status.ok() && !behind.empty()) {
       for (const auto& stream : behind) {
         auto group = redis::GroupPositionIn(*redis_, stream, options_.group);
-        status = group.ok() ? (group->found ? CheckForLostEvents(stream, *group) : absl::OkStatus())
-                            : group.status();
+        // A group that is not found has lost nothing (EntriesLostToGroup).
+        status = group.ok() ? CheckForLostEvents(stream, *group) : group.status();
         if (!status.ok()) break;
       }
       if (status.ok()) behind.clear();

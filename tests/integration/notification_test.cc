@@ -79,6 +79,17 @@ class NotificationTest : public ::testing::Test {
     return out.name();
   }
 
+  // `count` e-commerce projects titled `prefix` followed by 0, 1, ...; their names appended to
+  // `names` when given.
+  void CreateProjects(const std::string& prefix, int count,
+                      std::vector<std::string>* names = nullptr) {
+    for (int i = 0; i < count; ++i) {
+      std::string name =
+          CreateProject(prefix + std::to_string(i), stp::common::v1::AVENUE_E_COMMERCE);
+      if (names != nullptr) names->push_back(std::move(name));
+    }
+  }
+
   // Reads a subscription on a thread, collecting messages.
   struct Reader {
     grpc::ClientContext ctx;
@@ -188,20 +199,16 @@ TEST_F(NotificationTest, ResumingWithACursorOnAnotherReplicaMissesNothing) {
   auto reader = Subscribe(first.get(), req);
   absl::SleepFor(absl::Milliseconds(300));
   std::vector<std::string> all;
-  for (int i = 0; i < 5; ++i)
-    all.push_back(CreateProject("before " + std::to_string(i), stp::common::v1::AVENUE_E_COMMERCE));
+  CreateProjects("before ", 5, &all);
   ASSERT_TRUE(WaitFor([&] { return reader->Projects().size() == 5u; }));
   std::string cursor = reader->LastCursor();
   reader.reset();
   first.reset();  // the replica goes away
-  for (int i = 0; i < 7; ++i)
-    all.push_back(
-        CreateProject("while down " + std::to_string(i), stp::common::v1::AVENUE_E_COMMERCE));
+  CreateProjects("while down ", 7, &all);
   auto second = StartNotification();
   req.set_cursor(cursor);
   auto resumed = Subscribe(second.get(), req);
-  for (int i = 0; i < 3; ++i)
-    all.push_back(CreateProject("after " + std::to_string(i), stp::common::v1::AVENUE_E_COMMERCE));
+  CreateProjects("after ", 3, &all);
   ASSERT_TRUE(WaitFor([&] { return resumed->Projects().size() == 10u; }))
       << resumed->Projects().size();
   std::vector<std::string> expected(all.begin() + 5, all.end());
@@ -216,8 +223,7 @@ TEST_F(NotificationTest, ACursorOlderThanRetentionIsOutOfRange) {
   CreateProject("first", stp::common::v1::AVENUE_E_COMMERCE);
   ASSERT_TRUE(WaitFor([&] { return reader->Projects().size() == 1u; }));
   std::string cursor = reader->LastCursor();
-  for (int i = 0; i < 5; ++i)
-    CreateProject("more " + std::to_string(i), stp::common::v1::AVENUE_E_COMMERCE);
+  CreateProjects("more ", 5);
   redis_->Cli({"XTRIM", "stp:{p0}:events", "MAXLEN", "2"});
   req.set_cursor(cursor);
   auto late = Subscribe(stack.get(), req);
@@ -237,8 +243,7 @@ TEST_F(NotificationTest, ASlowSubscriberIsCutOffWithItsCursorWhileFastOnesKeepUp
   auto slow = Subscribe(stack.get(), req, /*pause=*/absl::Seconds(6));
   absl::SleepFor(absl::Milliseconds(300));
   std::vector<std::string> all;
-  for (int i = 0; i < 400; ++i)
-    all.push_back(CreateProject("burst " + std::to_string(i), stp::common::v1::AVENUE_E_COMMERCE));
+  CreateProjects("burst ", 400, &all);
   ASSERT_TRUE(WaitFor([&] { return fast->Projects().size() == all.size(); }))
       << fast->Projects().size();
   EXPECT_EQ(fast->Projects(), all);
@@ -267,8 +272,7 @@ TEST_F(NotificationTest, ASubscriberOvertakenByRetentionWhileCatchingUpIsToldNot
   nv1::SubscribeRequest req;
   req.set_cursor(CursorAfterAFirstProject(stack.get()));
   std::vector<std::string> all;
-  for (int i = 0; i < 700; ++i)
-    all.push_back(CreateProject("later " + std::to_string(i), stp::common::v1::AVENUE_E_COMMERCE));
+  CreateProjects("later ", 700, &all);
   auto slow = Subscribe(stack.get(), req, /*pause=*/absl::Seconds(4));
   // Its first 500 are read from Redis and wait to be sent (on a busy machine the trim may come
   // first: then the subscription is refused at once, with nothing delivered).
@@ -290,12 +294,10 @@ TEST_F(NotificationTest, AnUnreadableEventIsPassedOverAloneWhileCatchingUp) {
   nv1::SubscribeRequest req;
   req.set_cursor(CursorAfterAFirstProject(stack.get()));
   std::vector<std::string> all;
-  for (int i = 0; i < 100; ++i)
-    all.push_back(CreateProject("before " + std::to_string(i), stp::common::v1::AVENUE_E_COMMERCE));
+  CreateProjects("before ", 100, &all);
   const std::string added = redis_->Cli({"XADD", "stp:{p0}:events", "'*'", "e", "not-an-event"});
   ASSERT_NE(added.find('-'), std::string::npos) << added;  // an entry id
-  for (int i = 0; i < 100; ++i)
-    all.push_back(CreateProject("after " + std::to_string(i), stp::common::v1::AVENUE_E_COMMERCE));
+  CreateProjects("after ", 100, &all);
   auto late = Subscribe(stack.get(), req);
   ASSERT_TRUE(WaitFor([&] { return late->Projects().size() >= all.size(); }, absl::Seconds(10)))
       << late->Projects().size();
@@ -312,8 +314,7 @@ TEST_F(NotificationTest, EventsTrimmedBeforeWebhooksReadThemAreReported) {
     return at == std::string::npos ? -1 : std::atoi(text.c_str() + at + 26);
   };
   auto trim_while_down = [&](const std::string& label) {
-    for (int i = 0; i < 30; ++i)
-      CreateProject(label + std::to_string(i), stp::common::v1::AVENUE_E_COMMERCE);
+    CreateProjects(label, 30);
     redis_->Cli({"XTRIM", "stp:{p0}:events", "MAXLEN", "5"});
   };
   {
@@ -370,8 +371,7 @@ TEST_F(NotificationTest, AWebhookConsumerBehindLooksForTrimmedEventsBeforeItsNex
     auto first = make();
     ASSERT_TRUE(first->Start().ok());
   }
-  for (int i = 0; i < 20; ++i)
-    CreateProject("behind " + std::to_string(i), stp::common::v1::AVENUE_E_COMMERCE);
+  CreateProjects("behind ", 20);
   auto dispatcher = make();
   ASSERT_TRUE(dispatcher->Start().ok());
   EXPECT_TRUE(WaitFor([&] { return dispatcher->losses() == 1; }))
@@ -513,8 +513,7 @@ TEST_F(NotificationTest, ASlowReceiverGetsEachDeliveryOnceThoughClaimsOutliveThe
   nv1::Webhook hook;
   ASSERT_TRUE(Call([&](auto* c) { return stub->CreateWebhook(c, req, &hook); }).ok());
   constexpr int kProjects = 16;
-  for (int i = 0; i < kProjects; ++i)
-    CreateProject("slowly received " + std::to_string(i), stp::common::v1::AVENUE_E_COMMERCE);
+  CreateProjects("slowly received ", kProjects);
   auto per_delivery = [&] {
     std::map<std::string, int> n;
     for (const auto& r : receiver.requests()) ++n[r.headers.at("x-stp-delivery")];
