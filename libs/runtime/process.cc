@@ -60,7 +60,14 @@ Process::Process(std::string program, ProcessConfig config)
   }
 }
 
-Process::~Process() { Shutdown(); }
+Process::~Process() {
+  Shutdown();
+  // Services outlive the server that calls them; the modules go before what they use.
+  runner_.reset();
+  modules_.clear();
+  handlers_.clear();
+  pools_.clear();
+}
 
 CallHandler* Process::NewCallHandler(const std::string& service, int threads, int queue) {
   pools_.push_back(std::make_unique<WorkerPool>(service, threads, queue));
@@ -76,7 +83,7 @@ CallHandler* Process::NewCallHandler(const std::string& service, int threads, in
 }
 
 bool Process::Hosts(const std::string& service) const {
-  for (Module* m : modules_) {
+  for (const auto& m : modules_) {
     if (m->name() == service) return true;
   }
   return false;
@@ -114,7 +121,7 @@ std::shared_ptr<grpc::Channel> Process::ChannelTo(const std::string& service) {
   return grpc::CreateCustomChannel(address, creds, args);
 }
 
-absl::Status Process::Start(std::vector<Module*> modules) {
+absl::Status Process::Start(std::vector<std::unique_ptr<Module>> modules) {
   modules_ = std::move(modules);
   if (!config_.auth_disabled) {
     CertificatePrincipals certificates;
@@ -135,12 +142,12 @@ absl::Status Process::Start(std::vector<Module*> modules) {
   redis::RedisClient* redis = redis_.get();
   runner_->AddReadinessCheck(
       [redis] { return redis->Ping(absl::Now() + absl::Milliseconds(500)).ok(); });
-  for (Module* m : modules_) STP_RETURN_IF_ERROR(m->Init(*this));
+  for (auto& m : modules_) STP_RETURN_IF_ERROR(m->Init(*this));
   runner_->AddShutdownHook([this] {
-    for (Module* m : modules_) m->Stop();
+    for (auto& m : modules_) m->Stop();
   });
   STP_RETURN_IF_ERROR(runner_->Start());
-  for (Module* m : modules_) STP_RETURN_IF_ERROR(m->Start(*this));
+  for (auto& m : modules_) STP_RETURN_IF_ERROR(m->Start(*this));
   return absl::OkStatus();
 }
 
@@ -239,9 +246,7 @@ int RunModules(int argc, char** argv, const std::string& program, const std::str
       return 1;
     }
   }
-  std::vector<Module*> raw;
-  for (auto& m : modules) raw.push_back(m.get());
-  absl::Status started = process.Start(raw);
+  absl::Status started = process.Start(std::move(modules));
   if (!started.ok()) {
     LogError("cannot start", {{"error", std::string(started.message())}});
     return 1;

@@ -61,8 +61,10 @@ class Process {
   Process(std::string program, ProcessConfig config);
   ~Process();
 
-  // For tests and tools: builds everything, starts the server and the modules.
-  absl::Status Start(std::vector<Module*> modules);
+  // Builds everything, starts the server and the modules. The process owns the modules: it
+  // destroys them after its server (services outlive the server that calls them) and before its
+  // Redis client, metrics and worker pools (which the modules use until they are gone).
+  absl::Status Start(std::vector<std::unique_ptr<Module>> modules);
   // NOT_SERVING, stop modules, drain, stop.
   void Shutdown();
 
@@ -98,7 +100,7 @@ class Process {
   std::unique_ptr<Authenticator> authenticator_;
   std::string outgoing_credential_;
   std::unique_ptr<ServerRunner> runner_;
-  std::vector<Module*> modules_;
+  std::vector<std::unique_ptr<Module>> modules_;
   std::vector<std::unique_ptr<WorkerPool>> pools_;
   std::vector<std::unique_ptr<CallHandler>> handlers_;
   std::map<std::string, std::pair<std::string, bool>> remotes_;

@@ -17,6 +17,7 @@
 #include "src/proto/grpc/reflection/v1alpha/reflection.grpc.pb.h"
 #include "tests/testing/echo_service.h"
 #include "tests/testing/grpc_testing.h"
+#include "tests/testing/test_stack.h"
 
 namespace stp {
 namespace {
@@ -270,6 +271,49 @@ TEST_F(ServerTest, RefusesPlaintextUnlessAskedAndNeedsBothCertFiles) {
   EXPECT_TRUE(options.Validate().ok());
   ServerRunner runner(options);
   EXPECT_EQ(runner.Start().code(), absl::StatusCode::kFailedPrecondition);
+}
+
+// A module that serves the echo service and, when it is destroyed, writes to Redis and reads a
+// metric through the process: what a consumer's destructor may still do.
+class ProbeModule : public Module {
+ public:
+  explicit ProbeModule(std::string* destroyed_with) : destroyed_with_(destroyed_with) {}
+  ~ProbeModule() override {
+    auto written = process_->redis().Command({"SET", "probe:destroyed", "1"});
+    *destroyed_with_ = written.ok() ? "redis" : std::string(written.status().message());
+    process_->metrics().callbacks().Add("stp_probe", "probe", {}, [] { return 1.0; });
+  }
+  std::string name() const override { return "probe"; }
+  absl::Status Init(Process& process) override {
+    process_ = &process;
+    echo_ = std::make_unique<stp::testing::EchoServiceImpl>(process.NewCallHandler("probe", 1, 4));
+    process.runner().AddService(echo_.get(), kEcho);
+    return absl::OkStatus();
+  }
+
+ private:
+  Process* process_ = nullptr;
+  std::string* destroyed_with_;
+  std::unique_ptr<stp::testing::EchoServiceImpl> echo_;
+};
+
+TEST(ProcessTest, DestroysItsModulesAfterItsServerAndBeforeItsRedisClient) {
+  auto redis = stp::testing::RedisServer::Start();
+  ASSERT_TRUE(redis.ok()) << redis.status();
+  std::string destroyed_with;
+  std::vector<std::unique_ptr<Module>> modules;
+  modules.push_back(std::make_unique<ProbeModule>(&destroyed_with));
+  auto stack = stp::testing::TestStack::Start(std::move(modules), redis->get());
+  ASSERT_NE(stack, nullptr);
+  grpc::ClientContext ctx;
+  stp::testing::SetDeadline(&ctx, absl::Seconds(5));
+  EchoRequest req;
+  req.set_payload("hello");
+  EchoResponse resp;
+  ASSERT_TRUE(EchoService::NewStub(stack->channel())->Echo(&ctx, req, &resp).ok());
+  stack.reset();
+  EXPECT_EQ(destroyed_with, "redis");
+  EXPECT_EQ((*redis)->Cli({"GET", "probe:destroyed"}), "1");
 }
 
 }  // namespace

@@ -36,16 +36,13 @@ class TestStack {
     config.redis.command_timeout = absl::Seconds(2);
     config.auth_disabled = true;
     if (configure) configure(&config);
-    stack->modules_ = std::move(modules);
     FlagSet flags("test");
-    for (auto& m : stack->modules_) m->RegisterFlags(&flags);
+    for (auto& m : modules) m->RegisterFlags(&flags);
     flags.set_env_lookup([](const char*) -> const char* { return nullptr; });
     absl::Status parsed = flags.Parse(module_flags);
     EXPECT_TRUE(parsed.ok()) << parsed;
     stack->process_ = std::make_unique<Process>("test", config);
-    std::vector<Module*> raw;
-    for (auto& m : stack->modules_) raw.push_back(m.get());
-    absl::Status started = stack->process_->Start(raw);
+    absl::Status started = stack->process_->Start(std::move(modules));
     EXPECT_TRUE(started.ok()) << started;
     if (!started.ok()) return nullptr;
     stack->channel_ = LocalChannel(stack->process_->port());
@@ -65,7 +62,6 @@ class TestStack {
   TestStack() = default;
   std::unique_ptr<RedisServer> own_redis_;
   RedisServer* redis_ = nullptr;
-  std::vector<std::unique_ptr<Module>> modules_;
   std::unique_ptr<Process> process_;
   std::shared_ptr<grpc::Channel> channel_;
 };
