@@ -104,6 +104,7 @@ class Process {
   std::vector<std::unique_ptr<WorkerPool>> pools_;
   std::vector<std::unique_ptr<CallHandler>> handlers_;
   std::map<std::string, std::pair<std::string, bool>> remotes_;
+  size_t initialized_ = 0;  // modules whose Init succeeded
   bool shut_down_ = false;
 };
 

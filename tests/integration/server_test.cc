@@ -316,5 +316,42 @@ TEST(ProcessTest, DestroysItsModulesAfterItsServerAndBeforeItsRedisClient) {
   EXPECT_EQ((*redis)->Cli({"GET", "probe:destroyed"}), "1");
 }
 
+// A module whose Init begins background work, and one whose Init fails after it: the failed
+// start stops the first before it is destroyed (its work must not outlive the server runner).
+TEST(ProcessTest, AStartThatFailsStopsTheModulesItInitialized) {
+  auto redis = stp::testing::RedisServer::Start();
+  ASSERT_TRUE(redis.ok()) << redis.status();
+  class Started : public Module {
+   public:
+    explicit Started(bool* stopped_when_destroyed) : out_(stopped_when_destroyed) {}
+    ~Started() override { *out_ = stopped_; }
+    std::string name() const override { return "started"; }
+    absl::Status Init(Process&) override { return absl::OkStatus(); }
+    void Stop() override { stopped_ = true; }
+
+   private:
+    bool* out_;
+    bool stopped_ = false;
+  };
+  class Failing : public Module {
+   public:
+    std::string name() const override { return "failing"; }
+    absl::Status Init(Process&) override { return absl::InvalidArgumentError("bad config"); }
+  };
+  ProcessConfig config;
+  config.server = stp::testing::TestServerOptions();
+  config.redis.address = (*redis)->address();
+  config.auth_disabled = true;
+  bool stopped_when_destroyed = false;
+  {
+    Process process("test", config);
+    std::vector<std::unique_ptr<Module>> modules;
+    modules.push_back(std::make_unique<Started>(&stopped_when_destroyed));
+    modules.push_back(std::make_unique<Failing>());
+    EXPECT_FALSE(process.Start(std::move(modules)).ok());
+  }
+  EXPECT_TRUE(stopped_when_destroyed);
+}
+
 }  // namespace
 }  // namespace stp
