@@ -60,7 +60,8 @@ void RedisOptions::RegisterFlags(FlagSet* flags) {
 absl::Status ErrorReplyStatus(absl::string_view error) {
   if (absl::StartsWith(error, "LOADING") || absl::StartsWith(error, "MASTERDOWN") ||
       absl::StartsWith(error, "READONLY") || absl::StartsWith(error, "BUSY ") ||
-      absl::StartsWith(error, "TRYAGAIN") || absl::StartsWith(error, "CLUSTERDOWN")) {
+      absl::StartsWith(error, "TRYAGAIN") || absl::StartsWith(error, "CLUSTERDOWN") ||
+      absl::StartsWith(error, "MISCONF")) {  // refuses writes while it cannot persist
     return Unavailable(error);
   }
   if (absl::StartsWith(error, "OOM")) {

@@ -53,6 +53,10 @@ TEST_F(RedisTest, ErrorRepliesBecomeStatuses) {
   auto reply = client_->Command({"INCR", "s"});
   EXPECT_EQ(reply.status().code(), absl::StatusCode::kInternal);
   EXPECT_EQ(ErrorReplyStatus("LOADING Redis is loading").code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(ErrorReplyStatus("MISCONF Redis is configured to save RDB snapshots, but it's "
+                             "currently unable to persist to disk")
+                .code(),
+            absl::StatusCode::kUnavailable);
   EXPECT_EQ(ErrorReplyStatus("OOM command not allowed").code(),
             absl::StatusCode::kResourceExhausted);
 }
