@@ -600,6 +600,20 @@ absl::Status ImportSession::Flush() {
   std::vector<ImportRecord> deferred;
   std::vector<WriteOp> kept_requests;
   std::vector<const ImportRecord*> kept_for;  // per kept request: its unchanged record, if any
+  // The project's earlier records of this import that wrote nothing and kept no request id
+  // (they were rejected, perhaps for a reason a retry no longer has) are superseded by its
+  // record `r`, written or unchanged: a retry must not write them over it.
+  auto supersede_earlier = [&](const ImportRecord& r, const std::string& project_id) {
+    if (request_id_.empty() || dry_run_) return;
+    for (int k = 1; k < r.occurrence; ++k) {
+      WriteOp superseded;
+      superseded.id = project_id;
+      superseded.request_id = RecordRequestId(r, k);
+      superseded.request_record = RequestRecord(project_id, kSuperseded);
+      kept_requests.push_back(std::move(superseded));
+      kept_for.push_back(nullptr);
+    }
+  };
   for (size_t i = 0; i < ready.size(); ++i) {
     ImportRecord& r = *ready[i];
     const std::string& xid = r.first_external_id;
@@ -641,6 +655,7 @@ absl::Status ImportSession::Flush() {
           kept_requests.push_back(std::move(remember));
           kept_for.push_back(&r);
         }
+        supersede_earlier(r, current->id);
         continue;
       }
       r.project = std::move(merged);
@@ -677,19 +692,7 @@ absl::Status ImportSession::Flush() {
                                 prepared.op.external_ids_remove.end());
     for (auto& key : ExternalIdKeys(r->project.external_ids()))
       commit->external_ids.insert(std::move(key));
-    // The project's earlier records of this import that wrote nothing and kept no request
-    // id (they were rejected, perhaps for a reason a retry no longer has) are superseded by
-    // this one: a retry must not write them over it.
-    if (!request_id.empty() && !dry_run_) {
-      for (int k = 1; k < r->occurrence; ++k) {
-        WriteOp superseded;
-        superseded.id = prepared.op.id;
-        superseded.request_id = RecordRequestId(*r, k);
-        superseded.request_record = RequestRecord(prepared.op.id, kSuperseded);
-        kept_requests.push_back(std::move(superseded));
-        kept_for.push_back(nullptr);
-      }
-    }
+    if (!request_id.empty()) supersede_earlier(*r, prepared.op.id);
     commit->ops.push_back(std::move(prepared.op));
     commit->created.push_back(prepared.created);
     std::set<std::string> sources;

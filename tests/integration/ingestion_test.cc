@@ -1372,6 +1372,29 @@ TEST_F(IngestionTest, AProjectsLaterRecordsInOneImportUpdateItAndARetryChangesNo
     }
   }
 
+  // The same when the later record changes nothing (the project holds its content already):
+  // the earlier one, valid on the retry, must not be written over it either.
+  v1::Project in_argentina = NewProject("Hosted where it was not yet known, stored", org.name());
+  in_argentina.set_host_country("countries/AR");
+  auto* ax = in_argentina.add_external_ids();
+  ax->set_source("moved");
+  ax->set_value("2");
+  v1::Project stored_in_egypt = in_argentina;
+  stored_in_egypt.set_host_country("countries/EG");
+  ASSERT_EQ(ImportMessages({stored_in_egypt}, "").created(), 1);
+  v1::ImportSummary kept = ImportMessages({in_argentina, stored_in_egypt}, "moved-2");
+  EXPECT_EQ(kept.rejected(), 1) << kept.DebugString();
+  EXPECT_EQ(kept.unchanged(), 1);
+  AddCountry("AR");
+  kept = ImportMessages({in_argentina, stored_in_egypt}, "moved-2");
+  EXPECT_EQ(kept.unchanged(), 2) << kept.DebugString();
+  EXPECT_EQ(kept.updated(), 0);
+  for (const auto& p : ListAll(v1::ListProjectsRequest())) {
+    if (p.external_ids(0).source() == "moved" && p.external_ids(0).value() == "2") {
+      EXPECT_EQ(p.host_country(), "countries/EG");
+    }
+  }
+
   // A record named by a project's second external id, in the batch of the project's first.
   v1::Project both = NewProject("Named by two ids", org.name());
   v1::Project by_second = NewProject("Named by two ids, renamed by its second", org.name());
@@ -2503,8 +2526,9 @@ TEST_F(IngestionTest, TheProjectIndexLoadsAgainWhenEventsItHasNotReadWereTrimmed
                             "redis.call('XTRIM', KEYS[1], 'MAXLEN', 0)",
                             "1", "stp:{p0}:events"})
                   .ok());
+  // The reloaded index is in place a moment before the feed counts the load: both are awaited.
   for (absl::Time until = absl::Now() + absl::Seconds(10);
-       absl::Now() < until && index.RevisionOf(id) != 0;) {
+       absl::Now() < until && (index.RevisionOf(id) != 0 || feed.loads() < 2);) {
     absl::SleepFor(absl::Milliseconds(20));
   }
   EXPECT_EQ(index.RevisionOf(id), 0);
