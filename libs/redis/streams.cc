@@ -47,11 +47,14 @@ const std::string* StreamEntry::Field(absl::string_view name) const {
   return nullptr;
 }
 
-std::vector<StreamEntry> ParseEntries(const redisReply* reply) {
+std::vector<StreamEntry> ParseEntries(const redisReply* reply, std::vector<std::string>* trimmed) {
   std::vector<StreamEntry> out;
   for (size_t i = 0; i < Size(reply); ++i) {
     const redisReply* e = At(reply, i);
-    if (Size(e) < 2 || IsNil(At(e, 1))) continue;  // trimmed entries come back with nil fields
+    if (Size(e) < 2 || IsNil(At(e, 1))) {  // trimmed entries come back with nil fields
+      if (trimmed != nullptr && Size(e) >= 1) trimmed->push_back(StrCopy(At(e, 0)));
+      continue;
+    }
     StreamEntry entry;
     entry.id = StrCopy(At(e, 0));
     const redisReply* kv = At(e, 1);
@@ -67,7 +70,10 @@ std::vector<StreamBatch> ParseStreams(const redisReply* reply) {
   std::vector<StreamBatch> out;
   for (size_t i = 0; i < Size(reply); ++i) {
     const redisReply* s = At(reply, i);
-    out.push_back({StrCopy(At(s, 0)), ParseEntries(At(s, 1))});
+    StreamBatch batch;
+    batch.stream = StrCopy(At(s, 0));
+    batch.entries = ParseEntries(At(s, 1), &batch.trimmed);
+    out.push_back(std::move(batch));
   }
   return out;
 }

@@ -22,10 +22,16 @@ struct StreamEntry {
 struct StreamBatch {
   std::string stream;
   std::vector<StreamEntry> entries;
+  // Pending ids whose entries were trimmed away: what a consumer reading its own pending
+  // entries ("0") had taken and never acknowledged, and can no longer read.
+  std::vector<std::string> trimmed;
 };
 
-// Parses an XRANGE-style array of entries, and an XREAD/XREADGROUP reply of streams.
-std::vector<StreamEntry> ParseEntries(const redisReply* reply);
+// Parses an XRANGE-style array of entries, and an XREAD/XREADGROUP reply of streams. Entries
+// that come back without fields (trimmed while pending) are left out, and their ids put in
+// `trimmed` when it is given.
+std::vector<StreamEntry> ParseEntries(const redisReply* reply,
+                                      std::vector<std::string>* trimmed = nullptr);
 std::vector<StreamBatch> ParseStreams(const redisReply* reply);
 
 // Compares stream ids "ms-seq" numerically; -1, 0 or 1.

@@ -455,6 +455,18 @@ absl::Status WebhookDispatcher::CheckForLostEvents(const std::string& stream) {
   return absl::OkStatus();
 }
 
+void WebhookDispatcher::ReportTrimmedPending(const std::string& stream,
+                                             const std::vector<std::string>& ids) {
+  if (ids.empty()) return;
+  // Only the consumer holding them sees these: each loss is reported once.
+  losses_.fetch_add(1);
+  LogError(
+      "events taken by a webhook consumer were trimmed from a stream before deliveries were made "
+      "for them; no hook gets them (raise the stream retention to cover the longest outage of "
+      "notification)",
+      {{"stream", stream}, {"lost", ids.size()}, {"consumer", options_.consumer}});
+}
+
 void WebhookDispatcher::ConsumeLoop() {
   redis::RedisClient& redis = *store_->redis();
   const auto streams = store_->keyspace().AllEventStreams();
@@ -487,6 +499,7 @@ void WebhookDispatcher::ConsumeLoop() {
           break;
         }
         status = Enqueue(static_cast<int>(p), claimed->entries);
+        if (status.ok()) ReportTrimmedPending(streams[p], claimed->deleted);
         std::vector<std::string> ids;
         for (const auto& e : claimed->entries) ids.push_back(e.id);
         ids.insert(ids.end(), claimed->deleted.begin(), claimed->deleted.end());
@@ -524,6 +537,11 @@ void WebhookDispatcher::ConsumeLoop() {
       } else {
         bool any = false;
         for (const auto& batch : *batches) {
+          if (!batch.trimmed.empty()) {
+            ReportTrimmedPending(batch.stream, batch.trimmed);
+            status = redis::Ack(redis, batch.stream, options_.group, batch.trimmed).status();
+            if (!status.ok()) break;
+          }
           if (batch.entries.empty()) continue;
           any = true;
           int partition = 0;

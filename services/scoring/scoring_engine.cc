@@ -782,13 +782,13 @@ absl::Status ScoringEngine::ReclaimAndMeasure() {
         STP_RETURN_IF_ERROR(Ack(stream, ids));
         handled_.fetch_add(ids.size());
       }
-      if (!claimed.deleted.empty()) STP_RETURN_IF_ERROR(Ack(stream, claimed.deleted));
+      STP_RETURN_IF_ERROR(RecordTrimmedPending(stream, claimed.deleted));
       start = claimed.next_start;
     } while (start != "0-0" && !stopping_.IsSet());
-    auto group = redis::GroupPositionIn(*redis_, stream, options_.group);
-    if (group.ok() && group->found) {
-      lag += group->lag;
-      STP_RETURN_IF_ERROR(CheckForLostEvents(stream, *group));
+    STP_ASSIGN_OR_RETURN(auto group, redis::GroupPositionIn(*redis_, stream, options_.group));
+    if (group.found) {
+      lag += group.lag;
+      STP_RETURN_IF_ERROR(CheckForLostEvents(stream, group));
     }
   }
   lag_.store(lag);
@@ -828,6 +828,25 @@ absl::Status ScoringEngine::CheckForLostEvents(const std::string& stream,
            {{"stream", stream}, {"lost", lost}, {"consumer", options_.consumer}});
   if (ingestion_ != nullptr) rebuild_.store(true);
   return absl::OkStatus();
+}
+
+absl::Status ScoringEngine::RecordTrimmedPending(const std::string& stream,
+                                                 const std::vector<std::string>& ids) {
+  if (ids.empty()) return absl::OkStatus();
+  // Only the consumer holding them sees these, so each is recorded once, without a claim. The
+  // rebuild key counts the loss, so that a build under way does not call itself done.
+  static const auto* record =
+      new redis::Script("redis.call('INCR', KEYS[1]) redis.call('DEL', KEYS[2]) return 1");
+  STP_RETURN_IF_ERROR(redis_->Eval(*record, {RebuildKey(), BootstrappedKey()}, {}).status());
+  LogError(ingestion_ != nullptr
+               ? "events taken by a scoring consumer were trimmed from a stream before they were "
+                 "handled; rebuilding the read model"
+               : "events taken by a scoring consumer were trimmed from a stream before they were "
+                 "handled; this consumer cannot rebuild (no registry address) and leaves the "
+                 "rebuild to one that can",
+           {{"stream", stream}, {"lost", ids.size()}, {"consumer", options_.consumer}});
+  if (ingestion_ != nullptr) rebuild_.store(true);
+  return Ack(stream, ids);
 }
 
 void ScoringEngine::Start(std::shared_ptr<iv1::IngestionService::StubInterface> ingestion,
@@ -898,7 +917,16 @@ void ScoringEngine::Loop() {
         else if (redis::IsNil(done->get()) || redis::Str(done->get()) != kReadModelVersion)
           bootstrapped = false;
       }
-      if (status.ok() && bootstrapped) status = RescoreForNewDay().status();
+      if (status.ok() && bootstrapped) {
+        absl::StatusOr<bool> rescored = RescoreForNewDay();
+        if (!rescored.ok()) {
+          status = rescored.status();
+        } else if (*rescored) {
+          // Its score events went into the streams this group reads, under their retention,
+          // and may have trimmed what the group has not read yet: checked before the read.
+          behind.insert(streams.begin(), streams.end());
+        }
+      }
       next_reclaim_ = clock_() + options_.reclaim_every;
       LogDebug("scoring consumer reclaimed idle entries",
                {{"consumer", options_.consumer},
@@ -935,6 +963,8 @@ void ScoringEngine::Loop() {
       } else {
         bool any = false;
         for (const auto& batch : *batches) {
+          status = RecordTrimmedPending(batch.stream, batch.trimmed);
+          if (!status.ok()) break;
           if (batch.entries.empty()) continue;
           any = true;
           const absl::Time began = absl::Now();
@@ -956,6 +986,7 @@ void ScoringEngine::Loop() {
                     {"ms", absl::ToDoubleMilliseconds(absl::Now() - began)}});
         }
         if (!any && !own_pending_done) own_pending_done = true;
+        if (status.ok() && rebuild_.exchange(false)) bootstrapped = false;
       }
     }
     if (absl::IsCancelled(status) && stopping_.IsSet()) break;  // cut short by Stop

@@ -114,6 +114,10 @@ class ScoringEngine {
   // Detects events of `stream` that were trimmed before the group read them, and then has
   // the read model built again from the registry (by one replica, once per loss).
   absl::Status CheckForLostEvents(const std::string& stream, const redis::GroupPosition& group);
+  // Pending entries (taken by this consumer, or reclaimed from another) that were trimmed
+  // before they were handled: their changes are missing from the read model, so it is built
+  // again; then they are acknowledged.
+  absl::Status RecordTrimmedPending(const std::string& stream, const std::vector<std::string>& ids);
   // Marks deleted the read model's projects that are not in `listed` and were created before
   // `listing_began`, and drops their scores.
   absl::Status ForgetUnlisted(const std::set<std::string>& listed, absl::Time listing_began);

@@ -380,6 +380,44 @@ TEST_F(NotificationTest, AWebhookConsumerBehindLooksForTrimmedEventsBeforeItsNex
   dispatcher->Stop();
 }
 
+// Events a webhook consumer took and never turned into deliveries, trimmed before another
+// replica reclaims them (or before the consumer reads its own pending entries after a
+// restart): reported as a loss, not acknowledged in silence.
+TEST_F(NotificationTest, WebhookEventsTrimmedWhileTheyWerePendingAreReportedLost) {
+  redis::RedisOptions o;
+  o.address = redis_->address();
+  redis::RedisClient client(o);
+  redis::Keyspace ks;
+  WebhookStore store(&client, ks);
+  for (const bool reclaimed : {true, false}) {
+    SCOPED_TRACE(reclaimed ? "reclaimed from a consumer that died" : "the consumer's own");
+    WebhookOptions opts;
+    opts.consumer = "heir";
+    opts.reclaim_idle = reclaimed ? absl::Milliseconds(1) : absl::Hours(1);
+    auto make = [&] {
+      return std::make_unique<WebhookDispatcher>(
+          &store, opts, [] { return absl::Now(); }, [] { return NewCurlSender(); });
+    };
+    {
+      auto first = make();  // the group, at the streams' ends
+      ASSERT_TRUE(first->Start().ok());
+    }
+    CreateProjects(reclaimed ? "reclaimed " : "own ", 5);
+    ASSERT_TRUE(testing::TakeThenTrim(client, ks.AllEventStreams(), opts.group,
+                                      reclaimed ? "gone" : opts.consumer)
+                    .ok());
+    absl::SleepFor(absl::Milliseconds(5));
+    auto dispatcher = make();
+    ASSERT_TRUE(dispatcher->Start().ok());
+    EXPECT_TRUE(WaitFor([&] { return dispatcher->losses() == 1; }))
+        << "the pending events trimmed before their deliveries were made were passed over";
+    dispatcher->Stop();
+    auto pending = client.Command({"XPENDING", ks.AllEventStreams()[0], opts.group});
+    ASSERT_TRUE(pending.ok());
+    EXPECT_EQ(redis::Int(redis::At(pending->get(), 0)), 0) << "the lost entries stay pending";
+  }
+}
+
 TEST_F(NotificationTest, IdleStreamsGetHeartbeats) {
   auto stack = StartNotification();
   nv1::SubscribeRequest req;

@@ -928,6 +928,47 @@ TEST_F(ScoringTest, AConsumerBehindLooksForTrimmedEventsBeforeItsNextRead) {
   engine.Stop();
 }
 
+// Events a consumer took and never acknowledged, trimmed by the retention before they were
+// handled: found by the replica that reclaims them, or by the consumer itself when it reads its
+// own pending entries after a restart. Either way the read model is built again.
+TEST_F(ScoringTest, EventsTrimmedWhileTheyWerePendingAreRecordedAsLost) {
+  StartStack(/*with_scoring=*/false);
+  auto owned_client = Client();
+  redis::RedisClient& client = *owned_client;
+  redis::Keyspace ks;
+  ScoreStore store(&client, ks, 100000);
+  for (const bool reclaimed : {true, false}) {
+    SCOPED_TRACE(reclaimed ? "reclaimed from a consumer that died" : "the consumer's own");
+    EngineOptions opts;
+    opts.consumer = "heir";
+    opts.reclaim_idle = reclaimed ? absl::Milliseconds(1) : absl::Hours(1);
+    ScoringEngine engine(&store, &ScoringModel::Default(), &client, opts,
+                         [] { return absl::Now(); });
+    ASSERT_TRUE(engine.EnsureGroups().ok());
+    ASSERT_TRUE(
+        client.Command({"SET", "stp:{g}:scoring:bootstrapped", ScoringEngine::kReadModelVersion})
+            .ok());
+    for (int i = 0; i < 5; ++i) {
+      Country("KE", i % 2 == 0 ? stp::common::v1::INCOME_GROUP_LOW
+                               : stp::common::v1::INCOME_GROUP_LOWER_MIDDLE);
+    }
+    // Taken (by a consumer that died, or by this one before it restarted), then trimmed.
+    ASSERT_TRUE(testing::TakeThenTrim(client, ks.AllEventStreams(), opts.group,
+                                      reclaimed ? "gone" : opts.consumer)
+                    .ok());
+    absl::SleepFor(absl::Milliseconds(5));
+    engine.Start(nullptr, nullptr);
+    EXPECT_TRUE(WaitFor([&] {
+      auto flag = client.Command({"EXISTS", "stp:{g}:scoring:bootstrapped"});
+      return flag.ok() && redis::Int(flag->get()) == 0;
+    })) << "the pending events trimmed before they were handled were acknowledged in silence";
+    engine.Stop();
+    auto pending = client.Command({"XPENDING", ks.AllEventStreams()[0], opts.group});
+    ASSERT_TRUE(pending.ok());
+    EXPECT_EQ(redis::Int(redis::At(pending->get(), 0)), 0) << "the lost entries stay pending";
+  }
+}
+
 // A rebuild's listing of an organisation, read before an event about it that the read model
 // applied since, must not put the older state back; one written later replaces it (keeping the
 // stored revision, so that a replay of the event changes nothing).

@@ -172,4 +172,16 @@ std::string RedisServer::Cli(const std::vector<std::string>& args) const {
   return out;
 }
 
+absl::Status TakeThenTrim(redis::RedisClient& client, const std::vector<std::string>& streams,
+                          const std::string& group, const std::string& consumer) {
+  for (const auto& stream : streams) {
+    auto taken = client.Command(
+        {"XREADGROUP", "GROUP", group, consumer, "COUNT", "1000", "STREAMS", stream, ">"});
+    if (!taken.ok()) return taken.status();
+    auto trimmed = client.Command({"XTRIM", stream, "MAXLEN", "0"});
+    if (!trimmed.ok()) return trimmed.status();
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace stp::testing

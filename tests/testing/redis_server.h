@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "libs/redis/redis.h"
 
 namespace stp::testing {
 
@@ -52,5 +53,10 @@ class RedisServer {
 
 // A free TCP port on 127.0.0.1 (bound then released; the caller retries on a collision).
 int PickFreePort();
+
+// Has `consumer` of `group` take every new entry of each stream without acknowledging it, then
+// trims the streams empty: pending entries whose events are gone.
+absl::Status TakeThenTrim(redis::RedisClient& client, const std::vector<std::string>& streams,
+                          const std::string& group, const std::string& consumer);
 
 }  // namespace stp::testing
