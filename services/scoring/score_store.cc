@@ -1,8 +1,11 @@
 #include "services/scoring/score_store.h"
 
+#include <algorithm>
 #include <map>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "libs/common/ids.h"
 #include "libs/common/status.h"
 
@@ -63,7 +66,8 @@ return {1, previous}
 }
 
 // A score and its SCORE_CHANGED event, together. KEYS: 1 score, 2 facts, 3 events,
-// 4 history. ARGV: 1 id, 2 score, 3 compact score, 4 project revision,
+// 4 history. ARGV: 1 id, 2 score (empty: a touch, see ScoreWrite), 3 compact score, 4 project
+// revision,
 // 5 emit, 6 event, 7 maxlen, 8 digest of the score without its compute time, 9 the input
 // generations read before the inputs ("g0,g1,..." per partition).
 //
@@ -94,6 +98,13 @@ if stored[1] then
   if ahead and behind then return 2 end
   if behind then return 0 end
   if not ahead and stored[2] == ARGV[8] then return 0 end
+end
+if ARGV[2] == '' then
+  -- A touch: the stored score again, from inputs that saw more. Only what it saw moves; a
+  -- score stored meanwhile that differs is computed again.
+  if not stored[1] or stored[2] ~= ARGV[8] then return 2 end
+  redis.call('HSET', KEYS[1], 'rev', ARGV[4], 'gen', ARGV[9])
+  return 1
 end
 redis.call('HSET', KEYS[1], 'pb', ARGV[2], 'rev', ARGV[4], 'sum', ARGV[8], 'gen', ARGV[9])
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
@@ -296,7 +307,7 @@ std::string ScoreKey(const redis::Keyspace& keyspace, const std::string& id) {
 }
 
 std::vector<std::string> LoadScoreCommand(const redis::Keyspace& keyspace, const std::string& id) {
-  return {"HMGET", ScoreKey(keyspace, id), "pb", "sum"};
+  return {"HMGET", ScoreKey(keyspace, id), "pb", "sum", "rev", "gen"};
 }
 
 // A stored score from its HMGET reply; nullopt when there is none (or it does not parse).
@@ -307,6 +318,8 @@ absl::StatusOr<std::optional<StoredScore>> ParseStoredScore(const redisReply* r)
   StoredScore stored;
   if (!stored.score.ParseFromArray(pb->str, static_cast<int>(pb->len))) return std::nullopt;
   stored.digest = StrCopy(At(r, 1));
+  stored.revision = StrCopy(At(r, 2));
+  stored.inputs = StrCopy(At(r, 3));
   return stored;
 }
 
@@ -367,6 +380,12 @@ absl::StatusOr<std::vector<WriteOutcome>> ScoreStore::WriteScores(std::vector<Sc
                     keyspace_.Key(p, "scoring", "facts"), keyspace_.Events(p),
                     keyspace_.Key(p, "scoring", "hist", w.project_id)});
     std::string digest = w.digest.empty() ? ScoreDigest(w.score) : std::move(w.digest);
+    if (w.touch) {
+      args.push_back({w.project_id, "", "", absl::StrCat(w.score.project_revision()), "0", "",
+                      maxlen, std::move(digest), std::move(w.inputs)});
+      groups.push_back(p);
+      continue;
+    }
     std::string full = w.score.SerializeAsString();
     // The compact form is the score without its components: lent out and put back, not copied.
     google::protobuf::RepeatedPtrField<v1::ComponentScore> components;
@@ -391,6 +410,33 @@ absl::StatusOr<std::vector<WriteOutcome>> ScoreStore::WriteScores(std::vector<Sc
                               : WriteOutcome::kNotWritten);
   }
   return out;
+}
+
+namespace {
+
+// What a score saw: its project revision, then each partition's input generation.
+std::vector<int64_t> Saw(const std::string& revision, const std::string& inputs) {
+  std::vector<int64_t> parts;
+  int64_t value = 0;
+  parts.push_back(absl::SimpleAtoi(revision, &value) ? value : 0);
+  for (absl::string_view g : absl::StrSplit(inputs, ',', absl::SkipEmpty())) {
+    parts.push_back(absl::SimpleAtoi(g, &value) ? value : 0);
+  }
+  return parts;
+}
+
+}  // namespace
+
+ScoreWriteNeed WriteNeeded(const StoredScore* stored, const std::string& digest,
+                           int64_t project_revision, const std::string& inputs) {
+  if (stored == nullptr || stored->digest != digest) return ScoreWriteNeed::kScore;
+  const std::vector<int64_t> ours = Saw(absl::StrCat(project_revision), inputs);
+  const std::vector<int64_t> theirs = Saw(stored->revision, stored->inputs);
+  for (size_t i = 0; i < std::max(ours.size(), theirs.size()); ++i) {
+    const int64_t a = i < ours.size() ? ours[i] : 0, b = i < theirs.size() ? theirs[i] : 0;
+    if (a > b) return ScoreWriteNeed::kTouch;
+  }
+  return ScoreWriteNeed::kNothing;
 }
 
 std::string ScoreDigest(const v1::Score& score) {

@@ -55,6 +55,9 @@ struct AppliedChange {
 struct ScoreWrite {
   std::string project_id;
   stp::scoring::v1::Score score;
+  // The stored score again (same digest), computed from inputs that saw more: only what the
+  // stored score saw moves, so that a score from older inputs cannot land over it later.
+  bool touch = false;
   bool emit = false;   // write a SCORE_CHANGED event with it
   std::string event;   // the serialized event, when emit
   std::string digest;  // ScoreDigest(score); computed by WriteScores when empty
@@ -71,7 +74,16 @@ enum class WriteOutcome {
 struct StoredScore {
   stp::scoring::v1::Score score;
   std::string digest;
+  std::string revision;  // the project revision it was computed from
+  std::string inputs;    // the input generations it saw ("g0,g1,...")
 };
+
+// What a freshly computed score needs written, given the stored one: nothing when the stored
+// one is the same score and saw at least as much; only the stored one's view of its inputs
+// when it is the same score but this one saw more (kTouch); otherwise the score.
+enum class ScoreWriteNeed { kNothing, kTouch, kScore };
+ScoreWriteNeed WriteNeeded(const StoredScore* stored, const std::string& digest,
+                           int64_t project_revision, const std::string& inputs);
 
 class ScoreStore {
  public:

@@ -403,11 +403,22 @@ absl::StatusOr<int> ScoringEngine::RescoreChunk(
     std::string digest = ScoreDigest(score);
     *score.mutable_compute_time() = common::ToTimestamp(now);
     std::optional<StoredScore>& stored = old_scores[i];
-    if (stored.has_value() && stored->digest == digest) continue;
-    v1::Score* old = stored.has_value() ? &stored->score : nullptr;
+    const ScoreWriteNeed need = WriteNeeded(stored.has_value() ? &*stored : nullptr, digest,
+                                            projects[i]->revision(), inputs);
+    if (need == ScoreWriteNeed::kNothing) continue;
     ScoreWrite w;
     w.project_id = chunk[i];
     w.digest = std::move(digest);
+    if (need == ScoreWriteNeed::kTouch) {
+      // The same score, from inputs that saw more: a score from older inputs, written later
+      // by another consumer, must not land over it.
+      w.touch = true;
+      w.score.set_project_revision(projects[i]->revision());
+      w.inputs = inputs;
+      writes.push_back(std::move(w));
+      continue;
+    }
+    v1::Score* old = stored.has_value() ? &stored->score : nullptr;
     w.emit = old == nullptr || Material(*old, score);
     if (w.emit) {
       ev::Event e;

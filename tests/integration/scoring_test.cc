@@ -1082,6 +1082,65 @@ TEST_F(ScoringTest, AScoreFromOlderInputsNeverLandsOverAFresherOne) {
   EXPECT_EQ(write(2, after_change, 65), WriteOutcome::kNotWritten);
 }
 
+// An input changes and changes back. One consumer computes the stored score again from the
+// inputs as they end (it writes nothing new, but records that it saw them); another, slower,
+// computed a different score from the inputs in between and writes it last: it is dropped, not
+// left as the final score.
+TEST_F(ScoringTest, TheSameScoreFromFresherInputsKeepsAScoreFromOlderOnesOut) {
+  StartStack(/*with_scoring=*/false);
+  auto owned_client = Client();
+  ScoreStore store(owned_client.get(), redis::Keyspace(), 100000);
+  const std::string id = "0000000000000001";
+  iv1::Project project;
+  project.set_name("projects/" + id);
+  project.set_revision(1);
+  ASSERT_TRUE(store.Apply({{ModelKind::kProject, id, 1, false, project.SerializeAsString()}}).ok());
+  auto score = [&](double total, const std::string& inputs) {
+    ScoreWrite w;
+    w.project_id = id;
+    w.score.set_project(project.name());
+    w.score.set_project_revision(1);
+    w.score.set_total(total);
+    w.digest = ScoreDigest(w.score);
+    w.inputs = inputs;
+    return w;
+  };
+  auto write = [&](ScoreWrite w) {
+    auto out = store.WriteScores({std::move(w)});
+    EXPECT_TRUE(out.ok()) << out.status();
+    return out.ok() ? (*out)[0] : WriteOutcome::kNotWritten;
+  };
+  auto stored = [&] {
+    auto loaded = store.LoadStoredScores({id});
+    EXPECT_TRUE(loaded.ok() && (*loaded)[0].has_value());
+    return loaded.ok() && (*loaded)[0].has_value() ? *(*loaded)[0] : StoredScore();
+  };
+  ASSERT_EQ(write(score(60, "0")), WriteOutcome::kWritten);
+  const std::string same = ScoreDigest(score(60, "").score);
+  StoredScore now = stored();
+  EXPECT_EQ(WriteNeeded(nullptr, same, 1, "0"), ScoreWriteNeed::kScore);
+  EXPECT_EQ(WriteNeeded(&now, ScoreDigest(score(40, "").score), 1, "0"), ScoreWriteNeed::kScore);
+  EXPECT_EQ(WriteNeeded(&now, same, 1, "0"), ScoreWriteNeed::kNothing);
+  // The input changes (generation 1) and back (generation 2); the score from the end is the
+  // stored one again.
+  ASSERT_EQ(WriteNeeded(&now, same, 1, "2"), ScoreWriteNeed::kTouch);
+  ScoreWrite touch = score(60, "2");
+  touch.touch = true;
+  EXPECT_EQ(write(std::move(touch)), WriteOutcome::kWritten);
+  now = stored();
+  EXPECT_EQ(now.inputs, "2");
+  EXPECT_EQ(WriteNeeded(&now, same, 1, "2"), ScoreWriteNeed::kNothing);
+  // The slower consumer's score, from the inputs in between: dropped.
+  EXPECT_EQ(write(score(40, "1")), WriteOutcome::kNotWritten);
+  EXPECT_EQ(stored().score.total(), 60);
+  // A touch whose score was replaced meanwhile by a different one is computed again.
+  ASSERT_EQ(write(score(70, "3")), WriteOutcome::kWritten);
+  ScoreWrite stale_touch = score(60, "4");
+  stale_touch.touch = true;
+  EXPECT_EQ(write(std::move(stale_touch)), WriteOutcome::kComputeAgain);
+  EXPECT_EQ(stored().score.total(), 70);
+}
+
 // What the date alone changes shows once a day: a milestone that falls due lowers the score
 // at the day's rescore, which one replica does per day.
 TEST_F(ScoringTest, ADaysRescoreShowsAMilestoneThatFellDue) {
