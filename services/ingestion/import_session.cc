@@ -572,14 +572,30 @@ absl::Status ImportSession::Flush() {
   // when they could see it.
   if (DependsOnCommit(ready)) STP_RETURN_IF_ERROR(WaitForCommit());
 
-  // Match to stored projects.
+  // Match to stored projects, by any of a record's external ids: a record that adds an id
+  // before one the project has is the same project.
   std::vector<std::string> lookup;
-  for (const ImportRecord* r : ready) {
-    const std::string& x = r->first_external_id;
-    lookup.push_back(x.empty() ? std::string("-") : x);
+  std::vector<size_t> lookup_record;
+  for (size_t i = 0; i < ready.size(); ++i) {
+    for (auto& key : ExternalIdKeys(ready[i]->project.external_ids())) {
+      lookup.push_back(std::move(key));
+      lookup_record.push_back(i);
+    }
   }
-  STP_ASSIGN_OR_RETURN(auto existing_ids,
-                       registry_->store()->FindExternalIds(Kind::kProject, lookup, rc_.deadline));
+  std::vector<std::string> existing_ids(ready.size());
+  std::vector<std::string> other_project(ready.size());  // a second project another id names
+  if (!lookup.empty()) {
+    STP_ASSIGN_OR_RETURN(auto found,
+                         registry_->store()->FindExternalIds(Kind::kProject, lookup, rc_.deadline));
+    for (size_t k = 0; k < found.size(); ++k) {
+      std::string& id = existing_ids[lookup_record[k]];
+      if (found[k].empty()) continue;
+      if (id.empty())
+        id = found[k];
+      else if (found[k] != id)
+        other_project[lookup_record[k]] = found[k];
+    }
+  }
   std::vector<std::string> to_load;
   for (const auto& id : existing_ids) {
     if (!id.empty()) to_load.push_back(id);
@@ -616,14 +632,21 @@ absl::Status ImportSession::Flush() {
   };
   for (size_t i = 0; i < ready.size(); ++i) {
     ImportRecord& r = *ready[i];
-    const std::string& xid = r.first_external_id;
-    if ((!xid.empty() && batch_xids.count(xid)) ||
+    std::vector<std::string> xids = ExternalIdKeys(r.project.external_ids());
+    if (std::any_of(xids.begin(), xids.end(), [&](const auto& x) { return batch_xids.count(x); }) ||
         (!existing_ids[i].empty() && batch_projects.count(existing_ids[i]))) {
       r.warnings.clear();  // listed already
       deferred.push_back(std::move(r));
       continue;
     }
-    for (auto& key : ExternalIdKeys(r.project.external_ids())) batch_xids.insert(std::move(key));
+    if (!other_project[i].empty()) {
+      Reject(r,
+             absl::StrCat("its external ids name two projects: projects/", existing_ids[i],
+                          " and projects/", other_project[i]),
+             {"project.external_ids"});
+      continue;
+    }
+    for (auto& key : xids) batch_xids.insert(std::move(key));
     if (!existing_ids[i].empty()) batch_projects.insert(existing_ids[i]);
     std::optional<StoredResource> current;
     auto it = stored.find(existing_ids[i]);
@@ -912,7 +935,9 @@ absl::Status ImportSession::CheckNamedReferences(std::vector<ImportRecord*>* rea
 bool ImportSession::DependsOnCommit(const std::vector<ImportRecord*>& ready) const {
   if (in_flight_ == nullptr) return false;
   for (const ImportRecord* r : ready) {
-    if (in_flight_->external_ids.count(r->first_external_id)) return true;
+    for (const auto& key : ExternalIdKeys(r->project.external_ids())) {
+      if (in_flight_->external_ids.count(key)) return true;
+    }
   }
   // A project is never a duplicate of one from a source it names too (LooksLikeDuplicate):
   // when each record here shares a source with every project being written, none of those

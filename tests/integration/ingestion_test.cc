@@ -1,5 +1,6 @@
 // The ingestion service end to end: a real redis-server, the real module in a real gRPC server,
 // called through a real channel.
+#include <gmock/gmock.h>
 #include <google/protobuf/util/message_differencer.h>
 #include <google/protobuf/util/time_util.h>
 #include <gtest/gtest.h>
@@ -1426,6 +1427,40 @@ TEST_F(IngestionTest, AProjectsLaterRecordsInOneImportUpdateItAndARetryChangesNo
   EXPECT_EQ(both_ids.updated(), 1);
   EXPECT_EQ(both_ids.created(), 1);
   EXPECT_EQ(both_ids.rejected(), 0) << both_ids.DebugString();
+
+  // A record that names a stored project by its second external id only (a new id first) is
+  // that project, updated; one whose ids name two projects is rejected, saying which.
+  v1::Project known = NewProject("Known by one id", org.name());
+  auto* kx = known.add_external_ids();
+  kx->set_source("known");
+  kx->set_value("1");
+  ASSERT_EQ(ImportMessages({known}, "").created(), 1);
+  v1::Project with_new_id_first = NewProject("Known by one id, and now by two", org.name());
+  auto* nx = with_new_id_first.add_external_ids();
+  nx->set_source("added");
+  nx->set_value("1");
+  *with_new_id_first.add_external_ids() = known.external_ids(0);
+  v1::ImportSummary added = ImportMessages({with_new_id_first}, "");
+  EXPECT_EQ(added.updated(), 1) << added.DebugString();
+  EXPECT_EQ(added.created(), 0);
+  EXPECT_EQ(added.rejected(), 0);
+  int named_known = 0;
+  for (const auto& p : ListAll(v1::ListProjectsRequest())) {
+    for (const auto& x : p.external_ids()) named_known += x.source() == "known";
+  }
+  EXPECT_EQ(named_known, 1) << "the stored project was not found by its second id";
+  v1::Project other = NewProject("Another known project", org.name());
+  auto* ox = other.add_external_ids();
+  ox->set_source("other");
+  ox->set_value("1");
+  ASSERT_EQ(ImportMessages({other}, "").created(), 1);
+  v1::Project two_projects = NewProject("Naming two projects", org.name());
+  *two_projects.add_external_ids() = known.external_ids(0);
+  *two_projects.add_external_ids() = other.external_ids(0);
+  v1::ImportSummary ambiguous = ImportMessages({two_projects}, "");
+  EXPECT_EQ(ambiguous.rejected(), 1) << ambiguous.DebugString();
+  ASSERT_EQ(ambiguous.rejections_size(), 1);
+  EXPECT_THAT(ambiguous.rejections(0).reason(), ::testing::HasSubstr("name two projects"));
 
   // A project named more than 16 times: the later records are rejected.
   std::vector<v1::Project> many;
