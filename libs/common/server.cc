@@ -575,7 +575,11 @@ void ServerRunner::Shutdown() {
   }
   stopping_.store(true);
   if (!stop_readiness_.HasBeenNotified()) stop_readiness_.Notify();
-  if (server_ == nullptr) return;
+  if (server_ == nullptr) {
+    // It never served (a start that failed): what the hooks stop may have begun all the same.
+    for (auto& hook : shutdown_hooks_) hook();
+    return;
+  }
   LogInfo("shutting down", {{"drain_grace_ms", absl::ToInt64Milliseconds(options_.drain_grace)}});
   health_.SetAll(false);
   if (options_.drain_grace > absl::ZeroDuration()) absl::SleepFor(options_.drain_grace);

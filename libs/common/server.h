@@ -231,7 +231,8 @@ class ServerRunner {
   void RefreshReadiness() {
     if (started_.load()) UpdateReadiness();
   }
-  // Run at shutdown after NOT_SERVING and before the server stops (end streams, stop workers).
+  // Run at shutdown after NOT_SERVING and before the server stops (end streams, stop workers);
+  // run too when the server never started.
   void AddShutdownHook(std::function<void()> hook);
 
   absl::Status Start();

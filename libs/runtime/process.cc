@@ -142,13 +142,15 @@ absl::Status Process::Start(std::vector<std::unique_ptr<Module>> modules) {
   redis::RedisClient* redis = redis_.get();
   runner_->AddReadinessCheck(
       [redis] { return redis->Ping(absl::Now() + absl::Milliseconds(500)).ok(); });
+  // Registered first: a start that fails part way stops the modules that began their
+  // background work in Init.
+  runner_->AddShutdownHook([this] {
+    for (size_t i = 0; i < initialized_; ++i) modules_[i]->Stop();
+  });
   for (auto& m : modules_) {
     STP_RETURN_IF_ERROR(m->Init(*this));
     ++initialized_;
   }
-  runner_->AddShutdownHook([this] {
-    for (auto& m : modules_) m->Stop();
-  });
   STP_RETURN_IF_ERROR(runner_->Start());
   for (auto& m : modules_) STP_RETURN_IF_ERROR(m->Start(*this));
   return absl::OkStatus();
@@ -158,9 +160,6 @@ void Process::Shutdown() {
   if (shut_down_) return;
   shut_down_ = true;
   runner_->Shutdown();
-  // A start that failed before the server served never ran the hook above: the modules that
-  // began their background work in Init stop here (a second Stop does nothing).
-  for (size_t i = 0; i < initialized_; ++i) modules_[i]->Stop();
   // Scrapes read the worker pools' gauges (and modules' own), which go next.
   metrics_.StopServing();
   for (auto& pool : pools_) pool->Shutdown();

@@ -715,7 +715,7 @@ absl::Status ImportSession::Flush() {
                                 prepared.op.external_ids_remove.end());
     for (auto& key : ExternalIdKeys(r->project.external_ids()))
       commit->external_ids.insert(std::move(key));
-    if (!request_id.empty()) supersede_earlier(*r, prepared.op.id);
+    supersede_earlier(*r, prepared.op.id);
     commit->ops.push_back(std::move(prepared.op));
     commit->created.push_back(prepared.created);
     std::set<std::string> sources;

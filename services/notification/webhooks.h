@@ -123,10 +123,10 @@ class WebhookDispatcher {
 
  private:
   void ConsumeLoop();
-  // Reports events of `stream` trimmed before the group read them (see EntriesLostToGroup).
   // Pending entries (taken by this consumer, or reclaimed from another) that were trimmed
   // before deliveries were made for them: reported as a loss.
   void ReportTrimmedPending(const std::string& stream, const std::vector<std::string>& ids);
+  // Reports events of `stream` trimmed before the group read them (see EntriesLostToGroup).
   absl::Status CheckForLostEvents(const std::string& stream);
   void WorkLoop();
   // `lease` is the claim's lease (its score in the due set): the outcome is recorded only while

@@ -318,7 +318,7 @@ absl::StatusOr<std::optional<StoredScore>> ParseStoredScore(const redisReply* r)
   StoredScore stored;
   if (!stored.score.ParseFromArray(pb->str, static_cast<int>(pb->len))) return std::nullopt;
   stored.digest = StrCopy(At(r, 1));
-  stored.revision = StrCopy(At(r, 2));
+  stored.revision = Int(At(r, 2));
   stored.inputs = StrCopy(At(r, 3));
   return stored;
 }
@@ -415,10 +415,9 @@ absl::StatusOr<std::vector<WriteOutcome>> ScoreStore::WriteScores(std::vector<Sc
 namespace {
 
 // What a score saw: its project revision, then each partition's input generation.
-std::vector<int64_t> Saw(const std::string& revision, const std::string& inputs) {
-  std::vector<int64_t> parts;
+std::vector<int64_t> Saw(int64_t revision, const std::string& inputs) {
+  std::vector<int64_t> parts = {revision};
   int64_t value = 0;
-  parts.push_back(absl::SimpleAtoi(revision, &value) ? value : 0);
   for (absl::string_view g : absl::StrSplit(inputs, ',', absl::SkipEmpty())) {
     parts.push_back(absl::SimpleAtoi(g, &value) ? value : 0);
   }
@@ -430,7 +429,7 @@ std::vector<int64_t> Saw(const std::string& revision, const std::string& inputs)
 ScoreWriteNeed WriteNeeded(const StoredScore* stored, const std::string& digest,
                            int64_t project_revision, const std::string& inputs) {
   if (stored == nullptr || stored->digest != digest) return ScoreWriteNeed::kScore;
-  const std::vector<int64_t> ours = Saw(absl::StrCat(project_revision), inputs);
+  const std::vector<int64_t> ours = Saw(project_revision, inputs);
   const std::vector<int64_t> theirs = Saw(stored->revision, stored->inputs);
   for (size_t i = 0; i < std::max(ours.size(), theirs.size()); ++i) {
     const int64_t a = i < ours.size() ? ours[i] : 0, b = i < theirs.size() ? theirs[i] : 0;

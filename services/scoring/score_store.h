@@ -74,7 +74,7 @@ enum class WriteOutcome {
 struct StoredScore {
   stp::scoring::v1::Score score;
   std::string digest;
-  std::string revision;  // the project revision it was computed from
+  int64_t revision = 0;  // the project revision it was computed from
   std::string inputs;    // the input generations it saw ("g0,g1,...")
 };
 
