@@ -9,7 +9,7 @@ BUILD_PKGS=(
   protobuf-compiler libprotobuf-dev
   libgrpc++-dev protobuf-compiler-grpc
   golang-github-gogo-googleapis-dev grpc-proto
-  libabsl-dev libhiredis-dev libjemalloc-dev
+  libabsl-dev libhiredis-dev libjemalloc-dev libzstd-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   prometheus-cpp-dev libcurl4-openssl-dev libxml2-dev nlohmann-json3-dev libssl-dev
   redis-server redis-tools openssl ca-certificates

@@ -8,6 +8,7 @@
 #include "absl/strings/str_split.h"
 #include "libs/common/ids.h"
 #include "libs/common/status.h"
+#include "services/scoring/score_codec.h"
 
 namespace stp::scoring {
 namespace {
@@ -315,8 +316,9 @@ absl::StatusOr<std::optional<StoredScore>> ParseStoredScore(const redisReply* r)
   if (redis::IsErrorReply(r)) return redis::ErrorReplyStatus(Str(r));
   const redisReply* pb = At(r, 0);
   if (pb == nullptr || redis::IsNil(pb)) return std::nullopt;
+  auto serialized = UnpackScore(absl::string_view(pb->str, pb->len));
   StoredScore stored;
-  if (!stored.score.ParseFromArray(pb->str, static_cast<int>(pb->len))) return std::nullopt;
+  if (!serialized.ok() || !stored.score.ParseFromString(*serialized)) return std::nullopt;
   stored.digest = StrCopy(At(r, 1));
   stored.revision = Int(At(r, 2));
   stored.inputs = StrCopy(At(r, 3));
@@ -348,7 +350,10 @@ void ScoreStore::LoadSerializedScoreAsync(
         const redisReply* r = replies->front().get();
         if (redis::IsErrorReply(r)) return done(redis::ErrorReplyStatus(Str(r)));
         if (redis::IsNil(r)) return done(std::nullopt);
-        done(StrCopy(r));
+        // A packed score that does not unpack is answered as none, as one that does not parse.
+        auto serialized = UnpackScore(absl::string_view(r->str, r->len));
+        if (!serialized.ok()) return done(std::nullopt);
+        done(std::move(*serialized));
       });
 }
 
@@ -386,7 +391,7 @@ absl::StatusOr<std::vector<WriteOutcome>> ScoreStore::WriteScores(std::vector<Sc
       groups.push_back(p);
       continue;
     }
-    std::string full = w.score.SerializeAsString();
+    std::string full = PackScore(w.score.SerializeAsString());
     // The compact form is the score without its components: lent out and put back, not copied.
     google::protobuf::RepeatedPtrField<v1::ComponentScore> components;
     components.Swap(w.score.mutable_components());

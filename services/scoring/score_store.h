@@ -127,7 +127,8 @@ class ScoreStore {
       const std::vector<std::string>& project_ids, absl::Time deadline = absl::InfiniteFuture());
   // One project's score, answered on a Redis client round-trip thread without holding
   // the caller's (see RedisClient::SharedPipelineAsync): `done` must not block.
-  // The score as stored (a serialized Score), which is what GetProjectScore sends.
+  // The serialized Score (unpacked, see score_codec.h), which is what GetProjectScore sends;
+  // none for a stored score that does not unpack.
   void LoadSerializedScoreAsync(
       const std::string& id, absl::Time deadline,
       std::function<void(absl::StatusOr<std::optional<std::string>>)> done);

@@ -16,6 +16,7 @@
 #include "services/ingestion/ingestion_module.h"
 #include "services/ingestion/reference_data.h"
 #include "services/scoring/core/scoring_model.h"
+#include "services/scoring/score_codec.h"
 #include "services/scoring/score_store.h"
 #include "services/scoring/scoring_engine.h"
 #include "services/scoring/scoring_module.h"
@@ -123,6 +124,17 @@ class ScoringTest : public ::testing::Test {
     return s;
   }
 
+  // A Kenyan e-commerce hub with a Chinese technology partner, once its score has appeared.
+  iv1::Project ScoredHub() {
+    Country("KE", stp::common::v1::INCOME_GROUP_LOWER_MIDDLE);
+    Country("CN", stp::common::v1::INCOME_GROUP_UPPER_MIDDLE);
+    std::string tech =
+        Org("Shenzhen Payments", "countries/CN", iv1::ORGANIZATION_TYPE_PRIVATE_SECTOR);
+    iv1::Project p = Project("Nairobi e-commerce hub", "countries/KE", tech);
+    WaitFor([&] { return ScoreOf(p.name()).has_value(); });
+    return p;
+  }
+
   std::vector<Event> ScoreEvents() {
     auto client = Client();
     auto entries = redis::Range(*client, "stp:{p0}:events", "-", "+", 1000000);
@@ -175,12 +187,8 @@ class ScoringTest : public ::testing::Test {
 
 TEST_F(ScoringTest, AnIngestedProjectGetsAScoreWithReasonsAndAnEvent) {
   StartStack();
-  Country("KE", stp::common::v1::INCOME_GROUP_LOWER_MIDDLE);
-  Country("CN", stp::common::v1::INCOME_GROUP_UPPER_MIDDLE);
-  std::string tech =
-      Org("Shenzhen Payments", "countries/CN", iv1::ORGANIZATION_TYPE_PRIVATE_SECTOR);
-  iv1::Project p = Project("Nairobi e-commerce hub", "countries/KE", tech);
-  ASSERT_TRUE(WaitFor([&] { return ScoreOf(p.name()).has_value(); })) << "no score appeared";
+  iv1::Project p = ScoredHub();
+  ASSERT_TRUE(ScoreOf(p.name()).has_value()) << "no score appeared";
   v1::Score s = *ScoreOf(p.name());
   EXPECT_GE(s.total(), 0);
   EXPECT_LE(s.total(), 100);
@@ -215,6 +223,85 @@ TEST_F(ScoringTest, AnIngestedProjectGetsAScoreWithReasonsAndAnEvent) {
   ASSERT_TRUE(Call([&](auto* c) { return scoring_->GetScoringModel(c, mreq, &model); }).ok());
   EXPECT_EQ(model.components_size(), 6);
   EXPECT_EQ(model.version(), s.model_version());
+}
+
+// A score as Redis keeps it: packed (score_codec.h) to a fraction of its size, and read back
+// whether packed, plain (as stored before scores were packed) or damaged (answered as none).
+TEST_F(ScoringTest, AStoredScoreIsPackedAndReadBackPackedOrPlain) {
+  StartStack();
+  iv1::Project p = ScoredHub();
+  ASSERT_TRUE(ScoreOf(p.name()).has_value()) << "no score appeared";
+  const v1::Score served = *ScoreOf(p.name());
+  const std::string plain = served.SerializeAsString();
+  auto client = Client();
+  const std::string id = IdOfName(p.name());
+  redis::Keyspace keyspace;
+  const std::string key = keyspace.Key(keyspace.PartitionOf(id), "scoring", "score", id);
+  auto stored = client->Command({"HGET", key, "pb"});
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  const std::string packed = redis::StrCopy(stored->get());
+  ASSERT_FALSE(packed.empty());
+  EXPECT_EQ(packed[0], '\x01') << "the stored score is not packed";
+  EXPECT_LT(packed.size() * 2, plain.size())
+      << "packed " << packed.size() << " of " << plain.size();
+  auto unpacked = UnpackScore(packed);
+  ASSERT_TRUE(unpacked.ok()) << unpacked.status();
+  EXPECT_EQ(*unpacked, plain);
+
+  ScoreStore store(client.get(), keyspace, 100000);
+  auto read_back = [&]() -> std::optional<v1::Score> {
+    auto loaded = store.LoadStoredScores({id});
+    EXPECT_TRUE(loaded.ok()) << loaded.status();
+    return loaded.ok() && (*loaded)[0].has_value() ? std::optional((*loaded)[0]->score)
+                                                   : std::nullopt;
+  };
+  ASSERT_TRUE(read_back().has_value());
+  EXPECT_EQ(read_back()->SerializeAsString(), plain);
+  // A score stored plain, by a build from before scores were packed, reads as it is.
+  ASSERT_TRUE(client->Command({"HSET", key, "pb", plain}).ok());
+  ASSERT_TRUE(ScoreOf(p.name()).has_value());
+  EXPECT_EQ(ScoreOf(p.name())->SerializeAsString(), plain);
+  ASSERT_TRUE(read_back().has_value());
+  EXPECT_EQ(read_back()->SerializeAsString(), plain);
+  // A damaged packed score is refused by its checksum and answered as none, never as another
+  // score; the next write of the project's score replaces it.
+  std::string damaged = packed;
+  damaged[damaged.size() / 2] ^= 0x20;
+  EXPECT_EQ(UnpackScore(damaged).status().code(), absl::StatusCode::kDataLoss);
+  ASSERT_TRUE(client->Command({"HSET", key, "pb", damaged}).ok());
+  EXPECT_FALSE(ScoreOf(p.name()).has_value());
+  EXPECT_FALSE(read_back().has_value());
+}
+
+// Dictionary 1 is frozen: a score packed with it when it shipped unpacks, to the same bytes,
+// in every later build.
+TEST(ScoreCodecTest, AScorePackedWithDictionaryOneWhenItShippedStillUnpacks) {
+  v1::Score score;
+  score.set_project("projects/0000000000000001");
+  score.set_total(61.5);
+  auto* c = score.add_components();
+  c->set_value(84);
+  c->add_reasons("no financier has committed funds yet");
+  c->add_reasons(
+      "the host government does not take part: parks depend on its land, permits "
+      "and policy support");
+  const std::string shipped = std::string(
+      "\x01\x28\xb5\x2f\xfd\x24\xb4\xa5\x01\x00\xe0\x0a\x19\x73\x2f\x30\x31\x11\x00\xc0\x4e\x40"
+      "\x2a\x8d\x01\x00\x55\x40\x3a\x24\x3a\x5c\x73\x75\x70\x70\x6f\x72\x74\x07\x00\x57\x80\x23"
+      "\x01\x5d\x72\x82\x1f\x14\x12\xfd\x82\x05\x58\x03\x27\x07\x48\x57\x60\x01\xbf\x4e\xc8\x51",
+      66);
+  auto unpacked = UnpackScore(shipped);
+  ASSERT_TRUE(unpacked.ok()) << unpacked.status();
+  EXPECT_EQ(*unpacked, score.SerializeAsString());
+  // Packing today gives a value that unpacks to the same score (its bytes may differ with the
+  // zstd version).
+  auto again = UnpackScore(PackScore(score.SerializeAsString()));
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(*again, score.SerializeAsString());
+  EXPECT_EQ(UnpackScore(std::string("\x01", 1)).status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(UnpackScore(shipped.substr(0, shipped.size() - 3)).status().code(),
+            absl::StatusCode::kDataLoss);
+  EXPECT_EQ(ScoreDictionaryV1().size(), 6120u);
 }
 
 TEST_F(ScoringTest, ACountryIncomeChangeRescoresEveryProjectOfThatCountry) {
