@@ -277,7 +277,9 @@ absl::StatusOr<std::string> UnpackScore(absl::string_view stored) {
   if (stored.empty() || stored[0] != kFormatV1) return std::string(stored);
   const absl::string_view frame = stored.substr(1);
   const unsigned long long size = ZSTD_getFrameContentSize(frame.data(), frame.size());
-  if (size == ZSTD_CONTENTSIZE_ERROR || size == ZSTD_CONTENTSIZE_UNKNOWN || size > kMaxScoreBytes) {
+  // A score is never empty (it names its project); size 0 is a damaged or foreign frame.
+  if (size == ZSTD_CONTENTSIZE_ERROR || size == ZSTD_CONTENTSIZE_UNKNOWN || size == 0 ||
+      size > kMaxScoreBytes) {
     return absl::DataLossError("a stored score is not a readable packed score");
   }
   const Dictionaries& dict = V1();

@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "absl/strings/match.h"
+#include "libs/common/ids.h"
 #include "libs/common/proto_time.h"
 #include "libs/common/status.h"
 #include "libs/redis/streams.h"
@@ -295,13 +296,19 @@ TEST(ScoreCodecTest, AScorePackedWithDictionaryOneWhenItShippedStillUnpacks) {
   EXPECT_EQ(*unpacked, score.SerializeAsString());
   // Packing today gives a value that unpacks to the same score (its bytes may differ with the
   // zstd version).
-  auto again = UnpackScore(PackScore(score.SerializeAsString()));
+  const std::string packed = PackScore(score.SerializeAsString());
+  ASSERT_FALSE(packed.empty());
+  EXPECT_EQ(packed[0], '\x01') << "not packed";
+  EXPECT_LT(packed.size(), score.ByteSizeLong());
+  auto again = UnpackScore(packed);
   ASSERT_TRUE(again.ok()) << again.status();
   EXPECT_EQ(*again, score.SerializeAsString());
   EXPECT_EQ(UnpackScore(std::string("\x01", 1)).status().code(), absl::StatusCode::kDataLoss);
   EXPECT_EQ(UnpackScore(shipped.substr(0, shipped.size() - 3)).status().code(),
             absl::StatusCode::kDataLoss);
+  // Any edit of the dictionary, even one the golden value does not notice.
   EXPECT_EQ(ScoreDictionaryV1().size(), 6120u);
+  EXPECT_EQ(StableHash(ScoreDictionaryV1()), 13052433026845928631ULL);
 }
 
 TEST_F(ScoringTest, ACountryIncomeChangeRescoresEveryProjectOfThatCountry) {
