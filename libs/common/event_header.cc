@@ -2,6 +2,7 @@
 
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/wire_format_lite.h"
+#include "libs/common/phrase_codec.h"
 #include "stp/events/v1/events.pb.h"
 
 namespace stp::common {
@@ -13,9 +14,33 @@ bool IsSnapshot(int field) {
   return f != nullptr && f->containing_oneof() == snapshot;
 }
 
-}  // namespace
+constexpr char kPackedScoreEvent = '\x02';
 
-std::optional<EventHeader> ReadEventHeader(absl::string_view event) {
+void AppendVarint(uint64_t v, std::string* out) {
+  while (v >= 0x80) {
+    out->push_back(static_cast<char>(v | 0x80));
+    v >>= 7;
+  }
+  out->push_back(static_cast<char>(v));
+}
+
+// A packed score event's parts: the event without its current score, and the packed score.
+bool SplitPackedScoreEvent(absl::string_view payload, absl::string_view* rest,
+                           absl::string_view* packed_score) {
+  if (payload.empty() || payload[0] != kPackedScoreEvent) return false;
+  google::protobuf::io::CodedInputStream in(reinterpret_cast<const uint8_t*>(payload.data() + 1),
+                                            static_cast<int>(payload.size() - 1));
+  uint64_t size = 0;
+  if (!in.ReadVarint64(&size)) return false;
+  const size_t start = 1 + static_cast<size_t>(in.CurrentPosition());
+  if (size > payload.size() - start) return false;
+  *rest = payload.substr(start, size);
+  *packed_score = payload.substr(start + size);
+  return true;
+}
+
+// Reads the header of a plain serialized Event.
+std::optional<EventHeader> ReadPlainEventHeader(absl::string_view event) {
   using google::protobuf::internal::WireFormatLite;
   using stp::events::v1::Event;
   google::protobuf::io::CodedInputStream in(reinterpret_cast<const uint8_t*>(event.data()),
@@ -46,6 +71,67 @@ std::optional<EventHeader> ReadEventHeader(absl::string_view event) {
   // ReadTag answers 0 both at the end and on a malformed tag.
   if (!in.ConsumedEntireMessage()) return std::nullopt;
   return header;
+}
+
+}  // namespace
+
+std::optional<EventHeader> ReadEventHeader(absl::string_view event) {
+  if (event.empty() || event[0] != kPackedScoreEvent) return ReadPlainEventHeader(event);
+  absl::string_view rest, packed_score;
+  if (!SplitPackedScoreEvent(event, &rest, &packed_score)) return std::nullopt;
+  auto header = ReadPlainEventHeader(rest);
+  if (header.has_value()) header->snapshot_field = stp::events::v1::Event::kScoreChangeFieldNumber;
+  return header;
+}
+
+std::string PlainScoreEvent(absl::string_view rest, absl::string_view serialized_score) {
+  using google::protobuf::internal::WireFormatLite;
+  std::string current;  // ScoreChange { current = 2: the score }
+  AppendVarint(WireFormatLite::MakeTag(stp::scoring::v1::ScoreChange::kCurrentFieldNumber,
+                                       WireFormatLite::WIRETYPE_LENGTH_DELIMITED),
+               &current);
+  AppendVarint(serialized_score.size(), &current);
+  std::string out(rest);
+  out.reserve(rest.size() + current.size() + serialized_score.size() + 8);
+  AppendVarint(WireFormatLite::MakeTag(stp::events::v1::Event::kScoreChangeFieldNumber,
+                                       WireFormatLite::WIRETYPE_LENGTH_DELIMITED),
+               &out);
+  AppendVarint(current.size() + serialized_score.size(), &out);
+  out.append(current);
+  out.append(serialized_score.data(), serialized_score.size());
+  return out;
+}
+
+std::string PackScoreEvent(absl::string_view rest, absl::string_view packed_score) {
+  std::string out(1, kPackedScoreEvent);
+  out.reserve(1 + 10 + rest.size() + packed_score.size());
+  AppendVarint(rest.size(), &out);
+  out.append(rest.data(), rest.size());
+  out.append(packed_score.data(), packed_score.size());
+  return out;
+}
+
+bool IsPackedEvent(absl::string_view payload) {
+  return !payload.empty() && payload[0] == kPackedScoreEvent;
+}
+
+absl::StatusOr<std::string> UnpackEvent(absl::string_view payload) {
+  absl::string_view rest, packed_score;
+  if (!IsPackedEvent(payload)) return std::string(payload);
+  if (!SplitPackedScoreEvent(payload, &rest, &packed_score) || packed_score.empty()) {
+    return absl::DataLossError("a packed score event is cut short");
+  }
+  auto score = UnpackPhrases(packed_score);
+  if (!score.ok()) return score.status();
+  return PlainScoreEvent(rest, *score);
+}
+
+const std::string* EventPayload(const std::string* field, std::string* scratch) {
+  if (field == nullptr || !IsPackedEvent(*field)) return field;
+  auto unpacked = UnpackEvent(*field);
+  if (!unpacked.ok()) return nullptr;
+  *scratch = *std::move(unpacked);
+  return scratch;
 }
 
 }  // namespace stp::common

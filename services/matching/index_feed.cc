@@ -14,6 +14,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
+#include "libs/common/event_header.h"
 #include "libs/common/grpc_status.h"
 #include "libs/common/logging.h"
 #include "libs/redis/streams.h"
@@ -380,7 +381,8 @@ absl::Status IndexFeed::Follow() {
       while (p < static_cast<int>(streams.size()) && streams[p] != batch.stream) ++p;
       for (const auto& entry : batch.entries) {
         ev::Event e;
-        const std::string* payload = entry.Field("e");
+        std::string unpacked;
+        const std::string* payload = common::EventPayload(entry.Field("e"), &unpacked);
         if (payload != nullptr && e.ParseFromString(*payload)) Apply(e);
         absl::MutexLock lock(&mu_);
         positions_[p] = entry.id;

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "libs/common/event_header.h"
 #include "libs/common/grpc_status.h"
 #include "libs/common/logging.h"
 #include "libs/common/proto_time.h"
@@ -262,7 +263,8 @@ class NotificationServiceImpl::Subscription
           FinishLocked(entries.status());
         } else {
           for (const auto& entry : *entries) {
-            const std::string* payload = entry.Field("e");
+            std::string unpacked;
+            const std::string* payload = common::EventPayload(entry.Field("e"), &unpacked);
             auto e = payload ? SubscriptionHub::Parse(p, entry.id, *payload) : nullptr;
             if (e != nullptr) {
               backlog_.push_back(std::move(e));

@@ -1,6 +1,7 @@
 #include "services/notification/subscription_hub.h"
 
 #include "absl/time/clock.h"
+#include "libs/common/event_header.h"
 #include "libs/common/logging.h"
 #include "libs/redis/streams.h"
 
@@ -135,7 +136,8 @@ void SubscriptionHub::ReadLoop(int partition) {
     for (const auto& batch : *batches) {
       absl::MutexLock lock(&ring.mu);
       for (const auto& entry : batch.entries) {
-        const std::string* payload = entry.Field("e");
+        std::string unpacked;
+        const std::string* payload = common::EventPayload(entry.Field("e"), &unpacked);
         auto e = payload ? Parse(partition, entry.id, *payload) : nullptr;
         ring.last = entry.id;
         any = true;

@@ -12,6 +12,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "libs/common/event_header.h"
 #include "libs/common/ids.h"
 #include "libs/common/logging.h"
 #include "libs/common/proto_time.h"
@@ -401,7 +402,8 @@ absl::Status WebhookDispatcher::Enqueue(int partition,
   std::vector<std::vector<std::string>> keys, args;
   int64_t now_ms = absl::ToUnixMillis(clock_());
   for (const auto& entry : entries) {
-    const std::string* payload = entry.Field("e");
+    std::string unpacked;
+    const std::string* payload = common::EventPayload(entry.Field("e"), &unpacked);
     auto event = payload ? SubscriptionHub::Parse(partition, entry.id, *payload) : nullptr;
     if (event == nullptr) continue;
     for (const auto& hook : hooks) {

@@ -6,9 +6,10 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "libs/common/event_header.h"
 #include "libs/common/ids.h"
+#include "libs/common/phrase_codec.h"
 #include "libs/common/status.h"
-#include "services/scoring/score_codec.h"
 
 namespace stp::scoring {
 namespace {
@@ -316,7 +317,7 @@ absl::StatusOr<std::optional<StoredScore>> ParseStoredScore(const redisReply* r)
   if (redis::IsErrorReply(r)) return redis::ErrorReplyStatus(Str(r));
   const redisReply* pb = At(r, 0);
   if (pb == nullptr || redis::IsNil(pb)) return std::nullopt;
-  auto serialized = UnpackScore(absl::string_view(pb->str, pb->len));
+  auto serialized = common::UnpackPhrases(absl::string_view(pb->str, pb->len));
   StoredScore stored;
   if (!serialized.ok() || !stored.score.ParseFromString(*serialized)) return std::nullopt;
   stored.digest = StrCopy(At(r, 1));
@@ -351,7 +352,7 @@ void ScoreStore::LoadSerializedScoreAsync(
         if (redis::IsErrorReply(r)) return done(redis::ErrorReplyStatus(Str(r)));
         if (redis::IsNil(r)) return done(std::nullopt);
         // A packed score that does not unpack is answered as none, as one that does not parse.
-        auto serialized = UnpackScore(absl::string_view(r->str, r->len));
+        auto serialized = common::UnpackPhrases(absl::string_view(r->str, r->len));
         if (!serialized.ok()) return done(std::nullopt);
         done(std::move(*serialized));
       });
@@ -391,15 +392,21 @@ absl::StatusOr<std::vector<WriteOutcome>> ScoreStore::WriteScores(std::vector<Sc
       groups.push_back(p);
       continue;
     }
-    std::string full = PackScore(w.score.SerializeAsString());
+    const std::string serialized = w.score.SerializeAsString();
+    std::string full = common::PackPhrases(serialized);
+    std::string event;
+    if (w.emit) {
+      event = w.pack_event ? common::PackScoreEvent(w.event, full)
+                           : common::PlainScoreEvent(w.event, serialized);
+    }
     // The compact form is the score without its components: lent out and put back, not copied.
     google::protobuf::RepeatedPtrField<v1::ComponentScore> components;
     components.Swap(w.score.mutable_components());
     std::string compact = w.score.SerializeAsString();
     components.Swap(w.score.mutable_components());
     args.push_back({w.project_id, std::move(full), std::move(compact),
-                    absl::StrCat(w.score.project_revision()), w.emit ? "1" : "0",
-                    std::move(w.event), maxlen, std::move(digest), std::move(w.inputs)});
+                    absl::StrCat(w.score.project_revision()), w.emit ? "1" : "0", std::move(event),
+                    maxlen, std::move(digest), std::move(w.inputs)});
     groups.push_back(p);
   }
   STP_ASSIGN_OR_RETURN(auto replies,

@@ -58,10 +58,13 @@ struct ScoreWrite {
   // The stored score again (same digest), computed from inputs that saw more: only what the
   // stored score saw moves, so that a score from older inputs cannot land over it later.
   bool touch = false;
-  bool emit = false;   // write a SCORE_CHANGED event with it
-  std::string event;   // the serialized event, when emit
-  std::string digest;  // ScoreDigest(score); computed by WriteScores when empty
-  std::string inputs;  // InputGenerations() read before the score's inputs were
+  bool emit = false;  // write a SCORE_CHANGED event with it
+  // When emit: the serialized event without its current score, which the store adds (the
+  // score, serialized and packed once for both).
+  std::string event;
+  bool pack_event = true;  // the event goes packed (PackScoreEvent), else plain
+  std::string digest;      // ScoreDigest(score); computed by WriteScores when empty
+  std::string inputs;      // InputGenerations() read before the score's inputs were
 };
 
 enum class WriteOutcome {
@@ -127,8 +130,8 @@ class ScoreStore {
       const std::vector<std::string>& project_ids, absl::Time deadline = absl::InfiniteFuture());
   // One project's score, answered on a Redis client round-trip thread without holding
   // the caller's (see RedisClient::SharedPipelineAsync): `done` must not block.
-  // The serialized Score (unpacked, see score_codec.h), which is what GetProjectScore sends;
-  // none for a stored score that does not unpack.
+  // The serialized Score (unpacked, see libs/common/phrase_codec.h), which is what GetProjectScore
+  // sends; none for a stored score that does not unpack.
   void LoadSerializedScoreAsync(
       const std::string& id, absl::Time deadline,
       std::function<void(absl::StatusOr<std::optional<std::string>>)> done);

@@ -15,6 +15,7 @@
 #include "libs/common/event_header.h"
 #include "libs/common/grpc_status.h"
 #include "libs/common/logging.h"
+#include "libs/common/phrase_codec.h"
 #include "libs/common/proto_time.h"
 #include "services/scoring/core/prefetched_records.h"
 
@@ -118,15 +119,17 @@ absl::Status ScoringEngine::Handle(const std::vector<redis::StreamEntry>& entrie
   google::protobuf::Arena arena(arena_options);
   std::vector<const ev::Event*> events;
   for (const auto& entry : entries) {
-    const std::string* payload = entry.Field("e");
     // Score events (this service's own, as many as the changes it reads) are told apart by
-    // their header and never parsed: a full parse would build every component and reason.
-    if (payload != nullptr) {
-      auto header = common::ReadEventHeader(*payload);
+    // their header and never unpacked or parsed: a full parse would build every component and
+    // reason.
+    if (const std::string* raw = entry.Field("e")) {
+      auto header = common::ReadEventHeader(*raw);
       if (header.has_value() && header->snapshot_field == ev::Event::kScoreChangeFieldNumber) {
         continue;
       }
     }
+    std::string unpacked;
+    const std::string* payload = common::EventPayload(entry.Field("e"), &unpacked);
     ev::Event& e = *google::protobuf::Arena::CreateMessage<ev::Event>(&arena);
     if (payload == nullptr || !e.ParseFromString(*payload)) {
       LogWarning("unreadable event skipped", {{"id", entry.id}});
@@ -430,17 +433,18 @@ absl::StatusOr<int> ScoringEngine::RescoreChunk(
       e.set_revision(projects[i]->revision());
       auto tp = traceparents.find(chunk[i]);
       if (tp != traceparents.end()) e.set_traceparent(tp->second);
-      // Both scores are lent to the event for its serialization rather than copied into it.
-      // The previous one goes without its components: readers compare totals and tiers, and
-      // the components that were came with the project's previous SCORE_CHANGED. They were
-      // half the event's bytes, in the stream and in the append-only file.
+      // The previous score is lent to the event for its serialization rather than copied into
+      // it, and goes without its components: readers compare totals and tiers, and the
+      // components that were came with the project's previous SCORE_CHANGED. They were half
+      // the event's bytes, in the stream and in the append-only file. The current score is
+      // added by the store, packed once for the stored score and the event (PackScoreEvent).
+      auto* change = e.mutable_score_change();
       if (old != nullptr) {
         old->clear_components();
-        e.mutable_score_change()->mutable_previous()->Swap(old);
+        change->mutable_previous()->Swap(old);
       }
-      e.mutable_score_change()->mutable_current()->Swap(&score);
       w.event = e.SerializeAsString();
-      e.mutable_score_change()->mutable_current()->Swap(&score);
+      w.pack_event = options_.pack_events;
       ++material;
     }
     w.score = std::move(score);

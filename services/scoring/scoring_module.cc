@@ -26,6 +26,10 @@ class ScoringModule : public Module {
         "scoring-reclaim-idle", &engine_.reclaim_idle,
         "how long an event may sit unacknowledged with a consumer before another takes it over");
     flags->Int("scoring-batch", &engine_.batch, "events read per batch");
+    flags->Bool("scoring-pack-events", &engine_.pack_events,
+                "write SCORE_CHANGED events packed (a third of their size); turn off while "
+                "notification, matching or ingestion replicas of a build before packed events "
+                "still run");
     flags->Int("scoring-consumers", &consumers_,
                "consumers in this process (each is one more member of the group, named "
                "<consumer>-<i> after the first), so that one computes while another waits "

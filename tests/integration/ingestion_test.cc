@@ -17,6 +17,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
+#include "libs/common/event_header.h"
 #include "libs/common/grpc_status.h"
 #include "libs/redis/streams.h"
 #include "services/ingestion/import_session.h"
@@ -119,7 +120,9 @@ class IngestionTest : public ::testing::Test {
     std::vector<Event> out;
     for (const auto& e : *entries) {
       Event ev;
-      EXPECT_TRUE(ev.ParseFromString(*e.Field("e")));
+      std::string unpacked;
+      const std::string* payload = common::EventPayload(e.Field("e"), &unpacked);
+      EXPECT_TRUE(payload != nullptr && ev.ParseFromString(*payload));
       ev.set_id(e.id);
       out.push_back(ev);
     }

@@ -6,12 +6,16 @@
 #include <set>
 #include <thread>
 
+#include "libs/common/event_header.h"
 #include "libs/common/grpc_status.h"
+#include "libs/common/phrase_codec.h"
 #include "libs/redis/redis.h"
+#include "libs/redis/streams.h"
 #include "services/ingestion/ingestion_module.h"
 #include "services/notification/cursor.h"
 #include "services/notification/notification_module.h"
 #include "services/notification/webhooks.h"
+#include "services/scoring/scoring_module.h"
 #include "stp/ingestion/v1/ingestion_service.grpc.pb.h"
 #include "stp/notification/v1/notification_service.grpc.pb.h"
 #include "tests/testing/http_receiver.h"
@@ -191,6 +195,56 @@ TEST_F(NotificationTest, FilteredEventsArriveInOrderWithCursors) {
     EXPECT_FALSE(m.event().id().empty());
     EXPECT_TRUE(m.event().has_project());
   }
+}
+
+// Scoring writes SCORE_CHANGED events packed (a fraction of their size in the stream); a
+// subscriber gets each in full: the current score with its components and their reasons.
+TEST_F(NotificationTest, AScoreChangeReachesSubscribersInFullThoughPackedInTheStream) {
+  std::vector<std::unique_ptr<Module>> modules;
+  modules.push_back(scoring::NewScoringModule());
+  auto scoring = TestStack::Start(
+      std::move(modules), redis_.get(), nullptr,
+      {"--scoring-ingestion-address=127.0.0.1:" + std::to_string(ingestion_stack_->port()),
+       "--scoring-ingestion-plaintext"});
+  ASSERT_NE(scoring, nullptr);
+  redis::RedisOptions options;
+  options.address = redis_->address();
+  redis::RedisClient client(options);
+  ASSERT_TRUE(WaitFor([&] {
+    auto done = client.Command({"EXISTS", "stp:{g}:scoring:bootstrapped"});
+    return done.ok() && redis::Int(done->get()) == 1;
+  })) << "the scoring read model was never built";
+  auto stack = StartNotification();
+  nv1::SubscribeRequest req;
+  req.mutable_filter()->add_event_types(stp::events::v1::EVENT_TYPE_SCORE_CHANGED);
+  auto reader = Subscribe(stack.get(), req);
+  absl::SleepFor(absl::Milliseconds(300));  // the stream is registered before events are made
+  const std::string project =
+      CreateProject("Cairo fintech hub", stp::common::v1::AVENUE_E_COMMERCE);
+  ASSERT_TRUE(WaitFor([&] { return reader->Projects().size() == 1u; }, absl::Seconds(30)));
+  EXPECT_EQ(reader->Projects()[0], project);
+  stp::events::v1::Event received;
+  {
+    absl::MutexLock lock(&reader->mu);
+    received = reader->messages.back().event();
+  }
+  const auto& current = received.score_change().current();
+  EXPECT_EQ(current.project(), project);
+  ASSERT_EQ(current.components_size(), 6);
+  for (const auto& c : current.components()) EXPECT_GT(c.reasons_size(), 0) << c.component();
+
+  // In Redis, the same event packed.
+  auto entries = redis::Range(client, "stp:{p0}:events", "-", "+", 1000);
+  ASSERT_TRUE(entries.ok()) << entries.status();
+  const redis::StreamEntry* stored = nullptr;
+  for (const auto& e : *entries) {
+    if (e.id == received.id()) stored = &e;
+  }
+  ASSERT_NE(stored, nullptr) << received.id();
+  ASSERT_NE(stored->Field("e"), nullptr);
+  EXPECT_TRUE(common::IsPackedEvent(*stored->Field("e")));
+  received.clear_id();  // set by the reader from the entry's id
+  EXPECT_LT(stored->Field("e")->size() * 2, received.ByteSizeLong());
 }
 
 TEST_F(NotificationTest, ResumingWithACursorOnAnotherReplicaMissesNothing) {

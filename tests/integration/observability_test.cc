@@ -15,6 +15,7 @@
 #include <sstream>
 #include <thread>
 
+#include "libs/common/event_header.h"
 #include "libs/redis/streams.h"
 #include "libs/runtime/allocator.h"
 #include "stp/events/v1/events.pb.h"
@@ -142,7 +143,9 @@ TEST(ObservabilityTest, MetricsLogsAndTracesAreWhatTheRunbookSays) {
     if (!entries.ok()) return false;
     for (const auto& e : *entries) {
       stp::events::v1::Event ev;
-      ev.ParseFromString(*e.Field("e"));
+      std::string unpacked;
+      const std::string* payload = common::EventPayload(e.Field("e"), &unpacked);
+      if (payload == nullptr || !ev.ParseFromString(*payload)) continue;
       if (ev.resource() != project.name()) continue;
       bool same_trace = ev.traceparent().substr(3, 32) == trace_id;
       if (ev.type() == stp::events::v1::EVENT_TYPE_PROJECT_CREATED) project_traced = same_trace;

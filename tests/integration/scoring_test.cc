@@ -10,14 +10,15 @@
 #include <sstream>
 
 #include "absl/strings/match.h"
+#include "libs/common/event_header.h"
 #include "libs/common/ids.h"
+#include "libs/common/phrase_codec.h"
 #include "libs/common/proto_time.h"
 #include "libs/common/status.h"
 #include "libs/redis/streams.h"
 #include "services/ingestion/ingestion_module.h"
 #include "services/ingestion/reference_data.h"
 #include "services/scoring/core/scoring_model.h"
-#include "services/scoring/score_codec.h"
 #include "services/scoring/score_store.h"
 #include "services/scoring/scoring_engine.h"
 #include "services/scoring/scoring_module.h"
@@ -43,7 +44,7 @@ std::string ReadFile(const std::string& path) {
 
 class ScoringTest : public ::testing::Test {
  protected:
-  void StartStack(bool with_scoring = true) {
+  void StartStack(bool with_scoring = true, std::vector<std::string> flags = {}) {
     if (!redis_) {
       auto server = testing::RedisServer::Start();
       ASSERT_TRUE(server.ok());
@@ -53,7 +54,7 @@ class ScoringTest : public ::testing::Test {
     modules.push_back(ingestion::NewIngestionModule());
     if (with_scoring) modules.push_back(NewScoringModule());
     stack_.reset();
-    stack_ = TestStack::Start(std::move(modules), redis_.get());
+    stack_ = TestStack::Start(std::move(modules), redis_.get(), nullptr, std::move(flags));
     ASSERT_NE(stack_, nullptr);
     ingestion_ = iv1::IngestionService::NewStub(stack_->channel());
     scoring_ = v1::ScoringService::NewStub(stack_->channel());
@@ -142,8 +143,25 @@ class ScoringTest : public ::testing::Test {
     std::vector<Event> out;
     for (const auto& e : *entries) {
       Event ev;
-      ev.ParseFromString(*e.Field("e"));
+      std::string unpacked;
+      const std::string* payload = common::EventPayload(e.Field("e"), &unpacked);
+      EXPECT_TRUE(payload != nullptr && ev.ParseFromString(*payload)) << e.id;
       if (ev.type() == stp::events::v1::EVENT_TYPE_SCORE_CHANGED) out.push_back(ev);
+    }
+    return out;
+  }
+
+  // The stream payloads (as Redis holds them) of the SCORE_CHANGED events, oldest first.
+  std::vector<std::string> ScoreEventPayloads() {
+    auto client = Client();
+    auto entries = redis::Range(*client, "stp:{p0}:events", "-", "+", 1000000);
+    std::vector<std::string> out;
+    for (const auto& e : *entries) {
+      std::string unpacked;
+      const std::string* payload = common::EventPayload(e.Field("e"), &unpacked);
+      auto header = payload ? common::ReadEventHeader(*payload) : std::nullopt;
+      if (header && header->type == stp::events::v1::EVENT_TYPE_SCORE_CHANGED)
+        out.push_back(*e.Field("e"));
     }
     return out;
   }
@@ -226,8 +244,9 @@ TEST_F(ScoringTest, AnIngestedProjectGetsAScoreWithReasonsAndAnEvent) {
   EXPECT_EQ(model.version(), s.model_version());
 }
 
-// A score as Redis keeps it: packed (score_codec.h) to a fraction of its size, and read back
-// whether packed, plain (as stored before scores were packed) or damaged (answered as none).
+// A score as Redis keeps it: packed (libs/common/phrase_codec.h) to a fraction of its size, and
+// read back whether packed, plain (as stored before scores were packed) or damaged (answered as
+// none).
 TEST_F(ScoringTest, AStoredScoreIsPackedAndReadBackPackedOrPlain) {
   StartStack();
   iv1::Project p = ScoredHub();
@@ -245,7 +264,7 @@ TEST_F(ScoringTest, AStoredScoreIsPackedAndReadBackPackedOrPlain) {
   EXPECT_EQ(packed[0], '\x01') << "the stored score is not packed";
   EXPECT_LT(packed.size() * 2, plain.size())
       << "packed " << packed.size() << " of " << plain.size();
-  auto unpacked = UnpackScore(packed);
+  auto unpacked = common::UnpackPhrases(packed);
   ASSERT_TRUE(unpacked.ok()) << unpacked.status();
   EXPECT_EQ(*unpacked, plain);
 
@@ -268,7 +287,7 @@ TEST_F(ScoringTest, AStoredScoreIsPackedAndReadBackPackedOrPlain) {
   // score; the next write of the project's score replaces it.
   std::string damaged = packed;
   damaged[damaged.size() / 2] ^= 0x20;
-  EXPECT_EQ(UnpackScore(damaged).status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(common::UnpackPhrases(damaged).status().code(), absl::StatusCode::kDataLoss);
   ASSERT_TRUE(client->Command({"HSET", key, "pb", damaged}).ok());
   EXPECT_FALSE(ScoreOf(p.name()).has_value());
   EXPECT_FALSE(read_back().has_value());
@@ -291,24 +310,25 @@ TEST(ScoreCodecTest, AScorePackedWithDictionaryOneWhenItShippedStillUnpacks) {
       "\x2a\x8d\x01\x00\x55\x40\x3a\x24\x3a\x5c\x73\x75\x70\x70\x6f\x72\x74\x07\x00\x57\x80\x23"
       "\x01\x5d\x72\x82\x1f\x14\x12\xfd\x82\x05\x58\x03\x27\x07\x48\x57\x60\x01\xbf\x4e\xc8\x51",
       66);
-  auto unpacked = UnpackScore(shipped);
+  auto unpacked = common::UnpackPhrases(shipped);
   ASSERT_TRUE(unpacked.ok()) << unpacked.status();
   EXPECT_EQ(*unpacked, score.SerializeAsString());
   // Packing today gives a value that unpacks to the same score (its bytes may differ with the
   // zstd version).
-  const std::string packed = PackScore(score.SerializeAsString());
+  const std::string packed = common::PackPhrases(score.SerializeAsString());
   ASSERT_FALSE(packed.empty());
   EXPECT_EQ(packed[0], '\x01') << "not packed";
   EXPECT_LT(packed.size(), score.ByteSizeLong());
-  auto again = UnpackScore(packed);
+  auto again = common::UnpackPhrases(packed);
   ASSERT_TRUE(again.ok()) << again.status();
   EXPECT_EQ(*again, score.SerializeAsString());
-  EXPECT_EQ(UnpackScore(std::string("\x01", 1)).status().code(), absl::StatusCode::kDataLoss);
-  EXPECT_EQ(UnpackScore(shipped.substr(0, shipped.size() - 3)).status().code(),
+  EXPECT_EQ(common::UnpackPhrases(std::string("\x01", 1)).status().code(),
+            absl::StatusCode::kDataLoss);
+  EXPECT_EQ(common::UnpackPhrases(shipped.substr(0, shipped.size() - 3)).status().code(),
             absl::StatusCode::kDataLoss);
   // Any edit of the dictionary, even one the golden value does not notice.
-  EXPECT_EQ(ScoreDictionaryV1().size(), 6120u);
-  EXPECT_EQ(StableHash(ScoreDictionaryV1()), 13052433026845928631ULL);
+  EXPECT_EQ(common::PhraseDictionaryV1().size(), 6120u);
+  EXPECT_EQ(StableHash(common::PhraseDictionaryV1()), 13052433026845928631ULL);
 }
 
 TEST_F(ScoringTest, ACountryIncomeChangeRescoresEveryProjectOfThatCountry) {
@@ -419,6 +439,35 @@ TEST_F(ScoringTest, AParksIaspMembershipCountsAndItsChangeRescoresItsProjects) {
 // More projects than one rescore chunk (500): the chunks run on two threads, and every
 // project is still rescored exactly once, with one event each. The process runs two consumers,
 // both members of the group.
+// SCORE_CHANGED events go into the stream packed, a fraction of their size, and read back as
+// the full event; with packing off (while readers of an earlier build run) they go plain.
+TEST_F(ScoringTest, ScoreEventsArePackedUnlessPackingIsTurnedOff) {
+  StartStack();
+  iv1::Project first = ScoredHub();
+  std::vector<std::string> payloads = ScoreEventPayloads();
+  ASSERT_EQ(payloads.size(), 1u);
+  EXPECT_TRUE(common::IsPackedEvent(payloads[0]));
+  std::vector<Event> events = ScoreEvents();
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].score_change().current().components_size(), 6);
+  EXPECT_LT(payloads[0].size() * 2, events[0].ByteSizeLong());
+
+  StartStack(true, {"--scoring-pack-events=false"});
+  iv1::Project second =
+      Project("Mombasa logistics hub", "countries/KE", first.participants(0).organization());
+  ASSERT_TRUE(WaitFor([&] { return ScoreOf(second.name()).has_value(); }));
+  payloads = ScoreEventPayloads();
+  ASSERT_EQ(payloads.size(), 2u);
+  EXPECT_FALSE(common::IsPackedEvent(payloads[1]));
+  events = ScoreEvents();
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[1].resource(), second.name());
+  Event plain;  // what a reader of an earlier build does
+  ASSERT_TRUE(plain.ParseFromString(payloads[1]));
+  EXPECT_EQ(plain.resource(), second.name());
+  EXPECT_EQ(events[1].score_change().current().components_size(), 6);
+}
+
 TEST_F(ScoringTest, ALargeRescoreRunsInParallelChunksAndScoresEachProjectOnce) {
   StartStack();
   Country("ET", stp::common::v1::INCOME_GROUP_LOW, 20);

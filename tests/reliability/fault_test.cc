@@ -18,6 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "grpc/health/v1/health.grpc.pb.h"
+#include "libs/common/event_header.h"
 #include "libs/redis/streams.h"
 #include "services/ingestion/ingestion_module.h"
 #include "services/matching/matching_module.h"
@@ -790,7 +791,9 @@ TEST(ScoringFaults, AReplicaThatDiedBetweenReadModelAndScoresIsFinishedByAnother
   std::vector<scoring::ReadModelChange> changes;
   for (const auto& entry : (*taken)[0].entries) {
     ev::Event e;
-    ASSERT_TRUE(e.ParseFromString(*entry.Field("e")));
+    std::string unpacked;
+    const std::string* payload = common::EventPayload(entry.Field("e"), &unpacked);
+    ASSERT_TRUE(payload != nullptr && e.ParseFromString(*payload));
     scoring::ReadModelChange c;
     c.revision = e.revision();
     c.id = scoring::IdOfName(e.resource());

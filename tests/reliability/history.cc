@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "google/protobuf/util/message_differencer.h"
+#include "libs/common/event_header.h"
 #include "libs/redis/redis.h"
 #include "libs/redis/streams.h"
 
@@ -190,7 +191,8 @@ absl::StatusOr<StoreState> ReadStoreState(
     if (!entries.ok()) return entries.status();
     for (const auto& entry : *entries) {
       ev::Event e;
-      const std::string* payload = entry.Field("e");
+      std::string unpacked;
+      const std::string* payload = common::EventPayload(entry.Field("e"), &unpacked);
       if (payload == nullptr || !e.ParseFromString(*payload)) {
         return absl::DataLossError(absl::StrCat("unreadable event ", entry.id));
       }

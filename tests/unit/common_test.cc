@@ -13,6 +13,7 @@
 #include "absl/synchronization/notification.h"
 #include "libs/common/event_header.h"
 #include "libs/common/ids.h"
+#include "libs/common/phrase_codec.h"
 #include "libs/common/principal.h"
 #include "libs/common/proto_time.h"
 #include "libs/common/server.h"
@@ -306,6 +307,76 @@ TEST(EventHeaderTest, NamesTheSnapshotWithoutParsingIt) {
   // Garbage: a zero tag in the middle, a truncated resource.
   EXPECT_FALSE(common::ReadEventHeader(std::string("\x10\x01\x00\x10", 4)).has_value());
   EXPECT_FALSE(common::ReadEventHeader("\x1a\xff\xff").has_value());
+}
+
+// A score event as the streams keep it, packed or plain: readers get the full event either way
+// (the same as one serialized whole), header readers need not unpack it, and a damaged packed
+// one is unreadable, never another event.
+TEST(EventPayloadTest, ScoreEventsPackedOrPlainReadAsTheWholeEvent) {
+  stp::events::v1::Event e;
+  e.set_type(stp::events::v1::EVENT_TYPE_SCORE_CHANGED);
+  e.set_resource("projects/abc");
+  e.set_revision(7);
+  e.mutable_score_change()->mutable_previous()->set_total(40);
+  stp::scoring::v1::Score current;
+  current.set_project("projects/abc");
+  current.set_total(61);
+  for (int i = 0; i < 6; ++i) {
+    auto* c = current.add_components();
+    c->add_reasons(
+        "no financier has committed funds yet: name the lead financier and record "
+        "its commitment");
+    c->add_reasons(
+        "the host (Kenya, lower-middle income) is one income group below the "
+        "technology partner's country");
+  }
+  const std::string rest = e.SerializeAsString();  // without the current score
+  stp::events::v1::Event whole = e;
+  *whole.mutable_score_change()->mutable_current() = current;
+
+  const std::string serialized = current.SerializeAsString();
+  const std::string packed = common::PackScoreEvent(rest, common::PackPhrases(serialized));
+  ASSERT_TRUE(common::IsPackedEvent(packed));
+  EXPECT_LT(packed.size() * 2, whole.ByteSizeLong()) << "reasons from the dictionary pack small";
+  auto header = common::ReadEventHeader(packed);  // without unpacking
+  ASSERT_TRUE(header.has_value());
+  EXPECT_EQ(header->type, stp::events::v1::EVENT_TYPE_SCORE_CHANGED);
+  EXPECT_EQ(header->resource, "projects/abc");
+  EXPECT_EQ(header->revision, 7);
+  EXPECT_EQ(header->snapshot_field, stp::events::v1::Event::kScoreChangeFieldNumber);
+
+  std::string scratch;
+  const std::string* out = common::EventPayload(&packed, &scratch);
+  ASSERT_EQ(out, &scratch);
+  stp::events::v1::Event read;
+  ASSERT_TRUE(read.ParseFromString(*out));
+  EXPECT_EQ(read.SerializeAsString(), whole.SerializeAsString());
+
+  // Plain: any parser of any build reads the whole event.
+  const std::string plain = common::PlainScoreEvent(rest, serialized);
+  EXPECT_FALSE(common::IsPackedEvent(plain));
+  std::string unused;
+  EXPECT_EQ(common::EventPayload(&plain, &unused), &plain);
+  EXPECT_TRUE(unused.empty()) << "a plain payload is not copied";
+  stp::events::v1::Event parsed;
+  ASSERT_TRUE(parsed.ParseFromString(plain));
+  EXPECT_EQ(parsed.SerializeAsString(), whole.SerializeAsString());
+  EXPECT_EQ(common::EventPayload(nullptr, &scratch), nullptr);
+
+  // Damaged: a flipped bit in the packed score, cut short, or cut inside its length.
+  std::string damaged = packed;
+  damaged[damaged.size() - 10] ^= 0x20;
+  EXPECT_EQ(common::EventPayload(&damaged, &scratch), nullptr);
+  const std::string cut = packed.substr(0, packed.size() - 4);
+  EXPECT_EQ(common::EventPayload(&cut, &scratch), nullptr);
+  const std::string no_score = packed.substr(0, 2 + rest.size());
+  EXPECT_EQ(common::EventPayload(&no_score, &scratch), nullptr);
+  const std::string format_byte_only("\x02", 1);
+  EXPECT_EQ(common::EventPayload(&format_byte_only, &scratch), nullptr);
+  EXPECT_FALSE(common::ReadEventHeader(format_byte_only).has_value());
+  const std::string too_long = std::string("\x02\x7f", 2) + rest.substr(0, 3);
+  EXPECT_FALSE(common::ReadEventHeader(too_long).has_value());
+  EXPECT_EQ(common::EventPayload(&too_long, &scratch), nullptr);
 }
 
 }  // namespace

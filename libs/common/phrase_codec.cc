@@ -1,4 +1,4 @@
-#include "services/scoring/score_codec.h"
+#include "libs/common/phrase_codec.h"
 
 #include <zstd.h>
 
@@ -7,15 +7,15 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 
-namespace stp::scoring {
+namespace stp::common {
 namespace {
 
 constexpr char kFormatV1 = '\x01';
 // Level -1, a fast level: on a 1.6 KB score it packs as small as level 1 (to 40 %) in half the
 // time (3.5 µs against 7); level 3 is 3 % smaller and as slow as level 1.
 constexpr int kLevel = -1;
-// Far above any score (a few KB); a frame claiming more is not ours.
-constexpr unsigned long long kMaxScoreBytes = 16 << 20;
+// Far above any score or event (a few KB); a frame claiming more is not ours.
+constexpr unsigned long long kMaxBytes = 16 << 20;
 
 // Dictionary 1: the phrases the default model's reasons are made of, resource name prefixes
 // and labels, as raw content (zstd matches any substring of it). FROZEN: values packed with
@@ -257,11 +257,11 @@ ZSTD_DCtx* DecompressContext() {
 
 }  // namespace
 
-absl::string_view ScoreDictionaryV1() {
+absl::string_view PhraseDictionaryV1() {
   return absl::string_view(kDictionaryV1, sizeof(kDictionaryV1) - 1);
 }
 
-std::string PackScore(absl::string_view serialized) {
+std::string PackPhrases(absl::string_view serialized) {
   ZSTD_CCtx* ctx = CompressContext();
   if (ctx == nullptr) return std::string(serialized);
   std::string out(1 + ZSTD_compressBound(serialized.size()), '\0');
@@ -273,29 +273,30 @@ std::string PackScore(absl::string_view serialized) {
   return out;
 }
 
-absl::StatusOr<std::string> UnpackScore(absl::string_view stored) {
-  if (stored.empty() || stored[0] != kFormatV1) return std::string(stored);
-  const absl::string_view frame = stored.substr(1);
+absl::StatusOr<std::string> UnpackPhrases(absl::string_view value) {
+  if (value.empty() || value[0] != kFormatV1) return std::string(value);
+  const absl::string_view frame = value.substr(1);
   const unsigned long long size = ZSTD_getFrameContentSize(frame.data(), frame.size());
-  // A score is never empty (it names its project); size 0 is a damaged or foreign frame.
+  // What is packed is never empty (a score names its project, an event its resource); size 0
+  // is a damaged or foreign frame.
   if (size == ZSTD_CONTENTSIZE_ERROR || size == ZSTD_CONTENTSIZE_UNKNOWN || size == 0 ||
-      size > kMaxScoreBytes) {
-    return absl::DataLossError("a stored score is not a readable packed score");
+      size > kMaxBytes) {
+    return absl::DataLossError("a packed value is not a readable frame");
   }
   const Dictionaries& dict = V1();
   ZSTD_DCtx* ctx = DecompressContext();
   if (dict.decompress == nullptr || ctx == nullptr) {
-    return absl::ResourceExhaustedError("no memory to unpack a stored score");
+    return absl::ResourceExhaustedError("no memory to unpack a packed value");
   }
   std::string out(size, '\0');
   const size_t n = ZSTD_decompress_usingDDict(ctx, out.data(), out.size(), frame.data(),
                                               frame.size(), dict.decompress);
   if (ZSTD_isError(n) || n != size) {
     return absl::DataLossError(
-        absl::StrCat("a stored score does not unpack: ",
+        absl::StrCat("a packed value does not unpack: ",
                      ZSTD_isError(n) ? ZSTD_getErrorName(n) : "short frame"));
   }
   return out;
 }
 
-}  // namespace stp::scoring
+}  // namespace stp::common
