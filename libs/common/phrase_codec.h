@@ -2,7 +2,7 @@
 // one) compressed with zstd against a fixed dictionary of the scoring model's phrases. A
 // score's reasons are most of its bytes and are built from the same few hundred phrases, so a
 // score keeps about a third of its size, and Redis's memory and append-only file per score
-// shrink with it (bench/ANALYSIS.md, twentieth and twenty-second stops). Stored scores are
+// shrink with it (bench/ANALYSIS.md, twentieth and twenty-first stops). Stored scores are
 // packed, and so is the current score of each SCORE_CHANGED event in the event streams (the
 // same packed bytes; see event_header.h).
 //

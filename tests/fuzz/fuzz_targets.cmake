@@ -14,7 +14,8 @@ add_custom_target(fuzz_targets)
 set(STP_FUZZ_SEED_PROTOS
   stp/ingestion/v1/ingestion_service.proto
   stp/notification/v1/notification_service.proto
-  stp/matching/v1/matching_service.proto)
+  stp/matching/v1/matching_service.proto
+  stp/events/v1/events.proto)
 function(stp_fuzz_proto_seeds target out_var)
   set(out_dir ${CMAKE_CURRENT_BINARY_DIR}/seeds/${target})
   file(MAKE_DIRECTORY ${out_dir})
@@ -121,3 +122,10 @@ stp_fuzz_target(country_table_fuzz
 
 get_property(stp_fuzz_target_list GLOBAL PROPERTY STP_FUZZ_TARGET_LIST)
 file(WRITE ${CMAKE_CURRENT_BINARY_DIR}/fuzz_targets.txt "${stp_fuzz_target_list}")
+# Event stream payloads: score events packed and plain, and whatever bytes a stream could hold.
+stp_fuzz_target(event_payload_fuzz
+  SOURCE ${CMAKE_CURRENT_SOURCE_DIR}/event_payload_fuzz.cc
+  LIBS stp_common
+  UNDER_TEST ${PROJECT_SOURCE_DIR}/libs/common/event_header.cc
+             ${PROJECT_SOURCE_DIR}/libs/common/phrase_codec.cc
+  FUZZ_LIBS stp_common stp_protos PkgConfig::ZSTD)
