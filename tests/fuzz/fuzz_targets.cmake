@@ -120,8 +120,6 @@ stp_fuzz_target(country_table_fuzz
   UNDER_TEST ${PROJECT_SOURCE_DIR}/services/ingestion/reference_data.cc
   FUZZ_LIBS stp_common stp_protos)
 
-get_property(stp_fuzz_target_list GLOBAL PROPERTY STP_FUZZ_TARGET_LIST)
-file(WRITE ${CMAKE_CURRENT_BINARY_DIR}/fuzz_targets.txt "${stp_fuzz_target_list}")
 # Event stream payloads: score events packed and plain, and whatever bytes a stream could hold.
 stp_fuzz_target(event_payload_fuzz
   SOURCE ${CMAKE_CURRENT_SOURCE_DIR}/event_payload_fuzz.cc
@@ -129,3 +127,7 @@ stp_fuzz_target(event_payload_fuzz
   UNDER_TEST ${PROJECT_SOURCE_DIR}/libs/common/event_header.cc
              ${PROJECT_SOURCE_DIR}/libs/common/phrase_codec.cc
   FUZZ_LIBS stp_common stp_protos PkgConfig::ZSTD)
+
+# Every target above, for run_fuzz.sh.
+get_property(stp_fuzz_target_list GLOBAL PROPERTY STP_FUZZ_TARGET_LIST)
+file(WRITE ${CMAKE_CURRENT_BINARY_DIR}/fuzz_targets.txt "${stp_fuzz_target_list}")
