@@ -17,17 +17,15 @@ bool IsSnapshot(int field) {
 constexpr char kPackedScoreEvent = '\x02';
 
 void AppendVarint(uint64_t v, std::string* out) {
-  while (v >= 0x80) {
-    out->push_back(static_cast<char>(v | 0x80));
-    v >>= 7;
-  }
-  out->push_back(static_cast<char>(v));
+  uint8_t bytes[10];  // the longest varint
+  const uint8_t* end = google::protobuf::io::CodedOutputStream::WriteVarint64ToArray(v, bytes);
+  out->append(reinterpret_cast<const char*>(bytes), end - bytes);
 }
 
-// A packed score event's parts: the event without its current score, and the packed score.
+// A packed score event's parts (IsPackedEvent(payload)): the event without its current
+// score, and the packed score.
 bool SplitPackedScoreEvent(absl::string_view payload, absl::string_view* rest,
                            absl::string_view* packed_score) {
-  if (payload.empty() || payload[0] != kPackedScoreEvent) return false;
   google::protobuf::io::CodedInputStream in(reinterpret_cast<const uint8_t*>(payload.data() + 1),
                                             static_cast<int>(payload.size() - 1));
   uint64_t size = 0;
@@ -76,7 +74,7 @@ std::optional<EventHeader> ReadPlainEventHeader(absl::string_view event) {
 }  // namespace
 
 std::optional<EventHeader> ReadEventHeader(absl::string_view event) {
-  if (event.empty() || event[0] != kPackedScoreEvent) return ReadPlainEventHeader(event);
+  if (!IsPackedEvent(event)) return ReadPlainEventHeader(event);
   absl::string_view rest, packed_score;
   if (!SplitPackedScoreEvent(event, &rest, &packed_score)) return std::nullopt;
   auto header = ReadPlainEventHeader(rest);
@@ -126,12 +124,19 @@ absl::StatusOr<std::string> UnpackEvent(absl::string_view payload) {
   return PlainScoreEvent(rest, *score);
 }
 
-const std::string* EventPayload(const std::string* field, std::string* scratch) {
-  if (field == nullptr || !IsPackedEvent(*field)) return field;
-  auto unpacked = UnpackEvent(*field);
-  if (!unpacked.ok()) return nullptr;
+std::optional<absl::string_view> EventBytes(absl::string_view payload, std::string* scratch) {
+  if (!IsPackedEvent(payload)) return payload;
+  auto unpacked = UnpackEvent(payload);
+  if (!unpacked.ok()) return std::nullopt;
   *scratch = *std::move(unpacked);
-  return scratch;
+  return absl::string_view(*scratch);
+}
+
+const std::string* EventPayload(const std::string* field, std::string* scratch) {
+  if (field == nullptr) return nullptr;
+  auto bytes = EventBytes(*field, scratch);
+  if (!bytes.has_value()) return nullptr;
+  return bytes->data() == field->data() ? field : scratch;
 }
 
 }  // namespace stp::common

@@ -29,7 +29,7 @@ std::optional<EventHeader> ReadEventHeader(absl::string_view event);
 // starts with it, field number 0 being invalid), the length of `rest` as a varint, `rest` (the
 // serialized event without its current score, plain, so that a reader that needs only the
 // header reads it without unpacking), then the current score packed as the stored score is
-// (PackPhrases of the serialized Score: the same bytes, packed once). About a third of the
+// (PackPhrases of the serialized Score: the same bytes, packed once). Less than half the
 // plain event; the reasons are most of its bytes.
 std::string PackScoreEvent(absl::string_view rest, absl::string_view packed_score);
 
@@ -45,7 +45,12 @@ bool IsPackedEvent(absl::string_view payload);
 // for a packed one that is cut short or does not unpack.
 absl::StatusOr<std::string> UnpackEvent(absl::string_view payload);
 
-// The serialized Event an event stream entry's payload (field "e") holds: the payload itself
+// The serialized Event a payload holds: the payload itself when plain, or unpacked into
+// `scratch` when packed. nullopt for a packed one that does not unpack: unreadable, as a
+// payload that does not parse.
+std::optional<absl::string_view> EventBytes(absl::string_view payload, std::string* scratch);
+
+// The same for an event stream entry's payload (field "e", nullptr when absent): the payload itself
 // when plain, or unpacked into `scratch` when packed. nullptr for no payload, or a packed one
 // that does not unpack: such an entry is unreadable, as one that does not parse.
 const std::string* EventPayload(const std::string* field, std::string* scratch);

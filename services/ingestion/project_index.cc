@@ -227,15 +227,11 @@ bool ProjectIndexFeed::ApplyEvent(absl::string_view bytes) {
   auto header = ReadProjectEventHeader(bytes);
   if (!header.has_value() || header->revision <= index_->RevisionOf(header->id)) return false;
   if (header->deleted) return index_->Remove(header->id, header->revision);
-  // Project events are plain; a packed one (none is written today) is unpacked all the same.
-  absl::StatusOr<std::string> unpacked;
-  if (common::IsPackedEvent(bytes)) {
-    unpacked = common::UnpackEvent(bytes);
-    if (!unpacked.ok()) return false;
-    bytes = *unpacked;
-  }
+  std::string unpacked;
+  auto full = common::EventBytes(bytes, &unpacked);
   ev::Event event;
-  if (!event.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())) || !event.has_project()) {
+  if (!full.has_value() || !event.ParseFromArray(full->data(), static_cast<int>(full->size())) ||
+      !event.has_project()) {
     return false;
   }
   return index_->Put(header->id, header->revision, IndexTerms(event.project()));

@@ -396,7 +396,7 @@ absl::StatusOr<std::vector<WriteOutcome>> ScoreStore::WriteScores(std::vector<Sc
     std::string full = common::PackPhrases(serialized);
     std::string event;
     if (w.emit) {
-      event = w.pack_event ? common::PackScoreEvent(w.event, full)
+      event = pack_events_ ? common::PackScoreEvent(w.event, full)
                            : common::PlainScoreEvent(w.event, serialized);
     }
     // The compact form is the score without its components: lent out and put back, not copied.

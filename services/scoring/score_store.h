@@ -62,9 +62,8 @@ struct ScoreWrite {
   // When emit: the serialized event without its current score, which the store adds (the
   // score, serialized and packed once for both).
   std::string event;
-  bool pack_event = true;  // the event goes packed (PackScoreEvent), else plain
-  std::string digest;      // ScoreDigest(score); computed by WriteScores when empty
-  std::string inputs;      // InputGenerations() read before the score's inputs were
+  std::string digest;  // ScoreDigest(score); computed by WriteScores when empty
+  std::string inputs;  // InputGenerations() read before the score's inputs were
 };
 
 enum class WriteOutcome {
@@ -154,6 +153,10 @@ class ScoreStore {
 
   const redis::Keyspace& keyspace() const { return keyspace_; }
   int64_t stream_retention() const { return stream_retention_; }
+  // SCORE_CHANGED events go into the streams packed (common::PackScoreEvent), or plain, which
+  // readers of builds before packed events read: off while such readers run
+  // (docs/operations.md). Set before the first write.
+  void set_pack_events(bool pack) { pack_events_ = pack; }
 
  private:
   template <typename M>
@@ -168,6 +171,7 @@ class ScoreStore {
   redis::RedisClient* redis_;
   redis::Keyspace keyspace_;
   int64_t stream_retention_;
+  bool pack_events_ = true;
 };
 
 // The resource id in a name: "projects/abc" -> "abc", "countries/EG" -> "EG".

@@ -15,7 +15,6 @@
 #include "libs/common/event_header.h"
 #include "libs/common/grpc_status.h"
 #include "libs/common/logging.h"
-#include "libs/common/phrase_codec.h"
 #include "libs/common/proto_time.h"
 #include "services/scoring/core/prefetched_records.h"
 
@@ -122,14 +121,15 @@ absl::Status ScoringEngine::Handle(const std::vector<redis::StreamEntry>& entrie
     // Score events (this service's own, as many as the changes it reads) are told apart by
     // their header and never unpacked or parsed: a full parse would build every component and
     // reason.
-    if (const std::string* raw = entry.Field("e")) {
+    const std::string* raw = entry.Field("e");
+    if (raw != nullptr) {
       auto header = common::ReadEventHeader(*raw);
       if (header.has_value() && header->snapshot_field == ev::Event::kScoreChangeFieldNumber) {
         continue;
       }
     }
     std::string unpacked;
-    const std::string* payload = common::EventPayload(entry.Field("e"), &unpacked);
+    const std::string* payload = common::EventPayload(raw, &unpacked);
     ev::Event& e = *google::protobuf::Arena::CreateMessage<ev::Event>(&arena);
     if (payload == nullptr || !e.ParseFromString(*payload)) {
       LogWarning("unreadable event skipped", {{"id", entry.id}});
@@ -444,7 +444,6 @@ absl::StatusOr<int> ScoringEngine::RescoreChunk(
         change->mutable_previous()->Swap(old);
       }
       w.event = e.SerializeAsString();
-      w.pack_event = options_.pack_events;
       ++material;
     }
     w.score = std::move(score);

@@ -35,9 +35,6 @@ struct EngineOptions {
   absl::Duration block = absl::Seconds(1);
   absl::Duration reclaim_idle = absl::Seconds(30);
   absl::Duration reclaim_every = absl::Seconds(5);
-  // SCORE_CHANGED events go into the streams packed (libs/common/phrase_codec.h). Readers of
-  // earlier builds cannot read them: off while such readers run (docs/operations.md).
-  bool pack_events = true;
   std::function<void()> after_batch;  // tests: runs after each batch read is acknowledged
 };
 

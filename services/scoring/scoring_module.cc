@@ -26,8 +26,8 @@ class ScoringModule : public Module {
         "scoring-reclaim-idle", &engine_.reclaim_idle,
         "how long an event may sit unacknowledged with a consumer before another takes it over");
     flags->Int("scoring-batch", &engine_.batch, "events read per batch");
-    flags->Bool("scoring-pack-events", &engine_.pack_events,
-                "write SCORE_CHANGED events packed (a third of their size); turn off while "
+    flags->Bool("scoring-pack-events", &pack_events_,
+                "write SCORE_CHANGED events packed (less than half their size); turn off while "
                 "notification, matching or ingestion replicas of a build before packed events "
                 "still run");
     flags->Int("scoring-consumers", &consumers_,
@@ -56,6 +56,7 @@ class ScoringModule : public Module {
     }
     store_ = std::make_unique<ScoreStore>(&process.redis(), process.keyspace(),
                                           process.config().stream_retention);
+    store_->set_pack_events(pack_events_);
     if (consumers_ < 1 || consumers_ > 16) {
       return absl::InvalidArgumentError("--scoring-consumers must be between 1 and 16");
     }
@@ -115,6 +116,7 @@ class ScoringModule : public Module {
   absl::Duration snapshot_age_ = absl::Milliseconds(500);
   std::string ingestion_address_;
   bool ingestion_plaintext_ = false;
+  bool pack_events_ = true;
   std::unique_ptr<ScoringModel> model_;
   std::unique_ptr<ScoreStore> store_;
   int consumers_ = 2;
