@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <string>
 
+#include "google/protobuf/util/field_comparator.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "libs/common/event_header.h"
 #include "libs/common/phrase_codec.h"
@@ -34,10 +35,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string score = rest.mutable_score_change()->current().SerializeAsString();
   rest.mutable_score_change()->clear_current();
   const std::string rest_bytes = rest.SerializeAsString();
+  // A total or weight may be any double, NaN included: the same NaN read back is the same event.
+  google::protobuf::util::DefaultFieldComparator nan_equal;
+  nan_equal.set_treat_nan_as_equal(true);
+  google::protobuf::util::MessageDifferencer differ;
+  differ.set_field_comparator(&nan_equal);
   const auto same = [&](const std::string& bytes) {
     stp::events::v1::Event read;
-    return read.ParseFromString(bytes) &&
-           google::protobuf::util::MessageDifferencer::Equals(read, whole);
+    return read.ParseFromString(bytes) && differ.Compare(read, whole);
   };
   Check(same(stp::common::PlainScoreEvent(rest_bytes, score)));
   if (score.empty()) return 0;  // an empty score is never packed: it names its project
