@@ -34,6 +34,17 @@ struct ReplyDeleter {
 };
 using ReplyPtr = std::unique_ptr<redisReply, ReplyDeleter>;
 
+// The strings of a command or a script item, each moved in when given as an rvalue. A braced
+// list ({a, std::move(b)}) copies every element out of its initializer_list, and the items of
+// a scoring or import batch carry records and events of kilobytes.
+template <typename... Parts>
+std::vector<std::string> Strings(Parts&&... parts) {
+  std::vector<std::string> out;
+  out.reserve(sizeof...(parts));
+  (out.emplace_back(std::forward<Parts>(parts)), ...);
+  return out;
+}
+
 // Read-only helpers over a reply (or a nested element of one).
 inline bool IsNil(const redisReply* r) { return r == nullptr || r->type == REDIS_REPLY_NIL; }
 inline bool IsArray(const redisReply* r) { return r != nullptr && r->type == REDIS_REPLY_ARRAY; }
@@ -97,8 +108,11 @@ class Connection {
   explicit Connection(redisContext* ctx) : ctx_(ctx) {}
   absl::Status SetTimeout(absl::Duration timeout);
   absl::Status IoError(const char* what);
+  // Writes all of `data` to the socket (a formatted pipeline).
+  absl::Status Send(absl::string_view data);
 
   redisContext* ctx_;
+  std::string out_;  // the formatted pipeline, kept for its capacity
   absl::Duration timeout_ = absl::ZeroDuration();
   bool broken_ = false;
   long long client_id_ = -1;

@@ -150,10 +150,11 @@ absl::StatusOr<std::vector<AppliedChange>> ScoreStore::Apply(
   std::vector<int> partitions;
   for (const ReadModelChange& c : changes) {
     const int p = keyspace_.PartitionOf(c.id);
-    keys.push_back(
-        {ModelKey(c.kind, c.id), keyspace_.Key(p, "scoring", "projects"), GenerationKey(p)});
-    args.push_back({absl::StrCat(c.revision), c.deleted ? "1" : "0", c.data, c.id,
-                    c.kind == ModelKind::kProject ? "1" : "0", absl::StrCat(c.update_millis)});
+    keys.push_back(redis::Strings(ModelKey(c.kind, c.id), keyspace_.Key(p, "scoring", "projects"),
+                                  GenerationKey(p)));
+    args.push_back(redis::Strings(absl::StrCat(c.revision), c.deleted ? "1" : "0", c.data, c.id,
+                                  c.kind == ModelKind::kProject ? "1" : "0",
+                                  absl::StrCat(c.update_millis)));
     partitions.push_back(p);
   }
   STP_ASSIGN_OR_RETURN(auto replies,
@@ -382,13 +383,13 @@ absl::StatusOr<std::vector<WriteOutcome>> ScoreStore::WriteScores(std::vector<Sc
   const std::string maxlen = absl::StrCat(stream_retention_);
   for (ScoreWrite& w : writes) {
     const int p = keyspace_.PartitionOf(w.project_id);
-    keys.push_back({keyspace_.Key(p, "scoring", "score", w.project_id),
-                    keyspace_.Key(p, "scoring", "facts"), keyspace_.Events(p),
-                    keyspace_.Key(p, "scoring", "hist", w.project_id)});
+    keys.push_back(redis::Strings(keyspace_.Key(p, "scoring", "score", w.project_id),
+                                  keyspace_.Key(p, "scoring", "facts"), keyspace_.Events(p),
+                                  keyspace_.Key(p, "scoring", "hist", w.project_id)));
     std::string digest = w.digest.empty() ? ScoreDigest(w.score) : std::move(w.digest);
     if (w.touch) {
-      args.push_back({w.project_id, "", "", absl::StrCat(w.score.project_revision()), "0", "",
-                      maxlen, std::move(digest), std::move(w.inputs)});
+      args.push_back(redis::Strings(w.project_id, "", "", absl::StrCat(w.score.project_revision()),
+                                    "0", "", maxlen, std::move(digest), std::move(w.inputs)));
       groups.push_back(p);
       continue;
     }
@@ -404,9 +405,9 @@ absl::StatusOr<std::vector<WriteOutcome>> ScoreStore::WriteScores(std::vector<Sc
     components.Swap(w.score.mutable_components());
     std::string compact = w.score.SerializeAsString();
     components.Swap(w.score.mutable_components());
-    args.push_back({w.project_id, std::move(full), std::move(compact),
-                    absl::StrCat(w.score.project_revision()), w.emit ? "1" : "0", std::move(event),
-                    maxlen, std::move(digest), std::move(w.inputs)});
+    args.push_back(redis::Strings(
+        w.project_id, std::move(full), std::move(compact), absl::StrCat(w.score.project_revision()),
+        w.emit ? "1" : "0", std::move(event), maxlen, std::move(digest), std::move(w.inputs)));
     groups.push_back(p);
   }
   STP_ASSIGN_OR_RETURN(auto replies,

@@ -70,6 +70,39 @@ TEST_F(RedisTest, PipelineKeepsOrder) {
   EXPECT_EQ(Int((*replies)[99].get()), 100);
 }
 
+// Pipelines are formatted by this layer, not by hiredis: binary and empty arguments, numbers
+// of every width, many commands, and a value larger than the buffer a connection keeps all
+// reach Redis as sent, and the connection serves the next pipeline afterwards.
+TEST_F(RedisTest, PipelinesCarryArgumentsOfAnyContentAndSize) {
+  std::vector<std::vector<std::string>> sets, gets;
+  std::vector<std::string> values;
+  for (int i = 0; i < 2000; ++i) {
+    std::string value(static_cast<size_t>(i % 300), static_cast<char>(i % 256));
+    if (i % 7 == 0) value = std::string("\r\n$3\r\n*1\0", 9);
+    if (i % 11 == 0) value.clear();
+    values.push_back(value);
+    sets.push_back({"SET", absl::StrCat("pipe:", i), value});
+    gets.push_back({"GET", absl::StrCat("pipe:", i)});
+  }
+  const std::string large(9 << 20, 'x');  // over the 8 MB a connection keeps
+  sets.push_back({"SET", "pipe:large", large});
+  gets.push_back({"STRLEN", "pipe:large"});
+  auto set = client_->Pipeline(sets);
+  ASSERT_TRUE(set.ok()) << set.status();
+  ASSERT_EQ(set->size(), sets.size());
+  for (const auto& r : *set) ASSERT_EQ(Str(r.get()), "OK");
+  auto got = client_->Pipeline(gets);
+  ASSERT_TRUE(got.ok()) << got.status();
+  ASSERT_EQ(got->size(), gets.size());
+  for (size_t i = 0; i < values.size(); ++i) EXPECT_EQ(StrCopy((*got)[i].get()), values[i]) << i;
+  EXPECT_EQ(Int(got->back().get()), static_cast<long long>(large.size()));
+  // A command with no arguments but its name, and one after the large round trip.
+  auto after = client_->Pipeline({{"PING"}, {"GET", "pipe:7"}});
+  ASSERT_TRUE(after.ok()) << after.status();
+  EXPECT_EQ(Str((*after)[0].get()), "PONG");
+  EXPECT_EQ(StrCopy((*after)[1].get()), values[7]);
+}
+
 TEST_F(RedisTest, PoolIsSafeForManyThreads) {
   std::vector<std::thread> threads;
   for (int t = 0; t < 8; ++t) {
