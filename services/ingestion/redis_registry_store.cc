@@ -253,15 +253,13 @@ RedisRegistryStore::WriteCall RedisRegistryStore::WriteCallOf(
     int p = keyspace_.PartitionOf(op.id);
     partitions.push_back(p);
     const char* kind = KindName(op.kind);
-    std::vector<std::string> k = {
-        keyspace_.Key(p, kind, op.id),
-        keyspace_.Events(p),
+    // redis::Strings, not braced lists: those copy every string (the record and its event
+    // among them) once more out of their initializer_list.
+    std::vector<std::string> k = redis::Strings(
+        keyspace_.Key(p, kind, op.id), keyspace_.Events(p),
         keyspace_.Key(p, "req", op.request_id.empty() ? std::string("-") : op.request_id),
-        keyspace_.Key(p, "xid", kind),
-        keyspace_.Key(p, "orgname"),
-        keyspace_.Key(p, "hist", op.id),
-        keyspace_.Key(p, "idx", kind, "updated"),
-        keyspace_.Key(p, "idx", kind, "updated:mark")};
+        keyspace_.Key(p, "xid", kind), keyspace_.Key(p, "orgname"), keyspace_.Key(p, "hist", op.id),
+        keyspace_.Key(p, "idx", kind, "updated"), keyspace_.Key(p, "idx", kind, "updated:mark"));
     // A project's terms but the empty one live in the in-memory index, not here.
     auto in_redis = [&op](const std::vector<std::string>& terms) {
       std::vector<std::string> out;
@@ -277,24 +275,14 @@ RedisRegistryStore::WriteCall RedisRegistryStore::WriteCallOf(
     const char* type = op.type == WriteOp::Type::kCreate   ? "c"
                        : op.type == WriteOp::Type::kUpdate ? "u"
                                                            : "d";
-    std::vector<std::string> a = {type,
-                                  op.id,
-                                  op.expected_etag,
-                                  op.data,
-                                  op.etag,
-                                  absl::StrCat(op.revision),
-                                  absl::StrCat(op.update_millis),
-                                  op.event,
-                                  absl::StrCat(stream_retention_),
-                                  op.request_id.empty() ? std::string() : op.request_record,
-                                  absl::StrCat(absl::ToInt64Seconds(request_ttl_)),
-                                  op.history_entry,
-                                  absl::StrCat(index_remove.size()),
-                                  absl::StrCat(index_add.size()),
-                                  absl::StrCat(op.external_ids_remove.size()),
-                                  absl::StrCat(op.external_ids_add.size()),
-                                  absl::StrCat(op.names_remove.size()),
-                                  absl::StrCat(op.names_add.size())};
+    std::vector<std::string> a = redis::Strings(
+        type, op.id, op.expected_etag, op.data, op.etag, absl::StrCat(op.revision),
+        absl::StrCat(op.update_millis), op.event, absl::StrCat(stream_retention_),
+        op.request_id.empty() ? std::string() : op.request_record,
+        absl::StrCat(absl::ToInt64Seconds(request_ttl_)), op.history_entry,
+        absl::StrCat(index_remove.size()), absl::StrCat(index_add.size()),
+        absl::StrCat(op.external_ids_remove.size()), absl::StrCat(op.external_ids_add.size()),
+        absl::StrCat(op.names_remove.size()), absl::StrCat(op.names_add.size()));
     for (const auto* list :
          {&op.external_ids_remove, &op.external_ids_add, &op.names_remove, &op.names_add}) {
       a.insert(a.end(), list->begin(), list->end());
