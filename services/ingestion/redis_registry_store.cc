@@ -253,8 +253,6 @@ RedisRegistryStore::WriteCall RedisRegistryStore::WriteCallOf(
     int p = keyspace_.PartitionOf(op.id);
     partitions.push_back(p);
     const char* kind = KindName(op.kind);
-    // redis::Strings, not braced lists: those copy every string (the record and its event
-    // among them) once more out of their initializer_list.
     std::vector<std::string> k = redis::Strings(
         keyspace_.Key(p, kind, op.id), keyspace_.Events(p),
         keyspace_.Key(p, "req", op.request_id.empty() ? std::string("-") : op.request_id),
