@@ -3,6 +3,8 @@
 #include <openssl/rand.h>
 
 #include <algorithm>
+#include <bit>
+#include <cstring>
 #include <random>
 
 #include "absl/base/thread_annotations.h"
@@ -112,6 +114,54 @@ uint64_t StableHash(absl::string_view data) {
     h *= 1099511628211ULL;
   }
   return h;
+}
+
+uint64_t ContentHash(absl::string_view data) {
+  // Each step takes one little-endian word into one of two lanes (independent, so their
+  // multiplies overlap): the lane xor the word, times an odd constant, the product's 128 bits
+  // folded to 64. A changed bit changes the product by an amount whose carries depend on the
+  // lane's state, so a later word cannot cancel it (with a plain 64-bit multiply, a flipped top
+  // bit leaves the same difference whatever the state, and the next word can undo it). The
+  // length goes in first, so a shorter input's zero-padded tail differs from a longer one's
+  // zero bytes. One lane is finished before the other joins it: joined as they are, the same
+  // change to the last word of either lane could give the same hash.
+  constexpr uint64_t kMultiplier = 0x9fb21c651e98df25ULL;
+  auto load = [](const char* p, size_t n) {
+    uint64_t w = 0;
+    if (n == 8 && std::endian::native == std::endian::little) {
+      std::memcpy(&w, p, 8);
+      return w;
+    }
+    for (size_t i = 0; i < n; ++i) w |= uint64_t{static_cast<unsigned char>(p[i])} << (8 * i);
+    return w;
+  };
+  auto mix = [](uint64_t h, uint64_t w) {
+    const unsigned __int128 product = static_cast<unsigned __int128>(h ^ w) * kMultiplier;
+    // The lane itself too: a word equal to the lane would otherwise zero the product and
+    // with it everything before.
+    return static_cast<uint64_t>(product) ^ static_cast<uint64_t>(product >> 64) ^ h;
+  };
+  auto finish = [](uint64_t h) {  // every output bit depends on every input bit
+    h ^= h >> 31;
+    h *= 0xd6e8feb86659fd93ULL;
+    h ^= h >> 29;
+    h *= kMultiplier;
+    return h ^ (h >> 32);
+  };
+  uint64_t a = 0x2545f4914f6cdd1dULL ^ (data.size() * kMultiplier), b = 0x8b8b7e5b5ae3b1c3ULL;
+  const char* p = data.data();
+  size_t n = data.size();
+  for (; n >= 16; p += 16, n -= 16) {
+    a = mix(a, load(p, 8));
+    b = mix(b, load(p + 8, 8));
+  }
+  if (n >= 8) {
+    a = mix(a, load(p, 8));
+    p += 8;
+    n -= 8;
+  }
+  if (n > 0) b = mix(b, load(p, n));
+  return finish(mix(finish(a), b));
 }
 
 }  // namespace stp

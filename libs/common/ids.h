@@ -25,6 +25,11 @@ bool IsResourceId(absl::string_view id);
 // FNV-1a 64-bit: stable across processes and versions (used for partitioning).
 uint64_t StableHash(absl::string_view data);
 
+// A 64-bit hash of content, eight bytes at a time (several times faster than StableHash on
+// kilobytes): the same on every machine, but only for digests that may change with a version
+// (a score's digest), never for partitions or anything a client keeps.
+uint64_t ContentHash(absl::string_view data);
+
 // Lowercase hex of bytes.
 std::string HexEncode(absl::string_view bytes);
 

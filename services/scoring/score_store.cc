@@ -6,6 +6,8 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "google/protobuf/io/coded_stream.h"
+#include "google/protobuf/wire_format_lite.h"
 #include "libs/common/event_header.h"
 #include "libs/common/ids.h"
 #include "libs/common/phrase_codec.h"
@@ -117,6 +119,36 @@ end
 return 1
 )lua");
   return *script;
+}
+
+// Puts a compute time into a score serialized without one, at its place in field order, so
+// that the bytes are the score's own serialization (what SerializeAsString gives). False when
+// the bytes cannot be read as a score's fields.
+bool InsertComputeTime(const google::protobuf::Timestamp& time, std::string* serialized) {
+  using google::protobuf::internal::WireFormatLite;
+  google::protobuf::io::CodedInputStream in(reinterpret_cast<const uint8_t*>(serialized->data()),
+                                            static_cast<int>(serialized->size()));
+  size_t at = serialized->size();
+  for (;;) {
+    const int before = in.CurrentPosition();
+    const uint32_t tag = in.ReadTag();
+    if (tag == 0) {
+      if (before != static_cast<int>(serialized->size())) return false;  // not a field
+      break;
+    }
+    if (WireFormatLite::GetTagFieldNumber(tag) > v1::Score::kComputeTimeFieldNumber) {
+      at = static_cast<size_t>(before);
+      break;
+    }
+    if (WireFormatLite::GetTagFieldNumber(tag) == v1::Score::kComputeTimeFieldNumber ||
+        !WireFormatLite::SkipField(&in, tag)) {
+      return false;
+    }
+  }
+  v1::Score time_only;
+  *time_only.mutable_compute_time() = time;
+  serialized->insert(at, time_only.SerializeAsString());
+  return true;
 }
 
 // Items per script call: enough that a call's fixed cost is small beside its items, few
@@ -393,7 +425,10 @@ absl::StatusOr<std::vector<WriteOutcome>> ScoreStore::WriteScores(std::vector<Sc
       groups.push_back(p);
       continue;
     }
-    const std::string serialized = w.score.SerializeAsString();
+    std::string serialized = std::move(w.serialized);
+    if (serialized.empty() || !InsertComputeTime(w.score.compute_time(), &serialized)) {
+      serialized = w.score.SerializeAsString();
+    }
     std::string full = common::PackPhrases(serialized);
     std::string event;
     if (w.emit) {
@@ -451,13 +486,18 @@ ScoreWriteNeed WriteNeeded(const StoredScore* stored, const std::string& digest,
   return ScoreWriteNeed::kNothing;
 }
 
-std::string ScoreDigest(const v1::Score& score) {
+std::string ScoreDigest(const v1::Score& score, std::string* serialized) {
+  std::string bytes;
   if (!score.has_compute_time()) {
-    return absl::StrCat(absl::Hex(StableHash(score.SerializeAsString())));
+    bytes = score.SerializeAsString();
+  } else {
+    v1::Score timeless = score;
+    timeless.clear_compute_time();
+    bytes = timeless.SerializeAsString();
   }
-  v1::Score timeless = score;
-  timeless.clear_compute_time();
-  return absl::StrCat(absl::Hex(StableHash(timeless.SerializeAsString())));
+  std::string digest = absl::StrCat(absl::Hex(ContentHash(bytes)));
+  if (serialized != nullptr) *serialized = std::move(bytes);
+  return digest;
 }
 
 absl::Status ScoreStore::DeleteScore(const std::string& project_id) {

@@ -63,6 +63,10 @@ struct ScoreWrite {
   // score, serialized and packed once for both).
   std::string event;
   std::string digest;  // ScoreDigest(score); computed by WriteScores when empty
+  // When not empty: `score` serialized without its compute time, as ScoreDigest left it (the
+  // score unchanged since but for its compute time), which WriteScores completes instead of
+  // serializing the score again.
+  std::string serialized;
   std::string inputs;  // InputGenerations() read before the score's inputs were
 };
 
@@ -176,8 +180,11 @@ class ScoreStore {
 
 // The resource id in a name: "projects/abc" -> "abc", "countries/EG" -> "EG".
 std::string IdOfName(const std::string& name);
-// A digest of the score without its compute time: equal digests, equal scores.
-std::string ScoreDigest(const stp::scoring::v1::Score& score);
+// A digest of the score without its compute time: equal digests, equal scores. Digests may
+// change between versions (a stored score with another digest is written again, without an
+// event). When `serialized` is given, the serialized score without its compute time is left
+// there (see ScoreWrite::serialized).
+std::string ScoreDigest(const stp::scoring::v1::Score& score, std::string* serialized = nullptr);
 // A score without components, for facts and history.
 stp::scoring::v1::Score Compact(const stp::scoring::v1::Score& score);
 

@@ -403,7 +403,8 @@ absl::StatusOr<int> ScoringEngine::RescoreChunk(
     v1::Score score = model_->Compute(*projects[i], ctx);
     // The digest leaves the compute time out; a stored score with the same digest is this
     // score (scores stored before digests were kept have none, and are written again).
-    std::string digest = ScoreDigest(score);
+    std::string serialized;
+    std::string digest = ScoreDigest(score, &serialized);
     *score.mutable_compute_time() = common::ToTimestamp(now);
     std::optional<StoredScore>& stored = old_scores[i];
     const ScoreWriteNeed need = WriteNeeded(stored.has_value() ? &*stored : nullptr, digest,
@@ -447,6 +448,7 @@ absl::StatusOr<int> ScoringEngine::RescoreChunk(
       ++material;
     }
     w.score = std::move(score);
+    w.serialized = std::move(serialized);
     w.inputs = inputs;
     writes.push_back(std::move(w));
   }

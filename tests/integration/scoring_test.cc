@@ -1284,6 +1284,50 @@ TEST_F(ScoringTest, TheSameScoreFromFresherInputsKeepsAScoreFromOlderOnesOut) {
   EXPECT_EQ(stored().score.total(), 70);
 }
 
+// The engine hands the store the bytes it hashed for the digest, and the store appends the
+// compute time to them instead of serializing the score again: what is stored is the whole
+// score, and its digest is the one a reader computes from it.
+TEST_F(ScoringTest, AScoreSerializedForItsDigestIsStoredWhole) {
+  StartStack(/*with_scoring=*/false);
+  auto owned_client = Client();
+  ScoreStore store(owned_client.get(), redis::Keyspace(), 100000);
+  const std::string id = "0000000000000002";
+  iv1::Project project;
+  project.set_name("projects/" + id);
+  project.set_revision(3);
+  ASSERT_TRUE(store.Apply({{ModelKind::kProject, id, 3, false, project.SerializeAsString()}}).ok());
+  ScoreWrite w;
+  w.project_id = id;
+  w.score.set_project(project.name());
+  w.score.set_project_revision(3);
+  w.score.set_total(71.5);
+  w.score.set_title("Solar incubator");
+  w.score.add_participant_organizations("organizations/a");
+  auto* component = w.score.add_components();
+  component->set_value(0.5);
+  component->add_reasons("no financier has committed funds yet");
+  w.digest = ScoreDigest(w.score, &w.serialized);
+  ASSERT_FALSE(w.serialized.empty());
+  *w.score.mutable_compute_time() = common::ToTimestamp(absl::FromUnixSeconds(1767225600));
+  const v1::Score expected = w.score;
+  w.emit = true;
+  Event event;
+  event.set_type(stp::events::v1::EVENT_TYPE_SCORE_CHANGED);
+  w.event = event.SerializeAsString();
+  auto out = store.WriteScores({std::move(w)});
+  ASSERT_TRUE(out.ok()) << out.status();
+  ASSERT_EQ((*out)[0], WriteOutcome::kWritten);
+  auto loaded = store.LoadStoredScores({id});
+  ASSERT_TRUE(loaded.ok() && (*loaded)[0].has_value());
+  const StoredScore& stored = *(*loaded)[0];
+  EXPECT_EQ(stored.score.SerializeAsString(), expected.SerializeAsString());
+  EXPECT_EQ(stored.digest, ScoreDigest(stored.score));
+  // A digest of another version (or none) asks for the score to be written again.
+  StoredScore other = stored;
+  other.digest = "0123456789abcdef";
+  EXPECT_EQ(WriteNeeded(&other, stored.digest, 3, stored.inputs), ScoreWriteNeed::kScore);
+}
+
 // What the date alone changes shows once a day: a milestone that falls due lowers the score
 // at the day's rescore, which one replica does per day.
 TEST_F(ScoringTest, ADaysRescoreShowsAMilestoneThatFellDue) {
