@@ -73,7 +73,8 @@ return {1, previous}
 // 4 history. ARGV: 1 id, 2 score (empty: a touch, see ScoreWrite), 3 compact score, 4 project
 // revision,
 // 5 emit, 6 event, 7 maxlen, 8 digest of the score without its compute time, 9 the input
-// generations read before the inputs ("g0,g1,..." per partition).
+// generations read before the inputs ("g0,g1,..." per partition), 10 replace an unreadable
+// stored score (1) even when the digests match.
 //
 // What a score saw is (project revision, generation of each partition): it saw every change
 // counted up to those. A score that saw less than the stored one in some part and nothing more
@@ -101,7 +102,7 @@ if stored[1] then
   end
   if ahead and behind then return 2 end
   if behind then return 0 end
-  if not ahead and stored[2] == ARGV[8] then return 0 end
+  if not ahead and stored[2] == ARGV[8] and ARGV[10] ~= '1' then return 0 end
 end
 if ARGV[2] == '' then
   -- A touch: the stored score again, from inputs that saw more. Only what it saw moves; a
@@ -330,7 +331,12 @@ absl::StatusOr<std::vector<std::optional<v1::Score>>> ScoreStore::LoadScores(
   STP_ASSIGN_OR_RETURN(auto stored, LoadStoredScores(ids, deadline));
   std::vector<std::optional<v1::Score>> out(stored.size());
   for (size_t i = 0; i < stored.size(); ++i) {
-    if (stored[i].has_value()) out[i] = std::move(stored[i]->score);
+    if (!stored[i].has_value()) continue;
+    if (!stored[i]->unreadable) {
+      out[i] = std::move(stored[i]->score);
+    } else {
+      ReportUnreadable(ids[i]);
+    }
   }
   return out;
 }
@@ -345,14 +351,17 @@ std::vector<std::string> LoadScoreCommand(const redis::Keyspace& keyspace, const
   return {"HMGET", ScoreKey(keyspace, id), "pb", "sum", "rev", "gen"};
 }
 
-// A stored score from its HMGET reply; nullopt when there is none (or it does not parse).
+// A stored score from its HMGET reply; nullopt when there is none.
 absl::StatusOr<std::optional<StoredScore>> ParseStoredScore(const redisReply* r) {
   if (redis::IsErrorReply(r)) return redis::ErrorReplyStatus(Str(r));
   const redisReply* pb = At(r, 0);
   if (pb == nullptr || redis::IsNil(pb)) return std::nullopt;
   auto serialized = common::UnpackPhrases(absl::string_view(pb->str, pb->len));
   StoredScore stored;
-  if (!serialized.ok() || !stored.score.ParseFromString(*serialized)) return std::nullopt;
+  if (!serialized.ok() || !stored.score.ParseFromString(*serialized)) {
+    stored.score.Clear();
+    stored.unreadable = true;
+  }
   stored.digest = StrCopy(At(r, 1));
   stored.revision = Int(At(r, 2));
   stored.inputs = StrCopy(At(r, 3));
@@ -379,14 +388,18 @@ void ScoreStore::LoadSerializedScoreAsync(
     std::function<void(absl::StatusOr<std::optional<std::string>>)> done) {
   redis_->SharedPipelineAsync(
       {{"HGET", ScoreKey(keyspace_, id), "pb"}}, deadline,
-      [done = std::move(done)](absl::StatusOr<std::vector<redis::ReplyPtr>> replies) {
+      [this, id, done = std::move(done)](absl::StatusOr<std::vector<redis::ReplyPtr>> replies) {
         if (!replies.ok()) return done(replies.status());
         const redisReply* r = replies->front().get();
         if (redis::IsErrorReply(r)) return done(redis::ErrorReplyStatus(Str(r)));
         if (redis::IsNil(r)) return done(std::nullopt);
-        // A packed score that does not unpack is answered as none, as one that does not parse.
+        // A packed score that does not unpack is answered as none, as one that does not parse,
+        // and computed again.
         auto serialized = common::UnpackPhrases(absl::string_view(r->str, r->len));
-        if (!serialized.ok()) return done(std::nullopt);
+        if (!serialized.ok()) {
+          ReportUnreadable(id);
+          return done(std::nullopt);
+        }
         done(std::move(*serialized));
       });
 }
@@ -440,9 +453,10 @@ absl::StatusOr<std::vector<WriteOutcome>> ScoreStore::WriteScores(std::vector<Sc
     components.Swap(w.score.mutable_components());
     std::string compact = w.score.SerializeAsString();
     components.Swap(w.score.mutable_components());
-    args.push_back(redis::Strings(
-        w.project_id, std::move(full), std::move(compact), absl::StrCat(w.score.project_revision()),
-        w.emit ? "1" : "0", std::move(event), maxlen, std::move(digest), std::move(w.inputs)));
+    args.push_back(redis::Strings(w.project_id, std::move(full), std::move(compact),
+                                  absl::StrCat(w.score.project_revision()), w.emit ? "1" : "0",
+                                  std::move(event), maxlen, std::move(digest), std::move(w.inputs),
+                                  w.replace_unreadable ? "1" : "0"));
     groups.push_back(p);
   }
   STP_ASSIGN_OR_RETURN(auto replies,

@@ -67,6 +67,9 @@ struct ScoreWrite {
   // score unchanged since but for its compute time), which WriteScores completes instead of
   // serializing the score again.
   std::string serialized;
+  // The stored score could not be read (see StoredScore::unreadable): written even when its
+  // digest says it is the same score.
+  bool replace_unreadable = false;
   std::string inputs;  // InputGenerations() read before the score's inputs were
 };
 
@@ -82,6 +85,9 @@ struct StoredScore {
   std::string digest;
   int64_t revision = 0;  // the project revision it was computed from
   std::string inputs;    // the input generations it saw ("g0,g1,...")
+  // Stored, but its score does not unpack or parse (damaged in Redis): `score` is empty. The
+  // digest and what it saw are still read, so that only a rescore can replace it.
+  bool unreadable = false;
 };
 
 // What a freshly computed score needs written, given the stored one: nothing when the stored
@@ -128,13 +134,14 @@ class ScoreStore {
 
   absl::StatusOr<std::vector<std::optional<stp::scoring::v1::Score>>> LoadScores(
       const std::vector<std::string>& project_ids, absl::Time deadline = absl::InfiniteFuture());
-  // The same with each score's stored digest, one round trip.
+  // The same with each score's stored digest, one round trip; a score that cannot be read is
+  // there, marked unreadable.
   absl::StatusOr<std::vector<std::optional<StoredScore>>> LoadStoredScores(
       const std::vector<std::string>& project_ids, absl::Time deadline = absl::InfiniteFuture());
   // One project's score, answered on a Redis client round-trip thread without holding
   // the caller's (see RedisClient::SharedPipelineAsync): `done` must not block.
   // The serialized Score (unpacked, see libs/common/phrase_codec.h), which is what GetProjectScore
-  // sends; none for a stored score that does not unpack.
+  // sends; none for a stored score that does not unpack (reported to on_unreadable).
   void LoadSerializedScoreAsync(
       const std::string& id, absl::Time deadline,
       std::function<void(absl::StatusOr<std::optional<std::string>>)> done);
@@ -161,6 +168,15 @@ class ScoreStore {
   // readers of builds before packed events read: off while such readers run
   // (docs/operations.md). Set before the first write.
   void set_pack_events(bool pack) { pack_events_ = pack; }
+  // Called with a project's id when a read for a caller (LoadScores, LoadSerializedScoreAsync)
+  // finds its stored score unreadable, so that it can be computed again; from a Redis client
+  // round-trip thread, so it must not block. Set before the store is used.
+  void set_on_unreadable(std::function<void(const std::string& id)> f) {
+    on_unreadable_ = std::move(f);
+  }
+  void ReportUnreadable(const std::string& id) const {
+    if (on_unreadable_) on_unreadable_(id);
+  }
 
  private:
   template <typename M>
@@ -176,6 +192,7 @@ class ScoreStore {
   redis::Keyspace keyspace_;
   int64_t stream_retention_;
   bool pack_events_ = true;
+  std::function<void(const std::string& id)> on_unreadable_;
 };
 
 // The resource id in a name: "projects/abc" -> "abc", "countries/EG" -> "EG".

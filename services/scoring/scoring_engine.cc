@@ -407,6 +407,10 @@ absl::StatusOr<int> ScoringEngine::RescoreChunk(
     std::string digest = ScoreDigest(score, &serialized);
     *score.mutable_compute_time() = common::ToTimestamp(now);
     std::optional<StoredScore>& stored = old_scores[i];
+    // A stored score that cannot be read is replaced as if there were none (a first score,
+    // with its event), even when its digest says it is this score.
+    const bool unreadable = stored.has_value() && stored->unreadable;
+    if (unreadable) stored.reset();
     const ScoreWriteNeed need = WriteNeeded(stored.has_value() ? &*stored : nullptr, digest,
                                             projects[i]->revision(), inputs);
     if (need == ScoreWriteNeed::kNothing) continue;
@@ -449,6 +453,7 @@ absl::StatusOr<int> ScoringEngine::RescoreChunk(
     }
     w.score = std::move(score);
     w.serialized = std::move(serialized);
+    w.replace_unreadable = unreadable;
     w.inputs = inputs;
     writes.push_back(std::move(w));
   }
@@ -883,6 +888,30 @@ void ScoringEngine::Stop() {
                {{"consumer", options_.consumer}, {"error", std::string(left.message())}});
 }
 
+void ScoringEngine::RequestRescore(const std::string& project_id) {
+  {
+    absl::MutexLock lock(&requested_mu_);
+    if (requested_.size() >= kMaxRequested || !requested_.insert(project_id).second) return;
+  }
+  LogWarning("stored score unreadable; computing it again", {{"project", project_id}});
+  // Not woken: the read ends within `block`, and waking takes a Redis round trip, which the
+  // caller's thread (a Redis client's) must not wait for.
+}
+
+absl::Status ScoringEngine::RescoreRequested() {
+  std::set<std::string> ids;
+  {
+    absl::MutexLock lock(&requested_mu_);
+    ids.swap(requested_);
+  }
+  if (ids.empty()) return absl::OkStatus();
+  auto done = Rescore({ids.begin(), ids.end()}, {}, nullptr);
+  if (done.ok()) return absl::OkStatus();
+  absl::MutexLock lock(&requested_mu_);  // asked again by the next attempt
+  requested_.insert(ids.begin(), ids.end());
+  return done.status();
+}
+
 void ScoringEngine::Loop() {
   absl::Duration backoff = absl::Milliseconds(100);
   bool bootstrapped = ingestion_ == nullptr;
@@ -961,6 +990,7 @@ void ScoringEngine::Loop() {
       if (status.ok()) behind.clear();
       if (status.ok() && rebuild_.exchange(false)) bootstrapped = false;
     }
+    if (status.ok()) status = RescoreRequested();
     if (status.ok() && stopping_.IsSet()) break;  // right before the read: see redis::Waker
     if (status.ok()) {
       // First this consumer's own unacknowledged entries (from before a restart), then new ones.

@@ -100,6 +100,10 @@ class ScoringEngine {
   // Entries handled, and entries not yet delivered to the group (approximate, refreshed on
   // each reclaim round).
   int64_t handled() const { return handled_.load(); }
+  // Has a project scored again on this consumer's thread before its next read (within `block`
+  // when idle): for a stored score found unreadable. Does not block; at most kMaxRequested wait,
+  // and more are dropped (a later read asks again).
+  void RequestRescore(const std::string& project_id);
   int64_t lag() const { return lag_.load(); }
   const EngineOptions& options() const { return options_; }
 
@@ -110,6 +114,8 @@ class ScoringEngine {
                                    const ProjectSnapshots* snapshots, int attempt = 1);
   static constexpr int kMaxScoreAttempts = 3;
   void Loop();
+  absl::Status RescoreRequested();
+  static constexpr size_t kMaxRequested = 1000;
   absl::Status ReclaimAndMeasure();
   // Detects events of `stream` that were trimmed before the group read them, and then has
   // the read model built again from the registry (by one replica, once per loss).
@@ -160,6 +166,8 @@ class ScoringEngine {
   absl::Mutex day_mu_;
   absl::CivilDay rescored_day_ ABSL_GUARDED_BY(day_mu_) = absl::CivilDay(1970, 1, 1);
   absl::Time next_reclaim_ = absl::InfinitePast();
+  absl::Mutex requested_mu_;
+  std::set<std::string> requested_ ABSL_GUARDED_BY(requested_mu_);  // see RequestRescore
 };
 
 }  // namespace stp::scoring

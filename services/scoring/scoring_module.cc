@@ -69,6 +69,9 @@ class ScoringModule : public Module {
       engines_.push_back(std::make_unique<ScoringEngine>(
           store_.get(), model_.get(), &process.redis(), options, [] { return absl::Now(); }));
     }
+    // A stored score a caller's read finds unreadable is computed again by the first consumer.
+    ScoringEngine* repairer = engines_.front().get();
+    store_->set_on_unreadable([repairer](const std::string& id) { repairer->RequestRescore(id); });
     CallHandler* handler = process.NewCallHandler("scoring", workers_, workers_ * 64);
     service_ =
         std::make_unique<ScoringServiceImpl>(handler, store_.get(), model_.get(), snapshot_age_);

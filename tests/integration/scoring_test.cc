@@ -272,8 +272,9 @@ TEST_F(ScoringTest, AStoredScoreIsPackedAndReadBackPackedOrPlain) {
   auto read_back = [&]() -> std::optional<v1::Score> {
     auto loaded = store.LoadStoredScores({id});
     EXPECT_TRUE(loaded.ok()) << loaded.status();
-    return loaded.ok() && (*loaded)[0].has_value() ? std::optional((*loaded)[0]->score)
-                                                   : std::nullopt;
+    return loaded.ok() && (*loaded)[0].has_value() && !(*loaded)[0]->unreadable
+               ? std::optional((*loaded)[0]->score)
+               : std::nullopt;
   };
   ASSERT_TRUE(read_back().has_value());
   EXPECT_EQ(read_back()->SerializeAsString(), plain);
@@ -284,13 +285,32 @@ TEST_F(ScoringTest, AStoredScoreIsPackedAndReadBackPackedOrPlain) {
   ASSERT_TRUE(read_back().has_value());
   EXPECT_EQ(read_back()->SerializeAsString(), plain);
   // A damaged packed score is refused by its checksum and answered as none, never as another
-  // score; the next write of the project's score replaces it.
+  // score. The read has it computed again, although nothing changed and its digest is intact:
+  // it comes back whole, with a SCORE_CHANGED (without a previous score, which was lost).
   std::string damaged = packed;
   damaged[damaged.size() / 2] ^= 0x20;
   EXPECT_EQ(common::UnpackPhrases(damaged).status().code(), absl::StatusCode::kDataLoss);
+  const size_t events_before = ScoreEvents().size();
   ASSERT_TRUE(client->Command({"HSET", key, "pb", damaged}).ok());
-  EXPECT_FALSE(ScoreOf(p.name()).has_value());
   EXPECT_FALSE(read_back().has_value());
+  auto loaded = store.LoadStoredScores({id});
+  ASSERT_TRUE(loaded.ok() && (*loaded)[0].has_value());
+  EXPECT_TRUE((*loaded)[0]->unreadable);
+  EXPECT_FALSE(ScoreOf(p.name()).has_value());
+  ASSERT_TRUE(WaitFor([&] { return ScoreOf(p.name()).has_value(); }, absl::Seconds(10)))
+      << "the unreadable score was not computed again";
+  v1::Score repaired = *ScoreOf(p.name());
+  EXPECT_EQ(repaired.total(), served.total());
+  EXPECT_EQ(repaired.components_size(), served.components_size());
+  repaired.clear_compute_time();
+  v1::Score before = served;
+  before.clear_compute_time();
+  EXPECT_EQ(repaired.SerializeAsString(), before.SerializeAsString());
+  ASSERT_TRUE(read_back().has_value());
+  auto events = ScoreEvents();
+  ASSERT_EQ(events.size(), events_before + 1);
+  EXPECT_EQ(events.back().resource(), p.name());
+  EXPECT_FALSE(events.back().score_change().has_previous());
 }
 
 // Dictionary 1 is frozen: a score packed with it when it shipped unpacks, to the same bytes,
