@@ -247,11 +247,13 @@ absl::StatusOr<std::vector<ReplyPtr>> Connection::Pipeline(
 
 // ---------------------------------------------------------------- Script
 
-Script::Script(std::string source) : source_(std::move(source)) {
+std::string Sha1Hex(absl::string_view data) {
   unsigned char digest[SHA_DIGEST_LENGTH];
-  SHA1(reinterpret_cast<const unsigned char*>(source_.data()), source_.size(), digest);
-  sha_ = HexEncode(absl::string_view(reinterpret_cast<const char*>(digest), SHA_DIGEST_LENGTH));
+  SHA1(reinterpret_cast<const unsigned char*>(data.data()), data.size(), digest);
+  return HexEncode(absl::string_view(reinterpret_cast<const char*>(digest), SHA_DIGEST_LENGTH));
 }
+
+Script::Script(std::string source) : source_(std::move(source)), sha_(Sha1Hex(source_)) {}
 
 namespace {
 

@@ -119,6 +119,9 @@ class Connection {
   long long client_id_ = -1;
 };
 
+// SHA-1 of `data` in lowercase hex: what a script's redis.sha1hex gives for the same bytes.
+std::string Sha1Hex(absl::string_view data);
+
 // A Lua script, run by SHA and reloaded transparently after a SCRIPT FLUSH or restart.
 class Script {
  public:

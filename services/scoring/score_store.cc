@@ -73,8 +73,8 @@ return {1, previous}
 // 4 history. ARGV: 1 id, 2 score (empty: a touch, see ScoreWrite), 3 compact score, 4 project
 // revision,
 // 5 emit, 6 event, 7 maxlen, 8 digest of the score without its compute time, 9 the input
-// generations read before the inputs ("g0,g1,..." per partition), 10 replace an unreadable
-// stored score (1) even when the digests match.
+// generations read before the inputs ("g0,g1,..." per partition), 10 the SHA-1 of an
+// unreadable stored value to replace even when the digests match (empty: none).
 //
 // What a score saw is (project revision, generation of each partition): it saw every change
 // counted up to those. A score that saw less than the stored one in some part and nothing more
@@ -102,7 +102,13 @@ if stored[1] then
   end
   if ahead and behind then return 2 end
   if behind then return 0 end
-  if not ahead and stored[2] == ARGV[8] and ARGV[10] ~= '1' then return 0 end
+  if not ahead and stored[2] == ARGV[8] then
+    -- The same score, unless what is stored is the unreadable value this write replaces.
+    local damaged = ARGV[10] or ''
+    if damaged == '' or redis.sha1hex(redis.call('HGET', KEYS[1], 'pb') or '') ~= damaged then
+      return 0
+    end
+  end
 end
 if ARGV[2] == '' then
   -- A touch: the stored score again, from inputs that saw more. Only what it saw moves; a
@@ -361,6 +367,7 @@ absl::StatusOr<std::optional<StoredScore>> ParseStoredScore(const redisReply* r)
   if (!serialized.ok() || !stored.score.ParseFromString(*serialized)) {
     stored.score.Clear();
     stored.unreadable = true;
+    stored.unreadable_sha1 = redis::Sha1Hex(absl::string_view(pb->str, pb->len));
   }
   stored.digest = StrCopy(At(r, 1));
   stored.revision = Int(At(r, 2));
@@ -439,7 +446,9 @@ absl::StatusOr<std::vector<WriteOutcome>> ScoreStore::WriteScores(std::vector<Sc
       continue;
     }
     std::string serialized = std::move(w.serialized);
-    if (serialized.empty() || !InsertComputeTime(w.score.compute_time(), &serialized)) {
+    if (serialized.empty() || !w.score.has_compute_time() ||
+        !w.score.GetReflection()->GetUnknownFields(w.score).empty() ||
+        !InsertComputeTime(w.score.compute_time(), &serialized)) {
       serialized = w.score.SerializeAsString();
     }
     std::string full = common::PackPhrases(serialized);
@@ -456,7 +465,7 @@ absl::StatusOr<std::vector<WriteOutcome>> ScoreStore::WriteScores(std::vector<Sc
     args.push_back(redis::Strings(w.project_id, std::move(full), std::move(compact),
                                   absl::StrCat(w.score.project_revision()), w.emit ? "1" : "0",
                                   std::move(event), maxlen, std::move(digest), std::move(w.inputs),
-                                  w.replace_unreadable ? "1" : "0"));
+                                  std::move(w.replace_unreadable)));
     groups.push_back(p);
   }
   STP_ASSIGN_OR_RETURN(auto replies,

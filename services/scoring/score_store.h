@@ -67,9 +67,10 @@ struct ScoreWrite {
   // score unchanged since but for its compute time), which WriteScores completes instead of
   // serializing the score again.
   std::string serialized;
-  // The stored score could not be read (see StoredScore::unreadable): written even when its
-  // digest says it is the same score.
-  bool replace_unreadable = false;
+  // When not empty: the stored score could not be read, and this is the SHA-1 of its value
+  // (StoredScore::unreadable_sha1). The write replaces that value even when the digests say it
+  // is the same score, and only that value: a write that replaced it first wins.
+  std::string replace_unreadable;
   std::string inputs;  // InputGenerations() read before the score's inputs were
 };
 
@@ -88,6 +89,7 @@ struct StoredScore {
   // Stored, but its score does not unpack or parse (damaged in Redis): `score` is empty. The
   // digest and what it saw are still read, so that only a rescore can replace it.
   bool unreadable = false;
+  std::string unreadable_sha1;  // redis::Sha1Hex of the stored value, when unreadable
 };
 
 // What a freshly computed score needs written, given the stored one: nothing when the stored

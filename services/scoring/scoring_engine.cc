@@ -409,8 +409,11 @@ absl::StatusOr<int> ScoringEngine::RescoreChunk(
     std::optional<StoredScore>& stored = old_scores[i];
     // A stored score that cannot be read is replaced as if there were none (a first score,
     // with its event), even when its digest says it is this score.
-    const bool unreadable = stored.has_value() && stored->unreadable;
-    if (unreadable) stored.reset();
+    std::string unreadable;  // the SHA-1 of the value to replace
+    if (stored.has_value() && stored->unreadable) {
+      unreadable = std::move(stored->unreadable_sha1);
+      stored.reset();
+    }
     const ScoreWriteNeed need = WriteNeeded(stored.has_value() ? &*stored : nullptr, digest,
                                             projects[i]->revision(), inputs);
     if (need == ScoreWriteNeed::kNothing) continue;
@@ -453,7 +456,7 @@ absl::StatusOr<int> ScoringEngine::RescoreChunk(
     }
     w.score = std::move(score);
     w.serialized = std::move(serialized);
-    w.replace_unreadable = unreadable;
+    w.replace_unreadable = std::move(unreadable);
     w.inputs = inputs;
     writes.push_back(std::move(w));
   }
@@ -889,27 +892,29 @@ void ScoringEngine::Stop() {
 }
 
 void ScoringEngine::RequestRescore(const std::string& project_id) {
-  {
-    absl::MutexLock lock(&requested_mu_);
-    if (requested_.size() >= kMaxRequested || !requested_.insert(project_id).second) return;
-  }
-  LogWarning("stored score unreadable; computing it again", {{"project", project_id}});
-  // Not woken: the read ends within `block`, and waking takes a Redis round trip, which the
-  // caller's thread (a Redis client's) must not wait for.
+  // Not logged nor woken here: the caller's thread (a Redis client's) must not wait, and the
+  // read ends within `block`.
+  absl::MutexLock lock(&requested_mu_);
+  if (requested_.size() < kMaxRequested) requested_.insert(project_id);
 }
 
-absl::Status ScoringEngine::RescoreRequested() {
+void ScoringEngine::RescoreRequested() {
   std::set<std::string> ids;
   {
     absl::MutexLock lock(&requested_mu_);
     ids.swap(requested_);
   }
-  if (ids.empty()) return absl::OkStatus();
-  auto done = Rescore({ids.begin(), ids.end()}, {}, nullptr);
-  if (done.ok()) return absl::OkStatus();
-  absl::MutexLock lock(&requested_mu_);  // asked again by the next attempt
-  requested_.insert(ids.begin(), ids.end());
-  return done.status();
+  if (ids.empty()) return;
+  std::vector<std::string> list(ids.begin(), ids.end());
+  LogWarning("stored scores unreadable; computing them again",
+             {{"projects", list.size()}, {"first", list.front()}});
+  // Best effort, and never in the way of the events: on failure the ids are dropped, and the
+  // next read of such a score asks again.
+  auto done = Rescore(list, {}, nullptr);
+  if (!done.ok()) {
+    LogWarning("unreadable scores not computed again",
+               {{"projects", list.size()}, {"error", std::string(done.status().message())}});
+  }
 }
 
 void ScoringEngine::Loop() {
@@ -990,7 +995,7 @@ void ScoringEngine::Loop() {
       if (status.ok()) behind.clear();
       if (status.ok() && rebuild_.exchange(false)) bootstrapped = false;
     }
-    if (status.ok()) status = RescoreRequested();
+    if (status.ok()) RescoreRequested();
     if (status.ok() && stopping_.IsSet()) break;  // right before the read: see redis::Waker
     if (status.ok()) {
       // First this consumer's own unacknowledged entries (from before a restart), then new ones.

@@ -100,9 +100,9 @@ class ScoringEngine {
   // Entries handled, and entries not yet delivered to the group (approximate, refreshed on
   // each reclaim round).
   int64_t handled() const { return handled_.load(); }
-  // Has a project scored again on this consumer's thread before its next read (within `block`
-  // when idle): for a stored score found unreadable. Does not block; at most kMaxRequested wait,
-  // and more are dropped (a later read asks again).
+  // Has a project scored again on this consumer's thread before its next read: for a stored
+  // score found unreadable. Does not block; at most kMaxRequested wait, and more are dropped (a
+  // later read asks again).
   void RequestRescore(const std::string& project_id);
   int64_t lag() const { return lag_.load(); }
   const EngineOptions& options() const { return options_; }
@@ -114,7 +114,7 @@ class ScoringEngine {
                                    const ProjectSnapshots* snapshots, int attempt = 1);
   static constexpr int kMaxScoreAttempts = 3;
   void Loop();
-  absl::Status RescoreRequested();
+  void RescoreRequested();
   static constexpr size_t kMaxRequested = 1000;
   absl::Status ReclaimAndMeasure();
   // Detects events of `stream` that were trimmed before the group read them, and then has

@@ -35,6 +35,13 @@ using stp::events::v1::Event;
 using testing::TestStack;
 using testing::WaitFor;
 
+// One score written through `store`; kNotWritten (and a test failure) when the write fails.
+WriteOutcome WriteOne(ScoreStore& store, ScoreWrite w) {
+  auto out = store.WriteScores({std::move(w)});
+  EXPECT_TRUE(out.ok()) << out.status();
+  return out.ok() ? (*out)[0] : WriteOutcome::kNotWritten;
+}
+
 std::string ReadFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   std::stringstream s;
@@ -1226,9 +1233,7 @@ TEST_F(ScoringTest, AScoreFromOlderInputsNeverLandsOverAFresherOne) {
     w.score.set_project_revision(revision);
     w.score.set_total(total);
     w.inputs = inputs;
-    auto out = store.WriteScores({w});
-    EXPECT_TRUE(out.ok()) << out.status();
-    return out.ok() ? (*out)[0] : WriteOutcome::kNotWritten;
+    return WriteOne(store, std::move(w));
   };
   auto stored_total = [&] { return (*store.LoadScores({id}))[0]->total(); };
   EXPECT_EQ(write(1, after_change, 60), WriteOutcome::kWritten);
@@ -1268,11 +1273,7 @@ TEST_F(ScoringTest, TheSameScoreFromFresherInputsKeepsAScoreFromOlderOnesOut) {
     w.inputs = inputs;
     return w;
   };
-  auto write = [&](ScoreWrite w) {
-    auto out = store.WriteScores({std::move(w)});
-    EXPECT_TRUE(out.ok()) << out.status();
-    return out.ok() ? (*out)[0] : WriteOutcome::kNotWritten;
-  };
+  auto write = [&](ScoreWrite w) { return WriteOne(store, std::move(w)); };
   auto stored = [&] {
     auto loaded = store.LoadStoredScores({id});
     EXPECT_TRUE(loaded.ok() && (*loaded)[0].has_value());
@@ -1340,12 +1341,68 @@ TEST_F(ScoringTest, AScoreSerializedForItsDigestIsStoredWhole) {
   auto loaded = store.LoadStoredScores({id});
   ASSERT_TRUE(loaded.ok() && (*loaded)[0].has_value());
   const StoredScore& stored = *(*loaded)[0];
-  EXPECT_EQ(stored.score.SerializeAsString(), expected.SerializeAsString());
+  redis::Keyspace keyspace;
+  auto raw = owned_client->Command(
+      {"HGET", keyspace.Key(keyspace.PartitionOf(id), "scoring", "score", id), "pb"});
+  ASSERT_TRUE(raw.ok()) << raw.status();
+  auto unpacked = common::UnpackPhrases(redis::StrCopy(raw->get()));
+  ASSERT_TRUE(unpacked.ok()) << unpacked.status();
+  EXPECT_EQ(*unpacked, expected.SerializeAsString()) << "the stored bytes are not canonical";
   EXPECT_EQ(stored.digest, ScoreDigest(stored.score));
   // A digest of another version (or none) asks for the score to be written again.
   StoredScore other = stored;
   other.digest = "0123456789abcdef";
   EXPECT_EQ(WriteNeeded(&other, stored.digest, 3, stored.inputs), ScoreWriteNeed::kScore);
+}
+
+// A damaged stored score is replaced even when its digest matches the new score's, but only
+// once: two consumers that both read it damaged write one score and one event between them.
+TEST_F(ScoringTest, AnUnreadableScoreIsReplacedOnceByConsumersThatBothSawIt) {
+  StartStack(/*with_scoring=*/false);
+  auto owned_client = Client();
+  redis::Keyspace keyspace;
+  ScoreStore store(owned_client.get(), keyspace, 100000);
+  const std::string id = "0000000000000003";
+  iv1::Project project;
+  project.set_name("projects/" + id);
+  project.set_revision(1);
+  ASSERT_TRUE(store.Apply({{ModelKind::kProject, id, 1, false, project.SerializeAsString()}}).ok());
+  auto score = [&](const std::string& replace) {
+    ScoreWrite w;
+    w.project_id = id;
+    w.score.set_project(project.name());
+    w.score.set_project_revision(1);
+    w.score.set_total(55);
+    w.digest = ScoreDigest(w.score);
+    w.inputs = "0";
+    w.emit = true;
+    Event event;
+    event.set_type(stp::events::v1::EVENT_TYPE_SCORE_CHANGED);
+    event.set_resource(project.name());
+    w.event = event.SerializeAsString();
+    w.replace_unreadable = replace;
+    return w;
+  };
+  auto write = [&](ScoreWrite w) { return WriteOne(store, std::move(w)); };
+  ASSERT_EQ(write(score("")), WriteOutcome::kWritten);
+  const std::string key = keyspace.Key(keyspace.PartitionOf(id), "scoring", "score", id);
+  ASSERT_TRUE(owned_client->Command({"HSET", key, "pb", "\x01damaged"}).ok());
+  auto loaded = store.LoadStoredScores({id});
+  ASSERT_TRUE(loaded.ok() && (*loaded)[0].has_value());
+  const StoredScore& damaged = *(*loaded)[0];
+  ASSERT_TRUE(damaged.unreadable);
+  EXPECT_EQ(damaged.unreadable_sha1, redis::Sha1Hex("\x01damaged"));
+  const size_t events_before = ScoreEvents().size();
+  // The same score without the damaged value's name is taken for the stored one.
+  EXPECT_EQ(write(score("")), WriteOutcome::kNotWritten);
+  // Both consumers name it: the first replaces it, the second finds a readable score.
+  EXPECT_EQ(write(score(damaged.unreadable_sha1)), WriteOutcome::kWritten);
+  EXPECT_EQ(write(score(damaged.unreadable_sha1)), WriteOutcome::kNotWritten);
+  auto repaired = store.LoadStoredScores({id});
+  ASSERT_TRUE(repaired.ok() && (*repaired)[0].has_value());
+  EXPECT_FALSE((*repaired)[0]->unreadable);
+  EXPECT_EQ((*repaired)[0]->score.total(), 55);
+  EXPECT_EQ(ScoreEvents().size(), events_before + 1);
 }
 
 // What the date alone changes shows once a day: a milestone that falls due lowers the score
