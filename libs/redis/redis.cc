@@ -226,6 +226,7 @@ absl::StatusOr<std::vector<ReplyPtr>> Connection::Pipeline(
     count += commands->size();
   }
   if (count == 0) return std::vector<ReplyPtr>();
+  out_used_ = absl::Now();
   STP_RETURN_IF_ERROR(Send(out_));
   // The buffer keeps its pages for the next pipeline, up to a bound (a scoring batch's script
   // calls are about 4 MB). Idle connections are handed out last-in first-out, so mostly the
@@ -375,6 +376,7 @@ absl::StatusOr<std::unique_ptr<Connection>> RedisClient::Acquire(absl::Time dead
 }
 
 void RedisClient::Release(std::unique_ptr<Connection> conn) {
+  std::vector<std::string> unused;  // freed after the lock is released (declared before it)
   absl::MutexLock lock(&mu_);
   if (conn->broken()) {
     --open_;
@@ -383,6 +385,23 @@ void RedisClient::Release(std::unique_ptr<Connection> conn) {
   }
   reachable_.store(true, std::memory_order_relaxed);
   idle_.push_back(std::move(conn));
+  // Buffers of connections that have carried no pipeline for a while go back to the allocator:
+  // after a burst (an import, a backlog) a replica's memory comes down. Releases come often
+  // enough for this (the readiness probe's PING, every few seconds, is one).
+  const absl::Time stale = absl::Now() - options_.trim_buffers_after;
+  constexpr size_t kSmallBuffer = 64 << 10;
+  for (const auto& idle : idle_) {
+    if (idle->out_used_ < stale && idle->out_.capacity() > kSmallBuffer) {
+      unused.emplace_back().swap(idle->out_);
+    }
+  }
+}
+
+size_t RedisClient::IdleBufferBytes() {
+  absl::MutexLock lock(&mu_);
+  size_t bytes = 0;
+  for (const auto& idle : idle_) bytes += idle->out_.capacity();
+  return bytes;
 }
 
 absl::StatusOr<absl::Duration> RedisClient::TimeoutFor(absl::Time deadline) const {

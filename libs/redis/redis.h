@@ -75,6 +75,9 @@ struct RedisOptions {
   absl::Duration connect_timeout = absl::Milliseconds(500);
   absl::Duration command_timeout = absl::Seconds(2);
   absl::Duration max_backoff = absl::Seconds(2);
+  // A connection keeps the buffer of its pipelines for the next one; one that has formatted no
+  // pipeline for this long gives it back when the pool next hands a connection back.
+  absl::Duration trim_buffers_after = absl::Seconds(30);
 
   void RegisterFlags(FlagSet* flags);
 };
@@ -113,7 +116,8 @@ class Connection {
   absl::Status Send(absl::string_view data);
 
   redisContext* ctx_;
-  std::string out_;  // the formatted pipeline, kept for its capacity
+  std::string out_;                             // the formatted pipeline, kept for its capacity
+  absl::Time out_used_ = absl::InfinitePast();  // when the last pipeline was formatted in it
   absl::Duration timeout_ = absl::ZeroDuration();
   bool broken_ = false;
   long long client_id_ = -1;
@@ -232,6 +236,8 @@ class RedisClient {
 
   // True when the last attempt to reach Redis succeeded.
   bool reachable() const { return reachable_.load(std::memory_order_relaxed); }
+  // Bytes the idle connections keep of their pipeline buffers (see trim_buffers_after).
+  size_t IdleBufferBytes();
   const RedisOptions& options() const { return options_; }
 
  private:

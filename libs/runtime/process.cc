@@ -44,6 +44,11 @@ Process::Process(std::string program, ProcessConfig config)
   runner_ = std::make_unique<ServerRunner>(config_.server);
   api_keys_ = std::make_unique<ApiKeyStore>(redis_.get(), keyspace_);
   outgoing_credential_ = config_.service_api_key;
+  metrics_.callbacks().Add(
+      "stp_redis_idle_buffer_bytes",
+      "Bytes idle Redis connections keep of their pipeline buffers (given back after 30 s "
+      "without a pipeline)",
+      {}, [redis = redis_.get()] { return static_cast<double>(redis->IdleBufferBytes()); });
   if (ReadAllocatorStats().has_value()) {
     metrics_.callbacks().Add(
         "stp_allocator_allocated_bytes",

@@ -103,6 +103,30 @@ TEST_F(RedisTest, PipelinesCarryArgumentsOfAnyContentAndSize) {
   EXPECT_EQ(StrCopy((*after)[1].get()), values[7]);
 }
 
+// A connection keeps its pipeline buffer for the next batch, and gives it back once it has
+// carried no pipeline for a while: a replica's memory comes down after a burst.
+TEST_F(RedisTest, PipelineBuffersAreGivenBackAfterAWhileWithoutPipelines) {
+  RedisOptions options = client_->options();
+  options.trim_buffers_after = absl::Seconds(1);  // long enough for a loaded machine
+  RedisClient client(options);
+  const std::string value(2 << 20, 'v');
+  auto big = [&] { return client.Pipeline({{"SET", "buffer:a", value}, {"STRLEN", "buffer:a"}}); };
+  ASSERT_TRUE(big().ok());
+  EXPECT_GE(client.IdleBufferBytes(), value.size());
+  // Single commands on the same connection right after: the buffer stays.
+  ASSERT_TRUE(client.Command({"PING"}).ok());
+  EXPECT_GE(client.IdleBufferBytes(), value.size());
+  absl::SleepFor(absl::Milliseconds(1300));
+  // The next connection handed back (a probe's PING) lets it go.
+  ASSERT_TRUE(client.Command({"PING"}).ok());
+  EXPECT_LT(client.IdleBufferBytes(), size_t{64 << 10});
+  // And the connection works on, with a buffer again.
+  auto again = big();
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(Int((*again)[1].get()), static_cast<long long>(value.size()));
+  EXPECT_GE(client.IdleBufferBytes(), value.size());
+}
+
 TEST_F(RedisTest, PoolIsSafeForManyThreads) {
   std::vector<std::thread> threads;
   for (int t = 0; t < 8; ++t) {
