@@ -35,6 +35,32 @@ using stp::events::v1::Event;
 using testing::TestStack;
 using testing::WaitFor;
 
+// A project record named for `id`, at `revision`.
+iv1::Project ProjectAt(const std::string& id, int64_t revision) {
+  iv1::Project project;
+  project.set_name("projects/" + id);
+  project.set_revision(revision);
+  return project;
+}
+
+// `project` applied to `store`'s read model, as its event would.
+absl::Status ApplyProject(ScoreStore& store, const iv1::Project& project) {
+  return store
+      .Apply({{ModelKind::kProject, IdOfName(project.name()), project.revision(), false,
+               project.SerializeAsString()}})
+      .status();
+}
+
+// A write of a score of `total` for `project` (its id, name and revision).
+ScoreWrite ScoreWriteFor(const iv1::Project& project, double total) {
+  ScoreWrite w;
+  w.project_id = IdOfName(project.name());
+  w.score.set_project(project.name());
+  w.score.set_project_revision(project.revision());
+  w.score.set_total(total);
+  return w;
+}
+
 // One score written through `store`; kNotWritten (and a test failure) when the write fails.
 WriteOutcome WriteOne(ScoreStore& store, ScoreWrite w) {
   auto out = store.WriteScores({std::move(w)});
@@ -1259,16 +1285,10 @@ TEST_F(ScoringTest, TheSameScoreFromFresherInputsKeepsAScoreFromOlderOnesOut) {
   auto owned_client = Client();
   ScoreStore store(owned_client.get(), redis::Keyspace(), 100000);
   const std::string id = "0000000000000001";
-  iv1::Project project;
-  project.set_name("projects/" + id);
-  project.set_revision(1);
-  ASSERT_TRUE(store.Apply({{ModelKind::kProject, id, 1, false, project.SerializeAsString()}}).ok());
+  const iv1::Project project = ProjectAt(id, 1);
+  ASSERT_TRUE(ApplyProject(store, project).ok());
   auto score = [&](double total, const std::string& inputs) {
-    ScoreWrite w;
-    w.project_id = id;
-    w.score.set_project(project.name());
-    w.score.set_project_revision(1);
-    w.score.set_total(total);
+    ScoreWrite w = ScoreWriteFor(project, total);
     w.digest = ScoreDigest(w.score);
     w.inputs = inputs;
     return w;
@@ -1313,15 +1333,9 @@ TEST_F(ScoringTest, AScoreSerializedForItsDigestIsStoredWhole) {
   auto owned_client = Client();
   ScoreStore store(owned_client.get(), redis::Keyspace(), 100000);
   const std::string id = "0000000000000002";
-  iv1::Project project;
-  project.set_name("projects/" + id);
-  project.set_revision(3);
-  ASSERT_TRUE(store.Apply({{ModelKind::kProject, id, 3, false, project.SerializeAsString()}}).ok());
-  ScoreWrite w;
-  w.project_id = id;
-  w.score.set_project(project.name());
-  w.score.set_project_revision(3);
-  w.score.set_total(71.5);
+  const iv1::Project project = ProjectAt(id, 3);
+  ASSERT_TRUE(ApplyProject(store, project).ok());
+  ScoreWrite w = ScoreWriteFor(project, 71.5);
   w.score.set_title("Solar incubator");
   w.score.add_participant_organizations("organizations/a");
   auto* component = w.score.add_components();
@@ -1363,16 +1377,10 @@ TEST_F(ScoringTest, AnUnreadableScoreIsReplacedOnceByConsumersThatBothSawIt) {
   redis::Keyspace keyspace;
   ScoreStore store(owned_client.get(), keyspace, 100000);
   const std::string id = "0000000000000003";
-  iv1::Project project;
-  project.set_name("projects/" + id);
-  project.set_revision(1);
-  ASSERT_TRUE(store.Apply({{ModelKind::kProject, id, 1, false, project.SerializeAsString()}}).ok());
+  const iv1::Project project = ProjectAt(id, 1);
+  ASSERT_TRUE(ApplyProject(store, project).ok());
   auto score = [&](const std::string& replace) {
-    ScoreWrite w;
-    w.project_id = id;
-    w.score.set_project(project.name());
-    w.score.set_project_revision(1);
-    w.score.set_total(55);
+    ScoreWrite w = ScoreWriteFor(project, 55);
     w.digest = ScoreDigest(w.score);
     w.inputs = "0";
     w.emit = true;
