@@ -25,13 +25,34 @@ timeval DurationToTimeval(absl::Duration d) {
   return absl::ToTimeval(d);
 }
 
-void BuildArgv(const std::vector<std::string>& args, std::vector<const char*>* argv,
-               std::vector<size_t>* lens) {
-  argv->clear();
-  lens->clear();
+// A connection keeps the buffer it formats commands in for the next pipeline, up to this
+// bound (a scoring batch's script calls are about 4 MB). Idle connections are handed out
+// last-in first-out, so mostly the few that carry a process's batches hold such buffers; at
+// worst the whole pool does (16 x 8 MB). With a 1 MB bound instead, the scoring process's CPU
+// per event was no lower than with hiredis's own buffers: the saving is in writing into pages
+// already touched.
+constexpr size_t kKeptBuffer = 8 << 20;
+
+// Formats one command (RESP) at the end of `out`.
+void AppendCommand(const std::vector<std::string>& args, std::string* out) {
+  char digits[24];
+  auto append_count = [&](char kind, size_t n) {
+    char* end = digits + sizeof(digits);
+    char* p = end;
+    *--p = '\n';
+    *--p = '\r';
+    do {
+      *--p = static_cast<char>('0' + n % 10);
+      n /= 10;
+    } while (n != 0);
+    *--p = kind;
+    out->append(p, static_cast<size_t>(end - p));
+  };
+  append_count('*', args.size());
   for (const auto& a : args) {
-    argv->push_back(a.data());
-    lens->push_back(a.size());
+    append_count('$', a.size());
+    out->append(a);
+    out->append("\r\n", 2);
   }
 }
 
@@ -47,27 +68,7 @@ void AppendResp(const std::vector<std::vector<std::string>>& commands, std::stri
     for (const auto& a : args) size += a.size() + 24;
   }
   out->reserve(out->size() + size);
-  char digits[24];
-  auto append_count = [&](char kind, size_t n) {
-    char* end = digits + sizeof(digits);
-    char* p = end;
-    *--p = '\n';
-    *--p = '\r';
-    do {
-      *--p = static_cast<char>('0' + n % 10);
-      n /= 10;
-    } while (n != 0);
-    *--p = kind;
-    out->append(p, static_cast<size_t>(end - p));
-  };
-  for (const auto& args : commands) {
-    append_count('*', args.size());
-    for (const auto& a : args) {
-      append_count('$', a.size());
-      out->append(a);
-      out->append("\r\n", 2);
-    }
-  }
+  for (const auto& args : commands) AppendCommand(args, out);
 }
 
 absl::Status Unavailable(absl::string_view what) {
@@ -164,28 +165,55 @@ absl::Status Connection::SetTimeout(absl::Duration timeout) {
   return absl::OkStatus();
 }
 
-absl::Status Connection::Send(absl::string_view data) {
-  // hiredis is bypassed only for writing, and only when its own output buffer is empty (it
-  // always is between round trips here): its reader then reads the replies as usual. The
-  // socket's send timeout (redisSetTimeout) bounds each write.
+absl::Status Connection::BoundBy(absl::Time deadline, const char* what) {
+  // The socket's timeout bounds each send() and read() on its own: a server that trickles its
+  // bytes, each within the timeout, would stretch a round trip to many timeouts. It is lowered
+  // only where it would overrun the deadline by more than a millisecond, so a round trip that
+  // is quick costs no extra system call.
+  const absl::Duration left = deadline - absl::Now();
+  if (left <= absl::ZeroDuration()) {
+    broken_ = true;
+    return Unavailable(absl::StrCat("no reply within the timeout (", what, ")"));
+  }
+  if (left + absl::Milliseconds(1) < timeout_) return SetTimeout(left);
+  return absl::OkStatus();
+}
+
+absl::Status Connection::Send(absl::string_view data, absl::Time deadline) {
+  // hiredis is bypassed for writing, and only when its own output buffer is empty (it always
+  // is here): its reader then reads the replies as usual.
   if (ctx_->obuf != nullptr && sdslen(ctx_->obuf) != 0) {
     broken_ = true;
     return Unavailable("pipeline write: the connection holds unsent commands");
   }
   while (!data.empty()) {
+    STP_RETURN_IF_ERROR(BoundBy(deadline, "write"));
     const ssize_t n = ::send(ctx_->fd, data.data(), data.size(), MSG_NOSIGNAL);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
       const int error = n < 0 ? errno : EPIPE;
       broken_ = true;
       if (error == EAGAIN || error == EWOULDBLOCK) {
-        return Unavailable("no reply within the timeout (pipeline write)");
+        return Unavailable("no reply within the timeout (write)");
       }
-      return Unavailable(absl::StrCat("pipeline write: ", std::strerror(error)));
+      return Unavailable(absl::StrCat("write: ", std::strerror(error)));
     }
     data.remove_prefix(static_cast<size_t>(n));
   }
   return absl::OkStatus();
+}
+
+absl::StatusOr<ReplyPtr> Connection::ReadReply(absl::Time deadline, const char* what) {
+  for (;;) {
+    void* reply = nullptr;
+    if (redisReaderGetReply(ctx_->reader, &reply) != REDIS_OK) {
+      broken_ = true;
+      return Unavailable(absl::StrCat(what, ": ", ctx_->reader->errstr));
+    }
+    if (reply != nullptr) return ReplyPtr(static_cast<redisReply*>(reply));
+    STP_RETURN_IF_ERROR(BoundBy(deadline, what));
+    if (redisBufferRead(ctx_) != REDIS_OK) return IoError(what);
+  }
 }
 
 absl::Status Connection::IoError(const char* what) {
@@ -200,13 +228,15 @@ absl::Status Connection::IoError(const char* what) {
 absl::StatusOr<ReplyPtr> Connection::Command(const std::vector<std::string>& args,
                                              absl::Duration timeout) {
   if (broken_) return Unavailable("connection broken");
+  const absl::Time deadline = absl::Now() + timeout;
   STP_RETURN_IF_ERROR(SetTimeout(timeout));
-  std::vector<const char*> argv;
-  std::vector<size_t> lens;
-  BuildArgv(args, &argv, &lens);
-  void* reply = redisCommandArgv(ctx_, static_cast<int>(argv.size()), argv.data(), lens.data());
-  if (reply == nullptr) return IoError("command");
-  return ReplyPtr(static_cast<redisReply*>(reply));
+  // Formatted into the pipeline buffer, without counting as a pipeline: a connection that
+  // sends only commands still gives a large buffer back after a while.
+  out_.clear();
+  AppendCommand(args, &out_);
+  STP_RETURN_IF_ERROR(Send(out_, deadline));
+  if (out_.capacity() > kKeptBuffer) std::string().swap(out_);
+  return ReadReply(deadline, "read");
 }
 
 absl::StatusOr<std::vector<ReplyPtr>> Connection::Pipeline(
@@ -218,6 +248,7 @@ absl::StatusOr<std::vector<ReplyPtr>> Connection::Pipeline(
     const std::vector<const std::vector<std::vector<std::string>>*>& parts,
     absl::Duration timeout) {
   if (broken_) return Unavailable("connection broken");
+  const absl::Time deadline = absl::Now() + timeout;
   STP_RETURN_IF_ERROR(SetTimeout(timeout));
   out_.clear();
   size_t count = 0;
@@ -227,21 +258,13 @@ absl::StatusOr<std::vector<ReplyPtr>> Connection::Pipeline(
   }
   if (count == 0) return std::vector<ReplyPtr>();
   out_used_ = absl::Now();
-  STP_RETURN_IF_ERROR(Send(out_));
-  // The buffer keeps its pages for the next pipeline, up to a bound (a scoring batch's script
-  // calls are about 4 MB). Idle connections are handed out last-in first-out, so mostly the
-  // few that carry a process's batches hold such buffers; at worst the whole pool does
-  // (16 x 8 MB). With a 1 MB bound instead, the scoring process's CPU per event was no lower
-  // than with hiredis's own buffers: the saving is in writing into pages already touched.
-  constexpr size_t kKeptBuffer = 8 << 20;
+  STP_RETURN_IF_ERROR(Send(out_, deadline));
   if (out_.capacity() > kKeptBuffer) std::string().swap(out_);
   std::vector<ReplyPtr> replies;
   replies.reserve(count);
   for (size_t i = 0; i < count; ++i) {
-    void* reply = nullptr;
-    if (redisGetReply(ctx_, &reply) != REDIS_OK || reply == nullptr)
-      return IoError("pipeline read");
-    replies.emplace_back(static_cast<redisReply*>(reply));
+    STP_ASSIGN_OR_RETURN(ReplyPtr reply, ReadReply(deadline, "pipeline read"));
+    replies.push_back(std::move(reply));
   }
   return replies;
 }

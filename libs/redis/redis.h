@@ -90,10 +90,11 @@ class Connection {
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
 
-  // Sends one command and reads its reply within `timeout`. An error reply is returned as a
-  // reply, not a status; I/O errors and timeouts break the connection and give UNAVAILABLE.
+  // Sends one command and reads its reply within `timeout`, the whole round trip (a server
+  // that trickles its bytes does not stretch it). An error reply is returned as a reply, not a
+  // status; I/O errors and timeouts break the connection and give UNAVAILABLE.
   absl::StatusOr<ReplyPtr> Command(const std::vector<std::string>& args, absl::Duration timeout);
-  // Sends all commands, then reads all replies.
+  // Sends all commands, then reads all replies, within `timeout` in all.
   absl::StatusOr<std::vector<ReplyPtr>> Pipeline(
       const std::vector<std::vector<std::string>>& commands, absl::Duration timeout);
   // Pipeline over several callers' command lists, in order; the replies come back flat.
@@ -112,8 +113,13 @@ class Connection {
   explicit Connection(redisContext* ctx) : ctx_(ctx) {}
   absl::Status SetTimeout(absl::Duration timeout);
   absl::Status IoError(const char* what);
-  // Writes all of `data` to the socket (a formatted pipeline).
-  absl::Status Send(absl::string_view data);
+  // Lowers the socket's timeout to what is left until `deadline`, where it would otherwise
+  // overrun it; UNAVAILABLE once the deadline has passed.
+  absl::Status BoundBy(absl::Time deadline, const char* what);
+  // Writes all of `data` to the socket (formatted commands) by `deadline`.
+  absl::Status Send(absl::string_view data, absl::Time deadline);
+  // Reads the next reply, from what was read before or from the socket, by `deadline`.
+  absl::StatusOr<ReplyPtr> ReadReply(absl::Time deadline, const char* what);
 
   redisContext* ctx_;
   std::string out_;                             // the formatted pipeline, kept for its capacity

@@ -1,8 +1,12 @@
 // The Redis layer against a real redis-server started by the test.
 #include "libs/redis/redis.h"
 
+#include <arpa/inet.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <thread>
@@ -611,6 +615,99 @@ TEST_F(RedisTest, ACursorIsRetainedAheadOrTrimmed) {
   EXPECT_EQ(state(ids[3]), CursorState::kRetained);
   EXPECT_EQ(CursorsRetained(*client_, {"a", "missing"}, {ids[3], "0-0"}).value_or(false), true);
   EXPECT_EQ(CursorsRetained(*client_, {"a", "missing"}, {ids[1], "0-0"}).value_or(true), false);
+}
+
+// A stand-in for a server on its last legs, on a loopback port: it accepts one connection and
+// then either trickles its answer a byte at a time, or takes in what it is sent a little at a
+// time. Each byte comes or goes well within a socket timeout; only the whole round trip is
+// slow.
+class SlowPeer {
+ public:
+  enum class Mode { kTrickleReply, kReadSlowly };
+
+  explicit SlowPeer(Mode mode) : mode_(mode) {
+    listener_ = socket(AF_INET, SOCK_STREAM, 0);
+    int small = 4096;  // inherited by the accepted socket: the sender's bytes back up soon
+    setsockopt(listener_, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bind(listener_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+    listen(listener_, 1);
+    socklen_t len = sizeof(addr);
+    getsockname(listener_, reinterpret_cast<sockaddr*>(&addr), &len);
+    port_ = ntohs(addr.sin_port);
+    thread_ = std::thread([this] { Serve(); });
+  }
+  ~SlowPeer() {
+    stop_ = true;
+    shutdown(listener_, SHUT_RDWR);
+    thread_.join();
+    close(listener_);
+  }
+  std::string address() const { return absl::StrCat("127.0.0.1:", port_); }
+
+ private:
+  void Serve() {
+    const int fd = accept(listener_, nullptr, nullptr);
+    if (fd < 0) return;
+    char buf[4096];
+    if (mode_ == Mode::kTrickleReply) {
+      if (read(fd, buf, sizeof(buf)) > 0) {
+        const std::string reply = absl::StrCat("$100\r\n", std::string(100, 'x'), "\r\n");
+        for (size_t i = 0; i < reply.size() && !stop_; ++i) {
+          if (send(fd, &reply[i], 1, MSG_NOSIGNAL) != 1) break;
+          absl::SleepFor(absl::Milliseconds(25));
+        }
+      }
+    } else {
+      // 4 KB every 10 ms until the peer goes away; then it would have answered +OK.
+      while (!stop_) {
+        const ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+        if (n == 0) break;
+        absl::SleepFor(absl::Milliseconds(10));
+      }
+    }
+    close(fd);
+  }
+
+  Mode mode_;
+  int listener_ = -1;
+  int port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+absl::StatusOr<std::unique_ptr<Connection>> OpenTo(const SlowPeer& peer) {
+  RedisOptions options;
+  options.address = peer.address();
+  return Connection::Open(options);
+}
+
+TEST(RedisConnectionTest, AReplyTrickledInBytesDoesNotStretchTheTimeout) {
+  SlowPeer peer(SlowPeer::Mode::kTrickleReply);  // about 2.7 s for the whole reply
+  auto conn = OpenTo(peer);
+  ASSERT_TRUE(conn.ok()) << conn.status();
+  const absl::Time start = absl::Now();
+  auto reply = (*conn)->Command({"GET", "k"}, absl::Milliseconds(300));
+  EXPECT_EQ(reply.status().code(), absl::StatusCode::kUnavailable) << reply.status();
+  EXPECT_THAT(std::string(reply.status().message()), ::testing::HasSubstr("within the timeout"));
+  EXPECT_LT(absl::Now() - start, absl::Seconds(2));
+  EXPECT_TRUE((*conn)->broken());
+}
+
+TEST(RedisConnectionTest, AServerTakingItsBytesSlowlyDoesNotStretchTheTimeout) {
+  SlowPeer peer(SlowPeer::Mode::kReadSlowly);  // about 400 KB/s
+  auto conn = OpenTo(peer);
+  ASSERT_TRUE(conn.ok()) << conn.status();
+  // 32 MB: more than loopback's socket buffers take in at once, so the write must wait for
+  // the peer; at its pace the whole would take more than a minute.
+  const absl::Time start = absl::Now();
+  auto replies = (*conn)->Pipeline({{"SET", "k", std::string(32 << 20, 'v')}, {"GET", "k"}},
+                                   absl::Milliseconds(300));
+  EXPECT_EQ(replies.status().code(), absl::StatusCode::kUnavailable) << replies.status();
+  EXPECT_LT(absl::Now() - start, absl::Seconds(3));
+  EXPECT_TRUE((*conn)->broken());
 }
 
 }  // namespace
