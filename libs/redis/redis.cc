@@ -186,8 +186,10 @@ absl::Status Connection::Send(absl::string_view data, absl::Time deadline) {
     broken_ = true;
     return Unavailable("pipeline write: the connection holds unsent commands");
   }
-  while (!data.empty()) {
-    STP_RETURN_IF_ERROR(BoundBy(deadline, "write"));
+  // The first write goes out under the timeout the call set (at least a millisecond): a call
+  // with almost nothing left is still tried, and nothing sent leaves nothing to break.
+  for (bool first = true; !data.empty(); first = false) {
+    if (!first) STP_RETURN_IF_ERROR(BoundBy(deadline, "write"));
     const ssize_t n = ::send(ctx_->fd, data.data(), data.size(), MSG_NOSIGNAL);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
@@ -228,6 +230,7 @@ absl::Status Connection::IoError(const char* what) {
 absl::StatusOr<ReplyPtr> Connection::Command(const std::vector<std::string>& args,
                                              absl::Duration timeout) {
   if (broken_) return Unavailable("connection broken");
+  timeout = std::max(timeout, absl::Milliseconds(1));  // what the socket's timeout allows
   const absl::Time deadline = absl::Now() + timeout;
   STP_RETURN_IF_ERROR(SetTimeout(timeout));
   // Formatted into the pipeline buffer, without counting as a pipeline: a connection that
@@ -248,6 +251,7 @@ absl::StatusOr<std::vector<ReplyPtr>> Connection::Pipeline(
     const std::vector<const std::vector<std::vector<std::string>>*>& parts,
     absl::Duration timeout) {
   if (broken_) return Unavailable("connection broken");
+  timeout = std::max(timeout, absl::Milliseconds(1));  // what the socket's timeout allows
   const absl::Time deadline = absl::Now() + timeout;
   STP_RETURN_IF_ERROR(SetTimeout(timeout));
   out_.clear();
@@ -439,6 +443,17 @@ absl::StatusOr<absl::Duration> RedisClient::TimeoutFor(absl::Time deadline) cons
   return timeout;
 }
 
+absl::StatusOr<RedisClient::Lease> RedisClient::AcquireFor(absl::Time deadline) {
+  STP_RETURN_IF_ERROR(TimeoutFor(deadline).status());
+  STP_ASSIGN_OR_RETURN(std::unique_ptr<Connection> conn, Acquire(deadline));
+  absl::StatusOr<absl::Duration> timeout = TimeoutFor(deadline);
+  if (!timeout.ok()) {
+    Release(std::move(conn));
+    return timeout.status();
+  }
+  return Lease{std::move(conn), *timeout};
+}
+
 void RedisClient::Observe(const char* kind, absl::Time start, bool error) {
   if (metrics_ != nullptr)
     metrics_->RecordRedis(kind, absl::ToDoubleSeconds(absl::Now() - start), error);
@@ -447,10 +462,9 @@ void RedisClient::Observe(const char* kind, absl::Time start, bool error) {
 absl::StatusOr<ReplyPtr> RedisClient::Command(const std::vector<std::string>& args,
                                               absl::Time deadline) {
   absl::Time start = absl::Now();
-  STP_ASSIGN_OR_RETURN(absl::Duration timeout, TimeoutFor(deadline));
-  STP_ASSIGN_OR_RETURN(std::unique_ptr<Connection> conn, Acquire(deadline));
-  absl::StatusOr<ReplyPtr> reply = conn->Command(args, timeout);
-  Release(std::move(conn));
+  STP_ASSIGN_OR_RETURN(Lease lease, AcquireFor(deadline));
+  absl::StatusOr<ReplyPtr> reply = lease.conn->Command(args, lease.timeout);
+  Release(std::move(lease.conn));
   Observe("command", start, !reply.ok());
   if (!reply.ok()) return reply.status();
   if (IsErrorReply(reply->get())) return ErrorReplyStatus(Str(reply->get()));
@@ -461,10 +475,9 @@ absl::StatusOr<std::vector<ReplyPtr>> RedisClient::Pipeline(
     const std::vector<std::vector<std::string>>& commands, absl::Time deadline) {
   if (commands.empty()) return std::vector<ReplyPtr>();
   absl::Time start = absl::Now();
-  STP_ASSIGN_OR_RETURN(absl::Duration timeout, TimeoutFor(deadline));
-  STP_ASSIGN_OR_RETURN(std::unique_ptr<Connection> conn, Acquire(deadline));
-  auto replies = conn->Pipeline(commands, timeout);
-  Release(std::move(conn));
+  STP_ASSIGN_OR_RETURN(Lease lease, AcquireFor(deadline));
+  auto replies = lease.conn->Pipeline(commands, lease.timeout);
+  Release(std::move(lease.conn));
   Observe("pipeline", start, !replies.ok());
   return replies;
 }
@@ -586,15 +599,13 @@ void RedisClient::SharedLoop() {
     if (!batch.empty()) {
       const absl::Time start = absl::Now();
       const absl::Time until = std::max(earliest, writes_until);
-      absl::StatusOr<absl::Duration> timeout = TimeoutFor(until);
-      absl::StatusOr<std::unique_ptr<Connection>> conn =
-          timeout.ok() ? Acquire(until) : timeout.status();
+      absl::StatusOr<Lease> lease = AcquireFor(until);
       absl::StatusOr<std::vector<ReplyPtr>> replies = std::vector<ReplyPtr>();
-      if (!conn.ok()) {
-        replies = conn.status();
+      if (!lease.ok()) {
+        replies = lease.status();
       } else {
-        replies = (*conn)->Pipeline(parts, *timeout);
-        Release(std::move(*conn));
+        replies = lease->conn->Pipeline(parts, lease->timeout);
+        Release(std::move(lease->conn));
       }
       Observe("shared", start, !replies.ok());
       size_t next = 0;
@@ -692,13 +703,19 @@ std::vector<std::vector<std::string>> AsEval(const Script& script,
 absl::StatusOr<std::vector<ReplyPtr>> RedisClient::EvalCommands(
     const Script& script, std::vector<std::vector<std::string>> commands, absl::Time deadline) {
   absl::Time start = absl::Now();
-  STP_ASSIGN_OR_RETURN(absl::Duration timeout, TimeoutFor(deadline));
-  STP_ASSIGN_OR_RETURN(std::unique_ptr<Connection> conn, Acquire(deadline));
-  auto replies = conn->Pipeline(commands, timeout);
+  STP_ASSIGN_OR_RETURN(Lease lease, AcquireFor(deadline));
+  std::unique_ptr<Connection>& conn = lease.conn;
+  const absl::Time until = absl::Now() + lease.timeout;
+  auto replies = conn->Pipeline(commands, lease.timeout);
   if (replies.ok()) {
     std::vector<size_t> missing = MissingScripts(*replies);
     if (!missing.empty()) {
-      auto retried = conn->Pipeline(AsEval(script, &commands, missing), timeout);
+      // Within the same timeout as the first round trip, not a fresh one.
+      const absl::Duration left = until - absl::Now();
+      absl::StatusOr<std::vector<ReplyPtr>> retried =
+          left > absl::ZeroDuration() ? conn->Pipeline(AsEval(script, &commands, missing), left)
+                                      : absl::StatusOr<std::vector<ReplyPtr>>(Unavailable(
+                                            "no reply within the timeout (loading a script)"));
       if (!retried.ok()) {
         replies = retried.status();
       } else {

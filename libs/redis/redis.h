@@ -270,6 +270,13 @@ class RedisClient {
   absl::StatusOr<std::unique_ptr<Connection>> Acquire(absl::Time deadline);
   void Release(std::unique_ptr<Connection> conn);
   absl::StatusOr<absl::Duration> TimeoutFor(absl::Time deadline) const;
+  // A pooled connection and the timeout of its round trip, counted once it is held: the wait
+  // for a free connection (or a new one's connect) is not added to the caller's deadline.
+  struct Lease {
+    std::unique_ptr<Connection> conn;
+    absl::Duration timeout;
+  };
+  absl::StatusOr<Lease> AcquireFor(absl::Time deadline);
   void Observe(const char* kind, absl::Time start, bool error);
 
   const RedisOptions options_;

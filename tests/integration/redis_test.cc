@@ -544,6 +544,25 @@ TEST_F(RedisTest, AWakerEndsABlockedReadEarly) {
   EXPECT_EQ((*next)[0].entries.size(), 2u);
 }
 
+TEST_F(RedisTest, AWaitForAFreeConnectionCountsAgainstTheDeadline) {
+  RedisOptions options;
+  options.address = server_->address();
+  options.pool_size = 1;
+  options.command_timeout = absl::Seconds(5);
+  RedisClient client(options);
+  // The only connection is busy for a second.
+  std::thread holder([&] { (void)client.Command({"BLPOP", "empty-a", "1"}); });
+  absl::SleepFor(absl::Milliseconds(100));
+  // A call with 1.5 s left that Redis would hold for 5 s: it ends at its deadline, not 1.5 s
+  // after the connection became free (2.5 s).
+  const absl::Time start = absl::Now();
+  auto reply = client.Command({"BLPOP", "empty-b", "5"}, start + absl::Milliseconds(1500));
+  const absl::Duration took = absl::Now() - start;
+  holder.join();
+  EXPECT_EQ(reply.status().code(), absl::StatusCode::kUnavailable) << reply.status();
+  EXPECT_LT(took, absl::Milliseconds(2100));
+}
+
 TEST_F(RedisTest, StreamsAddTrimReadAckAndReclaim) {
   const std::string stream = "stp:{p0}:events";
   for (int i = 0; i < 10; ++i) {
@@ -623,7 +642,7 @@ TEST_F(RedisTest, ACursorIsRetainedAheadOrTrimmed) {
 // slow.
 class SlowPeer {
  public:
-  enum class Mode { kTrickleReply, kReadSlowly };
+  enum class Mode { kTrickleReply, kStallMidReply, kReadSlowly };
 
   explicit SlowPeer(Mode mode) : mode_(mode) {
     listener_ = socket(AF_INET, SOCK_STREAM, 0);
@@ -660,6 +679,16 @@ class SlowPeer {
           absl::SleepFor(absl::Milliseconds(25));
         }
       }
+    } else if (mode_ == Mode::kStallMidReply) {
+      // Part of the reply at 0.9 s, then nothing: the read that waits for the rest must not
+      // be given a whole timeout of its own.
+      if (read(fd, buf, sizeof(buf)) > 0) {
+        absl::SleepFor(absl::Milliseconds(900));
+        send(fd, "$100\r\nxxxxxxxxxx", 16, MSG_NOSIGNAL);
+        while (!stop_ && recv(fd, buf, sizeof(buf), MSG_DONTWAIT) != 0) {
+          absl::SleepFor(absl::Milliseconds(10));
+        }
+      }
     } else {
       // 4 KB every 10 ms until the peer goes away; then it would have answered +OK.
       while (!stop_) {
@@ -692,7 +721,19 @@ TEST(RedisConnectionTest, AReplyTrickledInBytesDoesNotStretchTheTimeout) {
   auto reply = (*conn)->Command({"GET", "k"}, absl::Milliseconds(300));
   EXPECT_EQ(reply.status().code(), absl::StatusCode::kUnavailable) << reply.status();
   EXPECT_THAT(std::string(reply.status().message()), ::testing::HasSubstr("within the timeout"));
-  EXPECT_LT(absl::Now() - start, absl::Seconds(2));
+  EXPECT_LT(absl::Now() - start, absl::Milliseconds(1200));
+  EXPECT_TRUE((*conn)->broken());
+}
+
+TEST(RedisConnectionTest, AReplyThatStopsHalfwayEndsAtTheTimeout) {
+  SlowPeer peer(SlowPeer::Mode::kStallMidReply);
+  auto conn = OpenTo(peer);
+  ASSERT_TRUE(conn.ok()) << conn.status();
+  const absl::Time start = absl::Now();
+  auto reply = (*conn)->Command({"GET", "k"}, absl::Seconds(1));
+  EXPECT_EQ(reply.status().code(), absl::StatusCode::kUnavailable) << reply.status();
+  // About 1 s; a read given the socket's whole timeout after the first part would end at 1.9 s.
+  EXPECT_LT(absl::Now() - start, absl::Milliseconds(1500));
   EXPECT_TRUE((*conn)->broken());
 }
 
@@ -706,7 +747,7 @@ TEST(RedisConnectionTest, AServerTakingItsBytesSlowlyDoesNotStretchTheTimeout) {
   auto replies = (*conn)->Pipeline({{"SET", "k", std::string(32 << 20, 'v')}, {"GET", "k"}},
                                    absl::Milliseconds(300));
   EXPECT_EQ(replies.status().code(), absl::StatusCode::kUnavailable) << replies.status();
-  EXPECT_LT(absl::Now() - start, absl::Seconds(3));
+  EXPECT_LT(absl::Now() - start, absl::Milliseconds(1500));
   EXPECT_TRUE((*conn)->broken());
 }
 
