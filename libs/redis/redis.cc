@@ -179,13 +179,23 @@ absl::Status Connection::BoundBy(absl::Time deadline, const char* what) {
   return absl::OkStatus();
 }
 
-absl::Status Connection::Send(absl::string_view data, absl::Time deadline) {
+absl::StatusOr<absl::Time> Connection::Begin(absl::Duration timeout) {
+  if (broken_) return Unavailable("connection broken");
+  timeout = std::max(timeout, absl::Milliseconds(1));  // what the socket's timeout allows
+  const absl::Time deadline = absl::Now() + timeout;
+  STP_RETURN_IF_ERROR(SetTimeout(timeout));
+  out_.clear();
+  return deadline;
+}
+
+absl::Status Connection::Send(absl::Time deadline) {
   // hiredis is bypassed for writing, and only when its own output buffer is empty (it always
   // is here): its reader then reads the replies as usual.
   if (ctx_->obuf != nullptr && sdslen(ctx_->obuf) != 0) {
     broken_ = true;
     return Unavailable("pipeline write: the connection holds unsent commands");
   }
+  absl::string_view data = out_;
   // The first write goes out under the timeout the call set (at least a millisecond): a call
   // with almost nothing left is still tried, and nothing sent leaves nothing to break.
   for (bool first = true; !data.empty(); first = false) {
@@ -202,6 +212,7 @@ absl::Status Connection::Send(absl::string_view data, absl::Time deadline) {
     }
     data.remove_prefix(static_cast<size_t>(n));
   }
+  if (out_.capacity() > kKeptBuffer) std::string().swap(out_);
   return absl::OkStatus();
 }
 
@@ -229,16 +240,11 @@ absl::Status Connection::IoError(const char* what) {
 
 absl::StatusOr<ReplyPtr> Connection::Command(const std::vector<std::string>& args,
                                              absl::Duration timeout) {
-  if (broken_) return Unavailable("connection broken");
-  timeout = std::max(timeout, absl::Milliseconds(1));  // what the socket's timeout allows
-  const absl::Time deadline = absl::Now() + timeout;
-  STP_RETURN_IF_ERROR(SetTimeout(timeout));
+  STP_ASSIGN_OR_RETURN(const absl::Time deadline, Begin(timeout));
   // Formatted into the pipeline buffer, without counting as a pipeline: a connection that
   // sends only commands still gives a large buffer back after a while.
-  out_.clear();
   AppendCommand(args, &out_);
-  STP_RETURN_IF_ERROR(Send(out_, deadline));
-  if (out_.capacity() > kKeptBuffer) std::string().swap(out_);
+  STP_RETURN_IF_ERROR(Send(deadline));
   return ReadReply(deadline, "read");
 }
 
@@ -250,11 +256,7 @@ absl::StatusOr<std::vector<ReplyPtr>> Connection::Pipeline(
 absl::StatusOr<std::vector<ReplyPtr>> Connection::Pipeline(
     const std::vector<const std::vector<std::vector<std::string>>*>& parts,
     absl::Duration timeout) {
-  if (broken_) return Unavailable("connection broken");
-  timeout = std::max(timeout, absl::Milliseconds(1));  // what the socket's timeout allows
-  const absl::Time deadline = absl::Now() + timeout;
-  STP_RETURN_IF_ERROR(SetTimeout(timeout));
-  out_.clear();
+  STP_ASSIGN_OR_RETURN(const absl::Time deadline, Begin(timeout));
   size_t count = 0;
   for (const auto* commands : parts) {
     AppendResp(*commands, &out_);
@@ -262,8 +264,7 @@ absl::StatusOr<std::vector<ReplyPtr>> Connection::Pipeline(
   }
   if (count == 0) return std::vector<ReplyPtr>();
   out_used_ = absl::Now();
-  STP_RETURN_IF_ERROR(Send(out_, deadline));
-  if (out_.capacity() > kKeptBuffer) std::string().swap(out_);
+  STP_RETURN_IF_ERROR(Send(deadline));
   std::vector<ReplyPtr> replies;
   replies.reserve(count);
   for (size_t i = 0; i < count; ++i) {

@@ -116,8 +116,12 @@ class Connection {
   // Lowers the socket's timeout to what is left until `deadline`, where it would otherwise
   // overrun it; UNAVAILABLE once the deadline has passed.
   absl::Status BoundBy(absl::Time deadline, const char* what);
-  // Writes all of `data` to the socket (formatted commands) by `deadline`.
-  absl::Status Send(absl::string_view data, absl::Time deadline);
+  // Starts a round trip of at most `timeout` (the socket's timeout set, `out_` empty for its
+  // commands) and returns its deadline.
+  absl::StatusOr<absl::Time> Begin(absl::Duration timeout);
+  // Writes the commands formatted in `out_` to the socket by `deadline`, then gives an
+  // outsize buffer back (kKeptBuffer).
+  absl::Status Send(absl::Time deadline);
   // Reads the next reply, from what was read before or from the socket, by `deadline`.
   absl::StatusOr<ReplyPtr> ReadReply(absl::Time deadline, const char* what);
 

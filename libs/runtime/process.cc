@@ -46,8 +46,10 @@ Process::Process(std::string program, ProcessConfig config)
   outgoing_credential_ = config_.service_api_key;
   metrics_.callbacks().Add(
       "stp_redis_idle_buffer_bytes",
-      "Bytes idle Redis connections keep of their pipeline buffers (given back after 30 s "
-      "without a pipeline)",
+      absl::StrCat("Bytes idle Redis connections keep of their pipeline buffers (given back "
+                   "after ",
+                   absl::FormatDuration(redis_->options().trim_buffers_after),
+                   " without a pipeline)"),
       {}, [redis = redis_.get()] { return static_cast<double>(redis->IdleBufferBytes()); });
   if (ReadAllocatorStats().has_value()) {
     metrics_.callbacks().Add(

@@ -1394,12 +1394,14 @@ TEST_F(ScoringTest, AnUnreadableScoreIsReplacedOnceByConsumersThatBothSawIt) {
   auto write = [&](ScoreWrite w) { return WriteOne(store, std::move(w)); };
   ASSERT_EQ(write(score("")), WriteOutcome::kWritten);
   const std::string key = keyspace.Key(keyspace.PartitionOf(id), "scoring", "score", id);
-  ASSERT_TRUE(owned_client->Command({"HSET", key, "pb", "\x01damaged"}).ok());
+  // A packed score's format byte, then no compressed frame.
+  const std::string garbage = std::string(1, '\x01') + "damaged";
+  ASSERT_TRUE(owned_client->Command({"HSET", key, "pb", garbage}).ok());
   auto loaded = store.LoadStoredScores({id});
   ASSERT_TRUE(loaded.ok() && (*loaded)[0].has_value());
   const StoredScore& damaged = *(*loaded)[0];
   ASSERT_TRUE(damaged.unreadable);
-  EXPECT_EQ(damaged.unreadable_sha1, redis::Sha1Hex("\x01damaged"));
+  EXPECT_EQ(damaged.unreadable_sha1, redis::Sha1Hex(garbage));
   const size_t events_before = ScoreEvents().size();
   // The same score without the damaged value's name is taken for the stored one.
   EXPECT_EQ(write(score("")), WriteOutcome::kNotWritten);
