@@ -625,6 +625,7 @@ absl::Status ImportSession::Flush() {
       WriteOp superseded;
       superseded.id = project_id;
       superseded.request_id = RecordRequestId(r, k);
+      superseded.request_scope = RequestScope(rc_.principal);
       superseded.request_record = RequestRecord(project_id, kSuperseded);
       kept_requests.push_back(std::move(superseded));
       kept_for.push_back(nullptr);
@@ -674,6 +675,7 @@ absl::Status ImportSession::Flush() {
           WriteOp remember;
           remember.id = current->id;
           remember.request_id = RecordRequestId(r);
+          remember.request_scope = RequestScope(rc_.principal);
           remember.request_record = RequestRecord(current->id, r.fingerprint);
           kept_requests.push_back(std::move(remember));
           kept_for.push_back(&r);

@@ -20,8 +20,9 @@ using redis::StrCopy;
 // The write and its outbox event in one script: nothing is written unless every check passes,
 // and every write command comes after every check, so a failed check leaves no trace.
 // KEYS: 1 resource, 2 events, 3 request, 4 xid hash, 5 name hash, 6 history, 7 updated index,
-//       8 the updated index's mark (the score of a deleted latest entry), 9.. index keys to
-//       leave, then index keys to join.
+//       8 the updated index's mark (the score of a deleted latest entry), 9 the request's key
+//       as it was before request ids were kept per caller (see LegacyRequestKey), 10.. index
+//       keys to leave, then index keys to join.
 // ARGV: 1 op (c/u/d), 2 id, 3 expected etag, 4 data, 5 etag, 6 revision, 7 update score,
 //       8 event, 9 stream maxlen, 10 request record, 11 request ttl seconds, 12 history entry,
 //       13..18 counts (index leave, index join, xid remove, xid add, name remove, name add),
@@ -31,6 +32,7 @@ const redis::ItemScript& WriteScript() {
 local op, id = ARGV[1], ARGV[2]
 if ARGV[10] ~= '' then
   local prev = redis.call('GET', KEYS[3])
+  if not prev and KEYS[9] ~= KEYS[3] then prev = redis.call('GET', KEYS[9]) end
   if prev then return {'dup', prev} end
 end
 local cur = redis.call('HGET', KEYS[1], 'etag')
@@ -73,8 +75,8 @@ else
   CALL[KEYS[7]] = score
   redis.call('ZADD', KEYS[7], string.format('%.0f', score), id)
 end
-for i = 1, n_ir do redis.call('ZREM', KEYS[8 + i], id) end
-for i = 1, n_ia do redis.call('ZADD', KEYS[8 + n_ir + i], 0, id) end
+for i = 1, n_ir do redis.call('ZREM', KEYS[9 + i], id) end
+for i = 1, n_ia do redis.call('ZADD', KEYS[9 + n_ir + i], 0, id) end
 for _, x in ipairs(xr) do
   if redis.call('HGET', KEYS[4], x) == id then redis.call('HDEL', KEYS[4], x) end
 end
@@ -255,9 +257,10 @@ RedisRegistryStore::WriteCall RedisRegistryStore::WriteCallOf(
     const char* kind = KindName(op.kind);
     std::vector<std::string> k = redis::Strings(
         keyspace_.Key(p, kind, op.id), keyspace_.Events(p),
-        keyspace_.Key(p, "req", op.request_id.empty() ? std::string("-") : op.request_id),
-        keyspace_.Key(p, "xid", kind), keyspace_.Key(p, "orgname"), keyspace_.Key(p, "hist", op.id),
-        keyspace_.Key(p, "idx", kind, "updated"), keyspace_.Key(p, "idx", kind, "updated:mark"));
+        RequestKey(p, op.request_scope, op.request_id), keyspace_.Key(p, "xid", kind),
+        keyspace_.Key(p, "orgname"), keyspace_.Key(p, "hist", op.id),
+        keyspace_.Key(p, "idx", kind, "updated"), keyspace_.Key(p, "idx", kind, "updated:mark"),
+        LegacyRequestKey(p, op.request_id));
     // A project's terms but the empty one live in the in-memory index, not here.
     auto in_redis = [&op](const std::vector<std::string>& terms) {
       std::vector<std::string> out;
@@ -366,34 +369,63 @@ absl::StatusOr<std::vector<std::string>> RedisRegistryStore::FindOrganizationNam
   return FindInPartitionHashes([&](int p) { return keyspace_.Key(p, "orgname"); }, names, deadline);
 }
 
+std::string RedisRegistryStore::RequestKey(int partition, const std::string& scope,
+                                           const std::string& request_id) const {
+  if (request_id.empty()) return keyspace_.Key(partition, "req", "-");  // a key never written
+  if (scope.empty()) return LegacyRequestKey(partition, request_id);
+  // The scope's length first: a scope and an id may both hold ':'.
+  return keyspace_.Key(partition, "rq", scope.size(), scope, request_id);
+}
+
+std::string RedisRegistryStore::LegacyRequestKey(int partition,
+                                                 const std::string& request_id) const {
+  return keyspace_.Key(partition, "req", request_id.empty() ? std::string("-") : request_id);
+}
+
 absl::StatusOr<std::vector<std::optional<std::string>>> RedisRegistryStore::RememberRequests(
     const std::vector<WriteOp>& requests, absl::Time deadline) {
   std::vector<std::optional<std::string>> prior(requests.size());
   if (requests.empty()) return prior;
   std::vector<std::vector<std::string>> commands;
+  std::vector<size_t> request_of;  // per command
   const std::string ttl = absl::StrCat(absl::ToInt64Seconds(request_ttl_));
-  for (const WriteOp& r : requests) {
+  for (size_t i = 0; i < requests.size(); ++i) {
+    const WriteOp& r = requests[i];
+    const int p = keyspace_.PartitionOf(r.id);
+    const std::string key = RequestKey(p, r.request_scope, r.request_id);
+    const std::string legacy = LegacyRequestKey(p, r.request_id);
+    // The id as an older version kept it, read before the set below can write that key.
+    if (legacy != key) {
+      commands.push_back({"GET", legacy});
+      request_of.push_back(i);
+    }
     // NX with GET: sets only a new id, and answers the record already there.
-    commands.push_back({"SET", keyspace_.Key(keyspace_.PartitionOf(r.id), "req", r.request_id),
-                        r.request_record, "NX", "GET", "EX", ttl});
+    commands.push_back({"SET", key, r.request_record, "NX", "GET", "EX", ttl});
+    request_of.push_back(i);
   }
   STP_ASSIGN_OR_RETURN(auto replies, redis_->Pipeline(commands, deadline));
   for (size_t i = 0; i < replies.size(); ++i) {
     const redisReply* reply = replies[i].get();
     if (redis::IsErrorReply(reply)) return redis::ErrorReplyStatus(Str(reply));
-    if (!redis::IsNil(reply)) prior[i] = StrCopy(reply);
+    if (!redis::IsNil(reply)) prior[request_of[i]] = StrCopy(reply);
   }
   return prior;
 }
 
 absl::StatusOr<std::optional<std::string>> RedisRegistryStore::FindRequest(
-    const std::string& partition_key, const std::string& request_id, absl::Time deadline) {
-  STP_ASSIGN_OR_RETURN(ReplyPtr reply,
-                       redis_->Command({"GET", keyspace_.Key(keyspace_.PartitionOf(partition_key),
-                                                             "req", request_id)},
-                                       deadline));
-  if (redis::IsNil(reply.get())) return std::nullopt;
-  return StrCopy(reply.get());
+    const std::string& partition_key, const std::string& scope, const std::string& request_id,
+    absl::Time deadline) {
+  const int p = keyspace_.PartitionOf(partition_key);
+  std::vector<std::vector<std::string>> commands = {{"GET", RequestKey(p, scope, request_id)}};
+  if (const std::string legacy = LegacyRequestKey(p, request_id); legacy != commands[0][1]) {
+    commands.push_back({"GET", legacy});
+  }
+  STP_ASSIGN_OR_RETURN(auto replies, redis_->Pipeline(commands, deadline));
+  for (const ReplyPtr& reply : replies) {
+    if (redis::IsErrorReply(reply.get())) return redis::ErrorReplyStatus(Str(reply.get()));
+    if (!redis::IsNil(reply.get())) return StrCopy(reply.get());
+  }
+  return std::nullopt;
 }
 
 absl::StatusOr<std::vector<std::string>> RedisRegistryStore::ListIds(

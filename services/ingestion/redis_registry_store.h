@@ -46,6 +46,7 @@ class RedisRegistryStore final : public RegistryStore {
   absl::StatusOr<std::vector<std::optional<std::string>>> RememberRequests(
       const std::vector<WriteOp>& requests, absl::Time deadline) override;
   absl::StatusOr<std::optional<std::string>> FindRequest(const std::string& partition_key,
+                                                         const std::string& scope,
                                                          const std::string& request_id,
                                                          absl::Time deadline) override;
   absl::StatusOr<std::vector<std::string>> ListIds(Kind kind, const std::string& term,
@@ -70,6 +71,14 @@ class RedisRegistryStore final : public RegistryStore {
   void StopProjectIndex() { project_feed_.Stop(); }
 
  private:
+  // Where a caller's request id keeps its record. An empty scope gives the key of an older
+  // version, which kept request ids for every caller alike.
+  std::string RequestKey(int partition, const std::string& scope,
+                         const std::string& request_id) const;
+  // That older key. Records under it are still honoured until they expire (the request TTL
+  // after the last older replica stopped), so that a retry across an upgrade writes nothing
+  // twice. Reading it can go once no older version runs anywhere.
+  std::string LegacyRequestKey(int partition, const std::string& request_id) const;
   std::string ResourceKey(Kind kind, const std::string& id) const;
   std::string IndexKey(Kind kind, int partition, const std::string& term) const;
   std::vector<std::string> GetCommand(const ResourceRef& ref) const;

@@ -1024,7 +1024,8 @@ absl::StatusOr<R> Registry::UpdateResource(
   }
   std::string fingerprint = Fingerprint(req);
   if (!req.request_id().empty()) {
-    STP_ASSIGN_OR_RETURN(auto record, store_->FindRequest(id, req.request_id(), rc.deadline));
+    STP_ASSIGN_OR_RETURN(auto record, store_->FindRequest(id, RequestScope(rc.principal),
+                                                          req.request_id(), rc.deadline));
     if (record.has_value()) return Replay<R>(rc, kind, *record, fingerprint);
   }
   for (int attempt = 0;; ++attempt) {
@@ -1068,6 +1069,7 @@ absl::StatusOr<R> Registry::UpdateResource(
     op.event = MakeEvent(rc, Traits<R>::kUpdated, merged, op.data, store_->PartitionOf(id),
                          op.revision, changed, now, req.request_id());
     op.request_id = req.request_id();
+    op.request_scope = RequestScope(rc.principal);
     op.request_record = RequestRecord(id, fingerprint);
     absl::StatusOr<R> result = Commit(rc, op, merged);
     if (result.ok() || result.status().code() != absl::StatusCode::kAborted ||
@@ -1099,7 +1101,8 @@ absl::StatusOr<v1::DeleteResponse> Registry::DeleteResource(
     return response;
   };
   if (!request_id.empty()) {
-    STP_ASSIGN_OR_RETURN(auto record, store_->FindRequest(id, request_id, rc.deadline));
+    STP_ASSIGN_OR_RETURN(
+        auto record, store_->FindRequest(id, RequestScope(rc.principal), request_id, rc.deadline));
     if (record.has_value()) return replay(*record);
   }
   STP_ASSIGN_OR_RETURN(auto stored, store_->GetMany(kind, {id}, rc.deadline));
@@ -1138,6 +1141,7 @@ absl::StatusOr<v1::DeleteResponse> Registry::DeleteResource(
   op.event = MakeEvent(rc, Traits<R>::kDeleted, current, stored[0]->data, store_->PartitionOf(id),
                        op.revision, {}, now, request_id);
   op.request_id = request_id;
+  op.request_scope = RequestScope(rc.principal);
   op.request_record = DeleteRequestRecord(id, ToMillis(now), fingerprint);
   STP_ASSIGN_OR_RETURN(auto results, store_->Write({op}, rc.deadline));
   switch (results[0].code) {
@@ -1190,7 +1194,8 @@ absl::StatusOr<v1::Country> Registry::UpsertCountry(const RequestContext& rc,
   STP_RETURN_IF_ERROR(v.ToStatus());
   if (!req.etag().empty()) return NotFound(input.name());
   if (!req.request_id().empty()) {
-    STP_ASSIGN_OR_RETURN(auto record, store_->FindRequest(id, req.request_id(), rc.deadline));
+    STP_ASSIGN_OR_RETURN(auto record, store_->FindRequest(id, RequestScope(rc.principal),
+                                                          req.request_id(), rc.deadline));
     if (record.has_value()) return Replay<v1::Country>(rc, Kind::kCountry, *record, fingerprint);
   }
   absl::Time now = clock_();
@@ -1207,6 +1212,7 @@ absl::StatusOr<v1::Country> Registry::UpsertCountry(const RequestContext& rc,
   op.event = MakeEvent(rc, Traits<v1::Country>::kCreated, input, op.data, store_->PartitionOf(id),
                        1, {}, now, req.request_id());
   op.request_id = req.request_id();
+  op.request_scope = RequestScope(rc.principal);
   op.request_record = RequestRecord(id, fingerprint);
   absl::StatusOr<v1::Country> created = Commit(rc, op, input);
   if (!created.ok() && created.status().code() == absl::StatusCode::kAlreadyExists) {
@@ -1270,6 +1276,7 @@ WriteOp Registry::PrepareOrganizationCreate(const RequestContext& rc, v1::Organi
   op.event = MakeEvent(rc, Traits<v1::Organization>::kCreated, *org, op.data,
                        store_->PartitionOf(op.id), 1, {}, now, request_id);
   op.request_id = request_id;
+  op.request_scope = RequestScope(rc.principal);
   op.request_record = RequestRecord(op.id, fingerprint);
   return op;
 }
@@ -1290,7 +1297,8 @@ absl::StatusOr<v1::Organization> Registry::CreateOrganization(
   std::string anchor =
       org.external_ids().empty() ? req.request_id() : ExternalIdKeys(org.external_ids())[0];
   if (!req.request_id().empty()) {
-    STP_ASSIGN_OR_RETURN(auto record, store_->FindRequest(anchor, req.request_id(), rc.deadline));
+    STP_ASSIGN_OR_RETURN(auto record, store_->FindRequest(anchor, RequestScope(rc.principal),
+                                                          req.request_id(), rc.deadline));
     if (record.has_value())
       return Replay<v1::Organization>(rc, Kind::kOrganization, *record, fingerprint);
   }
@@ -1397,7 +1405,8 @@ absl::StatusOr<v1::Park> Registry::CreatePark(const RequestContext& rc,
   std::string anchor =
       park.external_ids().empty() ? req.request_id() : ExternalIdKeys(park.external_ids())[0];
   if (!req.request_id().empty()) {
-    STP_ASSIGN_OR_RETURN(auto record, store_->FindRequest(anchor, req.request_id(), rc.deadline));
+    STP_ASSIGN_OR_RETURN(auto record, store_->FindRequest(anchor, RequestScope(rc.principal),
+                                                          req.request_id(), rc.deadline));
     if (record.has_value()) return Replay<v1::Park>(rc, Kind::kPark, *record, fingerprint);
   }
   return CommitCreate<v1::Park>(rc, [&] {
@@ -1418,6 +1427,7 @@ absl::StatusOr<v1::Park> Registry::CreatePark(const RequestContext& rc,
     op.event = MakeEvent(rc, Traits<v1::Park>::kCreated, created, op.data,
                          store_->PartitionOf(op.id), 1, {}, now, req.request_id());
     op.request_id = req.request_id();
+    op.request_scope = RequestScope(rc.principal);
     op.request_record = RequestRecord(op.id, fingerprint);
     return std::make_pair(std::move(op), std::move(created));
   });
@@ -1510,6 +1520,7 @@ PreparedWrite Registry::PrepareProjectWrite(
   op.kind = Kind::kProject;
   op.etag = RandomHex(8);
   op.request_id = request_id;
+  op.request_scope = RequestScope(rc.principal);
   v1::Project current;
   std::vector<std::string> changed;
   EventType type = Traits<v1::Project>::kCreated;
@@ -1816,7 +1827,8 @@ absl::StatusOr<v1::Project> Registry::UpdateProject(const RequestContext& rc,
   if (id.empty()) return InvalidField("project.name", "must be a name such as \"projects/{id}\"");
   std::string fingerprint = Fingerprint(req);
   if (!req.request_id().empty()) {
-    STP_ASSIGN_OR_RETURN(auto record, store_->FindRequest(id, req.request_id(), rc.deadline));
+    STP_ASSIGN_OR_RETURN(auto record, store_->FindRequest(id, RequestScope(rc.principal),
+                                                          req.request_id(), rc.deadline));
     if (record.has_value()) return Replay<v1::Project>(rc, Kind::kProject, *record, fingerprint);
   }
   for (int attempt = 0;; ++attempt) {

@@ -13,6 +13,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "libs/common/principal.h"
 
 namespace stp::ingestion {
 
@@ -51,8 +52,16 @@ struct WriteOp {
   std::string history_entry;   // serialized ProjectRevision, empty for other kinds
   std::string event;           // serialized stp.events.v1.Event
   std::string request_id;      // idempotency key, empty for none
+  std::string request_scope;   // whose request id it is: RequestScope(caller)
   std::string request_record;  // stored under the key: RequestRecord(id, fingerprint)
 };
+
+// Request ids are kept per caller, so that another caller's id never answers with what it
+// wrote, nor refuses a request as one used before: per organisation for a caller that has one
+// (a retry survives a rotated API key), per credential for operators without one.
+inline std::string RequestScope(const Principal& caller) {
+  return caller.organization.empty() ? caller.id : caller.organization;
+}
 
 // What a request id keeps: the resource's id and the request's fingerprint, "<id>|<fingerprint>".
 inline std::string RequestRecord(const std::string& id, const std::string& fingerprint) {
@@ -141,8 +150,9 @@ class RegistryStore {
   // before under its id, if any.
   virtual absl::StatusOr<std::vector<std::optional<std::string>>> RememberRequests(
       const std::vector<WriteOp>& requests, absl::Time deadline) = 0;
-  // The record stored under a request id, if any.
+  // The record stored under a caller's request id, if any.
   virtual absl::StatusOr<std::optional<std::string>> FindRequest(const std::string& partition_key,
+                                                                 const std::string& scope,
                                                                  const std::string& request_id,
                                                                  absl::Time deadline) = 0;
   // Ids of the index term ("" for every resource of the kind) after `after`, in id order,

@@ -707,9 +707,10 @@ class RacingReplicaStore final : public RegistryStore {
     return real_->RememberRequests(requests, deadline);
   }
   absl::StatusOr<std::optional<std::string>> FindRequest(const std::string& key,
+                                                         const std::string& scope,
                                                          const std::string& request_id,
                                                          absl::Time deadline) override {
-    return real_->FindRequest(key, request_id, deadline);
+    return real_->FindRequest(key, scope, request_id, deadline);
   }
   absl::StatusOr<std::vector<std::string>> ListIds(Kind kind, const std::string& term,
                                                    const std::string& after, int limit,
@@ -2138,6 +2139,60 @@ TEST_F(IngestionTest, ACreateWhileRedisIsDownAnswersUnavailableAndItsRetryCreate
     }
   }
   EXPECT_EQ(created, 1);
+}
+
+// A request record an older version wrote, under the key it kept for every caller alike, still
+// answers a retry sent after the upgrade: the retry writes nothing. The record is moved to the
+// older key by hand, as such a version would have left it.
+TEST_F(IngestionTest, ARetryAcrossAnUpgradeFindsTheRequestRecordAnOlderVersionKept) {
+  v1::Organization org = AddOrg("Upgrade Org");
+  redis::RedisOptions o;
+  o.address = stack_->redis().address();
+  redis::RedisClient client(o);
+  auto move_to_older_key = [&](const std::string& request_id) {
+    auto keys = client.Command({"KEYS", "stp:{p*}:rq:*:" + request_id});
+    ASSERT_TRUE(keys.ok());
+    ASSERT_EQ(redis::Size(keys->get()), 1u);
+    const std::string key = redis::StrCopy(redis::At(keys->get(), 0));
+    const std::string older = key.substr(0, key.find(":rq:")) + ":req:" + request_id;
+    ASSERT_TRUE(client.Command({"RENAME", key, older}).ok());
+  };
+  auto count_created = [&](const std::string& title) {
+    int created = 0;
+    for (const auto& e : Events()) {
+      created +=
+          e.type() == stp::events::v1::EVENT_TYPE_PROJECT_CREATED && e.project().title() == title;
+    }
+    return created;
+  };
+
+  v1::CreateProjectRequest create;
+  *create.mutable_project() = NewProject("Upgrade-proof incubator in Tema", org.name());
+  create.set_request_id("create-before-upgrade");
+  v1::Project first, again;
+  ASSERT_TRUE(Call([&](auto* c) { return stub_->CreateProject(c, create, &first); }).ok());
+  move_to_older_key("create-before-upgrade");
+  ASSERT_TRUE(Call([&](auto* c) { return stub_->CreateProject(c, create, &again); }).ok());
+  EXPECT_EQ(again.name(), first.name());
+  EXPECT_EQ(count_created("Upgrade-proof incubator in Tema"), 1);
+  // Other content under that id is refused, as before the upgrade.
+  create.mutable_project()->set_title("Another incubator in Tema");
+  grpc::Status reused = Call([&](auto* c) { return stub_->CreateProject(c, create, &again); });
+  EXPECT_EQ(reused.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << reused.error_message();
+
+  // An import's records likewise: a record sent again under the import's request id with
+  // other content is refused, not written.
+  v1::Project imported = NewProject("Upgrade-proof import in Tema", org.name());
+  auto* xid = imported.add_external_ids();
+  xid->set_source("test");
+  xid->set_value("UPGRADE-1");
+  EXPECT_EQ(ImportMessages({imported}, "import-before-upgrade").created(), 1);
+  move_to_older_key("import-before-upgrade:test:UPGRADE-1");
+  imported.set_title("Upgrade-proof import in Tema, edited");
+  v1::ImportSummary retried = ImportMessages({imported}, "import-before-upgrade");
+  EXPECT_EQ(retried.updated(), 0);
+  EXPECT_EQ(retried.rejected(), 1);
+  EXPECT_EQ(count_created("Upgrade-proof import in Tema"), 1);
 }
 
 // Calls that wait for Redis without a worker (GetProject, CreateProject) are bounded too: past

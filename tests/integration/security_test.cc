@@ -118,12 +118,14 @@ class SecurityTest : public ::testing::Test {
 
   // An import of one message after the first, which gives the format.
   iv1::ImportSummary ImportAs(const std::string& key, iv1::ImportFormat format,
-                              const iv1::ImportProjectsRequest& body) {
+                              const iv1::ImportProjectsRequest& body,
+                              const std::string& request_id = "") {
     iv1::ImportSummary summary;
     grpc::Status status = As(key, [&](auto* c) {
       auto writer = ingestion_->ImportProjects(c, &summary);
       iv1::ImportProjectsRequest first;
       first.set_format(format);
+      first.set_request_id(request_id);
       writer->Write(first);
       writer->Write(body);
       writer->WritesDone();
@@ -518,6 +520,41 @@ TEST_F(SecurityTest, RequestIdsAreKeptPerCaller) {
   EXPECT_NE(fb_b.name(), fb_a.name());
   EXPECT_EQ(fb_b.comment(), "our own view");
   EXPECT_NE(fb_b.recorded_by(), fb_a.recorded_by());
+
+  // The registry's writes: another organisation's create under the same id is its own.
+  iv1::CreateProjectRequest create_a = ProjectOf(org_a_, iv1::VISIBILITY_PUBLIC);
+  create_a.set_request_id("create-1");
+  iv1::CreateProjectRequest create_b = ProjectOf(org_b_, iv1::VISIBILITY_PUBLIC);
+  create_b.set_request_id("create-1");
+  iv1::Project project_a, project_a_again, project_b;
+  ASSERT_TRUE(As(partner_a_, [&](auto* c) {
+                return ingestion_->CreateProject(c, create_a, &project_a);
+              }).ok());
+  grpc::Status b_created =
+      As(partner_b_, [&](auto* c) { return ingestion_->CreateProject(c, create_b, &project_b); });
+  ASSERT_TRUE(b_created.ok()) << b_created.error_message();
+  EXPECT_NE(project_b.name(), project_a.name());
+  EXPECT_EQ(project_b.title(), create_b.project().title());
+  ASSERT_TRUE(As(partner_a_, [&](auto* c) {
+                return ingestion_->CreateProject(c, create_a, &project_a_again);
+              }).ok());
+  EXPECT_EQ(project_a_again.name(), project_a.name());
+  // A key of the same organisation shares its request ids: a retry survives a new key.
+  const std::string partner_a_new_key = Issue(org_a_, stp::admin::v1::ACCESS_ROLE_PARTNER);
+  ASSERT_TRUE(As(partner_a_new_key, [&](auto* c) {
+                return ingestion_->CreateProject(c, create_a, &project_a_again);
+              }).ok());
+  EXPECT_EQ(project_a_again.name(), project_a.name());
+  // And its imports: records without external ids take their request ids from their place in
+  // the file, so the first record of either import has the same id; both are written.
+  iv1::ImportProjectsRequest record_a, record_b;
+  *record_a.mutable_project() = ProjectOf(org_a_, iv1::VISIBILITY_PUBLIC).project();
+  *record_b.mutable_project() = ProjectOf(org_b_, iv1::VISIBILITY_PUBLIC).project();
+  EXPECT_EQ(ImportAs(partner_a_, iv1::IMPORT_FORMAT_PROJECTS, record_a, "import-1").created(), 1);
+  iv1::ImportSummary imported_b =
+      ImportAs(partner_b_, iv1::IMPORT_FORMAT_PROJECTS, record_b, "import-1");
+  EXPECT_EQ(imported_b.created(), 1);
+  EXPECT_EQ(imported_b.rejected(), 0);
 }
 
 TEST_F(SecurityTest, RateLimitsAnswerResourceExhaustedWithRetryInfo) {
