@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "libs/redis/keyspace.h"
 #include "libs/redis/redis.h"
 #include "stp/events/v1/events.pb.h"
@@ -172,11 +173,14 @@ class ScoreStore {
   void set_pack_events(bool pack) { pack_events_ = pack; }
   // Called with a project's id when a read for a caller (LoadScores, LoadSerializedScoreAsync)
   // finds its stored score unreadable, so that it can be computed again; from a Redis client
-  // round-trip thread, so it must not block. Set before the store is used.
+  // round-trip thread, so it must not block. Setting it again (to nothing, before what it calls
+  // goes away) waits for a report under way: none reaches the old one afterwards.
   void set_on_unreadable(std::function<void(const std::string& id)> f) {
+    absl::MutexLock lock(&on_unreadable_mu_);
     on_unreadable_ = std::move(f);
   }
   void ReportUnreadable(const std::string& id) const {
+    absl::MutexLock lock(&on_unreadable_mu_);
     if (on_unreadable_) on_unreadable_(id);
   }
 
@@ -194,7 +198,8 @@ class ScoreStore {
   redis::Keyspace keyspace_;
   int64_t stream_retention_;
   bool pack_events_ = true;
-  std::function<void(const std::string& id)> on_unreadable_;
+  mutable absl::Mutex on_unreadable_mu_;
+  std::function<void(const std::string& id)> on_unreadable_ ABSL_GUARDED_BY(on_unreadable_mu_);
 };
 
 // The resource id in a name: "projects/abc" -> "abc", "countries/EG" -> "EG".

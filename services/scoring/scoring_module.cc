@@ -112,6 +112,12 @@ class ScoringModule : public Module {
     for (const auto& engine : engines_) engine->Stop();
   }
 
+  ~ScoringModule() override {
+    // The store outlives the consumers (members go in reverse order), and a Redis round trip
+    // still under way may report an unreadable score: not to a consumer that is gone.
+    if (store_ != nullptr) store_->set_on_unreadable(nullptr);
+  }
+
  private:
   std::string model_file_;
   int workers_ = 8;
