@@ -273,8 +273,10 @@ std::string PackPhrases(absl::string_view serialized) {
   return out;
 }
 
+bool IsPacked(absl::string_view value) { return !value.empty() && value[0] == kFormatV1; }
+
 absl::StatusOr<std::string> UnpackPhrases(absl::string_view value) {
-  if (value.empty() || value[0] != kFormatV1) return std::string(value);
+  if (!IsPacked(value)) return std::string(value);
   const absl::string_view frame = value.substr(1);
   const unsigned long long size = ZSTD_getFrameContentSize(frame.data(), frame.size());
   // What is packed is never empty (a score names its project, an event its resource); size 0

@@ -27,6 +27,9 @@ std::string PackPhrases(absl::string_view serialized);
 // (DATA_LOSS) for a packed value that does not unpack.
 absl::StatusOr<std::string> UnpackPhrases(absl::string_view value);
 
+// Whether a value is packed (and so carries a checksum of what it holds), not plain.
+bool IsPacked(absl::string_view value);
+
 // Dictionary 1's bytes: the test that keeps it frozen reads them.
 absl::string_view PhraseDictionaryV1();
 

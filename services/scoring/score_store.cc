@@ -401,8 +401,14 @@ void ScoreStore::LoadSerializedScoreAsync(
         if (redis::IsErrorReply(r)) return done(redis::ErrorReplyStatus(Str(r)));
         if (redis::IsNil(r)) return done(std::nullopt);
         // A packed score that does not unpack is answered as none, as one that does not parse,
-        // and computed again.
-        auto serialized = common::UnpackPhrases(absl::string_view(r->str, r->len));
+        // and computed again. A packed score's checksum vouches for the bytes it gives, which
+        // are sent unparsed; a plain one (stored before scores were packed) has none, so it is
+        // parsed once: bytes that merely scan must not reach a caller who cannot parse them.
+        const absl::string_view stored(r->str, r->len);
+        auto serialized = common::UnpackPhrases(stored);
+        if (serialized.ok() && !common::IsPacked(stored) &&
+            !v1::Score().ParseFromString(*serialized))
+          serialized = absl::DataLossError("a stored score does not parse");
         if (!serialized.ok()) {
           ReportUnreadable(id);
           return done(std::nullopt);

@@ -317,6 +317,23 @@ TEST_F(ScoringTest, AStoredScoreIsPackedAndReadBackPackedOrPlain) {
   EXPECT_EQ(ScoreOf(p.name())->SerializeAsString(), plain);
   ASSERT_TRUE(read_back().has_value());
   EXPECT_EQ(read_back()->SerializeAsString(), plain);
+  // A plain score whose bytes scan as fields but do not parse (here a project name that is not
+  // UTF-8) is answered as none, not sent for the caller's parser to fail on, and computed again.
+  std::string unparsable = plain;
+  unparsable += static_cast<char>((v1::Score::kProjectFieldNumber << 3) | 2);
+  unparsable += "\x02\xff\xfe";
+  ASSERT_FALSE(v1::Score().ParseFromString(unparsable));
+  ASSERT_TRUE(client->Command({"HSET", key, "pb", unparsable}).ok());
+  {
+    v1::GetProjectScoreRequest req;
+    req.set_project(p.name());
+    v1::Score s;
+    grpc::Status st = Call([&](auto* c) { return scoring_->GetProjectScore(c, req, &s); });
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::NOT_FOUND) << st.error_message();
+  }
+  ASSERT_TRUE(WaitFor([&] { return ScoreOf(p.name()).has_value(); }, absl::Seconds(10)))
+      << "the unparsable score was not computed again";
+  ASSERT_TRUE(client->Command({"HSET", key, "pb", plain}).ok());
   // A damaged packed score is refused by its checksum and answered as none, never as another
   // score. The read has it computed again, although nothing changed and its digest is intact:
   // it comes back whole, with a SCORE_CHANGED (without a previous score, which was lost).
