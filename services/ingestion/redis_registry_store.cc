@@ -93,6 +93,22 @@ return {'ok', eid}
   return *script;
 }
 
+// Keeps the record of a request that needed no write, unless a record is kept under its id
+// already: the caller's, or one under the key of an older version (see LegacyRequestKey).
+// Nothing is written then, as the write script writes nothing for a request id it has seen.
+// KEYS: 1 the caller's request key, 2 the older key. ARGV: 1 record, 2 TTL seconds.
+// Returns the record kept before, or nothing.
+const redis::ItemScript& RememberScript() {
+  static const auto* script = new redis::ItemScript(R"lua(
+local prev = redis.call('GET', KEYS[1])
+if not prev and KEYS[2] ~= KEYS[1] then prev = redis.call('GET', KEYS[2]) end
+if prev then return prev end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+return false
+)lua");
+  return *script;
+}
+
 WriteResult ParseWriteReply(const redisReply* reply) {
   WriteResult result;
   absl::string_view code = Str(At(reply, 0));
@@ -386,28 +402,22 @@ absl::StatusOr<std::vector<std::optional<std::string>>> RedisRegistryStore::Reme
     const std::vector<WriteOp>& requests, absl::Time deadline) {
   std::vector<std::optional<std::string>> prior(requests.size());
   if (requests.empty()) return prior;
-  std::vector<std::vector<std::string>> commands;
-  std::vector<size_t> request_of;  // per command
+  std::vector<std::vector<std::string>> keys, args;
+  std::vector<int> partitions;
   const std::string ttl = absl::StrCat(absl::ToInt64Seconds(request_ttl_));
-  for (size_t i = 0; i < requests.size(); ++i) {
-    const WriteOp& r = requests[i];
+  for (const WriteOp& r : requests) {
     const int p = keyspace_.PartitionOf(r.id);
-    const std::string key = RequestKey(p, r.request_scope, r.request_id);
-    const std::string legacy = LegacyRequestKey(p, r.request_id);
-    // The id as an older version kept it, read before the set below can write that key.
-    if (legacy != key) {
-      commands.push_back({"GET", legacy});
-      request_of.push_back(i);
-    }
-    // NX with GET: sets only a new id, and answers the record already there.
-    commands.push_back({"SET", key, r.request_record, "NX", "GET", "EX", ttl});
-    request_of.push_back(i);
+    keys.push_back(
+        {RequestKey(p, r.request_scope, r.request_id), LegacyRequestKey(p, r.request_id)});
+    args.push_back({r.request_record, ttl});
+    partitions.push_back(p);
   }
-  STP_ASSIGN_OR_RETURN(auto replies, redis_->Pipeline(commands, deadline));
+  STP_ASSIGN_OR_RETURN(
+      auto replies, redis_->EvalEach(RememberScript(), std::move(keys), std::move(args), partitions,
+                                     kWritesPerCall, deadline));
   for (size_t i = 0; i < replies.size(); ++i) {
-    const redisReply* reply = replies[i].get();
-    if (redis::IsErrorReply(reply)) return redis::ErrorReplyStatus(Str(reply));
-    if (!redis::IsNil(reply)) prior[request_of[i]] = StrCopy(reply);
+    if (redis::IsErrorReply(replies[i])) return redis::ErrorReplyStatus(Str(replies[i]));
+    if (!redis::IsNil(replies[i])) prior[i] = StrCopy(replies[i]);
   }
   return prior;
 }

@@ -10,7 +10,10 @@
 //   stp:{p}:xid:<kind>                  HASH "source:value" -> id
 //   stp:{p}:orgname                     HASH normalised organisation name -> id
 //   stp:{p}:hist:<project id>           LIST serialized ProjectRevision, newest first
-//   stp:{p}:req:<request id>            STRING "<id>|<fingerprint>", expires after a day
+//   stp:{p}:rq:<n>:<scope>:<request id> STRING "<id>|<fingerprint>", expires after a day; the
+//                                       caller's scope (RequestScope) is n bytes long
+//   stp:{p}:req:<request id>            the same, as versions before per-caller scopes kept it:
+//                                       read, never written (see LegacyRequestKey)
 //   stp:{p}:events                      STREAM the partition's outbox
 #pragma once
 

@@ -393,28 +393,29 @@ absl::StatusOr<std::vector<std::optional<StoredScore>>> ScoreStore::LoadStoredSc
 void ScoreStore::LoadSerializedScoreAsync(
     const std::string& id, absl::Time deadline,
     std::function<void(absl::StatusOr<std::optional<std::string>>)> done) {
-  redis_->SharedPipelineAsync(
-      {{"HGET", ScoreKey(keyspace_, id), "pb"}}, deadline,
-      [this, id, done = std::move(done)](absl::StatusOr<std::vector<redis::ReplyPtr>> replies) {
-        if (!replies.ok()) return done(replies.status());
-        const redisReply* r = replies->front().get();
-        if (redis::IsErrorReply(r)) return done(redis::ErrorReplyStatus(Str(r)));
-        if (redis::IsNil(r)) return done(std::nullopt);
-        // A packed score that does not unpack is answered as none, as one that does not parse,
-        // and computed again. A packed score's checksum vouches for the bytes it gives, which
-        // are sent unparsed; a plain one (stored before scores were packed) has none, so it is
-        // parsed once: bytes that merely scan must not reach a caller who cannot parse them.
-        const absl::string_view stored(r->str, r->len);
-        auto serialized = common::UnpackPhrases(stored);
-        if (serialized.ok() && !common::IsPacked(stored) &&
-            !v1::Score().ParseFromString(*serialized))
-          serialized = absl::DataLossError("a stored score does not parse");
-        if (!serialized.ok()) {
-          ReportUnreadable(id);
-          return done(std::nullopt);
-        }
-        done(std::move(*serialized));
-      });
+  // Holds the hook, not the store: the round trip may be answered while the process stops.
+  auto answer = [hook = on_unreadable_, id,
+                 done = std::move(done)](absl::StatusOr<std::vector<redis::ReplyPtr>> replies) {
+    if (!replies.ok()) return done(replies.status());
+    const redisReply* r = replies->front().get();
+    if (redis::IsErrorReply(r)) return done(redis::ErrorReplyStatus(Str(r)));
+    if (redis::IsNil(r)) return done(std::nullopt);
+    // A packed score that does not unpack is answered as none, as one that does not parse,
+    // and computed again. A packed score's checksum vouches for the bytes it gives, which
+    // are sent unparsed; a plain one (stored before scores were packed) has none, so it is
+    // parsed once: bytes that merely scan must not reach a caller who cannot parse them.
+    const absl::string_view stored(r->str, r->len);
+    auto serialized = common::UnpackPhrases(stored);
+    if (serialized.ok() && !common::IsPacked(stored) && !v1::Score().ParseFromString(*serialized))
+      serialized = absl::DataLossError("a stored score does not parse");
+    if (!serialized.ok()) {
+      hook->Report(id);
+      return done(std::nullopt);
+    }
+    done(std::move(*serialized));
+  };
+  redis_->SharedPipelineAsync({{"HGET", ScoreKey(keyspace_, id), "pb"}}, deadline,
+                              std::move(answer));
 }
 
 std::string ScoreStore::GenerationKey(int partition) const {

@@ -14,6 +14,7 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -173,16 +174,31 @@ class ScoreStore {
   void set_pack_events(bool pack) { pack_events_ = pack; }
   // Called with a project's id when a read for a caller (LoadScores, LoadSerializedScoreAsync)
   // finds its stored score unreadable, so that it can be computed again; from a Redis client
-  // round-trip thread, so it must not block. Setting it again (to nothing, before what it calls
-  // goes away) waits for a report under way: none reaches the old one afterwards.
+  // round-trip thread, so it must not block.
+  class UnreadableHook {
+   public:
+    void Set(std::function<void(const std::string& id)> f) {
+      absl::MutexLock lock(&mu_);
+      f_ = std::move(f);
+    }
+    void Report(const std::string& id) {
+      absl::MutexLock lock(&mu_);
+      if (f_) f_(id);
+    }
+
+   private:
+    absl::Mutex mu_;
+    std::function<void(const std::string& id)> f_ ABSL_GUARDED_BY(mu_);
+  };
+  // Setting it again (to nothing, before what it calls goes away) waits for a report under
+  // way: none reaches the old one afterwards.
   void set_on_unreadable(std::function<void(const std::string& id)> f) {
-    absl::MutexLock lock(&on_unreadable_mu_);
-    on_unreadable_ = std::move(f);
+    on_unreadable_->Set(std::move(f));
   }
-  void ReportUnreadable(const std::string& id) const {
-    absl::MutexLock lock(&on_unreadable_mu_);
-    if (on_unreadable_) on_unreadable_(id);
-  }
+  void ReportUnreadable(const std::string& id) const { on_unreadable_->Report(id); }
+  // The hook itself, for a callback that may run after the store is gone (a Redis round trip
+  // answered while the process stops) to hold instead of the store.
+  std::shared_ptr<UnreadableHook> unreadable_hook() const { return on_unreadable_; }
 
  private:
   template <typename M>
@@ -198,8 +214,7 @@ class ScoreStore {
   redis::Keyspace keyspace_;
   int64_t stream_retention_;
   bool pack_events_ = true;
-  mutable absl::Mutex on_unreadable_mu_;
-  std::function<void(const std::string& id)> on_unreadable_ ABSL_GUARDED_BY(on_unreadable_mu_);
+  std::shared_ptr<UnreadableHook> on_unreadable_ = std::make_shared<UnreadableHook>();
 };
 
 // The resource id in a name: "projects/abc" -> "abc", "countries/EG" -> "EG".

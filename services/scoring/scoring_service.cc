@@ -66,14 +66,14 @@ void ScoringServiceImpl::GetSerializedScoreAsync(
   if (id.empty()) return reply(InvalidField("project", "must look like \"projects/{id}\""));
   store_->LoadSerializedScoreAsync(
       id, rc.deadline,
-      [store = store_, id, principal = rc.principal, project = req.project(),
+      [hook = store_->unreadable_hook(), id, principal = rc.principal, project = req.project(),
        reply = std::move(reply)](absl::StatusOr<std::optional<std::string>> score) {
         if (!score.ok()) return reply(score.status());
         // As DoGetProjectScore: a score that does not parse is answered as none (whether the
         // caller may see it is unknown), and computed again.
         std::optional<bool> visible =
             score->has_value() ? SerializedScoreVisible(principal, **score) : std::nullopt;
-        if (score->has_value() && !visible.has_value()) store->ReportUnreadable(id);
+        if (score->has_value() && !visible.has_value()) hook->Report(id);
         if (!visible.value_or(false)) return reply(NotScored(project));
         reply(std::move(**score));
       });

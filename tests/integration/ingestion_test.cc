@@ -2157,6 +2157,14 @@ TEST_F(IngestionTest, ARetryAcrossAnUpgradeFindsTheRequestRecordAnOlderVersionKe
     const std::string older = key.substr(0, key.find(":rq:")) + ":req:" + request_id;
     ASSERT_TRUE(client.Command({"RENAME", key, older}).ok());
   };
+  // Sends a request, moves its record to the older key, and sends it again: both succeed.
+  auto send_across_upgrade = [&](const std::string& request_id, auto* answer, auto* again,
+                                 auto send) {
+    ASSERT_TRUE(send(answer).ok());
+    move_to_older_key(request_id);
+    grpc::Status retried = send(again);
+    ASSERT_TRUE(retried.ok()) << retried.error_message();
+  };
   auto count_created = [&](const std::string& title) {
     int created = 0;
     for (const auto& e : Events()) {
@@ -2170,9 +2178,9 @@ TEST_F(IngestionTest, ARetryAcrossAnUpgradeFindsTheRequestRecordAnOlderVersionKe
   *create.mutable_project() = NewProject("Upgrade-proof incubator in Tema", org.name());
   create.set_request_id("create-before-upgrade");
   v1::Project first, again;
-  ASSERT_TRUE(Call([&](auto* c) { return stub_->CreateProject(c, create, &first); }).ok());
-  move_to_older_key("create-before-upgrade");
-  ASSERT_TRUE(Call([&](auto* c) { return stub_->CreateProject(c, create, &again); }).ok());
+  send_across_upgrade("create-before-upgrade", &first, &again, [&](v1::Project* out) {
+    return Call([&](auto* c) { return stub_->CreateProject(c, create, out); });
+  });
   EXPECT_EQ(again.name(), first.name());
   EXPECT_EQ(count_created("Upgrade-proof incubator in Tema"), 1);
   // Other content under that id is refused, as before the upgrade.
@@ -2193,6 +2201,49 @@ TEST_F(IngestionTest, ARetryAcrossAnUpgradeFindsTheRequestRecordAnOlderVersionKe
   EXPECT_EQ(retried.updated(), 0);
   EXPECT_EQ(retried.rejected(), 1);
   EXPECT_EQ(count_created("Upgrade-proof import in Tema"), 1);
+
+  // An update's retry is answered from the older record (its etag is stale by then, so
+  // without the record it would be refused ABORTED).
+  v1::UpdateProjectRequest update;
+  update.mutable_project()->set_name(first.name());
+  update.mutable_project()->set_stage(v1::PROJECT_STAGE_IMPLEMENTATION);
+  update.mutable_project()->set_etag(first.etag());
+  update.mutable_update_mask()->add_paths("stage");
+  update.set_request_id("update-before-upgrade");
+  v1::Project updated, update_again;
+  send_across_upgrade("update-before-upgrade", &updated, &update_again, [&](v1::Project* out) {
+    return Call([&](auto* c) { return stub_->UpdateProject(c, update, out); });
+  });
+  EXPECT_EQ(update_again.etag(), updated.etag());
+
+  // A record that changes nothing, sent under an id an older version kept for other content,
+  // is refused every time: the refusal keeps no record of its own under the caller's key.
+  v1::Project kept = NewProject("Kept upgrade record, first version", org.name());
+  auto* kept_id = kept.add_external_ids();
+  kept_id->set_source("upgrade");
+  kept_id->set_value("2");
+  v1::Project second = kept;
+  second.set_title("Kept upgrade record, second version");
+  EXPECT_EQ(ImportMessages({kept}, "import-kept").created(), 1);
+  EXPECT_EQ(ImportMessages({second}, "").updated(), 1);
+  move_to_older_key("import-kept:upgrade:2");
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    v1::ImportSummary reused = ImportMessages({second}, "import-kept");
+    EXPECT_EQ(reused.unchanged(), 0) << "attempt " << attempt;
+    EXPECT_EQ(reused.rejected(), 1) << "attempt " << attempt;
+  }
+
+  // A delete's retry gets the first answer from the older record, not NOT_FOUND: the request
+  // lookup before the write reads the older key too.
+  v1::DeleteProjectRequest del;
+  del.set_name(first.name());
+  del.set_request_id("delete-before-upgrade");
+  v1::DeleteResponse deleted, delete_again;
+  send_across_upgrade("delete-before-upgrade", &deleted, &delete_again,
+                      [&](v1::DeleteResponse* out) {
+                        return Call([&](auto* c) { return stub_->DeleteProject(c, del, out); });
+                      });
+  EXPECT_EQ(delete_again.SerializeAsString(), deleted.SerializeAsString());
 }
 
 // Calls that wait for Redis without a worker (GetProject, CreateProject) are bounded too: past
