@@ -294,6 +294,15 @@ absl::Status ImportSession::ResolveOrganizations(std::vector<ImportRecord>* reco
       refs.push_back(org.ref.empty() ? std::string("-") : key);
       names.push_back(Registry::NormalizeName(org.name.empty() ? org.ref : org.name));
     }
+    // By name within the organisation's country first, when the record tells it: the name
+    // alone finds the organisation of that name written last, in whichever country.
+    const size_t n = keys.size();
+    for (size_t i = 0; i < n; ++i) {
+      const std::string& country = unknown[keys[i]].country;
+      names.push_back(country.empty() || names[i].empty()
+                          ? std::string("-")
+                          : Registry::NameInCountry(names[i], country));
+    }
     RegistryStore* store = registry_->store();
     STP_ASSIGN_OR_RETURN(auto by_ref,
                          store->FindExternalIds(Kind::kOrganization, refs, rc_.deadline));
@@ -301,8 +310,10 @@ absl::Status ImportSession::ResolveOrganizations(std::vector<ImportRecord>* reco
     std::vector<std::string> found_ids;
     std::vector<std::string> found_keys;
     std::vector<bool> found_by_name;
-    for (size_t i = 0; i < keys.size(); ++i) {
-      std::string id = !by_ref[i].empty() ? by_ref[i] : by_name[i];
+    for (size_t i = 0; i < n; ++i) {
+      std::string id = !by_ref[i].empty()        ? by_ref[i]
+                       : !by_name[n + i].empty() ? by_name[n + i]
+                                                 : by_name[i];
       if (id.empty()) {
         missing.push_back(keys[i]);
         continue;

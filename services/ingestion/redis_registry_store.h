@@ -8,7 +8,8 @@
 //                                       order (see the write script)
 //   stp:{p}:idx:<kind>:updated:mark     STRING the score of the latest entry when it was deleted
 //   stp:{p}:xid:<kind>                  HASH "source:value" -> id
-//   stp:{p}:orgname                     HASH normalised organisation name -> id
+//   stp:{p}:orgname                     HASH normalised organisation name -> id, and
+//                                       "<name>|countries/<cc>" -> id (Registry::NameKeys)
 //   stp:{p}:hist:<project id>           LIST serialized ProjectRevision, newest first
 //   stp:{p}:rq:<n>:<scope>:<request id> STRING "<id>|<fingerprint>", expires after a day; the
 //                                       caller's scope (RequestScope) is n bytes long

@@ -346,6 +346,17 @@ std::string Fingerprint(const Message& request) {
   return absl::StrCat(absl::Hex(StableHash(bytes), absl::kZeroPad16));
 }
 
+std::string Registry::NameInCountry(const std::string& normalized, const std::string& country) {
+  // '|' never appears in a normalised name.
+  return absl::StrCat(normalized, "|", country);
+}
+
+std::vector<std::string> Registry::NameKeys(const v1::Organization& org) {
+  std::vector<std::string> keys = {NormalizeName(org.display_name())};
+  if (!org.country().empty()) keys.push_back(NameInCountry(keys[0], org.country()));
+  return keys;
+}
+
 std::string Registry::NormalizeName(absl::string_view name) {
   std::string out;
   bool space = false;
@@ -1062,8 +1073,7 @@ absl::StatusOr<R> Registry::UpdateResource(
           Diff(ExternalIdKeys(current.external_ids()), ExternalIdKeys(merged.external_ids()));
     }
     if constexpr (std::is_same_v<R, v1::Organization>) {
-      std::tie(op.names_remove, op.names_add) =
-          Diff({NormalizeName(current.display_name())}, {NormalizeName(merged.display_name())});
+      std::tie(op.names_remove, op.names_add) = Diff(NameKeys(current), NameKeys(merged));
     }
     op.data = merged.SerializeAsString();
     op.event = MakeEvent(rc, Traits<R>::kUpdated, merged, op.data, store_->PartitionOf(id),
@@ -1126,8 +1136,7 @@ absl::StatusOr<v1::DeleteResponse> Registry::DeleteResource(
   op.index_remove = IndexTerms(current);
   if constexpr (!std::is_same_v<R, v1::Country>)
     op.external_ids_remove = ExternalIdKeys(current.external_ids());
-  if constexpr (std::is_same_v<R, v1::Organization>)
-    op.names_remove = {NormalizeName(current.display_name())};
+  if constexpr (std::is_same_v<R, v1::Organization>) op.names_remove = NameKeys(current);
   if constexpr (std::is_same_v<R, v1::Project>) {
     v1::ProjectRevision rev;
     rev.set_revision(op.revision);
@@ -1271,7 +1280,7 @@ WriteOp Registry::PrepareOrganizationCreate(const RequestContext& rc, v1::Organi
   StampMetadata(org, rc, now, op.etag, true);
   op.index_add = IndexTerms(*org);
   op.external_ids_add = ExternalIdKeys(org->external_ids());
-  op.names_add = {NormalizeName(org->display_name())};
+  op.names_add = NameKeys(*org);
   op.data = org->SerializeAsString();
   op.event = MakeEvent(rc, Traits<v1::Organization>::kCreated, *org, op.data,
                        store_->PartitionOf(op.id), 1, {}, now, request_id);

@@ -187,6 +187,12 @@ class Registry {
 
   // Normalised organisation name used for matching names across sources.
   static std::string NormalizeName(absl::string_view name);
+  // The name index's entry for a normalised name within a country ("countries/EG").
+  static std::string NameInCountry(const std::string& normalized, const std::string& country);
+  // An organisation's entries in the name index: its normalised name, which finds the
+  // organisation of that name written last, and the name within its country, so that the same
+  // name in two countries (two ministries of finance) finds each.
+  static std::vector<std::string> NameKeys(const v1::Organization& org);
   // Top-level fields that differ between two resources of the same type, metadata excluded.
   static std::vector<std::string> ChangedFields(const google::protobuf::Message& a,
                                                 const google::protobuf::Message& b);

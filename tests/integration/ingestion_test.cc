@@ -1717,6 +1717,27 @@ TEST_F(IngestionTest, AnImportedIdentifierJoinsTheOrganisationFoundByNameInItsCo
   EXPECT_FALSE(egyptian.empty());
   EXPECT_NE(egyptian, kenyan);
   EXPECT_EQ(identifiers(kenyan), std::vector<std::string>{"KE-GOV-7"});
+  // Registered by name in two countries, then named with an identifier of one: it joins that
+  // country's, not the one registered last.
+  const v1::Organization egypt_planning = AddOrg("Ministry of Planning", "countries/EG");
+  const v1::Organization kenya_planning = AddOrg("Ministry of Planning", "countries/KE");
+  s = Import(v1::IMPORT_FORMAT_IATI_XML, file("XM-7", org("EG-GOV-9", "Ministry of Planning")), "");
+  EXPECT_EQ(s.organizations_created(), 0) << s.DebugString();
+  EXPECT_EQ(participant("XM-7"), egypt_planning.name());
+  EXPECT_EQ(identifiers(egypt_planning.name()), std::vector<std::string>{"EG-GOV-9"});
+  EXPECT_TRUE(identifiers(kenya_planning.name()).empty());
+  // Renamed, it leaves the old name's entries (its country's included) to none.
+  v1::UpdateOrganizationRequest rename;
+  rename.mutable_organization()->set_name(egypt_planning.name());
+  rename.mutable_organization()->set_display_name("Ministry of Planning and Development");
+  rename.mutable_update_mask()->add_paths("display_name");
+  v1::Organization renamed;
+  ASSERT_TRUE(Call([&](auto* c) { return stub_->UpdateOrganization(c, rename, &renamed); }).ok());
+  s = Import(v1::IMPORT_FORMAT_IATI_XML, file("XM-8", org("EG-GOV-10", "Ministry of Planning")),
+             "");
+  EXPECT_EQ(s.organizations_created(), 1) << s.DebugString();
+  EXPECT_NE(participant("XM-8"), egypt_planning.name());
+  EXPECT_NE(participant("XM-8"), kenya_planning.name());
 }
 
 // The same across the import's batches, and a dry run counts what the import will create.
