@@ -635,9 +635,8 @@ absl::Status ImportSession::Flush() {
     for (int k = 1; k < r.occurrence; ++k) {
       WriteOp superseded;
       superseded.id = project_id;
-      superseded.request_id = RecordRequestId(r, k);
-      superseded.request_scope = RequestScope(rc_.principal);
-      superseded.request_record = RequestRecord(project_id, kSuperseded);
+      KeepRequest(rc_.principal, RecordRequestId(r, k), RequestRecord(project_id, kSuperseded),
+                  &superseded);
       kept_requests.push_back(std::move(superseded));
       kept_for.push_back(nullptr);
     }
@@ -685,9 +684,8 @@ absl::Status ImportSession::Flush() {
         if (!request_id_.empty() && !dry_run_) {
           WriteOp remember;
           remember.id = current->id;
-          remember.request_id = RecordRequestId(r);
-          remember.request_scope = RequestScope(rc_.principal);
-          remember.request_record = RequestRecord(current->id, r.fingerprint);
+          KeepRequest(rc_.principal, RecordRequestId(r), RequestRecord(current->id, r.fingerprint),
+                      &remember);
           kept_requests.push_back(std::move(remember));
           kept_for.push_back(&r);
         }

@@ -455,6 +455,12 @@ absl::Status IdTaken(Kind kind) {
 
 }  // namespace
 
+absl::StatusOr<std::optional<std::string>> Registry::FindRequest(const RequestContext& rc,
+                                                                 const std::string& anchor,
+                                                                 const std::string& request_id) {
+  return store_->FindRequest(anchor, RequestScope(rc.principal), request_id, rc.deadline);
+}
+
 template <typename R>
 absl::StatusOr<R> Registry::Replay(const RequestContext& rc, Kind kind, const std::string& record,
                                    const std::string& fingerprint) {
@@ -1035,8 +1041,7 @@ absl::StatusOr<R> Registry::UpdateResource(
   }
   std::string fingerprint = Fingerprint(req);
   if (!req.request_id().empty()) {
-    STP_ASSIGN_OR_RETURN(auto record, store_->FindRequest(id, RequestScope(rc.principal),
-                                                          req.request_id(), rc.deadline));
+    STP_ASSIGN_OR_RETURN(auto record, FindRequest(rc, id, req.request_id()));
     if (record.has_value()) return Replay<R>(rc, kind, *record, fingerprint);
   }
   for (int attempt = 0;; ++attempt) {
@@ -1078,9 +1083,7 @@ absl::StatusOr<R> Registry::UpdateResource(
     op.data = merged.SerializeAsString();
     op.event = MakeEvent(rc, Traits<R>::kUpdated, merged, op.data, store_->PartitionOf(id),
                          op.revision, changed, now, req.request_id());
-    op.request_id = req.request_id();
-    op.request_scope = RequestScope(rc.principal);
-    op.request_record = RequestRecord(id, fingerprint);
+    KeepRequest(rc.principal, req.request_id(), RequestRecord(id, fingerprint), &op);
     absl::StatusOr<R> result = Commit(rc, op, merged);
     if (result.ok() || result.status().code() != absl::StatusCode::kAborted ||
         !req.etag().empty() || attempt + 1 >= kUpdateAttempts) {
@@ -1111,8 +1114,7 @@ absl::StatusOr<v1::DeleteResponse> Registry::DeleteResource(
     return response;
   };
   if (!request_id.empty()) {
-    STP_ASSIGN_OR_RETURN(
-        auto record, store_->FindRequest(id, RequestScope(rc.principal), request_id, rc.deadline));
+    STP_ASSIGN_OR_RETURN(auto record, FindRequest(rc, id, request_id));
     if (record.has_value()) return replay(*record);
   }
   STP_ASSIGN_OR_RETURN(auto stored, store_->GetMany(kind, {id}, rc.deadline));
@@ -1149,9 +1151,7 @@ absl::StatusOr<v1::DeleteResponse> Registry::DeleteResource(
   }
   op.event = MakeEvent(rc, Traits<R>::kDeleted, current, stored[0]->data, store_->PartitionOf(id),
                        op.revision, {}, now, request_id);
-  op.request_id = request_id;
-  op.request_scope = RequestScope(rc.principal);
-  op.request_record = DeleteRequestRecord(id, ToMillis(now), fingerprint);
+  KeepRequest(rc.principal, request_id, DeleteRequestRecord(id, ToMillis(now), fingerprint), &op);
   STP_ASSIGN_OR_RETURN(auto results, store_->Write({op}, rc.deadline));
   switch (results[0].code) {
     case WriteResult::Code::kOk:
@@ -1203,8 +1203,7 @@ absl::StatusOr<v1::Country> Registry::UpsertCountry(const RequestContext& rc,
   STP_RETURN_IF_ERROR(v.ToStatus());
   if (!req.etag().empty()) return NotFound(input.name());
   if (!req.request_id().empty()) {
-    STP_ASSIGN_OR_RETURN(auto record, store_->FindRequest(id, RequestScope(rc.principal),
-                                                          req.request_id(), rc.deadline));
+    STP_ASSIGN_OR_RETURN(auto record, FindRequest(rc, id, req.request_id()));
     if (record.has_value()) return Replay<v1::Country>(rc, Kind::kCountry, *record, fingerprint);
   }
   absl::Time now = clock_();
@@ -1220,9 +1219,7 @@ absl::StatusOr<v1::Country> Registry::UpsertCountry(const RequestContext& rc,
   op.data = input.SerializeAsString();
   op.event = MakeEvent(rc, Traits<v1::Country>::kCreated, input, op.data, store_->PartitionOf(id),
                        1, {}, now, req.request_id());
-  op.request_id = req.request_id();
-  op.request_scope = RequestScope(rc.principal);
-  op.request_record = RequestRecord(id, fingerprint);
+  KeepRequest(rc.principal, req.request_id(), RequestRecord(id, fingerprint), &op);
   absl::StatusOr<v1::Country> created = Commit(rc, op, input);
   if (!created.ok() && created.status().code() == absl::StatusCode::kAlreadyExists) {
     return UpsertCountry(rc, req);  // created concurrently: apply as an update
@@ -1284,9 +1281,7 @@ WriteOp Registry::PrepareOrganizationCreate(const RequestContext& rc, v1::Organi
   op.data = org->SerializeAsString();
   op.event = MakeEvent(rc, Traits<v1::Organization>::kCreated, *org, op.data,
                        store_->PartitionOf(op.id), 1, {}, now, request_id);
-  op.request_id = request_id;
-  op.request_scope = RequestScope(rc.principal);
-  op.request_record = RequestRecord(op.id, fingerprint);
+  KeepRequest(rc.principal, request_id, RequestRecord(op.id, fingerprint), &op);
   return op;
 }
 
@@ -1306,8 +1301,7 @@ absl::StatusOr<v1::Organization> Registry::CreateOrganization(
   std::string anchor =
       org.external_ids().empty() ? req.request_id() : ExternalIdKeys(org.external_ids())[0];
   if (!req.request_id().empty()) {
-    STP_ASSIGN_OR_RETURN(auto record, store_->FindRequest(anchor, RequestScope(rc.principal),
-                                                          req.request_id(), rc.deadline));
+    STP_ASSIGN_OR_RETURN(auto record, FindRequest(rc, anchor, req.request_id()));
     if (record.has_value())
       return Replay<v1::Organization>(rc, Kind::kOrganization, *record, fingerprint);
   }
@@ -1414,8 +1408,7 @@ absl::StatusOr<v1::Park> Registry::CreatePark(const RequestContext& rc,
   std::string anchor =
       park.external_ids().empty() ? req.request_id() : ExternalIdKeys(park.external_ids())[0];
   if (!req.request_id().empty()) {
-    STP_ASSIGN_OR_RETURN(auto record, store_->FindRequest(anchor, RequestScope(rc.principal),
-                                                          req.request_id(), rc.deadline));
+    STP_ASSIGN_OR_RETURN(auto record, FindRequest(rc, anchor, req.request_id()));
     if (record.has_value()) return Replay<v1::Park>(rc, Kind::kPark, *record, fingerprint);
   }
   return CommitCreate<v1::Park>(rc, [&] {
@@ -1435,9 +1428,7 @@ absl::StatusOr<v1::Park> Registry::CreatePark(const RequestContext& rc,
     op.data = created.SerializeAsString();
     op.event = MakeEvent(rc, Traits<v1::Park>::kCreated, created, op.data,
                          store_->PartitionOf(op.id), 1, {}, now, req.request_id());
-    op.request_id = req.request_id();
-    op.request_scope = RequestScope(rc.principal);
-    op.request_record = RequestRecord(op.id, fingerprint);
+    KeepRequest(rc.principal, req.request_id(), RequestRecord(op.id, fingerprint), &op);
     return std::make_pair(std::move(op), std::move(created));
   });
 }
@@ -1528,8 +1519,6 @@ PreparedWrite Registry::PrepareProjectWrite(
   WriteOp& op = out.op;
   op.kind = Kind::kProject;
   op.etag = RandomHex(8);
-  op.request_id = request_id;
-  op.request_scope = RequestScope(rc.principal);
   v1::Project current;
   std::vector<std::string> changed;
   EventType type = Traits<v1::Project>::kCreated;
@@ -1582,7 +1571,7 @@ PreparedWrite Registry::PrepareProjectWrite(
   op.data = next.SerializeAsString();
   op.event = MakeEvent(rc, type, next, op.data, store_->PartitionOf(op.id), op.revision, changed,
                        now, request_id);
-  op.request_record = RequestRecord(op.id, fingerprint);
+  KeepRequest(rc.principal, request_id, RequestRecord(op.id, fingerprint), &op);
   return out;
 }
 
@@ -1836,8 +1825,7 @@ absl::StatusOr<v1::Project> Registry::UpdateProject(const RequestContext& rc,
   if (id.empty()) return InvalidField("project.name", "must be a name such as \"projects/{id}\"");
   std::string fingerprint = Fingerprint(req);
   if (!req.request_id().empty()) {
-    STP_ASSIGN_OR_RETURN(auto record, store_->FindRequest(id, RequestScope(rc.principal),
-                                                          req.request_id(), rc.deadline));
+    STP_ASSIGN_OR_RETURN(auto record, FindRequest(rc, id, req.request_id()));
     if (record.has_value()) return Replay<v1::Project>(rc, Kind::kProject, *record, fingerprint);
   }
   for (int attempt = 0;; ++attempt) {

@@ -215,6 +215,10 @@ class Registry {
   template <typename R>
   absl::StatusOr<R> Answer(const RequestContext& rc, const WriteOp& op, const WriteResult& result,
                            const R& resource);
+  // The record the caller's request id keeps, if any, in the partition of `anchor`.
+  absl::StatusOr<std::optional<std::string>> FindRequest(const RequestContext& rc,
+                                                         const std::string& anchor,
+                                                         const std::string& request_id);
   template <typename R>
   absl::StatusOr<R> Replay(const RequestContext& rc, Kind kind, const std::string& record,
                            const std::string& fingerprint);

@@ -79,6 +79,13 @@ inline std::string DeleteRequestRecord(const std::string& id, int64_t millis,
                                        const std::string& fingerprint) {
   return RequestRecord(absl::StrCat(id, "@", millis), fingerprint);
 }
+// Gives a write the caller's request id and the record the id keeps (see RequestScope).
+inline void KeepRequest(const Principal& caller, std::string request_id, std::string record,
+                        WriteOp* op) {
+  op->request_id = std::move(request_id);
+  op->request_scope = RequestScope(caller);
+  op->request_record = std::move(record);
+}
 // The time a delete's request record keeps; nullopt for another record.
 inline std::optional<int64_t> RequestRecordDeleteMillis(const std::string& record) {
   const std::string id = RequestRecordId(record);
