@@ -5,6 +5,8 @@
 
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "google/protobuf/stubs/logging.h"
+#include "grpc/support/log.h"
 
 namespace stp {
 namespace {
@@ -52,6 +54,24 @@ bool ParseLogLevel(absl::string_view text, LogLevel* level) {
   else
     return false;
   return true;
+}
+
+void RouteLibraryLogs() {
+  google::protobuf::SetLogHandler(
+      [](google::protobuf::LogLevel level, const char* file, int line, const std::string& message) {
+        // FATAL is logged as an error; protobuf aborts after the handler returns.
+        const LogLevel ours = level == google::protobuf::LOGLEVEL_INFO      ? LogLevel::kInfo
+                              : level == google::protobuf::LOGLEVEL_WARNING ? LogLevel::kWarning
+                                                                            : LogLevel::kError;
+        Log(ours, message, {{"source", "protobuf"}, {"file", file ? file : ""}, {"line", line}});
+      });
+  gpr_set_log_function([](gpr_log_func_args* args) {
+    const LogLevel ours = args->severity == GPR_LOG_SEVERITY_DEBUG  ? LogLevel::kDebug
+                          : args->severity == GPR_LOG_SEVERITY_INFO ? LogLevel::kInfo
+                                                                    : LogLevel::kError;
+    Log(ours, args->message ? args->message : "",
+        {{"source", "grpc"}, {"file", args->file ? args->file : ""}, {"line", args->line}});
+  });
 }
 
 bool LogEnabled(LogLevel level) { return level >= g_level; }

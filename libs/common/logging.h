@@ -38,6 +38,11 @@ const LogContext& CurrentLogContext();
 void SetLogService(absl::string_view service);
 void SetLogLevel(LogLevel level);
 bool ParseLogLevel(absl::string_view text, LogLevel* level);
+// Sends what gRPC and protobuf log through Log, as JSON lines with a "source" field ("grpc",
+// "protobuf") and the library's file and line, instead of their own plain-text lines on
+// stderr. A request that fails to parse (invalid UTF-8 in a string field, for one) makes
+// protobuf log; a log pipeline that reads JSON must not choke on it. Set by main, once.
+void RouteLibraryLogs();
 
 void Log(LogLevel level, absl::string_view message, const nlohmann::json& fields = nullptr);
 // True when a line at `level` would be written (check before building costly fields).

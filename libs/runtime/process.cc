@@ -246,6 +246,7 @@ int RunModules(int argc, char** argv, const std::string& program, const std::str
   }
   SetLogLevel(level);
   SetLogService(program);
+  RouteLibraryLogs();
 
   Process process(program, config);
   if (!create_operator_key.empty() || !bootstrap_key_file.empty()) {

@@ -132,6 +132,14 @@ TEST(ObservabilityTest, MetricsLogsAndTracesAreWhatTheRunbookSays) {
       call("stp_bad", "req-bad-key", [&](auto* c) { return stub->GetProject(c, get, &project); })
           .error_code(),
       grpc::StatusCode::UNAUTHENTICATED);
+  // A request the server cannot parse (a string field that is not UTF-8; the client's
+  // protobuf sends it anyway) makes protobuf log in the server: that line is JSON too.
+  iv1::GetProjectRequest garbled;
+  garbled.set_name("projects/\xff\xfe");
+  const grpc::Status garbled_status =
+      call(key, "req-garbled", [&](auto* c) { return stub->GetProject(c, garbled, &project); });
+  EXPECT_EQ(garbled_status.error_code(), grpc::StatusCode::INVALID_ARGUMENT)
+      << garbled_status.error_message();
 
   // Trace context: the caller's trace id rides the project event and the score event after it.
   redis::RedisOptions ro;
@@ -201,6 +209,7 @@ TEST(ObservabilityTest, MetricsLogsAndTracesAreWhatTheRunbookSays) {
   std::string line;
   int lines = 0;
   bool call_logged = false, auth_failure_logged = false, allocator_logged = false;
+  bool library_logged = false;
   while (std::getline(in, line)) {
     auto j = nlohmann::json::parse(line, nullptr, false);
     ASSERT_FALSE(j.is_discarded()) << "not JSON: " << line;
@@ -220,11 +229,16 @@ TEST(ObservabilityTest, MetricsLogsAndTracesAreWhatTheRunbookSays) {
       auth_failure_logged = true;
       EXPECT_EQ(line.find("stp_bad"), std::string::npos) << "a credential was logged";
     }
+    if (j.value("source", "") == "protobuf" &&
+        j.value("message", "").find("UTF-8") != std::string::npos) {
+      library_logged = j.value("level", "") == "error" && j.contains("file");
+    }
   }
   EXPECT_GT(lines, 5);
   EXPECT_TRUE(call_logged) << Shell("grep req-obs-1 " + log);
   EXPECT_TRUE(auth_failure_logged);
   EXPECT_TRUE(allocator_logged) << Shell("grep started " + log);
+  EXPECT_TRUE(library_logged) << Shell("grep -i utf " + log);
   // The operator key never appears in the logs.
   std::stringstream all;
   all << std::ifstream(log).rdbuf();
