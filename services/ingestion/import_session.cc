@@ -415,14 +415,23 @@ absl::Status ImportSession::ResolveOrganizations(std::vector<ImportRecord>* reco
     // The organisation's name and the participants' display name alike.
     std::string display = DisplayName(org);
     if (dry_run_) {
-      // A later batch finds what an earlier one would have created by identifier or name,
-      // as the store lookups of a real import do (within one batch, a real import creates
-      // each key), and by name only in the same country.
+      // A later batch finds what an earlier one would have created by identifier, by name
+      // within its country, or by name, as the store lookups of a real import do (within one
+      // batch, a real import creates each key); by name only in the same country when it
+      // has an identifier.
       std::string name = Registry::NormalizeName(org.name.empty() ? org.ref : org.name);
       std::string by_ref = org.ref.empty() ? "" : "\x01" + key;  // apart from the names
-      auto earlier = dry_run_created_.find(by_ref);
-      if (by_ref.empty() || earlier == dry_run_created_.end()) {
-        earlier = dry_run_created_.find(name);
+      const std::string country =
+          !org.country.empty() && countries_[org.country] ? org.country : "";
+      const std::string in_country =
+          country.empty() || name.empty() ? "" : Registry::NameInCountry(name, country);
+      auto find = [this](const std::string& k) {
+        return k.empty() ? dry_run_created_.end() : dry_run_created_.find(k);
+      };
+      auto earlier = find(by_ref);
+      if (earlier == dry_run_created_.end()) earlier = find(in_country);
+      if (earlier == dry_run_created_.end()) {
+        earlier = find(name);
         if (earlier != dry_run_created_.end() && !by_ref.empty() && !org.country.empty() &&
             !earlier->second.country.empty() && earlier->second.country != org.country) {
           earlier = dry_run_created_.end();
@@ -432,9 +441,9 @@ absl::Status ImportSession::ResolveOrganizations(std::vector<ImportRecord>* reco
         orgs_[key] = earlier->second;
         continue;
       }
-      orgs_[key] = {"organizations/" + registry_->NewIdNear(""), display,
-                    !org.country.empty() && countries_[org.country] ? org.country : ""};
+      orgs_[key] = {"organizations/" + registry_->NewIdNear(""), display, country};
       if (!name.empty()) dry_run_batch.emplace(name, orgs_[key]);
+      if (!in_country.empty()) dry_run_batch.emplace(in_country, orgs_[key]);
       if (!by_ref.empty()) dry_run_batch.emplace(by_ref, orgs_[key]);
       summary_.set_organizations_created(summary_.organizations_created() + 1);
       continue;

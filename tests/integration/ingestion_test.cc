@@ -1766,6 +1766,39 @@ TEST_F(IngestionTest, ADryRunCountsAnOrganisationNamedBothWaysInTwoBatchesOnce) 
   EXPECT_EQ(real.organizations_created(), 1);
 }
 
+// One name in two countries, then a second identifier of each in a later batch: the import
+// finds each by name within its country, and a dry run counts as the import does.
+TEST_F(IngestionTest, ADryRunFindsAnOrganisationByNameInItsCountryAsTheImportDoes) {
+  AddCountry("EG");
+  AddCountry("KE");
+  std::string file = "<iati-activities version=\"2.03\">";
+  const int activities = ImportSession::kBatchSize + 40;
+  auto org = [](const std::string& ref) {
+    return absl::StrCat("<participating-org ref=\"", ref,
+                        "\" role=\"1\"><narrative>Ministry of Finance</narrative>"
+                        "</participating-org>");
+  };
+  for (int i = 0; i < activities; ++i) {
+    std::string named = i == 0                ? org("KE-GOV-7")
+                        : i == 1              ? org("EG-GOV-7")
+                        : i == activities - 2 ? org("EG-GOV-8")
+                        : i == activities - 1 ? org("KE-GOV-8")
+                                              : "";
+    absl::StrAppend(&file, "<iati-activity default-currency=\"USD\"><iati-identifier>XM-MOF-", i,
+                    "</iati-identifier><title><narrative>Finance ", i, "</narrative></title>",
+                    named,
+                    "<recipient-country code=\"EG\"/><sector vocabulary=\"1\" code=\"23210\"/>"
+                    "</iati-activity>");
+  }
+  absl::StrAppend(&file, "</iati-activities>");
+  v1::ImportSummary dry = Import(v1::IMPORT_FORMAT_IATI_XML, file, "", nullptr, 4096,
+                                 /*dry_run=*/true);
+  v1::ImportSummary real = Import(v1::IMPORT_FORMAT_IATI_XML, file, "", nullptr, 4096);
+  EXPECT_EQ(real.created(), activities) << real.DebugString();
+  EXPECT_EQ(real.organizations_created(), 2) << real.DebugString();
+  EXPECT_EQ(dry.organizations_created(), real.organizations_created()) << dry.DebugString();
+}
+
 TEST_F(IngestionTest, AFileCutShortStillWritesItsCompleteActivitiesBeforeTheError) {
   AddCountry("EG");
   std::string file = "<iati-activities version=\"2.03\">";
