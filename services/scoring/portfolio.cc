@@ -11,6 +11,9 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
+#include "google/protobuf/io/coded_stream.h"
+#include "google/protobuf/io/zero_copy_stream_impl_lite.h"
+#include "libs/common/ids.h"
 #include "libs/common/status.h"
 #include "libs/common/vocabulary.h"
 
@@ -19,6 +22,18 @@ namespace {
 
 constexpr int kDefaultPageSize = 50;
 constexpr int kMaxPageSize = 1000;
+
+// The filter a page token was issued for: its deterministic serialization, hashed.
+std::string FilterFingerprint(const v1::ScoreFilter& filter) {
+  std::string bytes;
+  {
+    google::protobuf::io::StringOutputStream stream(&bytes);
+    google::protobuf::io::CodedOutputStream coded(&stream);
+    coded.SetSerializationDeterministic(true);
+    filter.SerializeToCodedStream(&coded);
+  }
+  return absl::StrFormat("%016x", StableHash(bytes));
+}
 
 std::string EnumLabel(const std::string& enum_name, const std::string& prefix) {
   std::string s = enum_name.substr(std::min(enum_name.size(), prefix.size()));
@@ -130,19 +145,26 @@ absl::StatusOr<v1::RankProjectsResponse> RankPage(std::vector<v1::Score> scores,
   // score changes between calls neither skip nor repeat an entry. A project whose own score
   // moves across the position between calls is missed (moved to pages already read) or seen
   // twice (moved to pages still to come).
+  // It names the order and the filter it was issued for, as the registry's tokens do: a
+  // token sent with another filter would start at a position of a list never read.
+  const std::string order = req.ascending() ? "a" : "d";
+  const std::string filter = FilterFingerprint(req.filter());
   size_t start = 0;
   if (!req.page_token().empty()) {
     std::string raw;
     std::vector<std::string> parts;
     if (absl::WebSafeBase64Unescape(req.page_token(), &raw)) parts = absl::StrSplit(raw, '|');
+    // Three parts: a token of an earlier version, which named the order only.
+    if (parts.size() == 3) parts.insert(parts.begin() + 1, filter);
     double total = 0;
-    if (parts.size() != 3 || !absl::SimpleAtod(parts[1], &total) ||
-        parts[0] != (req.ascending() ? "a" : "d")) {
-      return InvalidField("page_token", "is not a token RankProjects returned for this order");
+    if (parts.size() != 4 || parts[0] != order || parts[1] != filter ||
+        !absl::SimpleAtod(parts[2], &total)) {
+      return InvalidField("page_token",
+                          "is not a token RankProjects returned for this order and filter");
     }
     v1::Score last;
     last.set_total(total);
-    last.set_project(parts[2]);
+    last.set_project(parts[3]);
     start = std::upper_bound(scores.begin(), scores.end(), last, before) - scores.begin();
   }
   v1::RankProjectsResponse resp;
@@ -151,9 +173,8 @@ absl::StatusOr<v1::RankProjectsResponse> RankPage(std::vector<v1::Score> scores,
     *resp.add_scores() = scores[i];
   if (start + resp.scores_size() < scores.size() && resp.scores_size() > 0) {
     const auto& last = resp.scores(resp.scores_size() - 1);
-    resp.set_next_page_token(absl::WebSafeBase64Escape(
-        absl::StrCat(req.ascending() ? "a" : "d", "|", absl::StrFormat("%.17g", last.total()), "|",
-                     last.project())));
+    resp.set_next_page_token(absl::WebSafeBase64Escape(absl::StrCat(
+        order, "|", filter, "|", absl::StrFormat("%.17g", last.total()), "|", last.project())));
   }
   return resp;
 }

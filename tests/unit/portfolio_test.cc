@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/escaping.h"
 #include "libs/common/status.h"
 
 namespace stp::scoring {
@@ -135,6 +136,20 @@ TEST(PortfolioTest, RankingPagesBestOrWorstFirstWithTiesByName) {
   EXPECT_THAT(Ids(*at_risk), ElementsAre("ke2", "eg3", "eg2"));
   worst.set_page_token(first->next_page_token());
   EXPECT_EQ(RankPage(Portfolio(), worst).status().code(), absl::StatusCode::kInvalidArgument);
+  // So is a token of another filter, and one RankProjects never issued.
+  v1::RankProjectsRequest other_filter = req;
+  other_filter.mutable_filter()->set_host_country("countries/EG");
+  EXPECT_EQ(RankPage(Portfolio(), other_filter).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  other_filter.clear_filter();
+  other_filter.set_page_token(absl::WebSafeBase64Escape("d|0|60|projects/za1"));
+  EXPECT_EQ(RankPage(Portfolio(), other_filter).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  // A token of the version before, which named the order only, still pages.
+  other_filter.set_page_token(absl::WebSafeBase64Escape("d|60|projects/za1"));
+  auto legacy = RankPage(Portfolio(), other_filter);
+  ASSERT_TRUE(legacy.ok()) << legacy.status();
+  EXPECT_THAT(Ids(*legacy), ElementsAre("eg3", "ke2"));
   // A score that changes between pages moves without skipping or repeating the others.
   worst.set_page_token(at_risk->next_page_token());
   auto scores = Portfolio();
