@@ -422,20 +422,48 @@ absl::StatusOr<std::vector<std::optional<std::string>>> RedisRegistryStore::Reme
   return prior;
 }
 
-absl::StatusOr<std::optional<std::string>> RedisRegistryStore::FindRequest(
-    const std::string& partition_key, const std::string& scope, const std::string& request_id,
-    absl::Time deadline) {
+std::vector<std::vector<std::string>> RedisRegistryStore::FindRequestCommands(
+    const std::string& partition_key, const std::string& scope,
+    const std::string& request_id) const {
   const int p = keyspace_.PartitionOf(partition_key);
   std::vector<std::vector<std::string>> commands = {{"GET", RequestKey(p, scope, request_id)}};
   if (const std::string legacy = LegacyRequestKey(p, request_id); legacy != commands[0][1]) {
     commands.push_back({"GET", legacy});
   }
-  STP_ASSIGN_OR_RETURN(auto replies, redis_->Pipeline(commands, deadline));
+  return commands;
+}
+
+namespace {
+
+// The first record FindRequestCommands' replies hold.
+absl::StatusOr<std::optional<std::string>> FoundRequest(const std::vector<ReplyPtr>& replies) {
   for (const ReplyPtr& reply : replies) {
     if (redis::IsErrorReply(reply.get())) return redis::ErrorReplyStatus(Str(reply.get()));
     if (!redis::IsNil(reply.get())) return StrCopy(reply.get());
   }
   return std::nullopt;
+}
+
+}  // namespace
+
+absl::StatusOr<std::optional<std::string>> RedisRegistryStore::FindRequest(
+    const std::string& partition_key, const std::string& scope, const std::string& request_id,
+    absl::Time deadline) {
+  STP_ASSIGN_OR_RETURN(
+      auto replies,
+      redis_->Pipeline(FindRequestCommands(partition_key, scope, request_id), deadline));
+  return FoundRequest(replies);
+}
+
+void RedisRegistryStore::FindRequestAsync(const std::string& partition_key,
+                                          const std::string& scope, const std::string& request_id,
+                                          absl::Time deadline, FindRequestDone done) {
+  redis_->SharedPipelineAsync(
+      FindRequestCommands(partition_key, scope, request_id), deadline,
+      [done = std::move(done)](absl::StatusOr<std::vector<ReplyPtr>> replies) {
+        if (!replies.ok()) return done(replies.status());
+        done(FoundRequest(*replies));
+      });
 }
 
 absl::StatusOr<std::vector<std::string>> RedisRegistryStore::ListIds(

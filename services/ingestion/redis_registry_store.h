@@ -53,6 +53,9 @@ class RedisRegistryStore final : public RegistryStore {
                                                          const std::string& scope,
                                                          const std::string& request_id,
                                                          absl::Time deadline) override;
+  void FindRequestAsync(const std::string& partition_key, const std::string& scope,
+                        const std::string& request_id, absl::Time deadline,
+                        FindRequestDone done) override;
   absl::StatusOr<std::vector<std::string>> ListIds(Kind kind, const std::string& term,
                                                    const std::string& after, int limit,
                                                    absl::Time deadline) override;
@@ -83,6 +86,10 @@ class RedisRegistryStore final : public RegistryStore {
   // after the last older replica stopped), so that a retry across an upgrade writes nothing
   // twice. Reading it can go once no older version runs anywhere.
   std::string LegacyRequestKey(int partition, const std::string& request_id) const;
+  // The reads of FindRequest: the caller's key, then the older one if it differs.
+  std::vector<std::vector<std::string>> FindRequestCommands(const std::string& partition_key,
+                                                            const std::string& scope,
+                                                            const std::string& request_id) const;
   std::string ResourceKey(Kind kind, const std::string& id) const;
   std::string IndexKey(Kind kind, int partition, const std::string& term) const;
   std::vector<std::string> GetCommand(const ResourceRef& ref) const;

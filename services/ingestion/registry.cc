@@ -483,6 +483,21 @@ void Registry::ReplayAsync(const RequestContext& rc, Kind kind, const std::strin
 }
 
 template <typename R>
+absl::StatusOr<R> Registry::AnswerUnchanged(const RequestContext& rc, Kind kind,
+                                            const std::string& id, const std::string& request_id,
+                                            const std::string& fingerprint, R current) {
+  if (request_id.empty()) return current;
+  WriteOp op;
+  op.kind = kind;
+  op.id = id;  // the partition FindRequest(rc, id, ...) reads
+  KeepRequest(rc.principal, request_id, RequestRecord(id, fingerprint), &op);
+  STP_ASSIGN_OR_RETURN(auto prior, store_->RememberRequests({op}, rc.deadline));
+  // Kept meanwhile by a request of the same id: its answer (or REQUEST_ID_REUSED).
+  if (prior[0].has_value()) return Replay<R>(rc, kind, *prior[0], fingerprint);
+  return current;
+}
+
+template <typename R>
 absl::StatusOr<R> Registry::Commit(const RequestContext& rc, WriteOp op, const R& resource) {
   STP_ASSIGN_OR_RETURN(auto results, store_->Write({op}, rc.deadline));
   return Answer(rc, op, results[0], resource);
@@ -1061,7 +1076,9 @@ absl::StatusOr<R> Registry::UpdateResource(
     STP_RETURN_IF_ERROR(check(current, &merged, &v));
     STP_RETURN_IF_ERROR(v.ToStatus());
     std::vector<std::string> changed = ChangedFields(current, merged);
-    if (changed.empty()) return current;  // nothing to change: no write, no event
+    if (changed.empty()) {  // nothing to change: no write, no event
+      return AnswerUnchanged(rc, kind, id, req.request_id(), fingerprint, std::move(current));
+    }
     absl::Time now = WriteTimeAfter(clock_(), current.update_time());
     WriteOp op;
     op.kind = kind;
@@ -1635,7 +1652,7 @@ void Registry::CreateProjectAsync(const RequestContext& rc, const v1::CreateProj
 void Registry::CreateProjectChecked(const std::shared_ptr<CreateProjectCall>& call) {
   if (!call->found.ok()) return call->reply(call->found.status());
   ApplyReferenceCheck(call->references, *call->found, "project", &call->project, &call->v);
-  if (!call->v.empty()) return call->reply(call->v.ToStatus());
+  if (!call->v.empty()) return CreateProjectRefused(call, call->v.ToStatus());
   const Principal& principal = call->rc.principal;
   if (!principal.is_operator() && !IsParticipant(principal, call->project)) {
     return call->reply(Denied("a partner creates projects only with its own organisation (" +
@@ -1647,6 +1664,18 @@ void Registry::CreateProjectChecked(const std::shared_ptr<CreateProjectCall>& ca
   // The probe went out with the reads (a project without violations, as this one is), for
   // this title and host, which the reference checks do not change: it covers the check.
   CreateProjectProbed(call);
+}
+
+void Registry::CreateProjectRefused(const std::shared_ptr<CreateProjectCall>& call,
+                                    absl::Status refusal) {
+  if (call->request_id.empty()) return call->reply(std::move(refusal));
+  store_->FindRequestAsync(
+      call->anchor, RequestScope(call->rc.principal), call->request_id, call->rc.deadline,
+      [this, call, refusal](absl::StatusOr<std::optional<std::string>> record) {
+        if (!record.ok() || !record->has_value()) return call->reply(refusal);
+        ReplayAsync<v1::Project>(call->rc, Kind::kProject, **record, call->fingerprint,
+                                 call->reply);
+      });
 }
 
 void Registry::CreateProjectProbed(const std::shared_ptr<CreateProjectCall>& call) {
@@ -1851,7 +1880,10 @@ absl::StatusOr<v1::Project> Registry::UpdateProject(const RequestContext& rc,
     ValidateProject(merged, "project", &v);
     STP_RETURN_IF_ERROR(CheckReferences(&merged, "project", rc, &v, &current));
     STP_RETURN_IF_ERROR(v.ToStatus());
-    if (ChangedFields(current, merged).empty()) return current;
+    if (ChangedFields(current, merged).empty()) {
+      return AnswerUnchanged(rc, Kind::kProject, id, req.request_id(), fingerprint,
+                             std::move(current));
+    }
     if (!DuplicateSummary::Of(merged).ComparesLike(DuplicateSummary::Of(current))) {
       STP_RETURN_IF_ERROR(FlagDuplicates({&merged}, rc.deadline));
     }

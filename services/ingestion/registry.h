@@ -222,6 +222,13 @@ class Registry {
   template <typename R>
   absl::StatusOr<R> Replay(const RequestContext& rc, Kind kind, const std::string& record,
                            const std::string& fingerprint);
+  // The answer to an update that changes nothing: no write and no event, but its request id is
+  // kept as a write's would be, so that a retry after another caller's change gets this answer
+  // (rather than undoing that change), and the id cannot be used again for other content.
+  template <typename R>
+  absl::StatusOr<R> AnswerUnchanged(const RequestContext& rc, Kind kind, const std::string& id,
+                                    const std::string& request_id, const std::string& fingerprint,
+                                    R current);
   template <typename R>
   void ReplayAsync(const RequestContext& rc, Kind kind, const std::string& record,
                    const std::string& fingerprint, std::function<void(absl::StatusOr<R>)> reply);
@@ -247,6 +254,9 @@ class Registry {
   // CreateProjectAsync's steps after each round trip.
   struct CreateProjectCall;
   void CreateProjectChecked(const std::shared_ptr<CreateProjectCall>& call);
+  // A create refused by a check of stored state (an organisation it names deleted since) may
+  // be the retry of one that was written: the request id's record answers first, if any.
+  void CreateProjectRefused(const std::shared_ptr<CreateProjectCall>& call, absl::Status refusal);
   void CreateProjectProbed(const std::shared_ptr<CreateProjectCall>& call);
   void CreateProjectWrite(const std::shared_ptr<CreateProjectCall>& call);
   template <typename R, typename Req>

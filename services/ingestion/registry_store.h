@@ -162,6 +162,11 @@ class RegistryStore {
                                                                  const std::string& scope,
                                                                  const std::string& request_id,
                                                                  absl::Time deadline) = 0;
+  // FindRequest without waiting; `done` runs on the Redis client's round-trip thread.
+  using FindRequestDone = std::function<void(absl::StatusOr<std::optional<std::string>>)>;
+  virtual void FindRequestAsync(const std::string& partition_key, const std::string& scope,
+                                const std::string& request_id, absl::Time deadline,
+                                FindRequestDone done) = 0;
   // Ids of the index term ("" for every resource of the kind) after `after`, in id order,
   // merged over partitions, at most `limit`.
   virtual absl::StatusOr<std::vector<std::string>> ListIds(Kind kind, const std::string& term,

@@ -712,6 +712,11 @@ class RacingReplicaStore final : public RegistryStore {
                                                          absl::Time deadline) override {
     return real_->FindRequest(key, scope, request_id, deadline);
   }
+  void FindRequestAsync(const std::string& key, const std::string& scope,
+                        const std::string& request_id, absl::Time deadline,
+                        FindRequestDone done) override {
+    real_->FindRequestAsync(key, scope, request_id, deadline, std::move(done));
+  }
   absl::StatusOr<std::vector<std::string>> ListIds(Kind kind, const std::string& term,
                                                    const std::string& after, int limit,
                                                    absl::Time deadline) override {
@@ -1505,6 +1510,79 @@ TEST_F(IngestionTest, ARequestIdReusedForOtherContentIsRefusedEvenWhenNothingWou
   EXPECT_EQ(ImportMessages({first}, "reuse-1").unchanged(), 1);
   // A new request id for the stored content changes nothing, and says so.
   EXPECT_EQ(ImportMessages({second}, "reuse-2").unchanged(), 1);
+}
+
+// A create whose answer was lost is retried after an organisation it names was deleted: the
+// retry answers with the project written first, not with the reference check's refusal that
+// would tell the caller nothing was created.
+TEST_F(IngestionTest, ARetriedCreateAnswersFromItsRequestIdBeforeCheckingReferencesAgain) {
+  v1::Organization org = AddOrg("Deleted After The Create");
+  v1::CreateProjectRequest create;
+  *create.mutable_project() = NewProject("Created before its partner left", org.name());
+  create.set_request_id("create-then-partner-deleted");
+  v1::Project first;
+  ASSERT_TRUE(Call([&](auto* c) { return stub_->CreateProject(c, create, &first); }).ok());
+  v1::DeleteOrganizationRequest del;
+  del.set_name(org.name());
+  v1::DeleteResponse deleted;
+  ASSERT_TRUE(Call([&](auto* c) { return stub_->DeleteOrganization(c, del, &deleted); }).ok());
+  const size_t events = Events().size();
+  v1::Project retried;
+  grpc::Status status = Call([&](auto* c) { return stub_->CreateProject(c, create, &retried); });
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(retried.name(), first.name());
+  EXPECT_EQ(Events().size(), events);
+  // Without that request id the check stands.
+  create.set_request_id("a-new-create");
+  status = Call([&](auto* c) { return stub_->CreateProject(c, create, &retried); });
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_TRUE(absl::StrContains(status.error_message(), "does not exist"))
+      << status.error_message();
+}
+
+// An update that changes nothing writes nothing, but keeps its request id: retried after
+// another caller's change it answers, rather than undoing that change, and the id cannot be
+// used again for other content. Organisations (the other resources' update) likewise.
+TEST_F(IngestionTest, AnUpdateThatChangesNothingStillKeepsItsRequestId) {
+  v1::Organization org = AddOrg("Unchanged Updates Ltd");
+  v1::CreateProjectRequest create;
+  *create.mutable_project() = NewProject("Kept as it was", org.name());
+  v1::Project p;
+  ASSERT_TRUE(Call([&](auto* c) { return stub_->CreateProject(c, create, &p); }).ok());
+  auto update = [&](const std::string& title, const std::string& request_id) {
+    v1::UpdateProjectRequest req;
+    req.mutable_project()->set_name(p.name());
+    req.mutable_project()->set_title(title);
+    req.mutable_update_mask()->add_paths("title");
+    req.set_request_id(request_id);
+    v1::Project out;
+    grpc::Status status = Call([&](auto* c) { return stub_->UpdateProject(c, req, &out); });
+    return std::make_pair(status, out);
+  };
+  const size_t events = Events().size();
+  ASSERT_TRUE(update("Kept as it was", "noop-1").first.ok());
+  EXPECT_EQ(Events().size(), events);
+  ASSERT_TRUE(update("Changed by another caller", "other-1").first.ok());
+  auto [retried, answer] = update("Kept as it was", "noop-1");
+  EXPECT_TRUE(retried.ok()) << retried.error_message();
+  EXPECT_EQ(answer.title(), "Changed by another caller");
+  EXPECT_EQ(answer.revision(), 2);
+  EXPECT_EQ(Events().size(), events + 1);
+  grpc::Status reused = update("Something else", "noop-1").first;
+  EXPECT_EQ(reused.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(GetErrorReason(FromGrpcStatus(reused)), "REQUEST_ID_REUSED");
+
+  v1::UpdateOrganizationRequest same;
+  same.mutable_organization()->set_name(org.name());
+  same.mutable_organization()->set_display_name(org.display_name());
+  same.mutable_update_mask()->add_paths("display_name");
+  same.set_request_id("noop-org-1");
+  v1::Organization out;
+  ASSERT_TRUE(Call([&](auto* c) { return stub_->UpdateOrganization(c, same, &out); }).ok());
+  same.mutable_organization()->set_display_name("Renamed Under A Used Id");
+  reused = Call([&](auto* c) { return stub_->UpdateOrganization(c, same, &out); });
+  EXPECT_EQ(reused.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(GetErrorReason(FromGrpcStatus(reused)), "REQUEST_ID_REUSED");
 }
 
 // An imported record names organisations and parks that exist, as CreateProject asks, and
