@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <set>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -328,8 +329,8 @@ absl::StatusOr<std::vector<WriteResult>> ParseWriteReplies(const redis::ItemRepl
 
 }  // namespace
 
-absl::StatusOr<std::vector<WriteResult>> RedisRegistryStore::Write(const std::vector<WriteOp>& ops,
-                                                                   absl::Time deadline) {
+absl::StatusOr<std::vector<WriteResult>> RedisRegistryStore::WriteNow(
+    const std::vector<WriteOp>& ops, absl::Time deadline) {
   WriteCall call = WriteCallOf(ops);
   STP_ASSIGN_OR_RETURN(auto replies,
                        redis_->EvalEach(WriteScript(), std::move(call.keys), std::move(call.args),
@@ -339,8 +340,8 @@ absl::StatusOr<std::vector<WriteResult>> RedisRegistryStore::Write(const std::ve
   return results;
 }
 
-void RedisRegistryStore::WriteAsync(const std::vector<WriteOp>& ops, absl::Time deadline,
-                                    WriteDone done) {
+void RedisRegistryStore::WriteNowAsync(const std::vector<WriteOp>& ops, absl::Time deadline,
+                                       WriteDone done) {
   WriteCall call = WriteCallOf(ops);
   redis_->EvalEachAsync(WriteScript(), std::move(call.keys), std::move(call.args), call.partitions,
                         kWritesPerCall, deadline,
@@ -351,6 +352,128 @@ void RedisRegistryStore::WriteAsync(const std::vector<WriteOp>& ops, absl::Time 
                           if (results.ok()) ApplyToProjectIndex(changes, *results);
                           done(std::move(results));
                         });
+}
+
+RedisRegistryStore::ForeignXids RedisRegistryStore::ForeignXidReads(
+    const std::vector<WriteOp>& ops) const {
+  ForeignXids reads;
+  if (keyspace_.partitions() < 2) return reads;
+  std::map<Kind, std::set<std::string>> by_kind;
+  for (const WriteOp& op : ops) {
+    by_kind[op.kind].insert(op.external_ids_add.begin(), op.external_ids_add.end());
+  }
+  for (auto& [kind, ids] : by_kind) {
+    if (ids.empty()) continue;
+    reads.asked.emplace_back(kind, std::vector<std::string>(ids.begin(), ids.end()));
+    for (int p = 0; p < keyspace_.partitions(); ++p) {
+      std::vector<std::string> cmd = {"HMGET", keyspace_.Key(p, "xid", KindName(kind))};
+      cmd.insert(cmd.end(), ids.begin(), ids.end());
+      reads.commands.push_back(std::move(cmd));
+    }
+  }
+  return reads;
+}
+
+absl::StatusOr<std::vector<std::optional<WriteResult>>> RedisRegistryStore::RefusedByForeignXids(
+    const std::vector<WriteOp>& ops, const ForeignXids& reads,
+    const std::vector<redis::ReplyPtr>& replies) const {
+  const int partitions = keyspace_.partitions();
+  // Per kind and id, its owner in each partition ("" where none).
+  std::map<std::pair<Kind, std::string>, std::vector<std::string>> owners;
+  for (size_t k = 0; k < reads.asked.size(); ++k) {
+    const auto& [kind, ids] = reads.asked[k];
+    for (int p = 0; p < partitions; ++p) {
+      const redisReply* r = replies[k * partitions + p].get();
+      if (redis::IsErrorReply(r)) return redis::ErrorReplyStatus(Str(r));
+      for (size_t i = 0; i < ids.size(); ++i) {
+        auto& per_partition = owners[{kind, ids[i]}];
+        per_partition.resize(partitions);
+        if (!redis::IsNil(At(r, i))) per_partition[p] = StrCopy(At(r, i));
+      }
+    }
+  }
+  std::vector<std::optional<WriteResult>> refused(ops.size());
+  for (size_t i = 0; i < ops.size(); ++i) {
+    const WriteOp& op = ops[i];
+    const int own = keyspace_.PartitionOf(op.id);  // the script checks this one itself
+    for (const std::string& x : op.external_ids_add) {
+      const auto& per_partition = owners[{op.kind, x}];
+      for (int p = 0; p < partitions && !refused[i]; ++p) {
+        if (p == own || per_partition[p].empty() || per_partition[p] == op.id) continue;
+        WriteResult taken;
+        taken.code = WriteResult::Code::kExternalIdTaken;
+        taken.detail = absl::StrCat(x, "=", per_partition[p]);
+        refused[i] = taken;
+      }
+    }
+  }
+  return refused;
+}
+
+namespace {
+
+// The ops no check refused, to write; and the results of all, once those are written.
+std::vector<WriteOp> Unrefused(const std::vector<WriteOp>& ops,
+                               const std::vector<std::optional<WriteResult>>& refused) {
+  std::vector<WriteOp> out;
+  for (size_t i = 0; i < ops.size(); ++i) {
+    if (!refused[i]) out.push_back(ops[i]);
+  }
+  return out;
+}
+
+std::vector<WriteResult> Merged(const std::vector<std::optional<WriteResult>>& refused,
+                                std::vector<WriteResult> written) {
+  std::vector<WriteResult> out;
+  out.reserve(refused.size());
+  size_t next = 0;
+  for (const auto& r : refused) out.push_back(r ? *r : std::move(written[next++]));
+  return out;
+}
+
+bool AnyRefused(const std::vector<std::optional<WriteResult>>& refused) {
+  return std::any_of(refused.begin(), refused.end(), [](const auto& r) { return r.has_value(); });
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<WriteResult>> RedisRegistryStore::Write(const std::vector<WriteOp>& ops,
+                                                                   absl::Time deadline) {
+  ForeignXids reads = ForeignXidReads(ops);
+  if (reads.commands.empty()) return WriteNow(ops, deadline);
+  STP_ASSIGN_OR_RETURN(auto replies, redis_->Pipeline(reads.commands, deadline));
+  STP_ASSIGN_OR_RETURN(auto refused, RefusedByForeignXids(ops, reads, replies));
+  if (!AnyRefused(refused)) return WriteNow(ops, deadline);
+  std::vector<WriteOp> rest = Unrefused(ops, refused);
+  std::vector<WriteResult> written;
+  if (!rest.empty()) {
+    STP_ASSIGN_OR_RETURN(written, WriteNow(rest, deadline));
+  }
+  return Merged(refused, std::move(written));
+}
+
+void RedisRegistryStore::WriteAsync(const std::vector<WriteOp>& ops, absl::Time deadline,
+                                    WriteDone done) {
+  ForeignXids reads = ForeignXidReads(ops);
+  if (reads.commands.empty()) return WriteNowAsync(ops, deadline, std::move(done));
+  auto commands = reads.commands;
+  redis_->SharedPipelineAsync(
+      std::move(commands), deadline,
+      [this, ops, reads = std::move(reads), deadline,
+       done = std::move(done)](absl::StatusOr<std::vector<ReplyPtr>> replies) mutable {
+        if (!replies.ok()) return done(replies.status());
+        auto refused = RefusedByForeignXids(ops, reads, *replies);
+        if (!refused.ok()) return done(refused.status());
+        if (!AnyRefused(*refused)) return WriteNowAsync(ops, deadline, std::move(done));
+        std::vector<WriteOp> rest = Unrefused(ops, *refused);
+        if (rest.empty()) return done(Merged(*refused, {}));
+        WriteNowAsync(rest, deadline,
+                      [refused = *std::move(refused),
+                       done = std::move(done)](absl::StatusOr<std::vector<WriteResult>> written) {
+                        if (!written.ok()) return done(written.status());
+                        done(Merged(refused, *std::move(written)));
+                      });
+      });
 }
 
 absl::StatusOr<std::vector<std::string>> RedisRegistryStore::FindInPartitionHashes(

@@ -100,6 +100,24 @@ class RedisRegistryStore final : public RegistryStore {
     std::vector<int> partitions;
   };
   WriteCall WriteCallOf(const std::vector<WriteOp>& ops) const;
+  // The write of ops that passed every check before the script.
+  absl::StatusOr<std::vector<WriteResult>> WriteNow(const std::vector<WriteOp>& ops,
+                                                    absl::Time deadline);
+  void WriteNowAsync(const std::vector<WriteOp>& ops, absl::Time deadline, WriteDone done);
+  // With more than one partition, an external id another resource holds may be kept in another
+  // partition's hash than the write's, which the write script (one partition's keys) cannot
+  // read. Those hashes are read first: per kind, one HMGET per partition of the ids the ops
+  // add (none with one partition, or when no op adds an id).
+  struct ForeignXids {
+    std::vector<std::vector<std::string>> commands;
+    std::vector<std::pair<Kind, std::vector<std::string>>> asked;  // per kind, its fields
+  };
+  ForeignXids ForeignXidReads(const std::vector<WriteOp>& ops) const;
+  // Per op, the refusal an id held in another partition by another resource gives it (as the
+  // script's: kExternalIdTaken, "id=owner"), from ForeignXidReads' replies.
+  absl::StatusOr<std::vector<std::optional<WriteResult>>> RefusedByForeignXids(
+      const std::vector<WriteOp>& ops, const ForeignXids& reads,
+      const std::vector<redis::ReplyPtr>& replies) const;
   // Looks a field up in a per-partition hash, over every partition.
   absl::StatusOr<std::vector<std::string>> FindInPartitionHashes(
       const std::function<std::string(int)>& key_of, const std::vector<std::string>& fields,

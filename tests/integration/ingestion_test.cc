@@ -1512,6 +1512,80 @@ TEST_F(IngestionTest, ARequestIdReusedForOtherContentIsRefusedEvenWhenNothingWou
   EXPECT_EQ(ImportMessages({second}, "reuse-2").unchanged(), 1);
 }
 
+// With several partitions an external id is still held by one resource: the write script sees
+// only its own partition's hash, so the ids a write adds are looked up in the others first.
+TEST_F(IngestionTest, AnExternalIdIsHeldByOneResourceAcrossPartitions) {
+  redis::RedisOptions o;
+  o.address = stack_->redis().address();
+  redis::RedisClient client(o);
+  const redis::Keyspace keyspace("stpx", 4);  // apart from the running services' keys
+  RedisRegistryStore store(&client, keyspace, 1000);
+  Registry registry(&store, [] { return absl::Now(); });
+  RequestContext rc;
+  rc.principal = Principal::Service("test");
+  auto create = [&](const std::string& name, const std::vector<std::string>& ids) {
+    v1::CreateOrganizationRequest req;
+    req.mutable_organization()->set_display_name(name);
+    req.mutable_organization()->set_type(v1::ORGANIZATION_TYPE_PRIVATE_SECTOR);
+    for (const auto& id : ids) {
+      auto* x = req.mutable_organization()->add_external_ids();
+      x->set_source(id.substr(0, id.find(':')));
+      x->set_value(id.substr(id.find(':') + 1));
+    }
+    return registry.CreateOrganization(rc, req);
+  };
+  // A new resource's partition is its first id's: one apart from the shared id's, and a third.
+  const int shared = keyspace.PartitionOf("b:shared");
+  auto apart = [&](const std::string& source, int not_this, int nor_this) {
+    for (int i = 0;; ++i) {
+      std::string id = absl::StrCat(source, ":", i);
+      const int p = keyspace.PartitionOf(id);
+      if (p != not_this && p != nor_this) return id;
+    }
+  };
+  const std::string first = apart("a", shared, shared);
+  auto holder = create("Holds the shared id", {first, "b:shared"});
+  ASSERT_TRUE(holder.ok()) << holder.status();
+  ASSERT_NE(store.PartitionOf(IdOf(holder->name(), "organizations")), shared);
+  auto second = create("Names it too", {"b:shared"});
+  EXPECT_EQ(second.status().code(), absl::StatusCode::kAlreadyExists) << second.status();
+  EXPECT_EQ(GetErrorReason(second.status()), "EXTERNAL_ID_TAKEN");
+  // An update adding it, in a third partition, likewise.
+  auto other = create("Adds it later", {apart("c", shared, keyspace.PartitionOf(first))});
+  ASSERT_TRUE(other.ok()) << other.status();
+  v1::UpdateOrganizationRequest update;
+  *update.mutable_organization() = *other;
+  auto* x = update.mutable_organization()->add_external_ids();
+  x->set_source("b");
+  x->set_value("shared");
+  auto updated = registry.UpdateOrganization(rc, update);
+  EXPECT_EQ(updated.status().code(), absl::StatusCode::kAlreadyExists) << updated.status();
+  // The holder itself may keep it through an update.
+  v1::UpdateOrganizationRequest rename;
+  *rename.mutable_organization() = *holder;
+  rename.mutable_organization()->set_display_name("Holds the shared id, renamed");
+  EXPECT_TRUE(registry.UpdateOrganization(rc, rename).ok());
+  // Projects, written without holding the calling thread, likewise.
+  v1::UpsertCountryRequest egypt;
+  egypt.mutable_country()->set_alpha2("EG");
+  egypt.mutable_country()->set_display_name("Egypt");
+  ASSERT_TRUE(registry.UpsertCountry(rc, egypt).ok());
+  auto project = [&](const std::string& title, const std::vector<std::string>& ids) {
+    v1::CreateProjectRequest req;
+    *req.mutable_project() = NewProject(title, holder->name());
+    for (const auto& id : ids) {
+      auto* x = req.mutable_project()->add_external_ids();
+      x->set_source(id.substr(0, id.find(':')));
+      x->set_value(id.substr(id.find(':') + 1));
+    }
+    return registry.CreateProject(rc, req);
+  };
+  ASSERT_TRUE(project("Holds the shared project id", {first, "b:shared"}).ok());
+  auto again = project("Names that project id too", {"b:shared"});
+  EXPECT_EQ(again.status().code(), absl::StatusCode::kAlreadyExists) << again.status();
+  store.StopProjectIndex();
+}
+
 // A create whose answer was lost is retried after an organisation it names was deleted: the
 // retry answers with the project written first, not with the reference check's refusal that
 // would tell the caller nothing was created.
