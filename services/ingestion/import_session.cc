@@ -228,10 +228,15 @@ std::string ImportSession::RecordRequestId(const ImportRecord& record, int occur
 
 std::vector<std::string> ImportSession::UpdateMask(const v1::Project& incoming) const {
   if (format_ == v1::IMPORT_FORMAT_PROJECTS) {
-    return {"title",       "description",       "park",         "host_country", "avenues",
-            "dac_sectors", "cooperation_model", "participants", "stage",        "planned_start",
-            "planned_end", "actual_start",      "actual_end",   "financing",    "milestones",
-            "results",     "visibility",        "external_ids", "triangular"};
+    std::vector<std::string> mask = {
+        "title",       "description",       "park",         "host_country", "avenues",
+        "dac_sectors", "cooperation_model", "participants", "stage",        "planned_start",
+        "planned_end", "actual_start",      "actual_end",   "financing",    "milestones",
+        "results",     "visibility",        "external_ids", "triangular"};
+    // The sources a record gives replace the stored ones; a record that gives none leaves
+    // them (a project first imported from a file keeps where it came from).
+    if (!incoming.sources().empty()) mask.push_back("sources");
+    return mask;
   }
   // File imports own what the file says; partner-maintained fields (park, milestones,
   // visibility) are left as they are.

@@ -111,6 +111,16 @@ class IngestionTest : public ::testing::Test {
     return p;
   }
 
+  // NewProject with one external id, which an import matches it by.
+  v1::Project NewProjectWithId(const std::string& title, const std::string& org,
+                               const std::string& source, const std::string& value) {
+    v1::Project p = NewProject(title, org);
+    auto* x = p.add_external_ids();
+    x->set_source(source);
+    x->set_value(value);
+    return p;
+  }
+
   std::vector<Event> Events() {
     redis::RedisOptions o;
     o.address = stack_->redis().address();
@@ -1491,10 +1501,8 @@ TEST_F(IngestionTest, AProjectsLaterRecordsInOneImportUpdateItAndARetryChangesNo
 // refuse it, even when that content is what is stored already.
 TEST_F(IngestionTest, ARequestIdReusedForOtherContentIsRefusedEvenWhenNothingWouldChange) {
   v1::Organization org = AddOrg("Org");
-  v1::Project first = NewProject("Reused request id, first version", org.name());
-  auto* x = first.add_external_ids();
-  x->set_source("reuse");
-  x->set_value("1");
+  v1::Project first =
+      NewProjectWithId("Reused request id, first version", org.name(), "reuse", "1");
   v1::Project second = first;
   second.set_title("Reused request id, second version");
   EXPECT_EQ(ImportMessages({first}, "reuse-1").created(), 1);
@@ -1510,6 +1518,36 @@ TEST_F(IngestionTest, ARequestIdReusedForOtherContentIsRefusedEvenWhenNothingWou
   EXPECT_EQ(ImportMessages({first}, "reuse-1").unchanged(), 1);
   // A new request id for the stored content changes nothing, and says so.
   EXPECT_EQ(ImportMessages({second}, "reuse-2").unchanged(), 1);
+}
+
+// A Project record's sources replace the stored ones when it gives any, as UpdateProject's
+// would; a record that gives none leaves them.
+TEST_F(IngestionTest, AnImportedProjectRecordsSourcesReplaceTheStoredOnes) {
+  v1::Organization org = AddOrg("Sourced Ltd");
+  v1::Project p = NewProjectWithId("Sourced project", org.name(), "sourced", "1");
+  auto source = [](const std::string& reference) {
+    v1::SourceRecord s;
+    s.set_source("partner");
+    s.set_reference(reference);
+    return s;
+  };
+  *p.add_sources() = source("first listing");
+  ASSERT_EQ(ImportMessages({p}, "").created(), 1);
+  p.clear_sources();
+  *p.add_sources() = source("second listing");
+  EXPECT_EQ(ImportMessages({p}, "").updated(), 1);
+  auto stored = [&] {
+    for (const auto& q : ListAll(v1::ListProjectsRequest())) {
+      if (q.title() == "Sourced project") return q;
+    }
+    return v1::Project();
+  };
+  ASSERT_EQ(stored().sources_size(), 1);
+  EXPECT_EQ(stored().sources(0).reference(), "second listing");
+  p.clear_sources();
+  EXPECT_EQ(ImportMessages({p}, "").unchanged(), 1);
+  ASSERT_EQ(stored().sources_size(), 1);
+  EXPECT_EQ(stored().sources(0).reference(), "second listing");
 }
 
 // With several partitions an external id is still held by one resource: the write script sees
