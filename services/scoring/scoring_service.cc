@@ -92,10 +92,21 @@ absl::StatusOr<v1::Score> ScoringServiceImpl::DoScoreProject(const RequestContex
   STP_ASSIGN_OR_RETURN(auto loaded_orgs, store_->LoadOrganizations(orgs, rc.deadline));
   for (size_t i = 0; i < orgs.size(); ++i) {
     if (!loaded_orgs[i].has_value()) {
+      // Every place the draft names it, as CreateProject's check names them.
       for (int k = 0; k < draft.participants_size(); ++k) {
         if (draft.participants(k).organization() == orgs[i]) {
           v.Add(absl::StrCat("project.participants[", k, "].organization"),
                 orgs[i] + " does not exist");
+        }
+      }
+      const auto& financing = draft.financing();
+      for (const auto& [flows, path] : {std::pair(&financing.commitments(), "commitments"),
+                                        std::pair(&financing.disbursements(), "disbursements")}) {
+        for (int k = 0; k < flows->size(); ++k) {
+          if ((*flows)[k].source_organization() == orgs[i]) {
+            v.Add(absl::StrCat("project.financing.", path, "[", k, "].source_organization"),
+                  orgs[i] + " does not exist");
+          }
         }
       }
       continue;

@@ -11,6 +11,7 @@
 
 #include "absl/strings/match.h"
 #include "libs/common/event_header.h"
+#include "libs/common/grpc_status.h"
 #include "libs/common/ids.h"
 #include "libs/common/phrase_codec.h"
 #include "libs/common/proto_time.h"
@@ -268,6 +269,20 @@ TEST_F(ScoringTest, AnIngestedProjectGetsAScoreWithReasonsAndAnEvent) {
   what_if.mutable_project()->set_host_country("countries/ZZ");
   grpc::Status bad = Call([&](auto* c) { return scoring_->ScoreProject(c, what_if, &draft); });
   EXPECT_EQ(bad.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  // A financier that does not exist is named where the draft names it, as CreateProject does,
+  // rather than scored as no financier at all.
+  what_if.mutable_project()->set_host_country(p.host_country());
+  auto* commitment = what_if.mutable_project()->mutable_financing()->add_commitments();
+  commitment->set_source_organization("organizations/0000000000000000");
+  commitment->mutable_amount()->set_currency_code("USD");
+  commitment->mutable_amount()->set_units(1000000);
+  bad = Call([&](auto* c) { return scoring_->ScoreProject(c, what_if, &draft); });
+  ASSERT_EQ(bad.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << bad.error_message();
+  const auto violations = GetFieldViolations(FromGrpcStatus(bad));
+  ASSERT_EQ(violations.size(), 1u) << bad.error_message();
+  const int last = what_if.project().financing().commitments_size() - 1;
+  EXPECT_EQ(violations[0].field,
+            absl::StrCat("project.financing.commitments[", last, "].source_organization"));
   absl::SleepFor(absl::Milliseconds(300));
   EXPECT_EQ(ScoreEvents().size(), 1u);
   v1::GetScoringModelRequest mreq;
