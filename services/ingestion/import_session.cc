@@ -211,6 +211,11 @@ void ImportSession::Warn(const ImportRecord& record, const std::string& message)
 
 std::string ImportSession::OrgKey(const ImportedOrganization& org) const {
   if (!org.ref.empty()) return "iati:" + org.ref;
+  // A name in a country the record states (an AidData agency) is another organisation than the
+  // same name in another country: two countries' ministries of finance.
+  if (!org.country.empty()) {
+    return "name:" + Registry::NameInCountry(Registry::NormalizeName(org.name), org.country);
+  }
   return "name:" + Registry::NormalizeName(org.name);
 }
 
@@ -339,17 +344,18 @@ absl::Status ImportSession::ResolveOrganizations(std::vector<ImportRecord>* reco
         const std::string& key = found_keys[j];
         const ImportedOrganization& org = unknown[key];
         const std::string ref = Utf8Prefix(org.ref, 200);
+        // Found by name. One the record places (by its identifier, or as an AidData row
+        // states) in another country than the stored one is another organisation with that
+        // name (two countries' ministries of finance): created apart.
+        if (found_by_name[j] && !org.country.empty() && !o.country().empty() &&
+            org.country != o.country()) {
+          orgs_.erase(key);
+          missing.push_back(key);
+          continue;
+        }
         if (found_by_name[j] && !ref.empty()) {
-          // Found by name, and named here with an identifier. One whose identifier places it
-          // in another country than the stored one is another organisation with that name
-          // (two countries' ministries of finance): created apart. Otherwise it is this one,
-          // and the identifier is recorded when it has none, so that files naming it by
-          // identifier alone find it.
-          if (!org.country.empty() && !o.country().empty() && org.country != o.country()) {
-            orgs_.erase(key);
-            missing.push_back(key);
-            continue;
-          }
+          // Named here with an identifier: it is recorded when the organisation has none, so
+          // that files naming it by identifier alone find it.
           // One identifier per source: an organisation that has one (stored, or given earlier
           // in this batch) keeps it.
           if (IatiIdentifier(o).empty() && !identify.count(found_ids[j])) {
@@ -398,6 +404,8 @@ absl::Status ImportSession::ResolveOrganizations(std::vector<ImportRecord>* reco
     if (!needed.count(key) || !org.ref.empty() || name.empty()) continue;
     auto found = identified_by_name.find(name);
     if (found == identified_by_name.end() || found->second.size() != 1) continue;
+    const std::string& identified_in = unknown[found->second[0]].country;
+    if (!org.country.empty() && !identified_in.empty() && org.country != identified_in) continue;
     for (auto role : org.roles) AddRole(&unknown[found->second[0]].roles, role);
     aliases.emplace_back(key, found->second[0]);
   }
@@ -437,7 +445,7 @@ absl::Status ImportSession::ResolveOrganizations(std::vector<ImportRecord>* reco
       if (earlier == dry_run_created_.end()) earlier = find(in_country);
       if (earlier == dry_run_created_.end()) {
         earlier = find(name);
-        if (earlier != dry_run_created_.end() && !by_ref.empty() && !org.country.empty() &&
+        if (earlier != dry_run_created_.end() && !org.country.empty() &&
             !earlier->second.country.empty() && earlier->second.country != org.country) {
           earlier = dry_run_created_.end();
         }

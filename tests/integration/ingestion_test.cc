@@ -1520,6 +1520,51 @@ TEST_F(IngestionTest, ARequestIdReusedForOtherContentIsRefusedEvenWhenNothingWou
   EXPECT_EQ(ImportMessages({second}, "reuse-2").unchanged(), 1);
 }
 
+// AidData rows state each agency's country: two countries' "Ministry of Finance" are two
+// organisations, within one import and across imports, and each host government is its own.
+TEST_F(IngestionTest, AidDataAgenciesOfOneNameInTwoCountriesAreTwoOrganisations) {
+  for (const char* cc : {"KE", "MW", "CN"}) AddCountry(cc);
+  const std::string header =
+      "project_id,title,description,status,flow,year,amount,currency,usd_current,"
+      "crs_sector_code,crs_sector_name,funding_agency,implementing_agency,cofinancing_agency,"
+      "recipient_agencies,recipient_iso2,start_actual,start_planned,end_actual,end_planned\r\n";
+  auto row = [](const std::string& id, const std::string& iso2) {
+    return absl::StrCat(id, ",Agricultural demonstration centre ", iso2,
+                        ",China builds a centre.,Completion,Grant,2010,1000000,USD,1000000,310,"
+                        "Agriculture,\"China Ministry of Commerce, Government Agency\",,,"
+                        "\"Ministry of Finance, Government Agency\",",
+                        iso2, ",,,,\r\n");
+  };
+  auto host_government = [&](const std::string& iso2) {
+    for (const auto& p : ListAll(v1::ListProjectsRequest())) {
+      if (p.title() != "Agricultural demonstration centre " + iso2) continue;
+      for (const auto& part : p.participants()) {
+        if (part.role() != stp::common::v1::PARTNER_ROLE_HOST_GOVERNMENT) continue;
+        v1::GetOrganizationRequest get;
+        get.set_name(part.organization());
+        v1::Organization org;
+        EXPECT_TRUE(Call([&](auto* c) { return stub_->GetOrganization(c, get, &org); }).ok());
+        return org;
+      }
+    }
+    return v1::Organization();
+  };
+  v1::ImportSummary s =
+      Import(v1::IMPORT_FORMAT_AIDDATA_CSV, header + row("9001", "KE") + row("9002", "MW"), "");
+  EXPECT_EQ(s.created(), 2) << s.DebugString();
+  const v1::Organization kenya = host_government("KE"), malawi = host_government("MW");
+  EXPECT_EQ(kenya.country(), "countries/KE");
+  EXPECT_EQ(malawi.country(), "countries/MW");
+  EXPECT_NE(kenya.name(), malawi.name());
+  // A later file naming it for a third country creates that country's; one naming Kenya's
+  // finds it.
+  AddCountry("ZM");
+  s = Import(v1::IMPORT_FORMAT_AIDDATA_CSV, header + row("9003", "ZM") + row("9004", "KE"), "");
+  EXPECT_EQ(s.organizations_created(), 1) << s.DebugString();
+  EXPECT_EQ(host_government("ZM").country(), "countries/ZM");
+  EXPECT_EQ(host_government("KE").name(), kenya.name());
+}
+
 // A Project record's sources replace the stored ones when it gives any, as UpdateProject's
 // would; a record that gives none leaves them.
 TEST_F(IngestionTest, AnImportedProjectRecordsSourcesReplaceTheStoredOnes) {
