@@ -3,6 +3,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "libs/common/proto_time.h"
 #include "libs/common/status.h"
@@ -194,32 +195,58 @@ absl::StatusOr<v1::ListScoreHistoryResponse> ScoringServiceImpl::DoListScoreHist
   if (req.page_size() < 0 || req.page_size() > 1000)
     return InvalidField("page_size", "must be between 0 and 1000");
   int page_size = req.page_size() == 0 ? 50 : req.page_size();
-  // History is short (the last 100 changes), so a page is cut from all of it; the token is the
-  // compute time of the last entry returned, which stays right while new entries arrive.
-  int64_t before_nanos = INT64_MAX;
+  // History is short (the last 100 changes, newest written first), so a page is cut from all
+  // of it. The token names the project and the last entry returned (its compute time and
+  // project revision), and the next page starts after that entry wherever new entries have
+  // moved it: compute times are not in write order when two replicas with clocks apart score
+  // one project. An entry trimmed since ends the list (everything after it went first).
+  auto nanos = [](const v1::Score& s) {
+    return s.compute_time().seconds() * 1000000000 + s.compute_time().nanos();
+  };
+  std::optional<std::pair<int64_t, int64_t>> after;  // compute time, revision
+  int64_t before_nanos = INT64_MAX;                  // a token of the version before
   if (!req.page_token().empty()) {
     std::string raw;
-    if (!absl::WebSafeBase64Unescape(req.page_token(), &raw) ||
-        !absl::SimpleAtoi(raw, &before_nanos)) {
+    std::vector<std::string> parts;
+    if (absl::WebSafeBase64Unescape(req.page_token(), &raw)) parts = absl::StrSplit(raw, '|');
+    int64_t time = 0, revision = 0;
+    if (parts.size() == 4 && parts[0] == "h" && absl::SimpleAtoi(parts[2], &time) &&
+        absl::SimpleAtoi(parts[3], &revision)) {
+      if (parts[1] != req.project()) {
+        return InvalidField("page_token", "was returned for another project");
+      }
+      after.emplace(time, revision);
+    } else if (parts.size() != 1 || !absl::SimpleAtoi(parts[0], &before_nanos)) {
       return InvalidField("page_token", "is not a token ListScoreHistory returned");
     }
   }
   STP_ASSIGN_OR_RETURN(auto history, store_->History(ingestion::IdOf(req.project(), "projects"), 0,
                                                      100, rc.deadline));
+  size_t start = 0;
+  if (after) {
+    start = history.size();
+    for (size_t i = 0; i < history.size(); ++i) {
+      if (nanos(history[i]) == after->first && history[i].project_revision() == after->second) {
+        start = i + 1;
+        break;
+      }
+    }
+  }
   v1::ListScoreHistoryResponse resp;
-  int64_t last = 0;
   bool more = false;
-  for (const auto& s : history) {
-    int64_t t = s.compute_time().seconds() * 1000000000 + s.compute_time().nanos();
-    if (t >= before_nanos) continue;
+  for (size_t i = start; i < history.size(); ++i) {
+    if (nanos(history[i]) >= before_nanos) continue;
     if (resp.scores_size() == page_size) {
       more = true;
       break;
     }
-    *resp.add_scores() = s;
-    last = t;
+    *resp.add_scores() = history[i];
   }
-  if (more) resp.set_next_page_token(absl::WebSafeBase64Escape(absl::StrCat(last)));
+  if (more) {
+    const v1::Score& last = resp.scores(resp.scores_size() - 1);
+    resp.set_next_page_token(absl::WebSafeBase64Escape(
+        absl::StrCat("h|", req.project(), "|", nanos(last), "|", last.project_revision())));
+  }
   return resp;
 }
 

@@ -450,6 +450,31 @@ TEST_F(ScoringTest, ACountryIncomeChangeRescoresEveryProjectOfThatCountry) {
   ASSERT_TRUE(Call([&](auto* c) { return scoring_->ListScoreHistory(c, hist, &h); }).ok());
   ASSERT_EQ(h.scores_size(), 2);
   EXPECT_EQ(h.scores(1).total(), before[ethiopian[0]]);
+  // Pages of one entry give every entry once, even when the newest was written by a replica
+  // whose clock is behind (its compute time earlier than the entries it follows).
+  {
+    v1::Score behind = h.scores(1);
+    behind.mutable_compute_time()->set_seconds(behind.compute_time().seconds() - 60);
+    behind.set_project_revision(behind.project_revision() + 1);
+    auto client = Client();
+    ASSERT_TRUE(client
+                    ->Command({"LPUSH", "stp:{p0}:scoring:hist:" + IdOfName(ethiopian[0]),
+                               behind.SerializeAsString()})
+                    .ok());
+    std::vector<double> paged;
+    hist.set_page_size(1);
+    for (int page = 0; page < 5; ++page) {
+      ASSERT_TRUE(Call([&](auto* c) { return scoring_->ListScoreHistory(c, hist, &h); }).ok());
+      for (const auto& s : h.scores()) paged.push_back(s.compute_time().seconds());
+      if (h.next_page_token().empty()) break;
+      hist.set_page_token(h.next_page_token());
+    }
+    EXPECT_EQ(paged.size(), 3u);
+    // A token of one project is refused for another.
+    hist.set_project(ethiopian[1]);
+    EXPECT_EQ(Call([&](auto* c) { return scoring_->ListScoreHistory(c, hist, &h); }).error_code(),
+              grpc::StatusCode::INVALID_ARGUMENT);
+  }
 
   // The partner's country moves down a group: every project the partner takes part in reads
   // that country (the income gap), wherever it is hosted, and is rescored.
