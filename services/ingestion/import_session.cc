@@ -673,9 +673,12 @@ absl::Status ImportSession::Flush() {
       continue;
     }
     if (!other_project[i].empty()) {
+      // Named to operators only: either may be hidden from a partner.
       Reject(r,
-             absl::StrCat("its external ids name two projects: projects/", existing_ids[i],
-                          " and projects/", other_project[i]),
+             rc_.principal.is_operator()
+                 ? absl::StrCat("its external ids name two projects: projects/", existing_ids[i],
+                                " and projects/", other_project[i])
+                 : std::string("its external ids name two projects"),
              {"project.external_ids"});
       continue;
     }

@@ -461,11 +461,26 @@ absl::StatusOr<std::optional<std::string>> Registry::FindRequest(const RequestCo
   return store_->FindRequest(anchor, RequestScope(rc.principal), request_id, rc.deadline);
 }
 
+namespace {
+
+// A replayed answer is the resource as it is now, and only for a caller that may still see it:
+// a project made visible to its participants only, without the caller's organisation, since.
+template <typename R>
+absl::StatusOr<R> VisibleTo(const Principal& principal, absl::StatusOr<R> resource) {
+  if constexpr (std::is_same_v<R, v1::Project>) {
+    if (resource.ok() && !Registry::Visible(principal, *resource))
+      return NotFound(resource->name());
+  }
+  return resource;
+}
+
+}  // namespace
+
 template <typename R>
 absl::StatusOr<R> Registry::Replay(const RequestContext& rc, Kind kind, const std::string& record,
                                    const std::string& fingerprint) {
   STP_ASSIGN_OR_RETURN(std::string id, ReplayedId(record, fingerprint));
-  return Load<R>(kind, id, rc.deadline);
+  return VisibleTo<R>(rc.principal, Load<R>(kind, id, rc.deadline));
 }
 
 template <typename R>
@@ -474,12 +489,12 @@ void Registry::ReplayAsync(const RequestContext& rc, Kind kind, const std::strin
                            std::function<void(absl::StatusOr<R>)> reply) {
   absl::StatusOr<std::string> id = ReplayedId(record, fingerprint);
   if (!id.ok()) return reply(id.status());
-  store_->GetAsync(
-      {kind, *id}, rc.deadline,
-      [id = *id, reply = std::move(reply)](absl::StatusOr<std::optional<StoredResource>> found) {
-        if (!found.ok()) return reply(found.status());
-        reply(ParseLoaded<R>(id, *std::move(found)));
-      });
+  store_->GetAsync({kind, *id}, rc.deadline,
+                   [principal = rc.principal, id = *id,
+                    reply = std::move(reply)](absl::StatusOr<std::optional<StoredResource>> found) {
+                     if (!found.ok()) return reply(found.status());
+                     reply(VisibleTo<R>(principal, ParseLoaded<R>(id, *std::move(found))));
+                   });
 }
 
 template <typename R>
@@ -610,6 +625,12 @@ absl::StatusOr<R> Registry::Answer(const RequestContext& rc, const WriteOp& op,
     case WriteResult::Code::kExternalIdTaken: {
       std::string xid = result.detail.substr(0, result.detail.find('='));
       std::string owner = result.detail.substr(result.detail.find('=') + 1);
+      // The project holding it may be hidden from the caller: only operators are told which.
+      if (op.kind == Kind::kProject && !rc.principal.is_operator()) {
+        return WithErrorInfo(absl::AlreadyExistsError(absl::StrCat(
+                                 "external id ", xid, " already belongs to another project")),
+                             "EXTERNAL_ID_TAKEN", {{"external_id", xid}});
+      }
       return WithErrorInfo(
           absl::AlreadyExistsError(absl::StrCat("external id ", xid, " already belongs to ",
                                                 Traits<R>::kCollection, "/", owner)),
@@ -781,6 +802,7 @@ DuplicateSummary DuplicateSummary::Of(const v1::Project& p) {
   else if (p.has_planned_end() && IsValidDate(p.planned_end()))
     d.end = DateToDays(p.planned_end());
   d.tokens = TitleTokens(p.title());
+  d.hidden = p.visibility() == v1::VISIBILITY_PARTICIPANTS;
   for (const auto& x : p.external_ids()) d.sources.push_back(x.source());
   std::sort(d.sources.begin(), d.sources.end());
   d.sources.erase(std::unique(d.sources.begin(), d.sources.end()), d.sources.end());
@@ -953,7 +975,7 @@ void Registry::FlagCandidates(DuplicateCheck* check,
       const DuplicateSummary* other = it != read.end()   ? &it->second
                                       : known != nullptr ? known->Find(id)
                                                          : nullptr;
-      if (other != nullptr && LooksLikeDuplicate(check->ours[i], *other)) {
+      if (other != nullptr && !other->hidden && LooksLikeDuplicate(check->ours[i], *other)) {
         check->projects[i]->add_possible_duplicates(other->name);
       }
     }

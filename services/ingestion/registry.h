@@ -40,6 +40,9 @@ struct DuplicateSummary {
   int64_t end = INT64_MAX;
   std::vector<std::string> tokens;   // TitleTokens
   std::vector<std::string> sources;  // of its external ids, sorted
+  // Visible to its participants only: never named in another project's flags, which every
+  // reader of that project sees.
+  bool hidden = false;
 
   static DuplicateSummary Of(const v1::Project& project);
   // A project with fewer title words than two is never anyone's duplicate.

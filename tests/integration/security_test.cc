@@ -472,6 +472,62 @@ TEST_F(SecurityTest, HiddenProjectsNeverShowToOutsiders) {
   watch_b->thread.join();
 }
 
+// Nothing else names a hidden project to an outsider either: a resent request whose caller
+// has lost sight of the project since, another project's duplicate flags, or the error of an
+// external id the hidden project holds.
+TEST_F(SecurityTest, HiddenProjectsAreNamedByNoReplayFlagOrError) {
+  // A creates a project B takes part in; B then hides it and leaves A out.
+  iv1::CreateProjectRequest create = ProjectOf(org_a_, iv1::VISIBILITY_PUBLIC);
+  auto* b_part = create.mutable_project()->add_participants();
+  b_part->set_organization(org_b_);
+  b_part->set_role(stp::common::v1::PARTNER_ROLE_IMPLEMENTER);
+  create.set_request_id("shared-then-hidden");
+  iv1::Project shared;
+  ASSERT_TRUE(
+      As(partner_a_, [&](auto* c) { return ingestion_->CreateProject(c, create, &shared); }).ok());
+  iv1::UpdateProjectRequest hide;
+  hide.mutable_project()->set_name(shared.name());
+  hide.mutable_project()->set_visibility(iv1::VISIBILITY_PARTICIPANTS);
+  *hide.mutable_project()->add_participants() = *b_part;
+  hide.mutable_update_mask()->add_paths("visibility");
+  hide.mutable_update_mask()->add_paths("participants");
+  iv1::Project hidden;
+  ASSERT_TRUE(
+      As(partner_b_, [&](auto* c) { return ingestion_->UpdateProject(c, hide, &hidden); }).ok());
+  iv1::Project replayed;
+  EXPECT_EQ(As(partner_a_, [&](auto* c) { return ingestion_->CreateProject(c, create, &replayed); })
+                .error_code(),
+            grpc::StatusCode::NOT_FOUND);
+  EXPECT_TRUE(replayed.name().empty());
+
+  // B's hidden project is not named in the flags of A's look-alike, which every reader sees.
+  iv1::CreateProjectRequest look_alike = ProjectOf(org_a_, iv1::VISIBILITY_PUBLIC);
+  look_alike.mutable_project()->set_title(hidden.title());
+  iv1::Project open;
+  ASSERT_TRUE(As(partner_a_, [&](auto* c) {
+                return ingestion_->CreateProject(c, look_alike, &open);
+              }).ok());
+  for (const auto& d : open.possible_duplicates()) EXPECT_NE(d, hidden.name());
+
+  // An external id the hidden project holds is refused without naming it.
+  iv1::UpdateProjectRequest tag;
+  tag.mutable_project()->set_name(hidden.name());
+  auto* x = tag.mutable_project()->add_external_ids();
+  x->set_source("registry-b");
+  x->set_value("HID-1");
+  tag.mutable_update_mask()->add_paths("external_ids");
+  ASSERT_TRUE(
+      As(partner_b_, [&](auto* c) { return ingestion_->UpdateProject(c, tag, &hidden); }).ok());
+  iv1::CreateProjectRequest taken = ProjectOf(org_a_, iv1::VISIBILITY_PUBLIC);
+  *taken.mutable_project()->add_external_ids() = *x;
+  iv1::Project refused;
+  grpc::Status s =
+      As(partner_a_, [&](auto* c) { return ingestion_->CreateProject(c, taken, &refused); });
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::ALREADY_EXISTS);
+  EXPECT_EQ(s.error_message().find(hidden.name()), std::string::npos) << s.error_message();
+  EXPECT_EQ(s.error_details().find(hidden.name().substr(9)), std::string::npos);
+}
+
 // A request id is the caller's own: another organisation sending the same one (by chance, or
 // copied from a shared script) gets its own webhook and its own feedback, never the first
 // caller's answer, and cannot read what the first caller made.
