@@ -1,5 +1,6 @@
 #include "services/ingestion/reference_data.h"
 
+#include <algorithm>
 #include <map>
 #include <set>
 
@@ -193,6 +194,38 @@ absl::StatusOr<std::vector<v1::Country>> JoinOfficialCountryFiles(absl::string_v
       }
     }
     out.push_back(std::move(c));
+  }
+  // Countries the World Bank lists under a code of its own, which the ISO file has no row for
+  // but which IATI and AidData records name (validation accepts their codes).
+  struct Unlisted {
+    const char* wb_code;
+    const char* alpha2;
+    const char* region;
+    const char* sub_region;
+  };
+  static constexpr Unlisted kUnlisted[] = {{"XKX", "XK", "Europe", "Southern Europe"}};
+  for (const Unlisted& u : kUnlisted) {
+    const bool listed = std::any_of(out.begin(), out.end(),
+                                    [&](const v1::Country& c) { return c.alpha2() == u.alpha2; });
+    if (listed) continue;
+    for (size_t r = 1; r < wb.size(); ++r) {
+      if (Cell(wb[r], wb_i, "Country Code") != u.wb_code) continue;
+      v1::Country c;
+      c.set_alpha2(u.alpha2);
+      c.set_name(absl::StrCat("countries/", u.alpha2));
+      c.set_alpha3(u.wb_code);
+      c.set_display_name(Cell(wb[r], wb_i, "TableName"));
+      c.set_region(u.region);
+      c.set_sub_region(u.sub_region);
+      c.set_income_group(income[u.wb_code]);
+      auto m = membership.find(u.wb_code);
+      google::type::Date d;
+      if (m != membership.end() && ParseIsoDate(m->second.first, &d)) {
+        c.mutable_bri()->set_member(true);
+        *c.mutable_bri()->mutable_join_date() = d;
+      }
+      out.push_back(std::move(c));
+    }
   }
   return out;
 }
