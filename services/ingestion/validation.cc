@@ -231,6 +231,9 @@ void CheckString(absl::string_view value, const std::string& path, size_t max, b
 void CheckMoney(const google::type::Money& m, const std::string& path, FieldViolations* v) {
   if (!IsUpperAlpha(m.currency_code(), 3)) {
     v->Add(path + ".currency_code", "an ISO 4217 code such as \"USD\" is required");
+  } else if (!IsKnownCurrency(m.currency_code())) {
+    v->Add(path + ".currency_code",
+           absl::StrCat("\"", m.currency_code(), "\" is not an ISO 4217 currency code"));
   }
   if (m.units() < 0 || m.nanos() < 0) v->Add(path, "must not be negative");
   if (m.nanos() > 999999999) v->Add(path + ".nanos", "must be below 1,000,000,000");
@@ -256,14 +259,24 @@ constexpr absl::string_view kCountryCodes =
     "SJSKSLSMSNSOSRSSSTSVSXSYSZTCTDTFTGTHTJTKTLTMTNTOTRTTTVTWTZUAUGUMUSUYUZVAVCVEVGVI"
     "VNVUWFWSXKYEYTZAZMZW";
 
-}  // namespace
+// The ISO 4217 currency codes IATI's Currency codelist holds (current ones, and the withdrawn
+// ones older records still carry), in order.
+constexpr absl::string_view kCurrencyCodes =
+    "AEDAFNALLAMDANGAOAARSAUDAWGAZNBAMBBDBDTBGNBHDBIFBMDBNDBOBBOVBRLBSDBTNBWPBYNBYRBZD"
+    "CADCDFCHFCLFCLPCNYCOPCOUCRCCUCCUPCVECZKDJFDKKDOPDZDEEKEGPERNETBEURFJDFKPGBPGELGHS"
+    "GIPGMDGNFGTQGYDHKDHNLHRKHTGHUFIDRILSINRIQDIRRISKJMDJODJPYKESKGSKHRKMFKPWKRWKWDKYD"
+    "KZTLAKLBPLKRLRDLSLLTLLVLLYDMADMDLMGAMKDMMKMNTMOPMROMRUMURMVRMWKMXNMXVMYRMZNNADNGN"
+    "NIONOKNPRNZDOMRPABPENPGKPHPPKRPLNPYGQARRONRSDRUBRWFSARSBDSCRSDGSEKSGDSHPSLESLLSOS"
+    "SRDSSPSTDSTNSVCSYPSZLTHBTJSTMTTNDTOPTRYTTDTWDTZSUAHUGXUSDUSNUSSUYIUYUUZSVEDVEFVES"
+    "VNDVUVWSTXAFXBTXCDXDRXOFXPFYERZARZMKZMWZWL";
 
-bool IsCountryCode(absl::string_view code) {
-  if (code.size() != 2) return false;
-  size_t lo = 0, hi = kCountryCodes.size() / 2;
+// Whether `code` is one of the sorted, fixed-width codes packed into `table`.
+bool InSortedCodes(absl::string_view table, absl::string_view code, size_t width) {
+  if (code.size() != width) return false;
+  size_t lo = 0, hi = table.size() / width;
   while (lo < hi) {
     size_t mid = (lo + hi) / 2;
-    absl::string_view at = kCountryCodes.substr(2 * mid, 2);
+    absl::string_view at = table.substr(width * mid, width);
     if (at == code) return true;
     if (at < code)
       lo = mid + 1;
@@ -272,6 +285,12 @@ bool IsCountryCode(absl::string_view code) {
   }
   return false;
 }
+
+}  // namespace
+
+bool IsCountryCode(absl::string_view code) { return InSortedCodes(kCountryCodes, code, 2); }
+
+bool IsKnownCurrency(absl::string_view code) { return InSortedCodes(kCurrencyCodes, code, 3); }
 
 void ValidateNewCountryCode(const std::string& code, const std::string& path, FieldViolations* v) {
   if (IsCountryCode(code)) return;

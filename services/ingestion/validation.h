@@ -35,6 +35,8 @@ inline constexpr size_t kMaxShortDescription = 5000;
 
 // An ISO 3166-1 alpha-2 code in use, or XK.
 bool IsCountryCode(absl::string_view code);
+// True for an ISO 4217 currency code (current, or withdrawn but still found in records).
+bool IsKnownCurrency(absl::string_view code);
 // A new country's code must be in use (IsCountryCode). A stored one keeps its code, so that a
 // country stored before a code was withdrawn, or before the check existed, can still be
 // corrected: `stored_code` checks only that the code is two upper-case letters.

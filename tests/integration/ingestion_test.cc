@@ -2215,6 +2215,12 @@ TEST_F(RealDataTest, CountryReferenceDataKnowsIncomeGroupsAndBri) {
   EXPECT_EQ(eg.income_group(), stp::common::v1::INCOME_GROUP_LOWER_MIDDLE);
   EXPECT_TRUE(eg.bri().member());
   EXPECT_EQ(eg.bri().join_date().year(), 2016);
+  // Kosovo has no ISO row; the World Bank lists it (XKX), and records name it XK.
+  v1::Country xk;
+  get.set_name("countries/XK");
+  ASSERT_TRUE(Call([&](auto* c) { return stub_->GetCountry(c, get, &xk); }).ok());
+  EXPECT_EQ(xk.display_name(), "Kosovo");
+  EXPECT_EQ(xk.income_group(), stp::common::v1::INCOME_GROUP_UPPER_MIDDLE);
   v1::ListCountriesRequest list;
   list.set_bri_members_only(true);
   list.set_page_size(1000);

@@ -47,6 +47,27 @@ TEST(CountryCodeTest, AcceptsCodesInUseAndRefusesTheRest) {
             std::string::npos);
 }
 
+TEST(CurrencyCodeTest, AcceptsIso4217CodesAndRefusesTheRest) {
+  for (const char* code : {"AED", "CNY", "EGP", "EUR", "USD", "XOF", "ZAR", "ZWL", "ZMK", "VEF"})
+    EXPECT_TRUE(IsKnownCurrency(code)) << code;
+  for (const char* code : {"USB", "ZZZ", "AAA", "usd", "US", "USDX", ""})
+    EXPECT_FALSE(IsKnownCurrency(code)) << code;
+  // A project's money names the field of a code that does not exist.
+  stp::ingestion::v1::Project p;
+  p.set_title("Currency check");
+  p.set_host_country("countries/EG");
+  p.add_avenues(stp::common::v1::AVENUE_GREEN_GROWTH);
+  p.mutable_financing()->mutable_budget()->set_currency_code("USB");
+  p.mutable_financing()->mutable_budget()->set_units(5);
+  FieldViolations v;
+  ValidateProject(p, "project", &v);
+  bool named = false;
+  for (const auto& violation : v.violations()) {
+    named = named || violation.field == "project.financing.budget.currency_code";
+  }
+  EXPECT_TRUE(named);
+}
+
 std::vector<std::string> Fields(const FieldViolations& v) {
   std::vector<std::string> fields;
   for (const auto& violation : v.violations()) fields.push_back(violation.field);
