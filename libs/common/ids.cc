@@ -8,7 +8,11 @@
 #include <random>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "google/protobuf/io/coded_stream.h"
+#include "google/protobuf/io/zero_copy_stream_impl_lite.h"
+#include "google/protobuf/message.h"
 
 namespace stp {
 namespace {
@@ -114,6 +118,17 @@ uint64_t StableHash(absl::string_view data) {
     h *= 1099511628211ULL;
   }
   return h;
+}
+
+std::string MessageFingerprint(const google::protobuf::Message& message) {
+  std::string bytes;
+  {
+    google::protobuf::io::StringOutputStream stream(&bytes);
+    google::protobuf::io::CodedOutputStream coded(&stream);
+    coded.SetSerializationDeterministic(true);
+    message.SerializeToCodedStream(&coded);
+  }
+  return absl::StrCat(absl::Hex(StableHash(bytes), absl::kZeroPad16));
 }
 
 uint64_t ContentHash(absl::string_view data) {

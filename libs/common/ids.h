@@ -7,6 +7,10 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 
+namespace google::protobuf {
+class Message;
+}
+
 namespace stp {
 
 // `n` random bytes as 2n lowercase hex digits (from a per-thread CSPRNG-seeded generator).
@@ -24,6 +28,9 @@ bool IsResourceId(absl::string_view id);
 
 // FNV-1a 64-bit: stable across processes and versions (used for partitioning).
 uint64_t StableHash(absl::string_view data);
+// A message's deterministic serialization, hashed with StableHash: 16 hex digits that name a
+// request or a filter (request records, page tokens).
+std::string MessageFingerprint(const google::protobuf::Message& message);
 
 // A 64-bit hash of content, eight bytes at a time (several times faster than StableHash on
 // kilobytes): the same on every machine, but only for digests that may change with a version

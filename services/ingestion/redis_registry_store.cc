@@ -456,7 +456,7 @@ void RedisRegistryStore::WriteAsync(const std::vector<WriteOp>& ops, absl::Time 
                                     WriteDone done) {
   ForeignXids reads = ForeignXidReads(ops);
   if (reads.commands.empty()) return WriteNowAsync(ops, deadline, std::move(done));
-  auto commands = reads.commands;
+  auto commands = std::move(reads.commands);  // the answer needs only `reads.asked`
   redis_->SharedPipelineAsync(
       std::move(commands), deadline,
       [this, ops, reads = std::move(reads), deadline,

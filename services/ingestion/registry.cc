@@ -335,16 +335,7 @@ std::vector<std::string> TitleTokens(absl::string_view title) {
   return out;
 }
 
-std::string Fingerprint(const Message& request) {
-  std::string bytes;
-  google::protobuf::io::StringOutputStream stream(&bytes);
-  {
-    google::protobuf::io::CodedOutputStream coded(&stream);
-    coded.SetSerializationDeterministic(true);
-    request.SerializeToCodedStream(&coded);
-  }
-  return absl::StrCat(absl::Hex(StableHash(bytes), absl::kZeroPad16));
-}
+std::string Fingerprint(const Message& request) { return MessageFingerprint(request); }
 
 std::string Registry::NameInCountry(const std::string& normalized, const std::string& country) {
   // '|' never appears in a normalised name.

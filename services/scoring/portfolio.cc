@@ -11,8 +11,6 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
-#include "google/protobuf/io/coded_stream.h"
-#include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "libs/common/ids.h"
 #include "libs/common/status.h"
 #include "libs/common/vocabulary.h"
@@ -22,18 +20,6 @@ namespace {
 
 constexpr int kDefaultPageSize = 50;
 constexpr int kMaxPageSize = 1000;
-
-// The filter a page token was issued for: its deterministic serialization, hashed.
-std::string FilterFingerprint(const v1::ScoreFilter& filter) {
-  std::string bytes;
-  {
-    google::protobuf::io::StringOutputStream stream(&bytes);
-    google::protobuf::io::CodedOutputStream coded(&stream);
-    coded.SetSerializationDeterministic(true);
-    filter.SerializeToCodedStream(&coded);
-  }
-  return absl::StrFormat("%016x", StableHash(bytes));
-}
 
 std::string EnumLabel(const std::string& enum_name, const std::string& prefix) {
   std::string s = enum_name.substr(std::min(enum_name.size(), prefix.size()));
@@ -148,7 +134,7 @@ absl::StatusOr<v1::RankProjectsResponse> RankPage(std::vector<v1::Score> scores,
   // It names the order and the filter it was issued for, as the registry's tokens do: a
   // token sent with another filter would start at a position of a list never read.
   const std::string order = req.ascending() ? "a" : "d";
-  const std::string filter = FilterFingerprint(req.filter());
+  const std::string filter = MessageFingerprint(req.filter());
   size_t start = 0;
   if (!req.page_token().empty()) {
     std::string raw;
