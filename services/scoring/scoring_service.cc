@@ -189,9 +189,8 @@ absl::StatusOr<v1::PortfolioSummary> ScoringServiceImpl::DoGetPortfolioSummary(
 
 absl::StatusOr<v1::ListScoreHistoryResponse> ScoringServiceImpl::DoListScoreHistory(
     const RequestContext& rc, const v1::ListScoreHistoryRequest& req) {
-  v1::GetProjectScoreRequest get;
-  get.set_project(req.project());
-  STP_RETURN_IF_ERROR(DoGetProjectScore(rc, get).status());  // exists and visible
+  // The request is checked before the project is read: a malformed page size or token is the
+  // caller's to fix whether or not the project exists.
   if (req.page_size() < 0 || req.page_size() > 1000)
     return InvalidField("page_size", "must be between 0 and 1000");
   int page_size = req.page_size() == 0 ? 50 : req.page_size();
@@ -220,6 +219,9 @@ absl::StatusOr<v1::ListScoreHistoryResponse> ScoringServiceImpl::DoListScoreHist
       return InvalidField("page_token", "is not a token ListScoreHistory returned");
     }
   }
+  v1::GetProjectScoreRequest get;
+  get.set_project(req.project());
+  STP_RETURN_IF_ERROR(DoGetProjectScore(rc, get).status());  // exists and visible
   STP_ASSIGN_OR_RETURN(auto history, store_->History(ingestion::IdOf(req.project(), "projects"), 0,
                                                      100, rc.deadline));
   size_t start = 0;

@@ -474,6 +474,16 @@ TEST_F(ScoringTest, ACountryIncomeChangeRescoresEveryProjectOfThatCountry) {
     hist.set_project(ethiopian[1]);
     EXPECT_EQ(Call([&](auto* c) { return scoring_->ListScoreHistory(c, hist, &h); }).error_code(),
               grpc::StatusCode::INVALID_ARGUMENT);
+    // A malformed request is named as such before the project is looked up.
+    v1::ListScoreHistoryRequest bad;
+    bad.set_project("projects/0000000000000000");  // well formed, no such project
+    bad.set_page_size(-1);
+    EXPECT_EQ(Call([&](auto* c) { return scoring_->ListScoreHistory(c, bad, &h); }).error_code(),
+              grpc::StatusCode::INVALID_ARGUMENT);
+    bad.set_page_size(0);
+    bad.set_page_token("not-a-token");
+    EXPECT_EQ(Call([&](auto* c) { return scoring_->ListScoreHistory(c, bad, &h); }).error_code(),
+              grpc::StatusCode::INVALID_ARGUMENT);
   }
 
   // The partner's country moves down a group: every project the partner takes part in reads
