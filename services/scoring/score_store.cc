@@ -74,7 +74,8 @@ return {1, previous}
 // revision,
 // 5 emit, 6 event, 7 maxlen, 8 digest of the score without its compute time, 9 the input
 // generations read before the inputs ("g0,g1,..." per partition), 10 the SHA-1 of an
-// unreadable stored value to replace even when the digests match (empty: none).
+// unreadable stored value to replace even when the digests match (empty: none), 11 the stored
+// score the write was decided against (BasedOn: "n" none, "s" and its digest; empty: any).
 //
 // What a score saw is (project revision, generation of each partition): it saw every change
 // counted up to those. A score that saw less than the stored one in some part and nothing more
@@ -82,8 +83,10 @@ return {1, previous}
 // times, and the older must not land last. One that saw more in some part and less in another
 // is answered 2: computed again from fresh inputs. A score that saw the same as the stored one
 // and is the same score (same digest) writes and emits nothing, so replicas that score the
-// same inputs write once. A project deleted since it was read (by another consumer, after this
-// one loaded it) gets no score back: its score is a tombstone. Returns 1 when written.
+// same inputs write once. A score decided against a stored score that another consumer has
+// replaced since is answered 2 as well: its event would name the wrong previous score, or
+// repeat the other's change. A project deleted since it was read (by another consumer, after
+// this one loaded it) gets no score back: its score is a tombstone. Returns 1 when written.
 const redis::ItemScript& ScoreScript() {
   static const auto* script = new redis::ItemScript(R"lua(
 local stored = redis.call('HMGET', KEYS[1], 'rev', 'sum', 'gen', 'deleted')
@@ -110,6 +113,8 @@ if stored[1] then
     end
   end
 end
+local based = ARGV[11] or ''
+if based ~= '' and based ~= (stored[1] and ('s' .. (stored[2] or '')) or 'n') then return 2 end
 if ARGV[2] == '' then
   -- A touch: the stored score again, from inputs that saw more. Only what it saw moves; a
   -- score stored meanwhile that differs is computed again.
@@ -472,7 +477,7 @@ absl::StatusOr<std::vector<WriteOutcome>> ScoreStore::WriteScores(std::vector<Sc
     args.push_back(redis::Strings(w.project_id, std::move(full), std::move(compact),
                                   absl::StrCat(w.score.project_revision()), w.emit ? "1" : "0",
                                   std::move(event), maxlen, std::move(digest), std::move(w.inputs),
-                                  std::move(w.replace_unreadable)));
+                                  std::move(w.replace_unreadable), w.based_on.value_or("")));
     groups.push_back(p);
   }
   STP_ASSIGN_OR_RETURN(auto replies,
@@ -503,6 +508,10 @@ std::vector<int64_t> Saw(int64_t revision, const std::string& inputs) {
 }
 
 }  // namespace
+
+std::string BasedOn(const StoredScore* stored) {
+  return stored == nullptr ? "n" : "s" + stored->digest;
+}
 
 ScoreWriteNeed WriteNeeded(const StoredScore* stored, const std::string& digest,
                            int64_t project_revision, const std::string& inputs) {

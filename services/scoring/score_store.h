@@ -74,6 +74,11 @@ struct ScoreWrite {
   // is the same score, and only that value: a write that replaced it first wins.
   std::string replace_unreadable;
   std::string inputs;  // InputGenerations() read before the score's inputs were
+  // The stored score the write was decided against (BasedOn): whether it emits, and the
+  // previous score its event carries, were read from it. When the stored score has changed
+  // since, the write is computed again (kComputeAgain) rather than tell subscribers of a
+  // change from a score that is no longer the one before. Unset: not checked.
+  std::optional<std::string> based_on;
 };
 
 enum class WriteOutcome {
@@ -100,6 +105,9 @@ struct StoredScore {
 enum class ScoreWriteNeed { kNothing, kTouch, kScore };
 ScoreWriteNeed WriteNeeded(const StoredScore* stored, const std::string& digest,
                            int64_t project_revision, const std::string& inputs);
+
+// ScoreWrite::based_on for a write decided against `stored` (null: no score was stored).
+std::string BasedOn(const StoredScore* stored);
 
 class ScoreStore {
  public:

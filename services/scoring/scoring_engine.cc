@@ -407,6 +407,7 @@ absl::StatusOr<int> ScoringEngine::RescoreChunk(
     std::string digest = ScoreDigest(score, &serialized);
     *score.mutable_compute_time() = common::ToTimestamp(now);
     std::optional<StoredScore>& stored = old_scores[i];
+    std::string based_on = BasedOn(stored.has_value() ? &*stored : nullptr);
     // A stored score that cannot be read is replaced as if there were none (a first score,
     // with its event), even when its digest says it is this score.
     std::string unreadable;  // the SHA-1 of the value to replace
@@ -458,6 +459,7 @@ absl::StatusOr<int> ScoringEngine::RescoreChunk(
     w.serialized = std::move(serialized);
     w.replace_unreadable = std::move(unreadable);
     w.inputs = inputs;
+    w.based_on = std::move(based_on);
     writes.push_back(std::move(w));
   }
   std::vector<std::string> ids;

@@ -1345,6 +1345,66 @@ TEST_F(ScoringTest, AScoreFromOlderInputsNeverLandsOverAFresherOne) {
   EXPECT_EQ(write(2, after_change, 65), WriteOutcome::kNotWritten);
 }
 
+// Two consumers score one project from the same stored score: one after the project changed,
+// the other after an input it reads changed (so it saw more). The second to write must not
+// announce the first one's change again, nor a change from a score no longer stored: it
+// computes again, from the score now stored.
+TEST_F(ScoringTest, AScoreDecidedAgainstAReplacedScoreIsComputedAgain) {
+  StartStack(/*with_scoring=*/false);
+  auto owned_client = Client();
+  redis::RedisClient& client = *owned_client;
+  ScoreStore store(&client, redis::Keyspace(), 100000);
+  const std::string id = "0000000000000001";
+  iv1::Project project = ProjectAt(id, 1);
+  ASSERT_TRUE(ApplyProject(store, project).ok());
+  auto stored = [&]() -> std::optional<StoredScore> {
+    auto loaded = store.LoadStoredScores({id});
+    EXPECT_TRUE(loaded.ok());
+    return loaded.ok() ? (*loaded)[0] : std::nullopt;
+  };
+  auto scored = [&](double total, const std::string& inputs, const std::string& based_on) {
+    ScoreWrite w = ScoreWriteFor(project, total);
+    w.inputs = inputs;
+    w.emit = true;
+    Event e;
+    e.set_type(stp::events::v1::EVENT_TYPE_SCORE_CHANGED);
+    e.set_resource(project.name());
+    w.event = e.SerializeAsString();
+    w.based_on = based_on;
+    return WriteOne(store, std::move(w));
+  };
+  auto count = [&](const std::vector<std::string>& command) {
+    auto reply = client.Command(command);
+    EXPECT_TRUE(reply.ok());
+    return reply.ok() ? redis::Int(reply->get()) : -1;
+  };
+  const std::string events = redis::Keyspace().Events(0);
+  const std::string history = "stp:{p0}:scoring:hist:" + id;
+  ASSERT_EQ(scored(50, "0", BasedOn(nullptr)), WriteOutcome::kWritten);
+  const std::optional<StoredScore> first = stored();
+  ASSERT_TRUE(first.has_value());
+  // Consumer A: the project changed; 50 -> 80.
+  project = ProjectAt(id, 2);
+  ASSERT_TRUE(ApplyProject(store, project).ok());
+  ASSERT_EQ(scored(80, "0", BasedOn(&*first)), WriteOutcome::kWritten);
+  // Consumer B loaded the stored 50 before A wrote, then a country changed (an input it
+  // reads), and it computed 80 too, from inputs that saw more than A's.
+  iv1::Country country;
+  country.set_alpha2("KE");
+  ASSERT_TRUE(
+      store.Apply({{ModelKind::kCountry, "KE", 1, false, country.SerializeAsString()}}).ok());
+  EXPECT_EQ(scored(80, "1", BasedOn(&*first)), WriteOutcome::kComputeAgain);
+  EXPECT_EQ(count({"XLEN", events}), 2) << "50 -> 80 was announced twice";
+  EXPECT_EQ(count({"LLEN", history}), 2);
+  // Or 70: a change from 80, not from 50, and only once it is computed against the 80.
+  EXPECT_EQ(scored(70, "1", BasedOn(&*first)), WriteOutcome::kComputeAgain);
+  EXPECT_EQ(stored()->score.total(), 80);
+  const std::optional<StoredScore> second = stored();
+  EXPECT_EQ(scored(70, "1", BasedOn(&*second)), WriteOutcome::kWritten);
+  EXPECT_EQ(count({"XLEN", events}), 3);
+  EXPECT_EQ(stored()->score.total(), 70);
+}
+
 // An input changes and changes back. One consumer computes the stored score again from the
 // inputs as they end (it writes nothing new, but records that it saw them); another, slower,
 // computed a different score from the inputs in between and writes it last: it is dropped, not
